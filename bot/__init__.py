@@ -1,0 +1,1 @@
+"""Dongxian bot runtime: adapters, dispatcher, outbox relay and the command line."""

@@ -1,0 +1,104 @@
+"""Builds the aiohttp application: health, platform routes, console, lifecycle."""
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.config import Config, ConfigError
+from bot.runtime import Runtime
+from store.db import Database
+from store.migrate import check_current
+
+log = logging.getLogger(__name__)
+
+RUNTIME_KEY = web.AppKey("runtime", Runtime)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_console_exposure(config: Config) -> None:
+    """Refuse to expose the console (which can act as anyone) without a token."""
+    if config.console.enabled and not is_loopback(config.server.host) and not config.console.token:
+        raise ConfigError(
+            f"console.enabled is true and server.host is {config.server.host!r} (not loopback), "
+            "but console.token is empty: set a token or bind to 127.0.0.1")
+
+
+def make_runtime(config: Config, db: Database, clock: Clock | None = None) -> Runtime:
+    runtime = Runtime(config, db, clock)
+    platforms = {t.platform for t in config.tenants}
+    if config.console.enabled or "console" in platforms:
+        from bot.console import ConsoleAdapter
+        runtime.add_adapter(ConsoleAdapter(runtime))
+    if "wecom" in platforms:
+        from bot.wecom import WeComAdapter
+        runtime.add_adapter(WeComAdapter(runtime))
+    if "dingtalk" in platforms:
+        from bot.dingtalk import DingTalkAdapter
+        runtime.add_adapter(DingTalkAdapter(runtime))
+    return runtime
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    db_ok = await runtime.db.ping()
+    return web.json_response(
+        {"status": "ok" if db_ok else "degraded", "database": "ok" if db_ok else "unreachable",
+         "instance": runtime.instance, "adapters": sorted(runtime.adapters)},
+        status=200 if db_ok else 503)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    problem = await check_current(runtime.db)
+    adapters = {name: a.healthy() for name, a in runtime.adapters.items()}
+    ready = problem is None and all(adapters.values())
+    return web.json_response({"ready": ready, "schema": problem or "current", "adapters": adapters},
+                             status=200 if ready else 503)
+
+
+def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Application:
+    config = runtime.config
+    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app[RUNTIME_KEY] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    for name, adapter in runtime.adapters.items():
+        if name == "console" and not config.console.enabled:
+            continue  # console tenants can still receive messages, but its API stays closed
+        adapter.add_routes(app)
+    if config.console.enabled:
+        try:
+            from bot.console_page import add_page_routes
+        except ImportError:  # the browser page is optional; the JSON API is enough for tests
+            pass
+        else:
+            add_page_routes(app, runtime)
+
+    if start_background:
+        async def _start(app: web.Application) -> None:
+            from schedules.ticker import Ticker
+            await runtime.start()
+            ticker = Ticker(runtime)
+            app["ticker"] = ticker
+            ticker.start()
+
+        async def _stop(app: web.Application) -> None:
+            ticker = app.get("ticker")
+            if ticker is not None:
+                ticker.stop()
+            await runtime.stop()
+
+        app.on_startup.append(_start)
+        app.on_cleanup.append(_stop)
+    return app

@@ -1,0 +1,326 @@
+"""The `dongxian` command line."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from bot.clock import Clock, utcnow
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger("dongxian")
+
+
+def _setup_logging(json_logs: bool = False) -> None:
+    level = os.environ.get("DONGXIAN_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    path = args.config or os.environ.get("DONGXIAN_CONFIG") or "config.toml"
+    return load_config(path)
+
+
+def _db(config: Config):  # type: ignore[no-untyped-def]
+    from store.db import Database
+    return Database(config.database.url)
+
+
+async def _with_db(config: Config, fn: Callable[[Any], Awaitable[int]]) -> int:
+    db = _db(config)
+    try:
+        return await fn(db)
+    finally:
+        await db.close()
+
+
+# -- serve / demo -------------------------------------------------------------------
+async def _prepare_serve(config: Config):  # type: ignore[no-untyped-def]
+    from bot.app import build_app, check_console_exposure, make_runtime
+    from store.migrate import check_current
+    from store.roster import ensure_tenant
+
+    check_console_exposure(config)
+    db = _db(config)
+    problem = await check_current(db)
+    if problem is not None:
+        await db.close()
+        raise ConfigError(f"refusing to start: {problem}")
+    for tenant in config.tenants:
+        await ensure_tenant(db, tenant)
+    runtime = make_runtime(config, db, Clock())
+    return build_app(runtime)
+
+
+def _serve(config: Config) -> int:
+    from aiohttp import web
+
+    async def factory():  # type: ignore[no-untyped-def]
+        return await _prepare_serve(config)
+
+    host, port = config.server.host, config.server.port
+    print(f"动线 Dongxian listening on http://{host}:{port}/  (console: {'on' if config.console.enabled else 'off'})", flush=True)
+    if config.console.enabled:
+        print(f"  console: http://{host}:{port}/console/", flush=True)
+    web.run_app(factory(), host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(_config(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import demo_config, reset_database_file, seed_demo
+
+    config = demo_config(data_dir=args.data_dir, port=args.port)
+    reset_database_file(config)
+
+    async def seed(db: Any) -> int:
+        await seed_demo(db, config)
+        return 0
+
+    asyncio.run(_with_db(config, seed))
+    print("已创建演示公司（约 40 人）。Demo company created (about 40 people).", flush=True)
+    return _serve(config)
+
+
+# -- database ---------------------------------------------------------------------
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from store.migrate import head_revision, upgrade
+
+    config = _config(args)
+
+    async def go(db: Any) -> int:
+        await upgrade(db)
+        print(f"database is at schema {head_revision()}")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+# -- roster, goals ------------------------------------------------------------------
+def cmd_org_import(args: argparse.Namespace) -> int:
+    from store.roster import ensure_tenant, import_roster
+
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+
+    async def go(db: Any) -> int:
+        await ensure_tenant(db, tenant)
+        report = await import_roster(db, tenant.key, Path(args.file), dry_run=args.dry_run)
+        print(report.summary())
+        return 1 if report.errors else 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_org_sync(args: argparse.Namespace) -> int:
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+
+    async def go(db: Any) -> int:
+        from store.roster import ensure_tenant
+        await ensure_tenant(db, tenant)
+        if tenant.wecom:
+            from bot.wecom_directory import sync_wecom_directory
+            report = await sync_wecom_directory(db, tenant)
+        elif tenant.dingtalk:
+            from bot.dingtalk_directory import sync_dingtalk_directory
+            report = await sync_dingtalk_directory(db, tenant)
+        else:
+            print(f"tenant {tenant.key!r} has no [tenants.wecom] or [tenants.dingtalk] section: use `org import`", file=sys.stderr)
+            return 2
+        print(report.summary() if hasattr(report, "summary") else report)
+        return 1 if getattr(report, "errors", None) else 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_goals_import(args: argparse.Namespace) -> int:
+    from store.goals import import_goals
+
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+
+    async def go(db: Any) -> int:
+        report = await import_goals(db, tenant.key, Path(args.file), now=utcnow(), dry_run=args.dry_run,
+                                    by_userid=args.by, reason=args.reason)
+        print(report.summary())
+        return 1 if report.errors else 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+# -- export -------------------------------------------------------------------------
+def cmd_export_weekly(args: argparse.Namespace) -> int:
+    from schedules.calendar import week_range
+    from store.export import export_weekly
+
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+    try:
+        weeks = week_range(args.week, args.to or args.week)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def go(db: Any) -> int:
+        out = await export_weekly(db, tenant.key, weeks, Path(args.out))
+        print(f"wrote {out}")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+# -- outbox, jobs ------------------------------------------------------------------------
+def cmd_outbox_status(args: argparse.Namespace) -> int:
+    from store import outbox
+
+    config = _config(args)
+
+    async def go(db: Any) -> int:
+        print(outbox.summarize(await outbox.status_counts(db, args.tenant)))
+        for row in await outbox.dead_letters(db, args.tenant, limit=20):
+            print(f"  dead #{row.id} {row.tenant}/{row.userid} after {row.attempts} attempts: {row.last_error}")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    from store import outbox
+
+    config = _config(args)
+
+    async def go(db: Any) -> int:
+        n = await outbox.retry_dead(db, utcnow(), args.tenant)
+        print(f"{n} dead-lettered message(s) queued again")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_jobs_run(args: argparse.Namespace) -> int:
+    from bot.app import make_runtime
+    from schedules.jobs import JOBS, run_job
+
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+    if args.name not in JOBS:
+        print(f"unknown job {args.name!r}; known: {', '.join(sorted(JOBS))}", file=sys.stderr)
+        return 2
+    at = datetime.fromisoformat(args.at) if args.at else utcnow()
+    if at.tzinfo is None:
+        print("--at needs a UTC offset, e.g. 2026-12-04T09:30:00+08:00", file=sys.stderr)
+        return 2
+
+    async def go(db: Any) -> int:
+        runtime = make_runtime(config, db)
+        sent = await run_job(runtime, args.name, tenant, at)
+        print(f"{args.name}: {sent} message(s) queued; the running server delivers them")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_wecom_menu(args: argparse.Namespace) -> int:
+    from bot.wecom_menu import create_menu
+
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+    if tenant.wecom is None:
+        print(f"tenant {tenant.key!r} has no [tenants.wecom] section", file=sys.stderr)
+        return 2
+    result = asyncio.run(create_menu(tenant))
+    print(result)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dongxian", description="动线 Dongxian — performance-management chatbot")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--config", help="TOML config file (default: $DONGXIAN_CONFIG or config.toml)")
+        return sp
+
+    with_config(sub.add_parser("serve", help="run the bot")).set_defaults(fn=cmd_serve)
+    demo = sub.add_parser("demo", help="fresh demo company + local console on 127.0.0.1:8080")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--data-dir", default="var")
+    demo.set_defaults(fn=cmd_demo)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", required=True)
+    with_config(db.add_parser("upgrade", help="migrate to the newest schema")).set_defaults(fn=cmd_db_upgrade)
+
+    org = sub.add_parser("org", help="people and departments").add_subparsers(dest="org_cmd", required=True)
+    imp = with_config(org.add_parser("import", help="import a roster CSV/XLSX"))
+    imp.add_argument("file")
+    imp.add_argument("--tenant", required=True)
+    imp.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    imp.set_defaults(fn=cmd_org_import)
+    sync = with_config(org.add_parser("sync", help="sync the directory from WeCom/DingTalk"))
+    sync.add_argument("--tenant", required=True)
+    sync.set_defaults(fn=cmd_org_sync)
+
+    goals = sub.add_parser("goals", help="company and department goals").add_subparsers(dest="goals_cmd", required=True)
+    gimp = with_config(goals.add_parser("import", help="import goals CSV/XLSX"))
+    gimp.add_argument("file")
+    gimp.add_argument("--tenant", required=True)
+    gimp.add_argument("--dry-run", action="store_true")
+    gimp.add_argument("--by", default="", help="userid of who made the change (kept with each adjustment)")
+    gimp.add_argument("--reason", default="其他", help="市场 | 技术 | 政策 | 其他")
+    gimp.set_defaults(fn=cmd_goals_import)
+
+    exp = sub.add_parser("export", help="exports").add_subparsers(dest="export_cmd", required=True)
+    wk = with_config(exp.add_parser("weekly", help="weekly actions and figures to XLSX or CSV"))
+    wk.add_argument("--tenant", required=True)
+    wk.add_argument("--week", required=True, help="e.g. 2026-W49")
+    wk.add_argument("--to", help="last week of a range, e.g. 2026-W52")
+    wk.add_argument("--out", required=True, help="FILE.xlsx or FILE.csv")
+    wk.set_defaults(fn=cmd_export_weekly)
+
+    ob = sub.add_parser("outbox", help="outbound messages").add_subparsers(dest="outbox_cmd", required=True)
+    st = with_config(ob.add_parser("status", help="pending/sent/dead counts and dead letters"))
+    st.add_argument("--tenant")
+    st.set_defaults(fn=cmd_outbox_status)
+    rt = with_config(ob.add_parser("retry", help="queue dead-lettered messages again"))
+    rt.add_argument("--tenant")
+    rt.set_defaults(fn=cmd_outbox_retry)
+
+    jobs = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_cmd", required=True)
+    jr = with_config(jobs.add_parser("run", help="run a scheduled job now (exactly-once rules apply)"))
+    jr.add_argument("name")
+    jr.add_argument("--tenant", required=True)
+    jr.add_argument("--at", help="ISO time with offset; default now")
+    jr.set_defaults(fn=cmd_jobs_run)
+
+    wc = sub.add_parser("wecom", help="WeCom app setup").add_subparsers(dest="wecom_cmd", required=True)
+    menu = with_config(wc.add_parser("menu", help="create the app menu (本周动作 / 微反馈 / 我的数据)"))
+    menu.add_argument("--tenant", required=True)
+    menu.set_defaults(fn=cmd_wecom_menu)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

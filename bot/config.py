@@ -1,0 +1,210 @@
+"""Typed configuration loaded from TOML.
+
+Every key is declared here; an unknown or invalid key fails at start-up with
+its dotted path (``tenants[0].morning_prompt_at``) so operators fix the right
+line. A string value of the form ``${NAME}`` is read from the environment, which
+is how secrets stay out of the file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+import logging
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+log = logging.getLogger(__name__)
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the operator."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    # Where exports, charts and the demo database go.
+    data_dir: str = "var"
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite+aiosqlite:///var/dongxian.db"
+
+    @field_validator("url")
+    @classmethod
+    def _driver(cls, v: str) -> str:
+        if not (v.startswith("sqlite+aiosqlite://") or v.startswith("postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return v
+
+
+class ConsoleConfig(_Strict):
+    enabled: bool = False
+    token: str = ""
+
+
+class WeComConfig(_Strict):
+    corp_id: str = Field(min_length=1)
+    agent_id: int
+    secret: str = Field(min_length=1)
+    token: str = Field(min_length=1)
+    encoding_aes_key: str = Field(min_length=43, max_length=43)
+    api_base: str = "https://qyapi.weixin.qq.com"
+    # Callbacks whose timestamp is further than this from now are refused (replay window).
+    replay_window_seconds: int = Field(300, ge=1)
+
+
+class DingTalkConfig(_Strict):
+    client_id: str = Field(min_length=1)
+    client_secret: str = Field(min_length=1)
+    robot_code: str = Field(min_length=1)
+    mode: Literal["stream", "http"] = "stream"
+    api_base: str = "https://api.dingtalk.com"
+
+
+class TenantConfig(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: str = Field(min_length=1)
+    timezone: str = "Asia/Shanghai"
+    morning_prompt_at: time = time(9, 30)
+    pulse_at: time = time(17, 30)
+    catch_up_grace_minutes: int = Field(120, ge=0, le=720)
+    draft_ttl_hours: int = Field(24, ge=1, le=24 * 14)
+    extra_holidays: list[date] = []
+    extra_workdays: list[date] = []
+    locale: Literal["zh", "en"] = "zh"
+    hr_export_attach: bool = True
+    wecom: WeComConfig | None = None
+    dingtalk: DingTalkConfig | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+    @field_validator("morning_prompt_at", "pulse_at", mode="before")
+    @classmethod
+    def _hhmm(cls, v: Any) -> Any:
+        if isinstance(v, str) and not re.fullmatch(r"\d{2}:\d{2}", v):
+            raise ValueError("use HH:MM, e.g. \"09:30\"")
+        return v
+
+    @model_validator(mode="after")
+    def _one_platform(self) -> "TenantConfig":
+        if self.wecom and self.dingtalk:
+            raise ValueError("a tenant is on WeCom or on DingTalk, not both")
+        return self
+
+    @property
+    def platform(self) -> str:
+        if self.wecom:
+            return "wecom"
+        if self.dingtalk:
+            return "dingtalk"
+        return "console"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    tenants: list[TenantConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> "Config":
+        seen: set[str] = set()
+        for t in self.tenants:
+            if t.key in seen:
+                raise ValueError(f"tenant key {t.key!r} appears twice")
+            seen.add(t.key)
+        return self
+
+    def tenant(self, key: str) -> TenantConfig:
+        for t in self.tenants:
+            if t.key == key:
+                return t
+        raise ConfigError(f"no tenant with key {key!r} in the configuration")
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _resolve_env(node: Any, where: str = "") -> Any:
+    if isinstance(node, dict):
+        return {k: _resolve_env(v, f"{where}.{k}" if where else k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve_env(v, f"{where}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str):
+        m = _ENV_REF.match(node)
+        if m:
+            value = os.environ.get(m.group(1))
+            if value is None:
+                raise ConfigError(f"config error at {where}: environment variable {m.group(1)} is not set")
+            return value
+    return node
+
+
+def parse_config(data: dict[str, Any]) -> Config:
+    data = _resolve_env(data)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = _path(err["loc"])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"config error at {key}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    cfg = parse_config(data)
+    _warn_if_world_readable(p, cfg)
+    return cfg
+
+
+def _warn_if_world_readable(p: Path, cfg: Config) -> None:
+    has_secret = any(t.wecom or t.dingtalk for t in cfg.tenants) or bool(cfg.console.token)
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return
+    if has_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning("config file %s holds secrets and is readable by other users; chmod 600 it", p)

@@ -1,0 +1,297 @@
+"""The local console: a platform like WeCom and DingTalk, spoken over a small JSON API.
+
+It is what `make run` shows, what tests drive, and how support reproduces a
+conversation. It is off unless `[console] enabled`; bound beyond loopback it
+requires the token (checked in constant time, never logged).
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import delete, select
+
+from bot.adapter import Adapter, SendResult
+from bot.clock import utcnow
+from bot.config import TenantConfig
+from bot.events import Event
+from cards.model import Message
+from store.models import ConsoleMessage, Employee
+
+log = logging.getLogger(__name__)
+
+TOKEN_HEADER = "X-Dongxian-Token"
+
+
+def _bad(msg: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": msg}, status=status)
+
+
+class ConsoleAdapter(Adapter):
+    platform = "console"
+
+    def add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/console/api/users", self.users)
+        r.add_post("/console/api/messages", self.post_message)
+        r.add_post("/console/api/actions", self.post_action)
+        r.add_get("/console/api/inbox", self.get_inbox)
+        r.add_get("/console/api/files/{seq}", self.get_file)
+        r.add_put("/console/api/clock", self.put_clock)
+        r.add_delete("/console/api/clock", self.delete_clock)
+        r.add_get("/console/api/clock", self.get_clock)
+        r.add_post("/console/api/jobs/{name}/run", self.run_job)
+        r.add_get("/console/api/tenants", self.tenants)
+
+    # -- auth and input ---------------------------------------------------------
+    def _authorized(self, request: web.Request) -> bool:
+        token = self.runtime.config.console.token
+        if not token:
+            return True
+        given = request.headers.get(TOKEN_HEADER, "")
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth[7:]
+        given = given or request.query.get("token", "")
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def _guard(self, request: web.Request) -> web.Response | None:
+        if not self._authorized(request):
+            return _bad("console token required", 401)
+        return None
+
+    async def _json(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return _bad("body must be a JSON object")
+        if not isinstance(body, dict):
+            return _bad("body must be a JSON object")
+        return body
+
+    def _tenant(self, key: Any, *, chat: bool = False) -> TenantConfig | web.Response:
+        if not isinstance(key, str) or not key:
+            return _bad("tenant is required")
+        tenant = self.runtime.tenant(key)
+        if tenant is None:
+            return _bad(f"unknown tenant {key!r}", 404)
+        if chat and tenant.platform != "console":
+            return _bad(f"tenant {key!r} talks over {tenant.platform}, not the console", 409)
+        return tenant
+
+    async def _known_user(self, tenant: TenantConfig, userid: Any) -> Employee | web.Response:
+        if not isinstance(userid, str) or not userid:
+            return _bad("userid is required")
+        async with self.runtime.db.session() as s:
+            emp = (await s.execute(select(Employee).where(
+                Employee.tenant == tenant.key, Employee.userid == userid))).scalar_one_or_none()
+        if emp is None:
+            return _bad(f"no user {userid!r} in tenant {tenant.key!r}", 404)
+        return emp
+
+    # -- endpoints -------------------------------------------------------------
+    async def tenants(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        return web.json_response({"tenants": [
+            {"key": t.key, "name": t.name, "platform": t.platform, "timezone": t.timezone, "locale": t.locale}
+            for t in self.runtime.config.tenants]})
+
+    async def users(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        tenant = self._tenant(request.query.get("tenant"))
+        if isinstance(tenant, web.Response):
+            return tenant
+        async with self.runtime.db.session() as s:
+            rows = (await s.execute(select(Employee).where(
+                Employee.tenant == tenant.key, Employee.active.is_(True)).order_by(Employee.department, Employee.userid))).scalars()
+            users = [{"userid": e.userid, "name": e.name, "department": e.department,
+                      "roles": ["employee", *e.role_list], "pinyin": e.pinyin, "manager": e.manager_userid}
+                     for e in rows]
+        return web.json_response({"users": users})
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        body = await self._json(request)
+        if isinstance(body, web.Response):
+            return body
+        tenant = self._tenant(body.get("tenant"), chat=True)
+        if isinstance(tenant, web.Response):
+            return tenant
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            return _bad("text is required")
+        if len(text) > 2000:
+            return _bad("text is longer than 2000 characters")
+        user = await self._known_user(tenant, body.get("userid"))
+        if isinstance(user, web.Response):
+            return user
+        client_id = body.get("client_id")
+        dedup = f"msg:{user.userid}:{client_id}" if isinstance(client_id, str) and client_id else f"msg:{user.userid}:{utcnow().timestamp():.6f}"
+        fresh = await self.runtime.accept(Event(tenant=tenant.key, platform="console", userid=user.userid,
+                                                kind="text", text=text, dedup_key=dedup))
+        return web.json_response({"accepted": fresh}, status=202)
+
+    async def post_action(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        body = await self._json(request)
+        if isinstance(body, web.Response):
+            return body
+        tenant = self._tenant(body.get("tenant"), chat=True)
+        if isinstance(tenant, web.Response):
+            return tenant
+        card_id, key, values = body.get("card_id"), body.get("key"), body.get("values", {})
+        if not isinstance(card_id, str) or not card_id or not isinstance(key, str) or not key:
+            return _bad("card_id and key are required")
+        if not isinstance(values, dict):
+            return _bad("values must be an object")
+        user = await self._known_user(tenant, body.get("userid"))
+        if isinstance(user, web.Response):
+            return user
+        # A double click is one press: the same person, card and button dedup to one event.
+        fresh = await self.runtime.accept(Event(tenant=tenant.key, platform="console", userid=user.userid,
+                                                kind="action", card_id=card_id, action_key=key, values=values,
+                                                dedup_key=f"act:{user.userid}:{card_id}:{key}"))
+        return web.json_response({"accepted": fresh}, status=202)
+
+    async def get_inbox(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        tenant = self._tenant(request.query.get("tenant"))
+        if isinstance(tenant, web.Response):
+            return tenant
+        userid = request.query.get("userid", "")
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            return _bad("after must be a number")
+        async with self.runtime.db.session() as s:
+            rows = (await s.execute(select(ConsoleMessage).where(
+                ConsoleMessage.tenant == tenant.key, ConsoleMessage.userid == userid,
+                ConsoleMessage.seq > after).order_by(ConsoleMessage.seq).limit(500))).scalars()
+            out = [self._render(r, tenant) for r in rows]
+        return web.json_response({"messages": out})
+
+    def _render(self, row: ConsoleMessage, tenant: TenantConfig) -> dict[str, Any]:
+        item: dict[str, Any] = {"seq": row.seq, "kind": row.kind, "text": row.text,
+                                "at": row.at.isoformat() if row.at else None}
+        if row.kind == "card":
+            card = row.body
+            item["card"] = {"id": card.get("id", row.card_id), "title": card.get("title", ""),
+                            "body": card.get("body", ""), "fields": card.get("fields", []),
+                            "buttons": [] if card.get("result") else
+                            [{"key": b["key"], "text": b["text"], "style": b.get("style", "default")} for b in card.get("buttons", [])],
+                            "selects": card.get("selects", []), "submit": card.get("submit"),
+                            "result": card.get("result", "")}
+        if row.kind in ("file", "image"):
+            item["file"] = {"name": row.body.get("filename", ""),
+                            "url": f"/console/api/files/{row.seq}?tenant={tenant.key}&userid={row.userid}"}
+        return item
+
+    async def get_file(self, request: web.Request) -> web.StreamResponse:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        try:
+            seq = int(request.match_info["seq"])
+        except ValueError:
+            return _bad("bad file id")
+        async with self.runtime.db.session() as s:
+            row = (await s.execute(select(ConsoleMessage).where(
+                ConsoleMessage.seq == seq, ConsoleMessage.tenant == request.query.get("tenant", ""),
+                ConsoleMessage.userid == request.query.get("userid", "")))).scalar_one_or_none()
+        if row is None or row.kind not in ("file", "image"):
+            return _bad("no such file", 404)
+        path = Path(row.body.get("path", ""))
+        if not path.is_file():
+            return _bad("the file is no longer on the server", 410)
+        return web.FileResponse(path, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(row.body.get('filename', path.name))}"})
+
+    async def get_clock(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": self.runtime.clock.simulated})
+
+    async def put_clock(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        body = await self._json(request)
+        if isinstance(body, web.Response):
+            return body
+        when = _parse_time(body.get("now"))
+        if isinstance(when, web.Response):
+            return when
+        self.runtime.clock.set(when)
+        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": True})
+
+    async def delete_clock(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        self.runtime.clock.reset()
+        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": self.runtime.clock.simulated})
+
+    async def run_job(self, request: web.Request) -> web.Response:
+        if (denied := self._guard(request)) is not None:
+            return denied
+        from schedules.jobs import JOBS, run_job
+
+        name = request.match_info["name"]
+        if name not in JOBS:
+            return _bad(f"unknown job {name!r}; known: {', '.join(sorted(JOBS))}", 404)
+        body = await self._json(request)
+        if isinstance(body, web.Response):
+            return body
+        tenant = self._tenant(body.get("tenant"))
+        if isinstance(tenant, web.Response):
+            return tenant
+        at = _parse_time(body["at"]) if body.get("at") else self.runtime.clock.now()
+        if isinstance(at, web.Response):
+            return at
+        sent = await run_job(self.runtime, name, tenant, at)
+        self.runtime.wake_outbox()
+        return web.json_response({"job": name, "tenant": tenant.key, "at": at.isoformat(), "sent": sent})
+
+    # -- sending -----------------------------------------------------------------
+    async def send(self, tenant: TenantConfig, userid: str, message: Message) -> SendResult:
+        async with self.runtime.db.transaction() as s:
+            if message.kind == "card_update" and message.card is not None:
+                # Move the card to the end with its new state so a polling page sees the change.
+                await s.execute(delete(ConsoleMessage).where(
+                    ConsoleMessage.tenant == tenant.key, ConsoleMessage.userid == userid,
+                    ConsoleMessage.card_id == message.card.id))
+                kind, body = "card", message.card.to_dict()
+            elif message.kind == "card" and message.card is not None:
+                kind, body = "card", message.card.to_dict()
+            elif message.kind in ("file", "image"):
+                kind, body = "file", {"path": message.path, "filename": message.filename}
+            else:
+                kind, body = message.kind, {"title": message.title} if message.title else {}
+            row = ConsoleMessage(tenant=tenant.key, userid=userid, kind=kind, text=message.plain(),
+                                 card_id=message.card.id if message.card else "", body=body, at=utcnow())
+            s.add(row)
+        return SendResult(ok=True)
+
+
+def _parse_time(value: Any) -> datetime | web.Response:
+    if not isinstance(value, str):
+        return _bad("time must be an ISO-8601 string with a UTC offset")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return _bad(f"cannot read {value!r} as ISO-8601 time")
+    if when.tzinfo is None:
+        return _bad("the time needs a UTC offset, e.g. 2026-12-04T09:30:00+08:00")
+    return when
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+    return quote(name)

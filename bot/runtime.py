@@ -1,0 +1,195 @@
+"""The running bot: inbox → dispatcher → handlers → outbox → relay → adapters.
+
+One Runtime per process. Several processes may share one PostgreSQL database:
+the inbox and outbox are claimed row by row (SKIP LOCKED) and scheduled sends
+are claimed by unique keys, so nothing is handled or sent twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.adapter import Adapter, OutboundItem, SendResult
+from bot.clock import Clock, utcnow
+from bot.config import Config, TenantConfig
+from bot.events import Event
+from cards.model import Message
+from handlers.context import Context
+from handlers.router import Router
+from store import inbox, outbox
+from store.db import Database
+from store.models import Employee, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, config: Config, db: Database, clock: Clock | None = None, router: Router | None = None) -> None:
+        self.config = config
+        self.db = db
+        self.clock = clock or Clock()
+        if router is None:
+            from handlers.routes import build_router
+            router = build_router()
+        self.router = router
+        self.adapters: dict[str, Adapter] = {}
+        self.instance = f"{os.uname().nodename}:{os.getpid()}"
+        self._inbox_wake = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopping = False
+        self.stats: dict[str, int] = defaultdict(int)
+
+    # -- wiring --------------------------------------------------------------
+    def add_adapter(self, adapter: Adapter) -> None:
+        self.adapters[adapter.platform] = adapter
+
+    def tenant(self, key: str) -> TenantConfig | None:
+        for t in self.config.tenants:
+            if t.key == key:
+                return t
+        return None
+
+    # -- inbound -------------------------------------------------------------
+    async def accept(self, event: Event) -> bool:
+        """Persist an inbound event (before the platform is answered); False for a duplicate."""
+        fresh = await inbox.accept(self.db, event, utcnow())
+        self.stats["inbox_accepted" if fresh else "inbox_duplicates"] += 1
+        if fresh:
+            self._inbox_wake.set()
+        return fresh
+
+    async def process_inbox_once(self, limit: int = 50) -> int:
+        rows = await inbox.claim(self.db, utcnow(), limit=limit)
+        if not rows:
+            return 0
+        # Per-person order is kept by handling one person's events in sequence;
+        # different people run side by side on PostgreSQL. SQLite has one writer.
+        by_user: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            by_user[(row.tenant, row.userid)].append(row)
+
+        async def run_user(items: list[Any]) -> None:
+            for row in items:
+                await self._handle(row)
+
+        if self.db.is_postgres:
+            await asyncio.gather(*(run_user(items) for items in by_user.values()))
+        else:
+            for items in by_user.values():
+                await run_user(items)
+        return len(rows)
+
+    async def _handle(self, row: Any) -> None:
+        event = Event.from_dict(row.payload)
+        tenant = self.tenant(event.tenant)
+        if tenant is None:
+            await inbox.finish(self.db, row.id, utcnow(), error=f"unknown tenant {event.tenant!r}")
+            return
+        try:
+            async with self.db.transaction() as s:
+                me = (await s.execute(select(Employee).where(
+                    Employee.tenant == tenant.key, Employee.userid == event.userid))).scalar_one_or_none()
+                ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.clock.now())
+                await self.router.dispatch(ctx)
+            await inbox.finish(self.db, row.id, utcnow())
+            self.stats["inbox_processed"] += 1
+            if ctx.sent:
+                self._outbox_wake.set()
+        except Exception as exc:
+            log.exception("handler failed for inbox event %s (%s)", row.id, event.kind)
+            await inbox.finish(self.db, row.id, utcnow(), error=f"{type(exc).__name__}: {exc}")
+            self.stats["inbox_failed"] += 1
+            # Tell the person, so a silent failure does not look like success.
+            async with self.db.transaction() as s:
+                from cards.texts import t
+                outbox.enqueue(s, tenant=tenant.key, platform=tenant.platform, userid=event.userid,
+                               message=Message(kind="text", text=t(tenant.locale, "error")))
+            self._outbox_wake.set()
+
+    # -- outbound ------------------------------------------------------------
+    async def relay_once(self, limit: int = 200) -> int:
+        rows = await outbox.claim(self.db, utcnow(), limit=limit)
+        if not rows:
+            return 0
+        by_tenant: dict[str, list[OutboxMessage]] = defaultdict(list)
+        for row in rows:
+            by_tenant[row.tenant].append(row)
+        await asyncio.gather(*(self._send_tenant(k, items) for k, items in by_tenant.items()))
+        return len(rows)
+
+    async def _send_tenant(self, key: str, rows: list[OutboxMessage]) -> None:
+        tenant = self.tenant(key)
+        adapter = self.adapters.get(rows[0].platform)
+        if tenant is None or adapter is None:
+            for row in rows:
+                await outbox.mark_failed(self.db, row, utcnow(), f"no adapter for platform {row.platform!r}", None, True)
+            return
+        items = [OutboundItem(id=r.id, userid=r.userid, message=Message.from_dict(r.payload)) for r in rows]
+        try:
+            results = await adapter.send_batch(tenant, items)
+        except Exception as exc:  # an adapter bug must not lose messages: retry later
+            log.exception("adapter %s failed to send", adapter.platform)
+            results = {r.id: SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", retry_after=5) for r in rows}
+        now = utcnow()
+        ok = [r.id for r in rows if results.get(r.id, SendResult(False, error="no result")).ok]
+        await outbox.mark_sent(self.db, ok, now, {i: results[i].ref for i in ok})
+        self.stats["outbox_sent"] += len(ok)
+        for r in rows:
+            res = results.get(r.id) or SendResult(ok=False, error="adapter returned no result", retry_after=5)
+            if not res.ok:
+                status = await outbox.mark_failed(self.db, r, now, res.error, res.retry_after, res.permanent)
+                self.stats["outbox_dead" if status == "dead" else "outbox_retries"] += 1
+                log.warning("send to %s/%s failed (%s): %s", r.tenant, r.userid, status, res.error)
+
+    # -- loops ---------------------------------------------------------------
+    async def _loop(self, step: Any, wake: asyncio.Event, idle: float) -> None:
+        while not self._stopping:
+            try:
+                n = await step()
+            except Exception:
+                log.exception("background step %s failed", getattr(step, "__name__", step))
+                n = 0
+            if n:
+                continue
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=idle)
+            except asyncio.TimeoutError:
+                pass
+
+    async def start(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.start()
+        self._tasks = [
+            asyncio.create_task(self._loop(self.process_inbox_once, self._inbox_wake, 0.5), name="dispatcher"),
+            asyncio.create_task(self._loop(self.relay_once, self._outbox_wake, 0.5), name="outbox-relay"),
+        ]
+
+    async def stop(self) -> None:
+        """Finish the step in hand, then stop; unfinished rows stay for the next start."""
+        self._stopping = True
+        self._inbox_wake.set()
+        self._outbox_wake.set()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        for adapter in self.adapters.values():
+            await adapter.stop()
+
+    def wake_outbox(self) -> None:
+        self._outbox_wake.set()
+
+    async def settle(self, rounds: int = 50) -> None:
+        """Process the inbox and deliver due outbox rows until both are idle (for tests and jobs)."""
+        for _ in range(rounds):
+            n = await self.process_inbox_once() + await self.relay_once()
+            if not n:
+                return

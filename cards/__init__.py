@@ -1,0 +1,1 @@
+"""Platform-neutral messages and cards, and their per-platform renderings."""

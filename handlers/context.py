@@ -1,0 +1,126 @@
+"""What a handler gets: the event, a transaction, the sender, the clock, and ways to answer.
+
+Everything a handler sends goes into the outbox in the same transaction as its
+business change, so a crash either keeps both or neither.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import TenantConfig
+from bot.events import Event
+from cards import texts
+from cards.model import Card, Message
+from store import outbox
+from store.models import Conversation, Employee, IssuedCard
+
+
+def new_card_id() -> str:
+    # WeCom task_id allows [0-9a-zA-Z_-@] up to 128 bytes; DingTalk outTrackId is free-form.
+    return "c" + secrets.token_hex(10)
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    tenant: TenantConfig
+    event: Event
+    me: Employee | None
+    now: datetime
+    sent: list[tuple[str, Message]] = field(default_factory=list)
+
+    @property
+    def locale(self) -> str:
+        return self.tenant.locale
+
+    def t(self, key: str, **kw: Any) -> str:
+        return texts.t(self.locale, key, **kw)
+
+    # -- sending -----------------------------------------------------------
+    def send(self, userid: str, message: Message | str) -> None:
+        if isinstance(message, str):
+            message = Message(kind="text", text=message)
+        outbox.enqueue(self.session, tenant=self.tenant.key, platform=self.tenant.platform,
+                       userid=userid, message=message)
+        self.sent.append((userid, message))
+
+    def reply(self, message: Message | str) -> None:
+        self.send(self.event.userid, message)
+
+    async def issue_card(self, userid: str, kind: str, card: Card, *, ref_id: int | None = None,
+                         data: dict[str, Any] | None = None, ttl_hours: int = 72) -> Card:
+        """Send a card whose presses come back to the handler registered for `kind`."""
+        card.id = new_card_id()
+        self.session.add(IssuedCard(
+            id=card.id, tenant=self.tenant.key, userid=userid, kind=kind, ref_id=ref_id,
+            data=data or {}, card=card.to_dict(), state="open", created_at=self.now,
+            # WeCom response codes live 72 h; a card answered later is refused clearly.
+            expires_at=self.now + timedelta(hours=ttl_hours),
+        ))
+        self.send(userid, Message(kind="card", card=card))
+        return card
+
+    async def close_card(self, row: IssuedCard, result: str) -> None:
+        """Mark a card answered and show `result` in place of its buttons."""
+        row.state = "used"
+        row.used_at = self.now
+        card = Card.from_dict(row.card)
+        card.result = result
+        card.id = row.id
+        row.card = card.to_dict()
+        self.session.add(row)
+        hint = dict(self.event.hint) if self.event.card_id == row.id else {}
+        self.send(row.userid, Message(kind="card_update", card=card, hint=hint))
+
+    async def expire_cards(self, *, kind: str, ref_id: int, result: str) -> None:
+        """Close still-open cards of one record (e.g. the old witness's invitation)."""
+        rows = (await self.session.execute(select(IssuedCard).where(
+            IssuedCard.tenant == self.tenant.key, IssuedCard.kind == kind,
+            IssuedCard.ref_id == ref_id, IssuedCard.state == "open"))).scalars()
+        for row in list(rows):
+            await self.close_card(row, result)
+
+    # -- people ------------------------------------------------------------
+    async def employee(self, userid: str) -> Employee | None:
+        return (await self.session.execute(select(Employee).where(
+            Employee.tenant == self.tenant.key, Employee.userid == userid))).scalar_one_or_none()
+
+    # -- conversation state ------------------------------------------------
+    async def conversation(self) -> Conversation | None:
+        row = (await self.session.execute(select(Conversation).where(
+            Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))).scalar_one_or_none()
+        if row is not None and _aware(row.expires_at) <= self.now:
+            await self.session.delete(row)
+            return None
+        return row
+
+    async def set_conversation(self, kind: str, data: dict[str, Any], *, userid: str = "") -> None:
+        """Remember a half-finished exchange with `userid` (default: the sender)."""
+        userid = userid or self.event.userid
+        row = (await self.session.execute(select(Conversation).where(
+            Conversation.tenant == self.tenant.key, Conversation.userid == userid))).scalar_one_or_none()
+        expires = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
+        if row is None:
+            row = Conversation(tenant=self.tenant.key, userid=userid, kind=kind, data=data, expires_at=expires)
+        else:
+            row.kind, row.data, row.expires_at = kind, dict(data), expires
+        self.session.add(row)
+
+    async def clear_conversation(self) -> None:
+        await self.session.execute(delete(Conversation).where(
+            Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))
+
+
+def _aware(dt: datetime) -> datetime:
+    # SQLite returns naive datetimes even for timezone=True columns; they are stored as UTC.
+    from datetime import timezone
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+aware = _aware

@@ -1,0 +1,566 @@
+"""This week's key action: record it, have a colleague witness it, mark it done.
+
+A reply may carry all three parts (`O1-KR2 完成2份临床评价报告初稿 @李娜`) or
+arrive in pieces; the pieces are kept in a draft (conversation state, persisted
+with an expiry) and the bot asks for what is missing, one thing at a time.
+Nothing the person typed is thrown away: a part that fails validation is
+reported and the valid parts stay in the draft.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from cards.model import Button, Card
+from handlers.context import Context
+from handlers.people import Directory, Person
+from handlers.reply_grammar import classify_command, parse_action_reply, parse_leave, LeaveParseError
+from handlers.router import Router
+from schedules.calendar import iso_week, week_days
+from store.goals import find_goal
+from store.models import ActionEdit, Employee, Goal, Leave, WeeklyAction, WitnessEvent
+
+router = Router()
+
+MAX_THING = 20
+DRAFT = "weekly_draft"
+EDIT = "weekly_edit"
+REWITNESS = "weekly_rewitness"
+
+
+# -- lookups -------------------------------------------------------------------
+def this_week(ctx: Context) -> str:
+    return iso_week(ctx.now.astimezone(ctx.tenant.tz).date())
+
+
+def today(ctx: Context):  # type: ignore[no-untyped-def]
+    return ctx.now.astimezone(ctx.tenant.tz).date()
+
+
+async def my_action(ctx: Context, userid: str | None = None) -> WeeklyAction | None:
+    return (await ctx.session.execute(select(WeeklyAction).where(
+        WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.userid == (userid or ctx.event.userid),
+        WeeklyAction.week == this_week(ctx)))).scalar_one_or_none()
+
+
+async def directory(ctx: Context) -> Directory:
+    rows = (await ctx.session.execute(select(Employee).where(
+        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)))).scalars()
+    return Directory([Person.from_employee(e) for e in rows])
+
+
+async def name_of(ctx: Context, userid: str | None) -> str:
+    if not userid:
+        return ""
+    emp = await ctx.employee(userid)
+    return emp.name if emp else userid
+
+
+async def goal_label(ctx: Context, code: str | None) -> str:
+    if not code:
+        return ctx.t("goal.none")
+    goal = (await ctx.session.execute(select(Goal).where(
+        Goal.tenant == ctx.tenant.key, Goal.code == code))).scalar_one_or_none()
+    return f"{code} {goal.title}" if goal else code
+
+
+# -- understanding one reply ------------------------------------------------------
+async def _absorb(ctx: Context, draft: dict[str, Any], text: str, *, purpose: str) -> list[str]:
+    """Merge what `text` says into `draft`; returns problems to tell the person.
+
+    May issue a choice card (ambiguous witness), in which case draft["choosing"] is set.
+    """
+    parsed = parse_action_reply(text, platform_mentions=ctx.event.mentions or None)
+    problems: list[str] = []
+    if parsed.goal_none:
+        draft["goal"], draft["goal_set"] = None, True
+    elif parsed.goal:
+        goal = await find_goal(ctx.session, ctx.tenant.key, parsed.goal)
+        if goal is None:
+            problems.append(ctx.t("goal.unknown", token=parsed.goal))
+        else:
+            draft["goal"], draft["goal_set"] = goal.code, True
+    if parsed.thing:
+        if parsed.thing_length > MAX_THING:
+            problems.append(ctx.t("too_long", n=parsed.thing_length))
+        else:
+            draft["thing"] = parsed.thing
+    tokens = parsed.witness_tokens
+    if len(tokens) > 1:
+        problems.append(ctx.t("witness.many"))
+    elif len(tokens) == 1:
+        await _resolve_witness(ctx, draft, tokens[0], problems, purpose=purpose)
+    return problems
+
+
+async def _resolve_witness(ctx: Context, draft: dict[str, Any], token: str, problems: list[str], *, purpose: str) -> None:
+    people = await directory(ctx)
+    if ctx.event.mentions and token in ctx.event.mentions:
+        person = next((p for p in people.people if p.userid == token), None)
+        match_status, cands = ("one", [person]) if person else ("none", [])
+    else:
+        m = people.resolve(token)
+        match_status, cands = m.status, ([m.person] if m.status == "one" else m.candidates)
+    if match_status == "none" or not cands:
+        problems.append(ctx.t("witness.none", token=token))
+        return
+    if match_status == "one":
+        person = cands[0]
+        assert person is not None
+        if person.userid == ctx.event.userid:
+            problems.append(ctx.t("witness.self"))
+            return
+        draft["witness"] = person.userid
+        return
+    others = [p for p in cands if p.userid != ctx.event.userid][:5]
+    if len(others) == 1:
+        draft["witness"] = others[0].userid
+        return
+    card = Card(
+        title=ctx.t("witness.choose.title"),
+        body=ctx.t("witness.choose.body", token=token),
+        buttons=[Button(key=f"pick:{p.userid}", text=f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
+                 for p in others],
+    )
+    await ctx.issue_card(ctx.event.userid, "witness_choice", card, data={"purpose": purpose}, ttl_hours=ctx.tenant.draft_ttl_hours)
+    draft["choosing"] = True
+
+
+async def _goal_card(ctx: Context) -> None:
+    me = ctx.me
+    assert me is not None
+    rows = list((await ctx.session.execute(select(Goal).where(
+        Goal.tenant == ctx.tenant.key, Goal.status == "active").order_by(Goal.level.desc(), Goal.code))).scalars())
+    # Goals of my own department first: they are the ones most people serve.
+    mine = [g for g in rows if g.department and me.department.startswith(g.department)]
+    picks = (mine + [g for g in rows if g not in mine])[:5]
+    card = Card(
+        title=ctx.t("ask.goal.title"), body=ctx.t("ask.goal.body"),
+        buttons=[Button(key=f"goal:{g.code}", text=f"{g.code} {g.title}"[:20]) for g in picks]
+        + [Button(key="goal:none", text=ctx.t("btn.none_goal"))],
+    )
+    await ctx.issue_card(me.userid, "goal_choice", card, ttl_hours=ctx.tenant.draft_ttl_hours)
+
+
+async def _advance(ctx: Context, draft: dict[str, Any], problems: list[str]) -> None:
+    """Record the action if the draft is complete, else ask for the next missing part."""
+    choosing = draft.pop("choosing", False)
+    if problems:
+        ctx.reply("\n".join(problems))
+    if choosing:
+        await ctx.set_conversation(DRAFT, draft)
+        return
+    if draft.get("thing") and draft.get("witness") and draft.get("goal_set"):
+        await ctx.clear_conversation()
+        await _record(ctx, draft)
+        return
+    await ctx.set_conversation(DRAFT, draft)
+    if problems:
+        return  # the problem message already says what to fix
+    if not draft.get("thing"):
+        ctx.reply(ctx.t("ask.thing"))
+    elif not draft.get("witness"):
+        ctx.reply(ctx.t("ask.witness"))
+    else:
+        await _goal_card(ctx)
+
+
+async def _record(ctx: Context, draft: dict[str, Any]) -> None:
+    me = ctx.me
+    assert me is not None
+    action = WeeklyAction(tenant=ctx.tenant.key, userid=me.userid, week=this_week(ctx), goal_code=draft.get("goal"),
+                          thing=draft["thing"], witness_userid=draft["witness"], status="open",
+                          witness_state="invited", created_at=ctx.now)
+    ctx.session.add(action)
+    await ctx.session.flush()
+    assert action.id is not None
+    ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id, witness_userid=action.witness_userid,
+                                 kind="invited", at=ctx.now))
+    await _send_summary(ctx, action, ctx.t("summary.title"))
+    await _invite(ctx, action)
+
+
+async def _fields(ctx: Context, action: WeeklyAction) -> list[tuple[str, str]]:
+    return [(ctx.t("field.goal"), await goal_label(ctx, action.goal_code)),
+            (ctx.t("field.thing"), action.thing),
+            (ctx.t("field.witness"), await name_of(ctx, action.witness_userid))]
+
+
+async def _send_summary(ctx: Context, action: WeeklyAction, title: str) -> None:
+    await ctx.expire_cards(kind="action_owner", ref_id=action.id or 0, result=ctx.t("btn.edit"))
+    card = Card(title=title, body=ctx.t("summary.body", witness=await name_of(ctx, action.witness_userid)),
+                fields=await _fields(ctx, action),
+                buttons=[Button("edit", ctx.t("btn.edit")), Button("done", ctx.t("btn.done"), "primary")])
+    await ctx.issue_card(action.userid, "action_owner", card, ref_id=action.id, ttl_hours=24 * 7)
+
+
+async def _invite(ctx: Context, action: WeeklyAction) -> None:
+    owner = await name_of(ctx, action.userid)
+    card = Card(title=ctx.t("invite.title"), body=ctx.t("invite.body", name=owner, thing=action.thing),
+                fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
+                buttons=[Button("accept", ctx.t("btn.accept"), "primary"), Button("decline", ctx.t("btn.decline"))])
+    await ctx.issue_card(action.witness_userid, "witness_invite", card, ref_id=action.id, ttl_hours=72)
+
+
+# -- entry points ------------------------------------------------------------------
+async def on_text(ctx: Context) -> None:
+    """A message that is not a command: part of this week's action."""
+    action = await my_action(ctx)
+    if action is not None:
+        ctx.reply(ctx.t("already_recorded", thing=action.thing))
+        return
+    conv = await ctx.conversation()
+    draft: dict[str, Any] = dict(conv.data) if conv is not None and conv.kind == DRAFT else {}
+    problems = await _absorb(ctx, draft, ctx.event.text, purpose="draft")
+    await _advance(ctx, draft, problems)
+
+
+router.fallback = on_text
+router.conversation(DRAFT)(on_text)
+
+
+@router.command("edit")
+async def on_edit(ctx: Context) -> None:
+    _, rest = classify_command(ctx.event.text)
+    await _edit(ctx, rest)
+
+
+@router.conversation(EDIT)
+async def on_edit_reply(ctx: Context) -> None:
+    await ctx.clear_conversation()
+    await _edit(ctx, ctx.event.text)
+
+
+@router.conversation(REWITNESS)
+async def on_rewitness(ctx: Context) -> None:
+    await ctx.clear_conversation()
+    await _edit(ctx, ctx.event.text)
+
+
+async def _edit(ctx: Context, text: str) -> None:
+    action = await my_action(ctx)
+    if action is None:
+        # No action yet: an "edit" is simply the first version of it.
+        if text.strip():
+            await on_text(_with_text(ctx, text))
+        else:
+            ctx.reply(ctx.t("no_action"))
+        return
+    if action.status == "confirmed":
+        ctx.reply(ctx.t("already_confirmed"))
+        return
+    if not text.strip():
+        await ctx.set_conversation(EDIT, {})
+        ctx.reply(ctx.t("edit.ask"))
+        return
+    draft: dict[str, Any] = {}
+    problems = await _absorb(ctx, draft, text, purpose="edit")
+    if problems:
+        ctx.reply("\n".join(problems))
+    if draft.pop("choosing", False):
+        return  # the choice card's answer finishes the edit
+    await _apply_edit(ctx, action, draft, quiet_if_empty=bool(problems))
+
+
+async def _apply_edit(ctx: Context, action: WeeklyAction, draft: dict[str, Any], *, quiet_if_empty: bool = False) -> None:
+    changes: list[str] = []
+    by = ctx.event.userid
+
+    def log(field: str, old: str | None, new: str | None) -> None:
+        ctx.session.add(ActionEdit(tenant=ctx.tenant.key, action_id=action.id or 0, by_userid=by, at=ctx.now,
+                                   field_name=field, old_value=old or "", new_value=new or ""))
+
+    if draft.get("goal_set") and draft.get("goal") != action.goal_code:
+        log("goal", action.goal_code, draft.get("goal"))
+        changes.append(f"{ctx.t('field.goal')} {action.goal_code or '—'} → {draft.get('goal') or '—'}")
+        action.goal_code = draft.get("goal")
+    if draft.get("thing") and draft["thing"] != action.thing:
+        log("thing", action.thing, draft["thing"])
+        changes.append(f"{ctx.t('field.thing')} {action.thing} → {draft['thing']}")
+        action.thing = draft["thing"]
+    new_witness = draft.get("witness")
+    witness_changed = bool(new_witness and (new_witness != action.witness_userid or action.witness_state == "declined"))
+    if witness_changed and new_witness != action.witness_userid:
+        log("witness", action.witness_userid, new_witness)
+        changes.append(f"{ctx.t('field.witness')} {await name_of(ctx, action.witness_userid)} → {await name_of(ctx, new_witness)}")
+    if not changes and not witness_changed:
+        if not quiet_if_empty:
+            ctx.reply(ctx.t("edit.nothing"))
+        return
+    ctx.session.add(action)
+    if witness_changed:
+        for kind in ("witness_invite", "witness_confirm"):
+            await ctx.expire_cards(kind=kind, ref_id=action.id or 0, result="见证人已更换")
+        action.witness_userid = new_witness or action.witness_userid
+        action.witness_state = "invited"
+        ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
+                                     witness_userid=action.witness_userid, kind="invited", at=ctx.now))
+        await _invite(ctx, action)
+        if action.status == "done":
+            await _ask_confirmation(ctx, action)
+    await _send_summary(ctx, action, ctx.t("edit.done", changes="；".join(changes) or ctx.t("field.witness")))
+
+
+def _with_text(ctx: Context, text: str) -> Context:
+    from dataclasses import replace
+    ev = replace(ctx.event, text=text)
+    return Context(session=ctx.session, tenant=ctx.tenant, event=ev, me=ctx.me, now=ctx.now, sent=ctx.sent)
+
+
+@router.command("done")
+async def on_done(ctx: Context) -> None:
+    action = await my_action(ctx)
+    if action is None:
+        ctx.reply(ctx.t("no_action"))
+        return
+    await _mark_done(ctx, action)
+
+
+async def _mark_done(ctx: Context, action: WeeklyAction) -> None:
+    witness = await name_of(ctx, action.witness_userid)
+    if action.status == "confirmed":
+        ctx.reply(ctx.t("confirmed.owner", witness=witness, thing=action.thing))
+        return
+    if action.status == "done":
+        ctx.reply(ctx.t("done.owner", witness=witness))
+        return
+    action.status, action.done_at = "done", ctx.now
+    ctx.session.add(action)
+    await ctx.expire_cards(kind="action_owner", ref_id=action.id or 0, result=ctx.t("btn.done"))
+    await ctx.expire_cards(kind="last_day", ref_id=action.id or 0, result=ctx.t("btn.done"))
+    if action.witness_state == "declined":
+        await ctx.set_conversation(REWITNESS, {}, userid=action.userid)
+        ctx.reply(ctx.t("declined.owner", witness=witness, thing=action.thing))
+        return
+    await _ask_confirmation(ctx, action)
+    ctx.reply(ctx.t("done.owner", witness=witness))
+
+
+async def _ask_confirmation(ctx: Context, action: WeeklyAction) -> None:
+    owner = await name_of(ctx, action.userid)
+    ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
+                                 witness_userid=action.witness_userid, kind="asked", at=ctx.now))
+    card = Card(title=ctx.t("confirm.title"), body=ctx.t("confirm.body", name=owner, thing=action.thing),
+                fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
+                buttons=[Button("confirm", ctx.t("btn.confirm"), "primary"), Button("deny", ctx.t("btn.deny"))])
+    await ctx.issue_card(action.witness_userid, "witness_confirm", card, ref_id=action.id, ttl_hours=72)
+
+
+@router.command("not_done")
+async def on_not_done(ctx: Context) -> None:
+    action = await my_action(ctx)
+    if action is None:
+        ctx.reply(ctx.t("no_action"))
+        return
+    await _mark_not_done(ctx, action)
+
+
+async def _mark_not_done(ctx: Context, action: WeeklyAction) -> None:
+    if action.status == "confirmed":
+        ctx.reply(ctx.t("already_confirmed"))
+        return
+    action.status, action.done_at = "not_done", None
+    ctx.session.add(action)
+    await ctx.expire_cards(kind="witness_confirm", ref_id=action.id or 0, result=ctx.t("btn.not_done"))
+    ctx.reply(ctx.t("not_done.owner"))
+
+
+# -- card presses --------------------------------------------------------------------
+async def _action_of(ctx: Context, ref_id: int | None) -> WeeklyAction | None:
+    if ref_id is None:
+        return None
+    return (await ctx.session.execute(select(WeeklyAction).where(
+        WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.id == ref_id))).scalar_one_or_none()
+
+
+@router.card("action_owner")
+async def on_owner_card(ctx: Context, row: Any) -> None:
+    action = await _action_of(ctx, row.ref_id)
+    if action is None:
+        ctx.reply(ctx.t("card.unknown"))
+        return
+    if ctx.event.action_key == "edit":
+        if action.status == "confirmed":
+            ctx.reply(ctx.t("already_confirmed"))
+            return
+        await ctx.set_conversation(EDIT, {})
+        ctx.reply(ctx.t("edit.ask"))
+    elif ctx.event.action_key == "done":
+        await _mark_done(ctx, action)
+
+
+@router.card("last_day")
+async def on_last_day_card(ctx: Context, row: Any) -> None:
+    action = await _action_of(ctx, row.ref_id)
+    if action is None:
+        ctx.reply(ctx.t("card.unknown"))
+        return
+    if ctx.event.action_key == "done":
+        await ctx.close_card(row, ctx.t("btn.done"))
+        await _mark_done(ctx, action)
+    else:
+        await ctx.close_card(row, ctx.t("btn.not_done"))
+        await _mark_not_done(ctx, action)
+
+
+@router.card("witness_invite")
+async def on_invite_card(ctx: Context, row: Any) -> None:
+    action = await _action_of(ctx, row.ref_id)
+    if action is None or action.witness_userid != ctx.event.userid:
+        await ctx.close_card(row, "见证人已更换")
+        return
+    witness = await name_of(ctx, ctx.event.userid)
+    if ctx.event.action_key == "accept":
+        action.witness_state = "accepted"
+        ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
+                                     witness_userid=ctx.event.userid, kind="accepted", at=ctx.now))
+        await ctx.close_card(row, f"已接受见证：{action.thing}")
+        ctx.send(action.userid, ctx.t("accepted.owner", witness=witness, thing=action.thing))
+    else:
+        action.witness_state = "declined"
+        ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
+                                     witness_userid=ctx.event.userid, kind="declined", at=ctx.now))
+        await ctx.close_card(row, "已告知对方你无法见证")
+        await ctx.expire_cards(kind="witness_confirm", ref_id=action.id or 0, result="已告知对方你无法见证")
+        await ctx.set_conversation(REWITNESS, {}, userid=action.userid)
+        ctx.send(action.userid, ctx.t("declined.owner", witness=witness, thing=action.thing))
+    ctx.session.add(action)
+
+
+@router.card("witness_confirm")
+async def on_confirm_card(ctx: Context, row: Any) -> None:
+    action = await _action_of(ctx, row.ref_id)
+    if action is None or action.witness_userid != ctx.event.userid or action.status != "done":
+        await ctx.close_card(row, "已失效")
+        return
+    witness = await name_of(ctx, ctx.event.userid)
+    if ctx.event.action_key == "confirm":
+        action.status, action.confirmed_at = "confirmed", ctx.now
+        if action.witness_state != "accepted":
+            action.witness_state = "accepted"  # confirming is the strongest form of accepting
+        ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
+                                     witness_userid=ctx.event.userid, kind="confirmed", at=ctx.now))
+        await ctx.expire_cards(kind="witness_invite", ref_id=action.id or 0, result="已确认完成")
+        await ctx.close_card(row, f"已确认完成：{action.thing}")
+        ctx.send(action.userid, ctx.t("confirmed.owner", witness=witness, thing=action.thing))
+    else:
+        action.status, action.done_at = "open", None
+        ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
+                                     witness_userid=ctx.event.userid, kind="denied", at=ctx.now))
+        await ctx.close_card(row, "已反馈：尚未完成")
+        ctx.send(action.userid, ctx.t("denied.owner", witness=witness, thing=action.thing))
+    ctx.session.add(action)
+
+
+@router.card("witness_choice")
+async def on_witness_choice(ctx: Context, row: Any) -> None:
+    userid = ctx.event.action_key.removeprefix("pick:")
+    chosen = await ctx.employee(userid)
+    if chosen is None or not chosen.active:
+        await ctx.close_card(row, "该同事已不在名单中")
+        return
+    await ctx.close_card(row, f"已选择 {chosen.name}")
+    if row.data.get("purpose") in ("edit", "rewitness"):
+        action = await my_action(ctx)
+        if action is not None:
+            await _apply_edit(ctx, action, {"witness": userid})
+            return
+    conv = await ctx.conversation()
+    draft = dict(conv.data) if conv is not None and conv.kind == DRAFT else {}
+    draft["witness"] = userid
+    if await my_action(ctx) is None:
+        await _advance(ctx, draft, [])
+
+
+@router.card("goal_choice")
+async def on_goal_choice(ctx: Context, row: Any) -> None:
+    code = ctx.event.action_key.removeprefix("goal:")
+    await ctx.close_card(row, ctx.t("btn.none_goal") if code == "none" else f"{code}")
+    conv = await ctx.conversation()
+    draft = dict(conv.data) if conv is not None and conv.kind == DRAFT else {}
+    draft["goal"], draft["goal_set"] = (None if code == "none" else code), True
+    if await my_action(ctx) is None:
+        await _advance(ctx, draft, [])
+
+
+# -- leave and skipping ------------------------------------------------------------------
+@router.command("leave")
+async def on_leave(ctx: Context) -> None:
+    await _leave(ctx, ctx.event.text)
+
+
+@router.command("skip")
+async def on_skip(ctx: Context) -> None:
+    await _leave(ctx, ctx.event.text)
+
+
+async def _leave(ctx: Context, text: str) -> None:
+    try:
+        req = parse_leave(text, today(ctx))
+    except LeaveParseError as exc:
+        ctx.reply(str(exc))
+        return
+    if req is None:
+        ctx.reply(ctx.t("help"))
+        return
+    await _store_leave(ctx, req.start, req.end, req.reason, whole_week=req.whole_week)
+
+
+async def _store_leave(ctx: Context, start, end, reason: str, *, whole_week: bool) -> None:  # type: ignore[no-untyped-def]
+    ctx.session.add(Leave(tenant=ctx.tenant.key, userid=ctx.event.userid, start_day=start, end_day=end,
+                          reason=reason, created_at=ctx.now))
+    await ctx.clear_conversation()
+    suffix = f"（{reason}）" if reason else ""
+    if whole_week:
+        ctx.reply(ctx.t("skip.ok", reason=suffix))
+    else:
+        ctx.reply(ctx.t("leave.ok", start=start.isoformat(), end=end.isoformat(), reason=suffix))
+
+
+@router.card("morning_prompt")
+async def on_prompt_card(ctx: Context, row: Any) -> None:
+    if ctx.event.action_key == "skip":
+        await ctx.close_card(row, ctx.t("btn.skip_week"))
+        days = week_days(this_week(ctx))
+        await _store_leave(ctx, today(ctx), days[-1], "", whole_week=True)
+
+
+# -- status and help -----------------------------------------------------------------------
+@router.command("status")
+async def on_status(ctx: Context) -> None:
+    action = await my_action(ctx)
+    if action is None:
+        ctx.reply(ctx.t("status.none", week=this_week(ctx)))
+        return
+    from store.pulse import action_status
+    card = Card(title=f"{ctx.t('summary.title')} · {action.week}", fields=await _fields(ctx, action)
+                + [(ctx.t("field.status"), action_status(action, week_over=False))])
+    await ctx.issue_card(action.userid, "status", card, ref_id=action.id)
+
+
+@router.command("help")
+async def on_help(ctx: Context) -> None:
+    ctx.reply(ctx.t("help"))
+
+
+@router.command("cancel")
+async def on_cancel(ctx: Context) -> None:
+    await ctx.clear_conversation()
+    ctx.reply("已取消。")
+
+
+@router.menu("weekly")
+async def on_menu_weekly(ctx: Context) -> None:
+    if await my_action(ctx) is None:
+        await ctx.issue_card(ctx.event.userid, "morning_prompt", prompt_card(ctx), ttl_hours=24 * 7)
+    else:
+        await on_status(ctx)
+
+
+router.menu("mydata")(on_status)
+
+
+def prompt_card(ctx: Context) -> Card:
+    return Card(title=ctx.t("prompt.title"), body=ctx.t("prompt.body"),
+                buttons=[Button("skip", ctx.t("btn.skip_week"))])

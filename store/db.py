@@ -1,0 +1,85 @@
+"""Engine, sessions and the few SQL idioms that differ between SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        u = make_url(url)
+        self.dialect = u.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            if u.database and u.database != ":memory:":
+                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            # aiosqlite opens transactions lazily; BEGIN IMMEDIATE on first write would be
+            # nicer, but plain deferred transactions plus busy_timeout are enough here.
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as s:
+            yield s
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits on success and rolls back on error."""
+        async with self.sessions() as s:
+            async with s.begin():
+                yield s
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as c:
+                await c.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the console read while the dispatcher writes; busy_timeout makes a
+    # second writer wait instead of failing with "database is locked".
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def insert_ignore(session: AsyncSession, table: Any, values: dict[str, Any]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for either dialect (returns the statement)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return ins(table).values(**values).on_conflict_do_nothing()
+
+
+async def try_insert(session: AsyncSession, model: Any, values: dict[str, Any]) -> bool:
+    """Insert a row unless a unique key already holds it; True if this call inserted it."""
+    stmt = insert_ignore(session, model.__table__, values)
+    result = await session.execute(stmt)
+    return bool(result.rowcount)

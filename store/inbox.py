@@ -1,0 +1,78 @@
+"""The durable inbox: an event is stored before the platform is answered.
+
+The unique (tenant, platform, dedup_key) makes platform retries and
+redeliveries harmless: the second copy is refused by the database itself.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from bot.events import Event
+from store.db import Database, try_insert
+from store.models import InboxEvent
+
+
+async def accept(db: Database, event: Event, now: datetime) -> bool:
+    """Persist the event; False if the same event was already accepted."""
+    async with db.transaction() as s:
+        return await try_insert(
+            s,
+            InboxEvent,
+            dict(
+                tenant=event.tenant,
+                platform=event.platform,
+                dedup_key=event.dedup_key[:255],
+                userid=event.userid,
+                payload=event.to_dict(),
+                status="pending",
+                received_at=now,
+            ),
+        )
+
+
+async def claim(db: Database, now: datetime, *, limit: int = 50, lease: float = 60.0) -> list[InboxEvent]:
+    """Take up to `limit` pending events (or ones whose claimer died) in arrival order."""
+    async with db.transaction() as s:
+        q = (
+            select(InboxEvent.id)
+            .where(
+                or_(
+                    InboxEvent.status == "pending",
+                    (InboxEvent.status == "processing") & (InboxEvent.claimed_until < now),
+                )
+            )
+            .order_by(InboxEvent.id)
+            .limit(limit)
+        )
+        if db.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        ids = list((await s.execute(q)).scalars())
+        if not ids:
+            return []
+        await s.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id.in_(ids))
+            .values(status="processing", claimed_until=now + timedelta(seconds=lease))
+        )
+        rows = (await s.execute(select(InboxEvent).where(InboxEvent.id.in_(ids)).order_by(InboxEvent.id))).scalars()
+        return list(rows)
+
+
+async def finish(db: Database, event_id: int, now: datetime, error: str = "") -> None:
+    async with db.transaction() as s:
+        await s.execute(
+            update(InboxEvent)
+            .where(InboxEvent.id == event_id)
+            .values(status="failed" if error else "done", processed_at=now, error=error[:2000])
+        )
+
+
+async def pending_count(db: Database) -> int:
+    from sqlalchemy import func
+
+    async with db.session() as s:
+        return int(
+            (await s.execute(select(func.count()).where(InboxEvent.status.in_(("pending", "processing"))))).scalar_one()
+        )

@@ -1,0 +1,265 @@
+"""Tables. Every business row carries `tenant` and every query filters on it.
+
+Timestamps are stored as timezone-aware UTC; calendar days and ISO weeks are
+stored as strings in the tenant's own time zone (`2026-12-04`, `2026-W49`)
+because that is how people and reports refer to them.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint, Index
+from sqlmodel import Field, SQLModel
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Tenant(SQLModel, table=True):
+    key: str = Field(primary_key=True, max_length=40)
+    name: str
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh"
+    platform: str = "console"
+
+
+class Department(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("tenant", "path"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    path: str  # 总部/研发中心/注册部
+    name: str
+    platform_id: Optional[str] = None
+
+
+class Employee(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("tenant", "userid"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    userid: str = Field(max_length=64)
+    name: str
+    department: str = ""  # department path
+    manager_userid: Optional[str] = None
+    roles: str = ""  # ';'-joined: manager;hr;pmo;admin (employee is implied)
+    active: bool = True
+    pinyin: str = ""  # full pinyin without tones, e.g. "lina"
+    initials: str = ""  # "ln"
+
+    def has_role(self, role: str) -> bool:
+        return role == "employee" or role in self.role_list
+
+    @property
+    def role_list(self) -> list[str]:
+        return [r for r in self.roles.split(";") if r]
+
+
+class Goal(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("tenant", "code"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    code: str  # O1, O1-KR2
+    title: str
+    parent_code: Optional[str] = None
+    department: str = ""
+    weight: float = 0.0
+    period: str = ""  # 2026Q4
+    level: int = 1
+    status: str = "active"  # active | cancelled
+
+
+class GoalAdjustment(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    goal_code: str
+    by_userid: str = ""
+    at: datetime = _ts(nullable=False)
+    field_name: str  # weight | title | new | cancelled | ...
+    old_value: str = ""
+    new_value: str = ""
+    reason: str = "其他"  # 市场 | 技术 | 政策 | 其他
+    note: str = ""
+
+
+class WeeklyAction(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("tenant", "userid", "week"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    userid: str
+    week: str = Field(index=True)  # 2026-W49
+    goal_code: Optional[str] = None
+    thing: str
+    witness_userid: str
+    # open -> done -> confirmed ; open -> not_done (the person says so)
+    status: str = "open"
+    # invited | accepted | declined
+    witness_state: str = "invited"
+    created_at: datetime = _ts(nullable=False)
+    done_at: Optional[datetime] = _ts()
+    confirmed_at: Optional[datetime] = _ts()
+    nudged_at: Optional[datetime] = _ts()
+
+
+class ActionEdit(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    action_id: int = Field(index=True)
+    by_userid: str
+    at: datetime = _ts(nullable=False)
+    field_name: str  # goal | thing | witness
+    old_value: str = ""
+    new_value: str = ""
+
+
+class WitnessEvent(SQLModel, table=True):
+    """Every step a witness takes (or is asked to take) on an action."""
+
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    action_id: int = Field(index=True)
+    witness_userid: str
+    kind: str  # invited | accepted | declined | asked | confirmed | denied | nudged
+    at: datetime = _ts(nullable=False)
+
+
+class Leave(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    userid: str = Field(index=True)
+    start_day: date
+    end_day: date
+    reason: str = ""
+    created_at: datetime = _ts(nullable=False)
+
+
+class Conversation(SQLModel, table=True):
+    """A half-finished exchange (a draft, a pending choice), kept across restarts."""
+
+    __table_args__ = (UniqueConstraint("tenant", "userid"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    userid: str
+    kind: str
+    data: dict[str, Any] = _json()
+    expires_at: datetime = _ts(nullable=False)
+
+
+class IssuedCard(SQLModel, table=True):
+    """A card sent to one person; presses are checked against it (owner, state, expiry)."""
+
+    __tablename__ = "issued_card"
+    id: str = Field(primary_key=True, max_length=40)
+    tenant: str = Field(index=True, max_length=40)
+    userid: str  # the only person whose presses count
+    kind: str  # which handler answers its presses
+    ref_id: Optional[int] = None  # e.g. the weekly action
+    data: dict[str, Any] = _json()
+    card: dict[str, Any] = _json()  # the card as sent, to re-render on update
+    state: str = "open"  # open | used | expired
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    used_at: Optional[datetime] = _ts()
+
+
+class InboxEvent(SQLModel, table=True):
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("tenant", "platform", "dedup_key"),
+        Index("ix_inbox_pending", "status", "id"),
+    )
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    platform: str = Field(max_length=16)
+    dedup_key: str = Field(max_length=255)
+    userid: str = ""
+    payload: dict[str, Any] = _json()
+    status: str = "pending"  # pending | processing | done | failed
+    received_at: datetime = _ts(nullable=False)
+    claimed_until: Optional[datetime] = _ts()
+    processed_at: Optional[datetime] = _ts()
+    error: str = ""
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    platform: str = Field(max_length=16)
+    userid: str
+    payload: dict[str, Any] = _json()
+    status: str = "pending"  # pending | sending | sent | dead
+    attempts: int = 0
+    created_at: datetime = _ts(nullable=False)
+    next_attempt_at: datetime = _ts(nullable=False)
+    claimed_until: Optional[datetime] = _ts()
+    sent_at: Optional[datetime] = _ts()
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    platform_ref: str = ""  # what the platform returned (msgid, processQueryKey)
+
+
+class JobRun(SQLModel, table=True):
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("tenant", "job", "slot"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    job: str
+    slot: str  # 2026-12-04 for daily jobs, 2026-W49 for weekly ones
+    started_at: datetime = _ts(nullable=False)
+    finished_at: Optional[datetime] = _ts()
+    sent: int = 0
+
+
+class ScheduledSend(SQLModel, table=True):
+    """One row per bot-initiated send; its unique keys make each send happen once.
+
+    (tenant, userid, kind, day) makes a reminder exactly-once across restarts and
+    processes; (tenant, userid, budget_day) enforces "at most one bot-initiated
+    reminder per person per day" — reports and escalations leave it NULL.
+    """
+
+    __tablename__ = "scheduled_send"
+    __table_args__ = (
+        UniqueConstraint("tenant", "userid", "kind", "day"),
+        UniqueConstraint("tenant", "userid", "budget_day"),
+    )
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    userid: str
+    kind: str
+    day: str
+    budget_day: Optional[str] = None
+    at: datetime = _ts(nullable=False)
+
+
+class ConsoleMessage(SQLModel, table=True):
+    """What the bot sent to a person on the local console (the console's 'platform')."""
+
+    __tablename__ = "console_message"
+    __table_args__ = (Index("ix_console_user_seq", "tenant", "userid", "seq"),)
+    seq: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    userid: str
+    kind: str  # text | markdown | card | file
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    card_id: str = ""
+    body: dict[str, Any] = _json()
+    at: datetime = _ts(nullable=False)
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    actor_userid: str
+    action: str  # e.g. view_pulse, export, view_brief
+    subject: str = ""
+    at: datetime = _ts(nullable=False)

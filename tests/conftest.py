@@ -1,0 +1,93 @@
+"""Shared fixtures: a migrated database on SQLite and, when available, PostgreSQL.
+
+PostgreSQL tests run against the server named by DONGXIAN_TEST_PG (a
+postgresql+asyncpg:// URL to any database on it; each test gets a fresh
+database of its own). Without it they are skipped, unless
+DONGXIAN_REQUIRE_PG=1 (set by CI), where a missing server is a failure.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import AsyncIterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from store.db import Database
+from store.migrate import upgrade
+
+PG_URL = os.environ.get("DONGXIAN_TEST_PG", "")
+REQUIRE_PG = os.environ.get("DONGXIAN_REQUIRE_PG") == "1"
+
+
+def pg_available() -> bool:
+    return bool(PG_URL)
+
+
+async def _create_pg_database() -> str:
+    import asyncpg
+
+    base = make_url(PG_URL)
+    name = "dx_" + uuid.uuid4().hex[:16]
+    conn = await asyncpg.connect(
+        host=base.host, port=base.port or 5432, user=base.username,
+        password=base.password, database=base.database or "postgres",
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    base = make_url(PG_URL)
+    name = make_url(url).database
+    conn = await asyncpg.connect(
+        host=base.host, port=base.port or 5432, user=base.username,
+        password=base.password, database=base.database or "postgres",
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """A URL for an empty database of each kind (the PostgreSQL one made on demand)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/dongxian.db"
+    if not pg_available():
+        if REQUIRE_PG:
+            pytest.fail("DONGXIAN_REQUIRE_PG=1 but DONGXIAN_TEST_PG is not set")
+        pytest.skip("PostgreSQL not configured (set DONGXIAN_TEST_PG; .ci/start-postgres prints it)")
+    return "postgres"
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database; SQLite and PostgreSQL."""
+    url = await _create_pg_database() if db_url == "postgres" else db_url
+    database = Database(url)
+    await upgrade(database)
+    try:
+        yield database
+    finally:
+        await database.close()
+        if db_url == "postgres":
+            await _drop_pg_database(url)
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
+    """A migrated SQLite database, for tests that are about logic, not the store."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/dongxian.db")
+    await upgrade(database)
+    try:
+        yield database
+    finally:
+        await database.close()
