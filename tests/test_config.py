@@ -1,0 +1,95 @@
+"""Config mistakes stop the start with the key's name; nothing else happens."""
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.app import check_console_exposure
+from bot.config import ConfigError, load_config, parse_config
+
+EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+
+
+def test_the_example_config_is_valid() -> None:
+    cfg = load_config(EXAMPLE)
+    assert cfg.tenants[0].key == "acme" and cfg.tenants[0].platform == "console"
+
+
+def test_an_unknown_key_is_named() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config({"tenants": [{"key": "acme", "name": "A", "morning_prompt_att": "09:30"}]})
+    assert str(e.value) == "config error at tenants[0].morning_prompt_att: unknown key"
+
+
+def test_a_bad_value_is_named() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config({"tenants": [{"key": "acme", "name": "A", "morning_prompt_at": "9点半"}]})
+    assert "tenants[0].morning_prompt_at" in str(e.value) and "HH:MM" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        parse_config({"tenants": [{"key": "acme", "name": "A", "timezone": "Mars/Olympus"}]})
+    assert "tenants[0].timezone" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        parse_config({"database": {"url": "mysql://x"}})
+    assert "database.url" in str(e.value)
+
+
+def test_a_missing_secret_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACME_SECRET", raising=False)
+    data = {"tenants": [{"key": "acme", "name": "A", "wecom": {
+        "corp_id": "ww1", "agent_id": 1000002, "secret": "${ACME_SECRET}", "token": "t",
+        "encoding_aes_key": "a" * 43}}]}
+    with pytest.raises(ConfigError) as e:
+        parse_config(data)
+    assert "tenants[0].wecom.secret" in str(e.value) and "ACME_SECRET" in str(e.value)
+    monkeypatch.setenv("ACME_SECRET", "s3cr3t")
+    assert parse_config(data).tenants[0].wecom.secret == "s3cr3t"  # type: ignore[union-attr]
+    del data["tenants"][0]["wecom"]["token"]
+    with pytest.raises(ConfigError) as e:
+        parse_config(data)
+    assert "config error at tenants[0].wecom.token: Field required" in str(e.value)
+
+
+def test_broken_toml_is_reported_with_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text("[server\nport = 1", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert "bad.toml" in str(e.value) and "not valid TOML" in str(e.value)
+
+
+def test_console_beyond_loopback_needs_a_token() -> None:
+    exposed = parse_config({"server": {"host": "0.0.0.0"}, "console": {"enabled": True}})
+    with pytest.raises(ConfigError) as e:
+        check_console_exposure(exposed)
+    assert "console.token" in str(e.value)
+    check_console_exposure(parse_config({"server": {"host": "127.0.0.1"}, "console": {"enabled": True}}))
+    check_console_exposure(parse_config({"server": {"host": "0.0.0.0"}, "console": {"enabled": True, "token": "x" * 32}}))
+
+
+def test_secret_files_readable_by_others_are_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text('[console]\nenabled = true\ntoken = "tok-123456"\n', encoding="utf-8")
+    os.chmod(p, 0o644)
+    load_config(p)
+    assert "readable by other users" in caplog.text and "tok-123456" not in caplog.text
+    caplog.clear()
+    os.chmod(p, stat.S_IRUSR | stat.S_IWUSR)
+    load_config(p)
+    assert "readable by other users" not in caplog.text
+
+
+def test_every_key_of_the_model_is_documented_in_the_example() -> None:
+    from bot.config import Config, DingTalkConfig, TenantConfig, WeComConfig
+    text = EXAMPLE.read_text(encoding="utf-8")
+    tomllib.loads(text)
+    models = [Config.model_fields["server"].annotation, Config.model_fields["database"].annotation,
+              Config.model_fields["console"].annotation, TenantConfig, WeComConfig, DingTalkConfig]
+    for model in models:
+        for name in model.model_fields:  # type: ignore[union-attr]
+            if name in ("wecom", "dingtalk"):
+                continue
+            assert f"{name} =" in text, f"{model.__name__}.{name} is not in config.example.toml"  # type: ignore[union-attr]
