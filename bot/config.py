@@ -75,6 +75,21 @@ class DingTalkConfig(_Strict):
     api_base: str = "https://api.dingtalk.com"
 
 
+class FeedbackTag(_Strict):
+    name: str = Field(min_length=1, max_length=20)
+    polarity: Literal["认可", "改进"] = "认可"
+
+
+DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in (
+    ("主动补位", "认可"), ("方案创新", "认可"), ("客户需求深挖", "认可"), ("跨部门协作", "认可"),
+    ("风险预警", "认可"), ("知识沉淀", "认可"), ("响应不及时", "改进"), ("交付质量待提升", "改进"))]
+
+
+class ReviewPeriod(_Strict):
+    period: str = Field(pattern=r"^\d{4}Q[1-4]$")  # the period the brief covers, e.g. 2026Q4
+    opens: date  # the day the review opens: managers get their people's briefs that morning
+
+
 class TenantConfig(_Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
     name: str = Field(min_length=1)
@@ -87,6 +102,16 @@ class TenantConfig(_Strict):
     extra_workdays: list[date] = []
     locale: Literal["zh", "en"] = "zh"
     hr_export_attach: bool = True
+    # Micro-feedback
+    feedback_tags: list[FeedbackTag] = DEFAULT_TAGS
+    peer_feedback: bool = False  # may colleagues outside one's reporting line give feedback?
+    notify_feedback_receiver: bool = True
+    review_periods: list[ReviewPeriod] = []
+    # Tasks and escalation
+    escalate_after_hours: float = Field(2.0, gt=0)  # past due and no status update for this long → escalate
+    escalate_climb_hours: float = Field(4.0, gt=0)  # still stale this much later → one level up
+    work_hours_start: time = time(9, 0)
+    work_hours_end: time = time(18, 0)
     wecom: WeComConfig | None = None
     dingtalk: DingTalkConfig | None = None
 
@@ -99,7 +124,7 @@ class TenantConfig(_Strict):
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
 
-    @field_validator("morning_prompt_at", "pulse_at", mode="before")
+    @field_validator("morning_prompt_at", "pulse_at", "work_hours_start", "work_hours_end", mode="before")
     @classmethod
     def _hhmm(cls, v: Any) -> Any:
         if isinstance(v, str) and not re.fullmatch(r"\d{2}:\d{2}", v):

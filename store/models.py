@@ -263,3 +263,79 @@ class AuditLog(SQLModel, table=True):
     action: str  # e.g. view_pulse, export, view_brief
     subject: str = ""
     at: datetime = _ts(nullable=False)
+
+
+class Feedback(SQLModel, table=True):
+    """One piece of micro-feedback: who, to whom, which behaviour, what impact, what happened."""
+
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    giver_userid: str
+    receiver_userid: str = Field(index=True)
+    tag: str  # 主动补位 …
+    polarity: str  # 认可 | 改进
+    impact: str  # 客户级 | 团队级 | 流程级
+    event: str = Field(sa_column=Column(Text, nullable=False))
+    ref_kind: Optional[str] = None  # action | task
+    ref_id: Optional[int] = None
+    created_at: datetime = _ts(nullable=False)
+
+
+class Project(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("tenant", "code"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    code: str
+    name: str
+    pmo_userid: str = ""
+    created_at: datetime = _ts(nullable=False)
+
+
+class Task(SQLModel, table=True):
+    """An atomic cross-functional task with one owner, a due time and a deliverable."""
+
+    __table_args__ = (UniqueConstraint("tenant", "code"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    project_id: int = Field(index=True)
+    code: str  # T12
+    title: str
+    owner_userid: str = Field(index=True)
+    collaborators: str = ""  # ';'-joined userids
+    due_at: datetime = _ts(nullable=False)
+    deliverable_template: str = ""
+    status: str = "待开始"  # 待开始 | 进行中 | 阻塞 | 已完成
+    block_reason: str = ""
+    deliverable: str = ""
+    created_at: datetime = _ts(nullable=False)
+    status_updated_at: datetime = _ts(nullable=False)  # the last status update (staleness clock)
+    completed_at: Optional[datetime] = _ts()
+
+
+class TaskUpdate(SQLModel, table=True):
+    """Every status change, due-time adjustment and nudge on a task."""
+
+    __tablename__ = "task_update"
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    task_id: int = Field(index=True)
+    by_userid: str
+    at: datetime = _ts(nullable=False)
+    kind: str  # status | due | nudge | created
+    old_value: str = ""
+    new_value: str = ""
+    note: str = ""
+
+
+class Escalation(SQLModel, table=True):
+    """One escalation step of one stale episode; unique so it is sent once across processes."""
+
+    __table_args__ = (UniqueConstraint("tenant", "task_id", "episode", "level"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(index=True, max_length=40)
+    task_id: int = Field(index=True)
+    episode: int  # the stale episode: status_updated_at of the task when it went stale, as epoch seconds
+    level: int  # 1 = owner's manager + PMO, 2 = one level up, …
+    to_userids: str = ""  # ';'-joined
+    created_at: datetime = _ts(nullable=False)
+    resolved_at: Optional[datetime] = _ts()
