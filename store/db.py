@@ -28,8 +28,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            # aiosqlite opens transactions lazily; BEGIN IMMEDIATE on first write would be
-            # nicer, but plain deferred transactions plus busy_timeout are enough here.
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
 
     @property
@@ -46,6 +45,11 @@ class Database:
         """A session whose work commits on success and rolls back on error."""
         async with self.sessions() as s:
             async with s.begin():
+                if self.dialect == "sqlite":
+                    # Take the write lock up front: a deferred transaction that reads and then
+                    # writes fails at once with SQLITE_BUSY when another writer got in between,
+                    # whereas BEGIN IMMEDIATE simply waits (busy_timeout) for its turn.
+                    await s.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
                 yield s
 
     async def ping(self) -> bool:
@@ -61,6 +65,8 @@ class Database:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (so it can be IMMEDIATE).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     # WAL lets the console read while the dispatcher writes; busy_timeout makes a
     # second writer wait instead of failing with "database is locked".
@@ -69,6 +75,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def insert_ignore(session: AsyncSession, table: Any, values: dict[str, Any]) -> Any:
