@@ -21,6 +21,7 @@ class SendResult:
     # When not ok: seconds to wait before retrying, or None with permanent=True to dead-letter.
     retry_after: float | None = None
     permanent: bool = False
+    code: str = ""  # the platform's error code, for metrics (e.g. "45009", "Forbidden.AccessDenied…")
 
 
 @dataclass

@@ -73,6 +73,8 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    from bot.metrics import metrics_endpoint
+    app.router.add_get("/metrics", metrics_endpoint)
     for name, adapter in runtime.adapters.items():
         if name == "console" and not config.console.enabled:
             continue  # console tenants can still receive messages, but its API stays closed

@@ -16,15 +16,17 @@ from bot.config import Config, ConfigError, load_config
 log = logging.getLogger("dongxian")
 
 
-def _setup_logging(json_logs: bool = False) -> None:
-    level = os.environ.get("DONGXIAN_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+def _setup_logging() -> None:
+    from bot.logs import setup_logging
+    setup_logging()
 
 
 def _config(args: argparse.Namespace) -> Config:
     path = args.config or os.environ.get("DONGXIAN_CONFIG") or "config.toml"
-    return load_config(path)
+    config = load_config(path)
+    from bot.logs import setup_logging
+    setup_logging(config)
+    return config
 
 
 def _db(config: Config):  # type: ignore[no-untyped-def]
@@ -103,6 +105,29 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(_with_db(config, go))
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """SQLite: a consistent copy while the bot runs (online backup API)."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    config = _config(args)
+    url = make_url(config.database.url)
+    if url.get_backend_name() != "sqlite":
+        print("PostgreSQL: use pg_dump, e.g. pg_dump -Fc -f dongxian.dump DBNAME", file=sys.stderr)
+        return 2
+    src = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
+    dst = sqlite3.connect(args.out)
+    try:
+        with dst:
+            src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    print(f"backed up {url.database} to {args.out}")
+    return 0
 
 
 # -- roster, goals ------------------------------------------------------------------
@@ -260,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", required=True)
     with_config(db.add_parser("upgrade", help="migrate to the newest schema")).set_defaults(fn=cmd_db_upgrade)
+    bk = with_config(db.add_parser("backup", help="SQLite: consistent copy of the running database"))
+    bk.add_argument("--out", required=True)
+    bk.set_defaults(fn=cmd_db_backup)
 
     org = sub.add_parser("org", help="people and departments").add_subparsers(dest="org_cmd", required=True)
     imp = with_config(org.add_parser("import", help="import a roster CSV/XLSX"))

@@ -38,6 +38,7 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     # Where exports, charts and the demo database go.
     data_dir: str = "var"
+    log_format: Literal["text", "json"] = "text"
 
 
 class DatabaseConfig(_Strict):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -44,6 +46,8 @@ class Runtime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self.stats: dict[str, int] = defaultdict(int)
+        from bot.metrics import Metrics
+        self.metrics = Metrics()
 
     # -- wiring --------------------------------------------------------------
     def add_adapter(self, adapter: Adapter) -> None:
@@ -60,6 +64,7 @@ class Runtime:
         """Persist an inbound event (before the platform is answered); False for a duplicate."""
         fresh = await inbox.accept(self.db, event, utcnow())
         self.stats["inbox_accepted" if fresh else "inbox_duplicates"] += 1
+        self.metrics.inbound.labels(event.platform, "accepted" if fresh else "duplicate").inc()
         if fresh:
             self._inbox_wake.set()
         return fresh
@@ -91,6 +96,7 @@ class Runtime:
         if tenant is None:
             await inbox.finish(self.db, row.id, utcnow(), error=f"unknown tenant {event.tenant!r}")
             return
+        started = time.perf_counter()
         try:
             async with self.db.transaction() as s:
                 me = (await s.execute(select(Employee).where(
@@ -99,6 +105,7 @@ class Runtime:
                 await self.router.dispatch(ctx)
             await inbox.finish(self.db, row.id, utcnow())
             self.stats["inbox_processed"] += 1
+            self.metrics.handler_seconds.labels(event.kind).observe(time.perf_counter() - started)
             if ctx.sent:
                 self._outbox_wake.set()
         except Exception as exc:
@@ -140,9 +147,11 @@ class Runtime:
         ok = [r.id for r in rows if results.get(r.id, SendResult(False, error="no result")).ok]
         await outbox.mark_sent(self.db, ok, now, {i: results[i].ref for i in ok})
         self.stats["outbox_sent"] += len(ok)
+        self.metrics.sent.labels(adapter.platform).inc(len(ok))
         for r in rows:
             res = results.get(r.id) or SendResult(ok=False, error="adapter returned no result", retry_after=5)
             if not res.ok:
+                self.metrics.send_errors.labels(adapter.platform, res.code or _code_of(res.error)).inc()
                 status = await outbox.mark_failed(self.db, r, now, res.error, res.retry_after, res.permanent)
                 self.stats["outbox_dead" if status == "dead" else "outbox_retries"] += 1
                 log.warning("send to %s/%s failed (%s): %s", r.tenant, r.userid, status, res.error)
@@ -193,3 +202,9 @@ class Runtime:
             n = await self.process_inbox_once() + await self.relay_once()
             if not n:
                 return
+
+
+def _code_of(error: str) -> str:
+    """A short label for an error without an explicit code: its leading number or word."""
+    m = re.match(r"\s*(-?\d+|[A-Za-z][\w.]*)", error or "")
+    return m.group(1)[:60] if m else "unknown"

@@ -47,6 +47,8 @@ async def claim_send(session, tenant: str, userid: str, kind: str, day: str, now
 
 
 async def _record_run(runtime: "Runtime", tenant: str, job: str, slot: str, sent: int) -> None:
+    runtime.metrics.job_runs.labels(job).inc()
+    runtime.metrics.job_sends.labels(job).inc(sent)
     async with runtime.db.transaction() as s:
         if not await try_insert(s, JobRun, dict(tenant=tenant, job=job, slot=slot, started_at=utcnow(),
                                                 finished_at=utcnow(), sent=sent)):

@@ -1,0 +1,75 @@
+"""Logging set-up: plain or JSON lines, with every configured secret masked.
+
+Handlers and adapters should never log a secret in the first place; the
+filter is the second line of defence for what slips through (an exception
+message quoting a URL with a token, say).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Iterable
+
+from bot.config import Config
+
+MASK = "***"
+
+
+def secrets_of(config: Config) -> list[str]:
+    found: list[str] = []
+    if config.console.token:
+        found.append(config.console.token)
+    for t in config.tenants:
+        if t.wecom:
+            found += [t.wecom.secret, t.wecom.token, t.wecom.encoding_aes_key]
+        if t.dingtalk:
+            found += [t.dingtalk.client_secret]
+    # Short values would mask ordinary words; real secrets are long.
+    return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        msg = record.getMessage()
+        clean = msg
+        for s in self.secrets:
+            clean = clean.replace(s, MASK)
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            red = text
+            for s in self.secrets:
+                red = red.replace(s, MASK)
+            if red != text:
+                record.exc_info = None
+                record.exc_text = None
+                clean = f"{clean}\n{red}"
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
+
+
+def setup_logging(config: Config | None = None, *, json_format: bool | None = None) -> None:
+    level = os.environ.get("DONGXIAN_LOG_LEVEL", "INFO").upper()
+    if json_format is None:
+        json_format = bool(config and config.server.log_format == "json")
+    handler = logging.StreamHandler()
+    if json_format:
+        from pythonjsonlogger.json import JsonFormatter
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if config is not None:
+        handler.addFilter(RedactSecrets(secrets_of(config)))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
