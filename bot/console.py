@@ -263,10 +263,6 @@ class ConsoleAdapter(Adapter):
     async def send(self, tenant: TenantConfig, userid: str, message: Message) -> SendResult:
         async with self.runtime.db.transaction() as s:
             if message.kind == "card_update" and message.card is not None:
-                # Move the card to the end with its new state so a polling page sees the change.
-                await s.execute(delete(ConsoleMessage).where(
-                    ConsoleMessage.tenant == tenant.key, ConsoleMessage.userid == userid,
-                    ConsoleMessage.card_id == message.card.id))
                 kind, body = "card", message.card.to_dict()
             elif message.kind == "card" and message.card is not None:
                 kind, body = "card", message.card.to_dict()
@@ -277,6 +273,14 @@ class ConsoleAdapter(Adapter):
             row = ConsoleMessage(tenant=tenant.key, userid=userid, kind=kind, text=message.plain(),
                                  card_id=message.card.id if message.card else "", body=body, at=utcnow())
             s.add(row)
+            if message.kind == "card_update" and message.card is not None:
+                # The card moves to the end with its new state, so a page polling with
+                # after=SEQ sees the change. Insert first: SQLite would hand a deleted
+                # newest row's number to the next insert, and pollers would miss it.
+                await s.flush()
+                await s.execute(delete(ConsoleMessage).where(
+                    ConsoleMessage.tenant == tenant.key, ConsoleMessage.userid == userid,
+                    ConsoleMessage.card_id == message.card.id, ConsoleMessage.seq != row.seq))
         return SendResult(ok=True)
 
 
