@@ -1,0 +1,223 @@
+"""Weekly export: action rows, department figures and definitions, as XLSX or CSV."""
+from __future__ import annotations
+
+import csv
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import aliased
+
+from bot.clock import utcnow
+from schedules.calendar import parse_week, week_days
+from store.db import Database
+from store.models import ActionEdit, Employee, Goal, Tenant, WeeklyAction
+from store.pulse import DEFINITIONS, DeptFigures, action_status, department_figures
+
+ROW_HEADER = ["周", "工号", "姓名", "部门", "目标编号", "目标名称", "关键动作", "见证人", "状态", "完成时间", "确认时间", "修改次数"]
+DEPT_HEADER = [
+    "周", "部门", "人数", "请假跳过", "已填写", "关键动作数", "已完成", "关联目标", "见证确认",
+    "填写率", "完成率", "目标关联度", "同事见证频次",
+]
+COMPANY = "全公司"
+_TIME_FORMAT = "%Y-%m-%d %H:%M"
+# A cell starting with one of these is run as a formula by Excel; user text must never be.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def export_weekly(
+    db: Database, tenant_key: str, weeks: list[str], out: Path, *, now: datetime | None = None
+) -> Path:
+    """Write the weeks' actions and figures to `out` (.xlsx, or .csv plus `<stem>-departments.csv`).
+
+    `now` decides which weeks are over (for 待见证 / 未完成); callers pass their clock's time.
+    """
+    out = Path(out)
+    kind = out.suffix.lower()
+    if kind not in (".xlsx", ".csv"):
+        raise ValueError(f"不支持的导出格式 {out.suffix or '（无扩展名）'}：请用 .xlsx 或 .csv")
+    if not weeks:
+        raise ValueError("请至少指定一周，例如 2026-W49")
+    weeks = sorted({"{}-W{:02d}".format(*parse_week(w)) for w in weeks})
+    async with db.session() as s:
+        tenant = await s.get(Tenant, tenant_key)
+    if tenant is None:
+        raise ValueError(f"租户 {tenant_key!r} 不存在")
+    tz = ZoneInfo(tenant.timezone)
+    today = (now or utcnow()).astimezone(tz).date()
+    over = {w: week_days(w)[-1] < today for w in weeks}
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    try:
+        if kind == ".xlsx":
+            await _write_xlsx(db, tenant_key, weeks, over, tz, tmp)
+            os.replace(tmp, out)
+        else:
+            dept_path = out.with_name(f"{out.stem}-departments.csv")
+            dept_tmp = dept_path.with_name(dept_path.name + ".part")
+            try:
+                await _write_csv(db, tenant_key, weeks, over, tz, tmp, dept_tmp)
+                os.replace(dept_tmp, dept_path)
+            finally:
+                dept_tmp.unlink(missing_ok=True)
+            os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _safe(text: str | None) -> str:
+    t = text or ""
+    return "'" + t if t.startswith(_FORMULA_START) else t
+
+
+def _local(dt: datetime | None, tz: ZoneInfo) -> datetime | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:  # SQLite hands back UTC without its offset
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(tz).replace(tzinfo=None)
+
+
+async def _action_rows(
+    db: Database, tenant: str, weeks: list[str], over: dict[str, bool], tz: ZoneInfo
+) -> AsyncIterator[list[Any]]:
+    """One list per action, in ROW_HEADER order; times are naive tenant-local datetimes."""
+    a = WeeklyAction
+    owner = aliased(Employee)
+    witness = aliased(Employee)
+    edits = (
+        select(ActionEdit.action_id, func.count(ActionEdit.id).label("n"))
+        .where(ActionEdit.tenant == tenant)
+        .group_by(ActionEdit.action_id)
+        .subquery()
+    )
+    stmt = (
+        select(a, owner.name, owner.department, Goal.title, witness.name, edits.c.n)
+        .outerjoin(owner, and_(owner.tenant == a.tenant, owner.userid == a.userid))
+        .outerjoin(witness, and_(witness.tenant == a.tenant, witness.userid == a.witness_userid))
+        .outerjoin(Goal, and_(Goal.tenant == a.tenant, Goal.code == a.goal_code))
+        .outerjoin(edits, edits.c.action_id == a.id)
+        .where(a.tenant == tenant, a.week.in_(weeks))
+        .order_by(a.week, owner.department, a.userid)
+        .execution_options(yield_per=1000)
+    )
+    async with db.session() as s:
+        result = await s.stream(stmt)
+        async for act, name, dept, goal_title, witness_name, n_edits in result:
+            yield [
+                act.week, act.userid, name or act.userid, dept or "", act.goal_code or "", goal_title or "",
+                act.thing, witness_name or act.witness_userid, action_status(act, over[act.week]),
+                _local(act.done_at, tz), _local(act.confirmed_at, tz), int(n_edits or 0),
+            ]
+
+
+async def _dept_rows(db: Database, tenant: str, weeks: list[str]) -> AsyncIterator[tuple[str, DeptFigures]]:
+    async with db.session() as s:
+        for week in weeks:
+            depts = await department_figures(s, tenant, week)
+            total = DeptFigures(COMPANY)
+            for d in depts:
+                total.add(d)
+                yield week, d
+            yield week, total
+
+
+def _dept_values(week: str, f: DeptFigures) -> list[Any]:
+    return [
+        week, f.dept, f.population, f.skipped, f.filled, f.actions, f.done, f.linked, f.confirmed,
+        f.fill_rate, f.completion_rate, f.linkage_rate, f.witness_rate,
+    ]
+
+
+_TEXT_COLUMNS = {1, 2, 3, 4, 5, 6, 7}  # 工号 … 见证人: typed by people, so never formulas
+
+
+async def _write_xlsx(
+    db: Database, tenant: str, weeks: list[str], over: dict[str, bool], tz: ZoneInfo, path: Path
+) -> None:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    wb = Workbook(write_only=True)
+    bold = Font(bold=True)
+
+    def header(ws: Any, names: list[str]) -> None:
+        cells = []
+        for n in names:
+            c = WriteOnlyCell(ws, value=n)
+            c.font = bold
+            cells.append(c)
+        ws.append(cells)
+
+    def text_cell(ws: Any, value: str) -> Any:
+        c = WriteOnlyCell(ws, value=value)
+        c.data_type = "s"  # openpyxl would otherwise store "=…" as a formula
+        return c
+
+    rows_ws = wb.create_sheet("明细")
+    header(rows_ws, ROW_HEADER)
+    async for row in _action_rows(db, tenant, weeks, over, tz):
+        cells: list[Any] = []
+        for i, v in enumerate(row):
+            if i in _TEXT_COLUMNS:
+                cells.append(text_cell(rows_ws, v))
+            elif isinstance(v, datetime):
+                c = WriteOnlyCell(rows_ws, value=v)
+                c.number_format = "yyyy-mm-dd hh:mm"
+                cells.append(c)
+            else:
+                cells.append(v)
+        rows_ws.append(cells)
+
+    dept_ws = wb.create_sheet("部门指标")
+    header(dept_ws, DEPT_HEADER)
+    async for week, f in _dept_rows(db, tenant, weeks):
+        values = _dept_values(week, f)
+        cells = [text_cell(dept_ws, v) if i == 1 else v for i, v in enumerate(values[:9])]
+        for rate in values[9:]:
+            c = WriteOnlyCell(dept_ws, value=rate)
+            c.number_format = "0.0%"
+            cells.append(c)
+        dept_ws.append(cells)
+
+    def_ws = wb.create_sheet("指标定义")
+    header(def_ws, ["指标", "定义"])
+    for name, text in DEFINITIONS:
+        def_ws.append([name, text])
+    def_ws.append(["时间", f"完成时间、确认时间均为租户时区（{tz.key}）的当地时间。"])
+    def_ws.append(["修改次数", "关键动作在见证人确认前被修改（目标、内容、见证人）的次数。"])
+    wb.save(path)
+
+
+def _pct(rate: float | None) -> str:
+    return "" if rate is None else f"{rate * 100:.1f}%"
+
+
+async def _write_csv(
+    db: Database, tenant: str, weeks: list[str], over: dict[str, bool], tz: ZoneInfo,
+    rows_path: Path, dept_path: Path,
+) -> None:
+    def cell(i: int, v: Any) -> Any:
+        if isinstance(v, datetime):
+            return v.strftime(_TIME_FORMAT)
+        return _safe(v) if i in _TEXT_COLUMNS else v
+
+    # utf-8-sig: the BOM is what makes Excel read the file as UTF-8 instead of GBK.
+    with rows_path.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(ROW_HEADER)
+        async for row in _action_rows(db, tenant, weeks, over, tz):
+            w.writerow([cell(i, v) for i, v in enumerate(row)])
+
+    fmt: list[Callable[[Any], Any]] = [str, _safe] + [int] * 7 + [_pct] * 4
+    with dept_path.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(DEPT_HEADER)
+        async for week, f in _dept_rows(db, tenant, weeks):
+            w.writerow([conv(v) for conv, v in zip(fmt, _dept_values(week, f))])

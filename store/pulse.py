@@ -1,0 +1,335 @@
+"""The weekly figures (组织脉搏): fill, completion, goal linkage and witness rates.
+
+Everything is computed with a handful of aggregate queries whatever the head
+count; a restricted scope (a manager's reporting line) is passed to SQL in
+chunks, so the per-query parameter count stays bounded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from sqlalchemy import and_, case, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schedules.calendar import week_back, week_days, week_range
+from store.models import Employee, Leave, WeeklyAction
+
+DONE_STATUSES = ("done", "confirmed")
+DIVERSITY_WEEKS = 8
+TOTAL_LABEL = "全公司"
+SCOPE_TOTAL_LABEL = "合计"
+# Both PostgreSQL (asyncpg: 32767) and SQLite (32766) cap bound parameters per statement.
+_CHUNK = 5000
+
+# Each figure's definition, worded exactly as computed below; the export prints this list.
+DEFINITIONS: list[tuple[str, str]] = [
+    ("人数", "统计时在职（active）的员工人数，按员工当前所在部门（完整部门路径）归类。"),
+    ("请假跳过", "本周没有关键动作、且有请假记录与本周（周一至周日）有重叠的人数；这些人不计入填写率的分母。"),
+    ("已填写", "本周填写了关键动作的在职人数（每人每周最多一条）。"),
+    ("关键动作数", "本周在职员工填写的关键动作条数。"),
+    ("已完成", "状态为“已完成”或“已确认”的关键动作条数。"),
+    ("关联目标", "填写了目标编号的关键动作条数。"),
+    ("见证确认", "见证人已确认完成的关键动作条数。"),
+    ("填写率", "已填写 ÷（人数 − 请假跳过）；分母为 0 时留空。"),
+    ("完成率", "已完成 ÷ 关键动作数；分母为 0 时留空。"),
+    ("目标关联度", "关联目标 ÷ 关键动作数；分母为 0 时留空。"),
+    ("同事见证频次", "见证确认 ÷ 已完成（含已确认）；分母为 0 时留空。"),
+    ("见证次数", "本周某人作为见证人确认他人关键动作的次数。"),
+    ("见证多样性", f"截至本周的最近 {DIVERSITY_WEEKS} 周内，某人的关键动作中不同见证人的个数 ÷ 其关键动作条数。"),
+    ("互相见证", f"最近 {DIVERSITY_WEEKS} 周内，两人各自至少 2 条关键动作，且见证人始终只有对方。"),
+    ("状态：已确认", "见证人已确认完成。"),
+    ("状态：已完成", "本人已标记完成，本周尚未结束，等待见证人确认。"),
+    ("状态：待见证", "本人已标记完成，但到周末见证人仍未确认。"),
+    ("状态：进行中", "本周尚未结束，还未标记完成。"),
+    ("状态：未完成", "本人表示未完成，或到周末仍未标记完成。"),
+]
+
+
+@dataclass
+class DeptFigures:
+    dept: str
+    population: int = 0
+    skipped: int = 0
+    filled: int = 0
+    actions: int = 0
+    done: int = 0
+    linked: int = 0
+    confirmed: int = 0
+
+    @property
+    def fill_rate(self) -> float | None:
+        return _rate(self.filled, self.population - self.skipped)
+
+    @property
+    def completion_rate(self) -> float | None:
+        return _rate(self.done, self.actions)
+
+    @property
+    def linkage_rate(self) -> float | None:
+        return _rate(self.linked, self.actions)
+
+    @property
+    def witness_rate(self) -> float | None:
+        return _rate(self.confirmed, self.done)
+
+    def add(self, other: "DeptFigures") -> None:
+        for name in ("population", "skipped", "filled", "actions", "done", "linked", "confirmed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _rate(num: int, den: int) -> float | None:
+    return num / den if den > 0 else None
+
+
+@dataclass
+class Pulse:
+    week: str
+    departments: list[DeptFigures]
+    total: DeptFigures
+    missing: list[str] = field(default_factory=list)
+    # every active person in scope → confirmations they gave as a witness this week
+    witness_counts: dict[str, int] = field(default_factory=dict)
+    # people with actions in the last DIVERSITY_WEEKS weeks → distinct witnesses / actions
+    witness_diversity: dict[str, float] = field(default_factory=dict)
+    mutual_pairs: list[tuple[str, str]] = field(default_factory=list)
+
+
+def action_status(action: Any, week_over: bool) -> str:
+    """The status people see: 已确认, 已完成, 待见证, 进行中 or 未完成."""
+    status = action.status
+    if status == "confirmed":
+        return "已确认"
+    if status == "done":
+        return "待见证" if week_over else "已完成"
+    if status == "open":
+        return "未完成" if week_over else "进行中"
+    if status == "not_done":
+        return "未完成"
+    return str(status)
+
+
+def _chunks(people: set[str] | None) -> Iterator[list[str] | None]:
+    """`people` in bounded chunks; a single None stands for everyone."""
+    if people is None:
+        yield None
+        return
+    ordered = sorted(people)
+    for i in range(0, len(ordered), _CHUNK):
+        yield ordered[i:i + _CHUNK]
+
+
+def _within(column: Any, chunk: list[str] | None) -> Any:
+    return true() if chunk is None else column.in_(chunk)
+
+
+def _scopes(column: Any, people: set[str] | None) -> Iterator[Any]:
+    """WHERE clauses covering `people` in bounded chunks (one always-true clause for everyone)."""
+    for chunk in _chunks(people):
+        yield _within(column, chunk)
+
+
+def _on_leave(tenant: str, week: str) -> Any:
+    """EXISTS: the employee of the outer row has leave overlapping the week.
+
+    A correlated EXISTS uses the index on leave.userid; a join to a DISTINCT subquery
+    makes SQLite scan that subquery once per employee.
+    """
+    days = week_days(week)
+    return (
+        select(Leave.id)
+        .where(
+            Leave.tenant == tenant, Leave.userid == Employee.userid,
+            Leave.start_day <= days[-1], Leave.end_day >= days[0],
+        )
+        .exists()
+    )
+
+
+def _linked(col: Any) -> Any:
+    return and_(col.is_not(None), col != "")
+
+
+async def department_figures(
+    session: AsyncSession, tenant: str, week: str, *, people: set[str] | None = None
+) -> list[DeptFigures]:
+    """Per-department counts for one week, sorted by department path."""
+    on_leave = _on_leave(tenant, week)
+    a = WeeklyAction
+    no_action = a.id.is_(None)
+    stmt_base = (
+        select(
+            Employee.department,
+            func.count(Employee.id),
+            func.sum(case((and_(no_action, on_leave), 1), else_=0)),
+            func.count(a.id),
+            func.sum(case((a.status.in_(DONE_STATUSES), 1), else_=0)),
+            func.sum(case((_linked(a.goal_code), 1), else_=0)),
+            func.sum(case((a.status == "confirmed", 1), else_=0)),
+        )
+        .select_from(Employee)
+        .outerjoin(a, and_(a.tenant == Employee.tenant, a.userid == Employee.userid, a.week == week))
+        .group_by(Employee.department)
+    )
+    by_dept: dict[str, DeptFigures] = {}
+    for clause in _scopes(Employee.userid, people):
+        stmt = stmt_base.where(Employee.tenant == tenant, Employee.active.is_(True), clause)
+        for dept, pop, skipped, actions, done, linked, confirmed in (await session.execute(stmt)).all():
+            f = DeptFigures(
+                dept, population=pop, skipped=int(skipped or 0), filled=actions, actions=actions,
+                done=int(done or 0), linked=int(linked or 0), confirmed=int(confirmed or 0),
+            )
+            if dept in by_dept:
+                by_dept[dept].add(f)
+            else:
+                by_dept[dept] = f
+    return [by_dept[d] for d in sorted(by_dept)]
+
+
+def _total(depts: Iterable[DeptFigures], people: set[str] | None) -> DeptFigures:
+    total = DeptFigures(TOTAL_LABEL if people is None else SCOPE_TOTAL_LABEL)
+    for d in depts:
+        total.add(d)
+    return total
+
+
+async def compute_pulse(
+    session: AsyncSession, tenant: str, week: str, *, people: set[str] | None = None
+) -> Pulse:
+    """All figures of one week for the whole tenant, or for `people` only."""
+    depts = await department_figures(session, tenant, week, people=people)
+    pulse = Pulse(week=week, departments=depts, total=_total(depts, people))
+    pulse.missing = await _missing(session, tenant, week, people)
+    pulse.witness_counts = await _witness_counts(session, tenant, week, people)
+    pulse.witness_diversity = await _diversity(session, tenant, week, people)
+    pulse.mutual_pairs = await _mutual_pairs(session, tenant, week, people)
+    return pulse
+
+
+async def _missing(session: AsyncSession, tenant: str, week: str, people: set[str] | None) -> list[str]:
+    on_leave = _on_leave(tenant, week)
+    a = WeeklyAction
+    out: list[str] = []
+    for clause in _scopes(Employee.userid, people):
+        stmt = (
+            select(Employee.userid)
+            .outerjoin(a, and_(a.tenant == Employee.tenant, a.userid == Employee.userid, a.week == week))
+            .where(Employee.tenant == tenant, Employee.active.is_(True), clause, a.id.is_(None), ~on_leave)
+        )
+        out.extend((await session.execute(stmt)).scalars())
+    return sorted(out)
+
+
+async def _witness_counts(session: AsyncSession, tenant: str, week: str, people: set[str] | None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    a = WeeklyAction
+    for chunk in _chunks(people):
+        # Aggregate per witness first: joining people to actions on the witness column has no index.
+        given = (
+            select(a.witness_userid.label("userid"), func.count(a.id).label("n"))
+            .where(a.tenant == tenant, a.week == week, a.status == "confirmed", _within(a.witness_userid, chunk))
+            .group_by(a.witness_userid)
+            .subquery()
+        )
+        # Start from the people so that those who witnessed nobody show as 0.
+        stmt = (
+            select(Employee.userid, given.c.n)
+            .outerjoin(given, given.c.userid == Employee.userid)
+            .where(Employee.tenant == tenant, Employee.active.is_(True), _within(Employee.userid, chunk))
+        )
+        counts.update({u: int(n or 0) for u, n in (await session.execute(stmt)).all()})
+    return dict(sorted(counts.items()))
+
+
+def _window(week: str) -> list[str]:
+    return week_range(week_back(week, DIVERSITY_WEEKS - 1), week)
+
+
+async def _diversity(session: AsyncSession, tenant: str, week: str, people: set[str] | None) -> dict[str, float]:
+    a = WeeklyAction
+    weeks = _window(week)
+    out: dict[str, float] = {}
+    for clause in _scopes(a.userid, people):
+        stmt = (
+            select(a.userid, func.count(a.id), func.count(a.witness_userid.distinct()))
+            .join(Employee, and_(Employee.tenant == a.tenant, Employee.userid == a.userid, Employee.active.is_(True)))
+            .where(a.tenant == tenant, a.week.in_(weeks), clause)
+            .group_by(a.userid)
+        )
+        out.update({u: distinct / n for u, n, distinct in (await session.execute(stmt)).all()})
+    return dict(sorted(out.items()))
+
+
+async def _sole_witness(
+    session: AsyncSession, tenant: str, weeks: list[str], people: set[str] | None
+) -> dict[str, str]:
+    """Active people with ≥ 2 actions in `weeks`, all naming one and the same witness → that witness."""
+    a = WeeklyAction
+    out: dict[str, str] = {}
+    for clause in _scopes(a.userid, people):
+        stmt = (
+            select(a.userid, func.min(a.witness_userid))
+            .join(Employee, and_(Employee.tenant == a.tenant, Employee.userid == a.userid, Employee.active.is_(True)))
+            .where(a.tenant == tenant, a.week.in_(weeks), clause)
+            .group_by(a.userid)
+            .having(and_(func.count(a.id) >= 2, func.count(a.witness_userid.distinct()) == 1))
+        )
+        out.update(dict((await session.execute(stmt)).all()))
+    return out
+
+
+async def _mutual_pairs(
+    session: AsyncSession, tenant: str, week: str, people: set[str] | None
+) -> list[tuple[str, str]]:
+    """Pairs who only ever witness each other; a pair shows when at least one of them is in scope."""
+    weeks = _window(week)
+    sole = await _sole_witness(session, tenant, weeks, people)
+    if people is not None:
+        # The partners may sit outside the scope; fetch their side too.
+        partners = {w for w in sole.values() if w not in sole}
+        if partners:
+            sole.update(await _sole_witness(session, tenant, weeks, partners))
+    pairs = {tuple(sorted((u, w))) for u, w in sole.items() if u != w and sole.get(w) == u}
+    return sorted(pairs)  # type: ignore[arg-type]
+
+
+async def reporting_line(session: AsyncSession, tenant: str, manager_userid: str) -> set[str]:
+    """Active direct and indirect reports of a manager (not the manager), following manager_userid.
+
+    The chain is followed through people who have left, so a vacant middle manager
+    does not cut a team off. One query and a walk in memory: without an index on
+    (tenant, manager_userid) a recursive CTE is a full scan per person on SQLite.
+    """
+    rows = (await session.execute(
+        select(Employee.userid, Employee.manager_userid, Employee.active).where(Employee.tenant == tenant)
+    )).all()
+    reports: dict[str, list[str]] = {}
+    active: set[str] = set()
+    for userid, manager, is_active in rows:
+        if manager:
+            reports.setdefault(manager, []).append(userid)
+        if is_active:
+            active.add(userid)
+    seen = {manager_userid}  # also what stops a cycle that leads back to the manager
+    queue = [manager_userid]
+    while queue:
+        for child in reports.get(queue.pop(), ()):
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)
+    seen.discard(manager_userid)
+    return seen & active
+
+
+async def trend(
+    session: AsyncSession, tenant: str, end_week: str, weeks: int = 12, people: set[str] | None = None
+) -> list[tuple[str, DeptFigures]]:
+    """Scope totals for the `weeks` weeks ending with `end_week`, oldest first."""
+    if weeks < 1:
+        raise ValueError("weeks must be at least 1")
+    out = []
+    for week in week_range(week_back(end_week, weeks - 1), end_week):
+        depts = await department_figures(session, tenant, week, people=people)
+        out.append((week, _total(depts, people)))
+    return out
+
