@@ -1,0 +1,583 @@
+"""The WeCom (企业微信) self-built app adapter: callbacks in, messages out.
+
+Inbound: `/wecom/{tenant_key}/callback` answers the GET URL check and takes POSTed
+encrypted messages. Each is verified, decrypted, turned into an Event and stored in
+the inbox before WeCom gets its empty 200, so a crash never loses an accepted
+message and WeCom's retries of it are refused by the inbox's unique key.
+
+Outbound: the relay hands over batches; identical texts go out in one call to up to
+1000 people. Every send uses WeCom's duplicate check, and a send whose outcome is
+unknown (dropped connection, timeout) is retried later with byte-identical JSON so
+WeCom drops the copy instead of showing it twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import mimetypes
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.adapter import Adapter, OutboundItem, SendResult
+from bot.config import TenantConfig
+from bot.events import Event
+from bot.wecom_api import RateWindow, WeComAPI, WeComError, WeComTransportError, jitter
+from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto
+from cards.model import Card, Message
+from cards.wecom import (CardRenderError, TEXT_MAX_BYTES, clip_bytes, is_interactive, render_card_update,
+                         render_message, render_text)
+from store.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MAX_RECIPIENTS = 1000
+# Long enough to cover the relay's retries of one message, short enough that a
+# person asking the same thing twice in a day still gets both answers.
+DUPLICATE_CHECK_INTERVAL = 1800
+MEMBER_PER_MINUTE = 30
+MEMBER_PER_HOUR = 1000
+FILE_MAX_BYTES = 20 * 1024 * 1024
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+MEDIA_REUSE_SECONDS = 2 * 24 * 3600  # temporary media live 3 days
+ZERO_WIDTH = "\u200b"
+PERMANENT_RESULT_ERRORS = ("invaliduser", "unlicenseduser")
+
+
+@dataclass
+class _Pending:
+    body: str  # the exact JSON sent, to be sent again byte for byte
+    since: float
+
+
+def _canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+
+
+def _split(value: Any) -> set[str]:
+    if not isinstance(value, str) or not value:
+        return set()
+    return {v.strip().lower() for v in value.split("|") if v.strip()}
+
+
+def event_from_xml(tenant_key: str, msg: dict[str, Any]) -> Event | None:
+    """Map a decrypted callback to an Event; None for kinds the bot does not handle."""
+    mtype = str(msg.get("MsgType", "")).strip()
+    userid = str(msg.get("FromUserName", "")).strip()
+    created = str(msg.get("CreateTime", "")).strip()
+    if not userid:
+        raise CallbackRejected(400, "callback without FromUserName")
+    base = dict(tenant=tenant_key, platform="wecom", userid=userid)
+    if mtype == "text":
+        content = str(msg.get("Content", ""))
+        msgid = str(msg.get("MsgId", "")).strip()
+        key = msgid or f"{userid}:{created}:{hashlib.sha1(content.encode()).hexdigest()[:16]}"
+        return Event(kind="text", text=content, dedup_key="msg:" + key, **base)
+    if mtype != "event":
+        return None
+    name = str(msg.get("Event", "")).strip()
+    if name == "template_card_event":
+        task_id = str(msg.get("TaskId", "")).strip()
+        key = str(msg.get("EventKey", "")).strip()
+        selected = msg.get("SelectedItems")
+        hint = {"response_code": str(msg.get("ResponseCode", "")).strip()} if msg.get("ResponseCode") else {}
+        return Event(kind="action", card_id=task_id, action_key=key,
+                     values=selected if isinstance(selected, dict) else {}, hint=hint,
+                     dedup_key=f"card:{userid}:{created}:{task_id}:{key}", **base)
+    if name == "click":
+        key = str(msg.get("EventKey", "")).strip()
+        return Event(kind="menu", action_key=key, dedup_key=f"menu:{userid}:{created}:{key}", **base)
+    if name == "enter_agent":
+        return Event(kind="enter", dedup_key=f"enter:{userid}:{created}", **base)
+    return None
+
+
+class WeComAdapter(Adapter):
+    platform = "wecom"
+
+    def __init__(self, runtime: Any) -> None:
+        super().__init__(runtime)
+        self._session: aiohttp.ClientSession | None = None
+        self._apis: dict[str, WeComAPI] = {}
+        self._cryptos: dict[str, WeComCrypto] = {}
+        # Tuning for tests and private deployments: passed to each WeComAPI.
+        self.api_options: dict[str, Any] = {}
+        self.send_concurrency = 8
+        self._monotonic: Callable[[], float] = time.monotonic
+        self._per_minute: dict[tuple[str, str], RateWindow] = {}
+        self._per_hour: dict[tuple[str, str], RateWindow] = {}
+        # (outbox id, step) → the body whose outcome is unknown; step is main/caption/fallback.
+        self._pending: dict[tuple[int, str], _Pending] = {}
+        self._recent: dict[str, float] = {}
+        self._inflight: set[str] = set()
+        self._media: dict[tuple[str, str, int, int], tuple[str, float]] = {}
+        self._captioned: set[int] = set()
+        self._updates_tried: set[int] = set()
+        self._used_codes: set[str] = set()
+        self._local_ids = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/wecom/{tenant_key}/callback", self.handle_verify)
+        app.router.add_post("/wecom/{tenant_key}/callback", self.handle_callback)
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15, connect=5))
+            self._apis.clear()
+        return self._session
+
+    async def start(self) -> None:
+        self.session()
+
+    async def stop(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+        self._apis.clear()
+
+    def api(self, tenant: TenantConfig) -> WeComAPI:
+        if tenant.wecom is None:
+            raise ValueError(f"tenant {tenant.key!r} has no [tenants.wecom] section")
+        session = self.session()
+        api = self._apis.get(tenant.key)
+        if api is None:
+            api = WeComAPI(tenant.wecom, session, **self.api_options)
+            self._apis[tenant.key] = api
+        return api
+
+    def _crypto(self, tenant: TenantConfig) -> WeComCrypto:
+        assert tenant.wecom is not None
+        crypto = self._cryptos.get(tenant.key)
+        if crypto is None:
+            try:
+                crypto = WeComCrypto(tenant.wecom.token, tenant.wecom.encoding_aes_key, tenant.wecom.corp_id)
+            except ValueError as exc:
+                raise CallbackRejected(500, f"tenant {tenant.key}: {exc}") from None
+            self._cryptos[tenant.key] = crypto
+        return crypto
+
+    # -- inbound -----------------------------------------------------------------------
+    def _tenant(self, request: web.Request) -> TenantConfig:
+        tenant = self.runtime.tenant(request.match_info["tenant_key"])
+        if tenant is None or tenant.wecom is None:
+            raise CallbackRejected(404, "no WeCom tenant at this URL")
+        return tenant
+
+    @staticmethod
+    def _query(request: web.Request) -> CallbackQuery:
+        q = request.query
+        # base64 never holds a space: a '+' that reached us unencoded was decoded to one.
+        return CallbackQuery(q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", ""),
+                             q.get("echostr", "").replace(" ", "+"))
+
+    def _refuse(self, request: web.Request, exc: CallbackRejected) -> web.Response:
+        self.runtime.stats["wecom_callbacks_refused"] += 1
+        log.warning("WeCom callback %s %s refused: %s", request.method, request.path, exc.reason)
+        return web.Response(status=exc.status, text=exc.reason)
+
+    async def handle_verify(self, request: web.Request) -> web.Response:
+        """GET: the URL check when the callback is configured; answer the bare plaintext."""
+        try:
+            tenant = self._tenant(request)
+            assert tenant.wecom is not None
+            plain = self._crypto(tenant).verify_url(self._query(request), self.runtime.clock.now(),
+                                                    tenant.wecom.replay_window_seconds)
+        except CallbackRejected as exc:
+            return self._refuse(request, exc)
+        return web.Response(body=plain.encode("utf-8"), content_type="text/plain")
+
+    async def _read_capped(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise CallbackRejected(413, "body too large")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise CallbackRejected(413, "body too large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def handle_callback(self, request: web.Request) -> web.Response:
+        """POST: verify, decrypt, store, then answer 200 with an empty body."""
+        try:
+            tenant = self._tenant(request)
+            assert tenant.wecom is not None
+            body = await self._read_capped(request)
+            msg = self._crypto(tenant).decrypt_callback(body, self._query(request), self.runtime.clock.now(),
+                                                        tenant.wecom.replay_window_seconds)
+            agent = str(msg.get("AgentID", "")).strip()
+            if agent and agent != str(tenant.wecom.agent_id):
+                log.warning("WeCom callback for tenant %s names agent %s, configured is %s; ignored",
+                            tenant.key, agent, tenant.wecom.agent_id)
+                return web.Response(status=200)
+            event = event_from_xml(tenant.key, msg)
+        except CallbackRejected as exc:
+            return self._refuse(request, exc)
+        if event is None:
+            log.info("WeCom callback of kind %s/%s for tenant %s ignored", msg.get("MsgType"),
+                     msg.get("Event", ""), tenant.key)
+            return web.Response(status=200)
+        # A failure here answers 500, so WeCom retries instead of us losing the event.
+        await self.runtime.accept(event)
+        return web.Response(status=200)
+
+    # -- outbound ----------------------------------------------------------------------
+    async def send(self, tenant: TenantConfig, userid: str, message: Message) -> SendResult:
+        self._local_ids -= 1  # negative ids never collide with outbox rows
+        item = OutboundItem(id=self._local_ids, userid=userid, message=message)
+        return (await self.send_batch(tenant, [item]))[item.id]
+
+    def _throttle(self, tenant: TenantConfig, userid: str) -> float:
+        """Seconds this person must wait: WeCom silently drops messages over its per-member limits."""
+        k = (tenant.key, userid.lower())
+        minute = self._per_minute.setdefault(k, RateWindow(MEMBER_PER_MINUTE, 60.0, self._monotonic))
+        hour = self._per_hour.setdefault(k, RateWindow(MEMBER_PER_HOUR, 3600.0, self._monotonic))
+        return max(minute.wait_time(), hour.wait_time())
+
+    def _count(self, tenant: TenantConfig, userid: str) -> None:
+        k = (tenant.key, userid.lower())
+        self._per_minute[k].add()
+        self._per_hour[k].add()
+
+    def _gc(self) -> None:
+        now = self._monotonic()
+        horizon = DUPLICATE_CHECK_INTERVAL - 120
+        for d, at in list(self._recent.items()):
+            if now - at > DUPLICATE_CHECK_INTERVAL:
+                del self._recent[d]
+        for i, p in list(self._pending.items()):
+            if now - p.since > horizon:
+                del self._pending[i]  # beyond WeCom's duplicate window: a fresh send is no riskier
+        if len(self._per_minute) > 50_000:
+            self._per_minute.clear()
+            self._per_hour.clear()
+        if len(self._used_codes) > 100_000:  # codes live 72 h; WeCom refuses stale ones anyway
+            self._used_codes.clear()
+        if len(self._media) > 10_000:
+            self._media.clear()
+
+    async def send_batch(self, tenant: TenantConfig, items: list[OutboundItem]) -> dict[int, SendResult]:
+        """Send in waves: a person's n-th message goes out only after their (n-1)-th.
+
+        Within a wave nobody appears twice, so batching identical texts never
+        reorders one person's conversation; a person whose message must be retried
+        gets the rest of theirs deferred too, so a retry does not overtake them.
+        """
+        if tenant.wecom is None:
+            return {i.id: SendResult(ok=False, error="tenant has no WeCom config", permanent=True) for i in items}
+        self._gc()
+        api = self.api(tenant)
+        waves: list[list[OutboundItem]] = []
+        position: dict[str, int] = {}
+        for item in items:
+            n = position.get(item.userid.lower(), 0)
+            position[item.userid.lower()] = n + 1
+            if n == len(waves):
+                waves.append([])
+            waves[n].append(item)
+        results: dict[int, SendResult] = {}
+        blocked: dict[str, float] = {}
+        for wave in waves:
+            todo = []
+            for item in wave:
+                wait = blocked.get(item.userid.lower())
+                if wait is not None:
+                    results[item.id] = SendResult(ok=False, error="an earlier message to this person is pending",
+                                                  retry_after=wait)
+                else:
+                    todo.append(item)
+            done = await self._send_wave(tenant, api, todo)
+            results.update(done)
+            for item in todo:
+                res = done[item.id]
+                if not res.ok and not res.permanent:
+                    blocked[item.userid.lower()] = (res.retry_after or 1.0) + 0.5
+        return results
+
+    async def _send_wave(self, tenant: TenantConfig, api: WeComAPI, items: list[OutboundItem]) -> dict[int, SendResult]:
+        results: dict[int, SendResult] = {}
+        replays: dict[str, list[OutboundItem]] = {}
+        merge: dict[str, list[OutboundItem]] = {}
+        singles: list[OutboundItem] = []
+        for item in items:
+            pending = self._pending.get((item.id, "main")) if item.message.kind in ("text", "markdown", "card") else None
+            if pending is not None:
+                replays.setdefault(pending.body, []).append(item)
+                continue
+            if item.message.kind in ("text", "markdown", "card"):
+                try:
+                    content = render_message(item.message)
+                except CardRenderError as exc:
+                    results[item.id] = SendResult(ok=False, error=f"cannot render: {exc}", permanent=True)
+                    continue
+                if content["msgtype"] in ("text", "markdown"):
+                    merge.setdefault(_canonical(content), []).append(item)
+                    continue
+            singles.append(item)
+
+        jobs: list[Awaitable[dict[int, SendResult]]] = []
+        for body_json, group in replays.items():
+            jobs.append(self._replay(tenant, api, body_json, group))
+        for content_json, group in merge.items():
+            for chunk in self._chunks(group):
+                jobs.append(self._send_merged(tenant, api, json.loads(content_json), chunk))
+        for item in singles:
+            jobs.append(self._send_single(tenant, api, item))
+
+        sem = asyncio.Semaphore(self.send_concurrency)
+
+        async def run(job: Awaitable[dict[int, SendResult]]) -> dict[int, SendResult]:
+            async with sem:
+                return await job
+
+        for part in await asyncio.gather(*(run(j) for j in jobs)):
+            results.update(part)
+        return results
+
+    @staticmethod
+    def _chunks(group: list[OutboundItem]) -> list[list[OutboundItem]]:
+        """Up to 1000 distinct people a call; a second identical message to one person goes in a later call."""
+        chunks: list[list[OutboundItem]] = []
+        seen: list[set[str]] = []
+        for item in group:
+            uid = item.userid.lower()
+            for chunk, users in zip(chunks, seen):
+                if uid not in users and len(chunk) < MAX_RECIPIENTS:
+                    chunk.append(item)
+                    users.add(uid)
+                    break
+            else:
+                chunks.append([item])
+                seen.append({uid})
+        return chunks
+
+    def _admit(self, tenant: TenantConfig, items: list[OutboundItem],
+               results: dict[int, SendResult]) -> list[OutboundItem]:
+        admitted = []
+        for item in items:
+            wait = self._throttle(tenant, item.userid)
+            if wait:
+                results[item.id] = SendResult(ok=False, error="per-member message limit reached",
+                                              retry_after=wait + jitter(2.0))
+            else:
+                admitted.append(item)
+        return admitted
+
+    def _unique(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Make a fresh text differ from one WeCom's duplicate check would still swallow."""
+        kind = body.get("msgtype")
+        if kind not in ("text", "markdown"):
+            return body
+        original = body[kind]["content"]
+        n = 0
+        while _digest(body) in self._recent or _digest(body) in self._inflight:
+            n += 1
+            body = dict(body)
+            body[kind] = {"content": clip_bytes(original, TEXT_MAX_BYTES - 3 * n) + ZERO_WIDTH * n}
+        return body
+
+    async def _send_merged(self, tenant: TenantConfig, api: WeComAPI, content: dict[str, Any],
+                           chunk: list[OutboundItem]) -> dict[int, SendResult]:
+        results: dict[int, SendResult] = {}
+        admitted = self._admit(tenant, chunk, results)
+        if not admitted:
+            return results
+        assert tenant.wecom is not None
+        body = {"touser": "|".join(i.userid for i in admitted), "agentid": tenant.wecom.agent_id,
+                **content, "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL}
+        results.update(await self._deliver(tenant, api, self._unique(body), admitted))
+        return results
+
+    async def _replay(self, tenant: TenantConfig, api: WeComAPI, body_json: str,
+                      items: list[OutboundItem]) -> dict[int, SendResult]:
+        results: dict[int, SendResult] = {}
+        admitted = self._admit(tenant, items, results)
+        if admitted:
+            results.update(await self._deliver(tenant, api, json.loads(body_json), admitted))
+        return results
+
+    async def _deliver(self, tenant: TenantConfig, api: WeComAPI, body: dict[str, Any],
+                       items: list[OutboundItem], *, step: str = "main") -> dict[int, SendResult]:
+        """One message/send call for `items`; per-person results; remember the body when unsure."""
+        body_json = _canonical(body)
+        digest = _digest(body)
+        for item in items:
+            self._count(tenant, item.userid)
+        self._inflight.add(digest)
+        try:
+            data = await api.send_message(body)
+        except WeComError as exc:
+            if exc.errcode == 81013:
+                return {i.id: SendResult(ok=False, error="recipient not in the app's scope (81013)", permanent=True)
+                        for i in items}
+            if exc.retry_after is None:
+                return {i.id: SendResult(ok=False, error=str(exc), permanent=True) for i in items}
+            self._remember(items, body_json, step)
+            return {i.id: SendResult(ok=False, error=str(exc), retry_after=exc.retry_after) for i in items}
+        except WeComTransportError as exc:
+            self._remember(items, body_json, step)
+            return {i.id: SendResult(ok=False, error=str(exc), retry_after=exc.retry_after) for i in items}
+        finally:
+            self._inflight.discard(digest)
+        self._recent[digest] = self._monotonic()
+        invalid = _split(data.get("invaliduser"))
+        unlicensed = _split(data.get("unlicenseduser"))
+        ref = str(data.get("msgid", ""))
+        if data.get("response_code"):
+            # Kept on the outbox row: it lets a later card_update grey the card out without a press.
+            ref = f"{ref}|rc:{data['response_code']}"
+        out: dict[int, SendResult] = {}
+        for item in items:
+            self._pending.pop((item.id, step), None)
+            uid = item.userid.lower()
+            if uid in invalid or uid in unlicensed:
+                why = "invaliduser" if uid in invalid else "unlicenseduser"
+                out[item.id] = SendResult(ok=False, error=f"WeCom refused the recipient ({why})", permanent=True)
+            else:
+                out[item.id] = SendResult(ok=True, ref=ref)
+        return out
+
+    def _remember(self, items: list[OutboundItem], body_json: str, step: str) -> None:
+        now = self._monotonic()
+        for item in items:
+            self._pending.setdefault((item.id, step), _Pending(body_json, now))
+
+    async def _send_single(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem) -> dict[int, SendResult]:
+        results: dict[int, SendResult] = {}
+        kind = item.message.kind
+        # A card update is not a new message, so it does not wait for the per-member budget.
+        if kind != "card_update" and not self._admit(tenant, [item], results):
+            return results
+        try:
+            if kind == "card":
+                content = render_message(item.message)
+                return await self._deliver(tenant, api, self._body(tenant, item, content), [item])
+            if kind == "card_update":
+                return {item.id: await self._update_card(tenant, api, item)}
+            if kind in ("file", "image"):
+                return {item.id: await self._send_file(tenant, api, item)}
+        except CardRenderError as exc:
+            return {item.id: SendResult(ok=False, error=f"cannot render: {exc}", permanent=True)}
+        return {item.id: SendResult(ok=False, error=f"WeCom cannot send {kind!r} messages", permanent=True)}
+
+    def _body(self, tenant: TenantConfig, item: OutboundItem, content: dict[str, Any]) -> dict[str, Any]:
+        assert tenant.wecom is not None
+        return {"touser": item.userid, "agentid": tenant.wecom.agent_id, **content,
+                "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL}
+
+    # -- card updates --------------------------------------------------------------------
+    async def _send_time_code(self, tenant: TenantConfig, userid: str, card_id: str) -> str:
+        """The response_code message/send returned for this card, if it is still unused."""
+        if not card_id:
+            return ""
+        async with self.runtime.db.session() as s:
+            rows = (await s.execute(
+                select(OutboxMessage.platform_ref, OutboxMessage.payload).where(
+                    OutboxMessage.tenant == tenant.key, OutboxMessage.platform == "wecom",
+                    OutboxMessage.userid == userid, OutboxMessage.status == "sent",
+                    OutboxMessage.platform_ref.like("%|rc:%"))
+                .order_by(OutboxMessage.id.desc()).limit(200))).all()
+        for ref, payload in rows:
+            if (payload.get("card") or {}).get("id") == card_id:
+                code = ref.split("|rc:", 1)[1]
+                return "" if code in self._used_codes else code
+        return ""
+
+    async def _update_card(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem) -> SendResult:
+        card = item.message.card
+        if card is None:
+            return SendResult(ok=False, error="card_update without a card", permanent=True)
+        code = str(item.message.hint.get("response_code", "") or "")
+        if not code or code in self._used_codes:
+            code = await self._send_time_code(tenant, item.userid, card.id)
+        if not code or not is_interactive(card):
+            return await self._fallback_text(tenant, api, item, card)
+        assert tenant.wecom is not None
+        body = render_card_update(card, userid=item.userid, agent_id=tenant.wecom.agent_id, response_code=code)
+        try:
+            await api.update_template_card(body)
+        except WeComTransportError as exc:
+            self._updates_tried.add(item.id)
+            return SendResult(ok=False, error=str(exc), retry_after=exc.retry_after)
+        except WeComError as exc:
+            if exc.retry_after is not None:
+                return SendResult(ok=False, error=str(exc), retry_after=exc.retry_after)
+            self._used_codes.add(code)
+            if item.id in self._updates_tried:
+                # The earlier attempt whose answer we lost most likely used the code.
+                self._updates_tried.discard(item.id)
+                return SendResult(ok=True, ref="updated")
+            log.info("card %s could not be updated (%s); telling %s in a message", card.id, exc.errcode,
+                     item.userid)
+            return await self._fallback_text(tenant, api, item, card)
+        self._used_codes.add(code)
+        self._updates_tried.discard(item.id)
+        return SendResult(ok=True, ref="updated")
+
+    async def _fallback_text(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem, card: Card) -> SendResult:
+        body = self._body(tenant, item, render_text(card.as_text()))
+        pending = self._pending.get((item.id, "fallback"))
+        res = await self._deliver(tenant, api, json.loads(pending.body) if pending else self._unique(body), [item],
+                                  step="fallback")
+        return res[item.id]
+
+    # -- files ---------------------------------------------------------------------------
+    async def _send_file(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem) -> SendResult:
+        msg = item.message
+        if msg.text and item.id not in self._captioned:
+            cap_pending = self._pending.get((item.id, "caption"))
+            cap_body = (json.loads(cap_pending.body) if cap_pending
+                        else self._unique(self._body(tenant, item, render_text(msg.text))))
+            cap = await self._deliver(tenant, api, cap_body, [item], step="caption")
+            if not cap[item.id].ok:
+                return cap[item.id]
+            self._captioned.add(item.id)
+        pending = self._pending.get((item.id, "main"))
+        if pending is not None:
+            body = json.loads(pending.body)
+        else:
+            kind = "image" if msg.kind == "image" else "file"
+            path = Path(msg.path)
+            try:
+                st = path.stat()
+            except OSError:
+                return SendResult(ok=False, error="the file to send is gone", permanent=True)
+            limit = IMAGE_MAX_BYTES if kind == "image" else FILE_MAX_BYTES
+            if st.st_size > limit or st.st_size < 5:
+                return SendResult(ok=False, error=f"{kind} size {st.st_size} is outside WeCom's limits", permanent=True)
+            key = (tenant.key, str(path.resolve()), st.st_size, st.st_mtime_ns)
+            cached = self._media.get(key)
+            if cached and self._monotonic() - cached[1] < MEDIA_REUSE_SECONDS:
+                media_id = cached[0]
+            else:
+                content = await asyncio.to_thread(path.read_bytes)
+                name = msg.filename or path.name
+                ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                try:
+                    media_id = await api.upload_media(kind, name, content, ctype)
+                except WeComTransportError as exc:
+                    return SendResult(ok=False, error=str(exc), retry_after=exc.retry_after)
+                except WeComError as exc:
+                    return SendResult(ok=False, error=str(exc), retry_after=exc.retry_after,
+                                      permanent=exc.retry_after is None)
+                self._media[key] = (media_id, self._monotonic())
+            body = self._body(tenant, item, {"msgtype": kind, kind: {"media_id": media_id}})
+        res = (await self._deliver(tenant, api, body, [item]))[item.id]
+        if res.ok:
+            self._captioned.discard(item.id)
+            # A later send of the same file must not repeat this exact body (WeCom would drop it).
+            self._media = {k: v for k, v in self._media.items() if v[0] != body[body["msgtype"]]["media_id"]}
+        return res
