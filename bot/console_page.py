@@ -1,0 +1,270 @@
+"""The console in a browser: the page, its assets, and the role-aware pulse endpoints.
+
+The page is plain HTML/CSS/JS from `bot/console_static/` (no build step, nothing
+from the network). It talks to the console JSON API (bot/console.py) and to the
+endpoints below, which answer with what the chosen person may see: an employee
+their own actions, a manager their reporting line, HR and admins the company.
+Every view of other people's figures is written to the audit log.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import utcnow
+from bot.config import TenantConfig
+from bot.console import TOKEN_HEADER
+from store.models import AuditLog, Employee, WeeklyAction
+
+STATIC_DIR = Path(__file__).with_name("console_static")
+_ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TREND_WEEKS = 12
+_MAX_EXPORT_WEEKS = 53
+# The page needs nothing from elsewhere; blob: is how fetched charts and downloads are shown.
+_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+_PAGE_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    # The first URL may carry ?token=; no-referrer keeps it from leaking onwards.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def add_page_routes(app: web.Application, runtime: Any) -> None:
+    """Serve the console page at /console/ and its pulse and export endpoints."""
+    page = ConsolePage(runtime)
+    r = app.router
+    r.add_get("/console", page.redirect)
+    r.add_get("/console/", page.index)
+    r.add_get("/console/static/{name}", page.asset)
+    r.add_get("/console/api/pulse", page.pulse)
+    r.add_get("/console/api/pulse/chart.png", page.chart)
+    r.add_get("/console/api/export.xlsx", page.export)
+
+
+def _bad(msg: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": msg}, status=status)
+
+
+def _rate(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+def figures_json(f: Any) -> dict[str, Any]:
+    """A DeptFigures as JSON: counts, rates (0–1, null when undefined) and the short name."""
+    return {
+        # Without the company's own root, so 销售部 / 华东大区 still says where it sits.
+        "dept": f.dept, "name": " / ".join(f.dept.split("/")[1:]) or f.dept,
+        "population": f.population, "skipped": f.skipped, "filled": f.filled, "actions": f.actions,
+        "done": f.done, "linked": f.linked, "confirmed": f.confirmed,
+        "fill_rate": _rate(f.fill_rate), "completion_rate": _rate(f.completion_rate),
+        "linkage_rate": _rate(f.linkage_rate), "witness_rate": _rate(f.witness_rate),
+    }
+
+
+class ConsolePage:
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    # -- page and assets -------------------------------------------------------
+    # The page and its assets hold no data, so they need no token (a browser cannot
+    # send a header when following a link or loading a script); every API does.
+    async def redirect(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound("/console/" + (f"?{request.query_string}" if request.query_string else ""))
+
+    async def index(self, request: web.Request) -> web.Response:
+        return web.Response(body=(STATIC_DIR / "index.html").read_bytes(), content_type="text/html",
+                            charset="utf-8", headers=_PAGE_HEADERS)
+
+    async def asset(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in _ASSETS:  # a fixed list: no path tricks, no directory listing
+            raise web.HTTPNotFound()
+        return web.Response(body=(STATIC_DIR / name).read_bytes(), content_type=_ASSETS[name], charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+
+    # -- shared checks -----------------------------------------------------------
+    def _authorized(self, request: web.Request) -> bool:
+        token = self.runtime.config.console.token
+        if not token:
+            return True
+        given = request.headers.get(TOKEN_HEADER, "")
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth[7:]
+        given = given or request.query.get("token", "")
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    async def _viewer(self, request: web.Request) -> tuple[TenantConfig, Employee, str] | web.Response:
+        """The tenant, the person the page acts as, and the ISO week asked for (default: this week)."""
+        if not self._authorized(request):
+            return _bad("console token required", 401)
+        key = request.query.get("tenant", "")
+        if not key:
+            return _bad("tenant is required")
+        tenant = self.runtime.tenant(key)
+        if tenant is None:
+            return _bad(f"unknown tenant {key!r}", 404)
+        userid = request.query.get("userid", "")
+        if not userid:
+            return _bad("userid is required")
+        async with self.runtime.db.session() as s:
+            me = (await s.execute(select(Employee).where(
+                Employee.tenant == tenant.key, Employee.userid == userid))).scalar_one_or_none()
+        if me is None or not me.active:
+            return _bad(f"no active user {userid!r} in tenant {tenant.key!r}", 404)
+        week = self._week(request.query.get("week", ""), tenant)
+        if isinstance(week, web.Response):
+            return week
+        return tenant, me, week
+
+    def _week(self, text: str, tenant: TenantConfig) -> str | web.Response:
+        from schedules.calendar import iso_week, parse_week
+
+        if not text:
+            return iso_week(self.runtime.clock.now().astimezone(tenant.tz).date())
+        try:
+            year, num = parse_week(text)
+        except ValueError as exc:
+            return _bad(str(exc))
+        return f"{year}-W{num:02d}"
+
+    async def _scope(self, s: AsyncSession, tenant: TenantConfig, me: Employee) -> tuple[str, set[str] | None]:
+        """('company', None) for HR and admins, ('line', reports) for managers, ('self', {me})."""
+        from store.pulse import reporting_line
+
+        if me.has_role("hr") or me.has_role("admin"):
+            return "company", None
+        line = await reporting_line(s, tenant.key, me.userid)
+        # Someone with reports leads a team even when the roster forgot the manager role.
+        if me.has_role("manager") or line:
+            return "line", line
+        return "self", {me.userid}
+
+    async def _audit(self, tenant: TenantConfig, me: Employee, action: str, subject: str) -> None:
+        async with self.runtime.db.transaction() as s:
+            # Real time, not the console's simulated clock: the audit trail records when it happened.
+            s.add(AuditLog(tenant=tenant.key, actor_userid=me.userid, action=action, subject=subject, at=utcnow()))
+
+    # -- endpoints ---------------------------------------------------------------
+    async def pulse(self, request: web.Request) -> web.Response:
+        from store.pulse import compute_pulse
+
+        viewer = await self._viewer(request)
+        if isinstance(viewer, web.Response):
+            return viewer
+        tenant, me, week = viewer
+        async with self.runtime.db.session() as s:
+            scope, people = await self._scope(s, tenant, me)
+            names = await _names(s, tenant.key)
+            out: dict[str, Any] = {
+                "tenant": tenant.key, "week": week, "scope": scope,
+                "viewer": {"userid": me.userid, "name": me.name, "department": me.department,
+                           "roles": ["employee", *me.role_list]},
+                "actions": await self._own_actions(s, tenant, me, week, names),
+            }
+            if scope != "self":
+                p = await compute_pulse(s, tenant.key, week, people=people)
+                out["people"] = len(people) if people is not None else p.total.population
+                out["departments"] = [figures_json(d) for d in p.departments]
+                out["total"] = figures_json(p.total)
+                out["mutual_pairs"] = [[_person(u, names) for u in pair] for pair in p.mutual_pairs]
+                q = f"tenant={quote(tenant.key)}&userid={quote(me.userid)}&week={week}"
+                out["chart"] = f"/console/api/pulse/chart.png?{q}"
+                if scope == "line":
+                    # Who did not fill in is for the manager's eyes only, never the company view.
+                    out["missing"] = [_person(u, names) for u in p.missing]
+                else:
+                    out["export"] = f"/console/api/export.xlsx?{q}"
+        if scope != "self":
+            await self._audit(tenant, me, "view_pulse", f"{scope}:{week}")
+        return web.json_response(out)
+
+    async def _own_actions(self, s: AsyncSession, tenant: TenantConfig, me: Employee, week: str,
+                           names: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+        from schedules.calendar import week_back, week_days
+        from store.pulse import action_status
+
+        first = week_back(week, TREND_WEEKS - 1)
+        rows = (await s.execute(select(WeeklyAction).where(
+            WeeklyAction.tenant == tenant.key, WeeklyAction.userid == me.userid,
+            WeeklyAction.week >= first, WeeklyAction.week <= week).order_by(WeeklyAction.week.desc()))).scalars()
+        today = self.runtime.clock.now().astimezone(tenant.tz).date()
+        return [{"week": a.week, "thing": a.thing, "goal": a.goal_code or "",
+                 "witness": _person(a.witness_userid, names), "witness_state": a.witness_state,
+                 "status": a.status, "status_text": action_status(a, week_days(a.week)[-1] < today)}
+                for a in rows]
+
+    async def chart(self, request: web.Request) -> web.Response:
+        from cards.chart import trend_png
+        from store.pulse import trend
+
+        viewer = await self._viewer(request)
+        if isinstance(viewer, web.Response):
+            return viewer
+        tenant, me, week = viewer
+        async with self.runtime.db.session() as s:
+            scope, people = await self._scope(s, tenant, me)
+            if scope == "self":
+                return _bad("the trend chart is for managers and HR", 403)
+            points = await trend(s, tenant.key, week, weeks=TREND_WEEKS, people=people)
+        await self._audit(tenant, me, "view_pulse_chart", f"{scope}:{week}")
+        # Drawing takes a noticeable fraction of a second; keep the event loop free meanwhile.
+        png = await asyncio.to_thread(trend_png, points, tenant.locale)
+        return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
+
+    async def export(self, request: web.Request) -> web.Response:
+        from schedules.calendar import week_range
+        from store.export import export_weekly
+
+        viewer = await self._viewer(request)
+        if isinstance(viewer, web.Response):
+            return viewer
+        tenant, me, week = viewer
+        if not (me.has_role("hr") or me.has_role("admin")):
+            return _bad("the export is for HR and admins", 403)
+        weeks = [week]
+        if request.query.get("from"):
+            first = self._week(request.query["from"], tenant)
+            if isinstance(first, web.Response):
+                return first
+            try:
+                weeks = week_range(first, week)
+            except ValueError as exc:
+                return _bad(str(exc))
+            if len(weeks) > _MAX_EXPORT_WEEKS:
+                return _bad(f"at most {_MAX_EXPORT_WEEKS} weeks per export")
+        with tempfile.TemporaryDirectory(prefix="dongxian-export-") as tmp:
+            out = Path(tmp) / "export.xlsx"
+            try:
+                await export_weekly(self.runtime.db, tenant.key, weeks, out, now=self.runtime.clock.now())
+            except ValueError as exc:
+                return _bad(str(exc))
+            body = out.read_bytes()
+        await self._audit(tenant, me, "export", f"company:{weeks[0]}..{weeks[-1]}")
+        span = week if len(weeks) == 1 else f"{weeks[0]}_{weeks[-1]}"
+        return web.Response(body=body, content_type=XLSX_TYPE, headers={
+            "Content-Disposition": f"attachment; filename=\"dongxian-{span}.xlsx\"; "
+                                   f"filename*=UTF-8''{quote(f'动线周报-{span}.xlsx')}",
+            "Cache-Control": "no-store"})
+
+
+async def _names(s: AsyncSession, tenant: str) -> dict[str, tuple[str, str]]:
+    rows = await s.execute(select(Employee.userid, Employee.name, Employee.department).where(Employee.tenant == tenant))
+    return {u: (n, d) for u, n, d in rows.all()}
+
+
+def _person(userid: str, names: dict[str, tuple[str, str]]) -> dict[str, str]:
+    name, dept = names.get(userid, (userid, ""))
+    return {"userid": userid, "name": name, "department": dept}
