@@ -302,6 +302,7 @@ _EXACT_COMMANDS: dict[str, str] = {
     "帮助": "help", "help": "help", "?": "help", "菜单": "help",
     "取消": "cancel", "cancel": "cancel",
     "我的": "status", "本周": "status", "我的数据": "status", "status": "status",
+    "我的反馈": "my_feedback",
 }
 # Commands followed by an argument. The keyword must stand alone (end, space, colon,
 # @ or #) because weekly actions often start with the same words: `修改注册资料 @李娜`

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from cards.model import Button, Card
 from handlers.context import Context
+from handlers.feedback import feedback_buttons
 from handlers.people import Directory, Person
 from handlers.reply_grammar import classify_command, parse_action_reply, parse_leave, LeaveParseError
 from handlers.router import Router
@@ -199,7 +200,8 @@ async def _invite(ctx: Context, action: WeeklyAction) -> None:
     owner = await name_of(ctx, action.userid)
     card = Card(title=ctx.t("invite.title"), body=ctx.t("invite.body", name=owner, thing=action.thing),
                 fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
-                buttons=[Button("accept", ctx.t("btn.accept"), "primary"), Button("decline", ctx.t("btn.decline"))])
+                buttons=[Button("accept", ctx.t("btn.accept"), "primary"), Button("decline", ctx.t("btn.decline"))]
+                + await feedback_buttons(ctx, action.witness_userid, action.userid))
     await ctx.issue_card(action.witness_userid, "witness_invite", card, ref_id=action.id, ttl_hours=72)
 
 
@@ -343,7 +345,8 @@ async def _ask_confirmation(ctx: Context, action: WeeklyAction) -> None:
                                  witness_userid=action.witness_userid, kind="asked", at=ctx.now))
     card = Card(title=ctx.t("confirm.title"), body=ctx.t("confirm.body", name=owner, thing=action.thing),
                 fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
-                buttons=[Button("confirm", ctx.t("btn.confirm"), "primary"), Button("deny", ctx.t("btn.deny"))])
+                buttons=[Button("confirm", ctx.t("btn.confirm"), "primary"), Button("deny", ctx.t("btn.deny"))]
+                + await feedback_buttons(ctx, action.witness_userid, action.userid))
     await ctx.issue_card(action.witness_userid, "witness_confirm", card, ref_id=action.id, ttl_hours=72)
 
 
