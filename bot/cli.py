@@ -268,6 +268,13 @@ def cmd_wecom_menu(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dingtalk_register(args: argparse.Namespace) -> int:
+    from bot.dingtalk import main as dingtalk_main
+
+    argv = ["register-card-callback", "--tenant", args.tenant, "--url", args.url]
+    return dingtalk_main(argv + (["--config", args.config] if args.config else []))
+
+
 # -- parser -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dongxian", description="动线 Dongxian — performance-management chatbot")
@@ -335,6 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     menu = with_config(wc.add_parser("menu", help="create the app menu (本周动作 / 微反馈 / 我的数据)"))
     menu.add_argument("--tenant", required=True)
     menu.set_defaults(fn=cmd_wecom_menu)
+    from bot.cli_tasks import add_task_commands
+    add_task_commands(sub)
+
+    dt = sub.add_parser("dingtalk", help="DingTalk app setup").add_subparsers(dest="dingtalk_cmd", required=True)
+    reg = with_config(dt.add_parser("register-card-callback", help="HTTP mode: tell DingTalk where card presses go"))
+    reg.add_argument("--tenant", required=True)
+    reg.add_argument("--url", required=True, help="public base URL of this server, e.g. https://bot.example.com")
+    reg.set_defaults(fn=cmd_dingtalk_register)
     return p
 
 

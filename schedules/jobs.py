@@ -21,6 +21,7 @@ from bot.config import TenantConfig
 from bot.events import Event
 from cards.model import Button, Card, Message
 from handlers.context import Context, aware
+from schedules.briefs import review_briefs, review_briefs_at
 from schedules.calendar import WorkCalendar, iso_week, week_days
 from store.db import try_insert
 from store.models import Employee, JobRun, Leave, ScheduledSend, WeeklyAction
@@ -224,6 +225,8 @@ class JobSpec:
     fn: JobFn
     # When the ticker should run it: (tenant, calendar, local now) -> slot time today or None.
     at: Callable[[TenantConfig, WorkCalendar, datetime], time | None]
+    # Run on every tick for which `at` gives a time, instead of once in its slot's grace window.
+    every_tick: bool = False
 
 
 def _morning_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | None:
@@ -234,9 +237,21 @@ def _pulse_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time 
     return tenant.pulse_at if cal.last_working_day(iso_week(local.date())) == local.date() else None
 
 
+async def _overdue_scan(runtime: "Runtime", tenant: TenantConfig, at: datetime) -> int:
+    from schedules.tasks_scan import overdue_scan  # it imports this module
+    return await overdue_scan(runtime, tenant, at)
+
+
+def _overdue_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | None:
+    from schedules.tasks_scan import scan_at
+    return scan_at(tenant, cal, local)
+
+
 JOBS: dict[str, JobSpec] = {
     "morning_prompt": JobSpec(morning_prompt, _morning_at),
     "pulse": JobSpec(pulse, _pulse_at),
+    "overdue_scan": JobSpec(_overdue_scan, _overdue_at, every_tick=True),
+    "review_briefs": JobSpec(review_briefs, review_briefs_at),
 }
 
 
@@ -260,7 +275,7 @@ async def tick(runtime: "Runtime", now: datetime) -> int:
                 continue
             start = local.replace(hour=due.hour, minute=due.minute, second=0, microsecond=0)
             # Down at 09:30 and back at 10:15: catch up; back at 12:00: too late to be useful.
-            if start <= local <= start + grace:
+            if spec.every_tick or start <= local <= start + grace:
                 try:
                     total += await spec.fn(runtime, tenant, now)
                 except Exception:

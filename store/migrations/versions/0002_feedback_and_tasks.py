@@ -21,7 +21,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('task_id', sa.Integer(), nullable=False),
-    sa.Column('episode', sa.Integer(), nullable=False),
+    sa.Column('episode', sa.BigInteger(), nullable=False),
     sa.Column('level', sa.Integer(), nullable=False),
     sa.Column('to_userids', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,812 @@
+"""Cross-functional tasks in chat: create them, report progress, and answer task and escalation cards.
+
+Grammar (one line each; full-width punctuation and spaces are fine):
+
+    任务                                   list my open tasks
+    任务 T12                               show a task and its history
+    任务 <项目> <编号> <标题> @负责人 [@协作人 …] <截止> [交付:<交付物要求>]
+        e.g. 任务 发布会 T12 直播系统压测 @唐凯 12-01 12:00 交付:压测报告
+        <截止> is `12-01 12:00`, `2026-12-01 12:00`, `12月1日 12点` or `明天 18:00`;
+        without a time it means the end of the working day.
+    任务 T12 [新标题] [@负责人 [@协作人 …]] [<截止>] [交付:…] [原因:…]   change an existing task
+    进度 T12 进行中 | 进度 T12 阻塞 <原因> | 进度 T12 完成 <交付物文字或链接>
+        (the code may be left out by someone with exactly one open task)
+
+A 阻塞 needs a reason and a 完成 needs the deliverable when the task names one:
+when missing, the bot asks for it and keeps the question open.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from cards.model import Button, Card
+from handlers.context import Context, aware
+from handlers.people import Directory, Person
+from handlers.reply_grammar import classify_command, fold_width
+from handlers.router import Router
+from store.models import Employee, Escalation, IssuedCard, Project, Task, TaskUpdate
+from store.tasks import (BLOCKED, DONE, OPEN_STATUSES, collaborator_list, episode_of, find_project, find_task,
+                         normalize_task_code, resolve_escalations, utc)
+
+router = Router()
+
+OWNER_CARD = "task_owner"
+ESCALATION_CARD = "task_escalation"
+VIEW_CARD = "task_view"
+ASK_BLOCK_REASON = "task_block_reason"
+ASK_DELIVERABLE = "task_deliverable"
+ASK_NEW_DUE = "task_new_due"
+
+# Roles that may start tasks (and, for a new project code, become its PMO).
+CREATOR_ROLES = ("pmo", "admin", "manager")
+# Roles that may change any task, besides the project's PMO and the task's creator.
+EDITOR_ROLES = ("pmo", "admin")
+OWNER_CARD_TTL_HOURS = 24 * 14
+ESCALATION_CARD_TTL_HOURS = 72  # WeCom response codes live 72 h
+HISTORY_LINES = 12
+
+# Longest first: in `完成了 报告` the deliverable is `报告`, not `了 报告`.
+_STATUS_WORDS: tuple[tuple[str, str], ...] = tuple(sorted((
+    ("待开始", "待开始"), ("未开始", "待开始"),
+    ("进行中", "进行中"), ("开始", "进行中"), ("在做", "进行中"), ("处理中", "进行中"), ("推进中", "进行中"),
+    ("阻塞", "阻塞"), ("受阻", "阻塞"), ("卡住", "阻塞"), ("卡住了", "阻塞"),
+    ("已完成", "已完成"), ("完成", "已完成"), ("完成了", "已完成"), ("已交付", "已完成"),
+    ("doing", "进行中"), ("blocked", "阻塞"), ("done", "已完成"),
+), key=lambda p: -len(p[0])))
+# A deliverable has to say something: these say only that it is done.
+_VAGUE_DELIVERABLES = frozenset({"完成", "已完成", "好了", "好", "ok", "done", "已交付", "交付", "提交", "已提交",
+                                 "见附件", "无", "-", "—", "搞定", "已搞定"})
+
+_MENTION = re.compile(r"@\s*([^\s@,;:、，；：]+)")
+_SEGMENT = re.compile(r"(交付物要求|交付物|交付|原因)\s*:")
+_DATE_TIME = re.compile(
+    r"(?<![0-9A-Za-z.])(?:(?P<y>\d{4})\s*[-/.年]\s*)?(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})(?![0-9])\s*[日号]?"
+    r"(?:\s*(?P<h>\d{1,2})\s*[:点时]\s*(?P<mi>\d{1,2})?\s*分?)?")
+_RELATIVE = re.compile(r"(?P<rel>今天|明天|后天)\s*(?:(?P<h>\d{1,2})\s*[:点时]\s*(?P<mi>\d{1,2})?\s*分?)?")
+_CODE_HEAD = re.compile(r"\s*([A-Za-z][A-Za-z0-9_\-]*)\s*[:,]?\s*")
+
+
+# -- formatting and lookups ---------------------------------------------------------------------
+def local(ctx: Context, dt: datetime) -> datetime:
+    return aware(dt).astimezone(ctx.tenant.tz)
+
+
+def fmt_time(ctx: Context, dt: datetime) -> str:
+    """'12-01 12:00', with the year when it is not this year."""
+    loc = local(ctx, dt)
+    return loc.strftime("%m-%d %H:%M" if loc.year == local(ctx, ctx.now).year else "%Y-%m-%d %H:%M")
+
+
+def fmt_hours(hours: float) -> str:
+    return f"{hours:g}"
+
+
+def status_label(task: Task) -> str:
+    return f"{task.status}（{task.block_reason}）" if task.status == BLOCKED and task.block_reason else task.status
+
+
+async def name_of(ctx: Context, userid: str | None) -> str:
+    if not userid:
+        return ""
+    emp = await ctx.employee(userid)
+    return emp.name if emp else userid
+
+
+async def names(ctx: Context, userids: list[str]) -> str:
+    return "、".join([await name_of(ctx, u) for u in userids])
+
+
+async def project_of(ctx: Context, task: Task) -> Project | None:
+    return (await ctx.session.execute(select(Project).where(
+        Project.tenant == ctx.tenant.key, Project.id == task.project_id))).scalar_one_or_none()
+
+
+async def task_by_id(ctx: Context, task_id: Any) -> Task | None:
+    if not isinstance(task_id, int):
+        return None
+    return (await ctx.session.execute(select(Task).where(
+        Task.tenant == ctx.tenant.key, Task.id == task_id))).scalar_one_or_none()
+
+
+def assign_send_kind(task_id: int) -> str:
+    """ScheduledSend kind that makes the assignment card go once per owner."""
+    return f"task_assign:{task_id}"
+
+
+def due_send_kind(task_id: int) -> str:
+    """ScheduledSend kind (day = the due day) that makes the due-day card go once."""
+    return f"task_due:{task_id}"
+
+
+def due_card_day(ctx: Context, task: Task, today: date, next_working: date) -> bool:
+    """Whether `today` is the day to remind of the due time: the last working day on or before it."""
+    due_day = local(ctx, task.due_at).date()
+    return today <= due_day < next_working
+
+
+# -- cards --------------------------------------------------------------------------------
+async def task_fields(ctx: Context, task: Task, *, with_owner: bool = False) -> list[tuple[str, str]]:
+    project = await project_of(ctx, task)
+    fields = [(ctx.t("task.field.project"), project.name if project else "—")]
+    if with_owner:
+        fields.append((ctx.t("task.field.owner"), await name_of(ctx, task.owner_userid)))
+    fields += [(ctx.t("task.field.due"), fmt_time(ctx, task.due_at)),
+               (ctx.t("task.field.deliverable"), task.deliverable_template or "—"),
+               (ctx.t("task.field.status"), status_label(task))]
+    collab = collaborator_list(task)
+    if collab:
+        fields.append((ctx.t("task.field.collaborators"), await names(ctx, collab)))
+    return fields
+
+
+async def send_owner_card(ctx: Context, task: Task, *, title_key: str, body: str) -> Card:
+    """The card with 进行中 / 阻塞 / 完成 for the task's owner."""
+    card = Card(title=ctx.t(title_key, code=task.code, title=task.title), body=body,
+                fields=await task_fields(ctx, task),
+                buttons=[Button("progress", ctx.t("task.btn.progress")), Button("blocked", ctx.t("task.btn.blocked")),
+                         Button("done", ctx.t("task.btn.done"), "primary")])
+    return await ctx.issue_card(task.owner_userid, OWNER_CARD, card, ref_id=task.id,
+                                ttl_hours=OWNER_CARD_TTL_HOURS)
+
+
+async def send_escalation_card(ctx: Context, task: Task, *, userid: str, level: int, episode: int,
+                               told_before: list[str]) -> Card:
+    """The 阻塞预警 card with 催办 / 调整截止 / 查看."""
+    owner = await name_of(ctx, task.owner_userid)
+    if level == 1:
+        body = ctx.t("task.esc.body", owner=owner, due=fmt_time(ctx, task.due_at),
+                     hours=fmt_hours(ctx.tenant.escalate_after_hours))
+    else:
+        body = ctx.t("task.esc.body.up", owner=owner, due=fmt_time(ctx, task.due_at),
+                     told=await names(ctx, told_before), hours=fmt_hours(ctx.tenant.escalate_climb_hours))
+    fields = await task_fields(ctx, task, with_owner=True)
+    fields.append((ctx.t("task.field.updated"), fmt_time(ctx, task.status_updated_at)))
+    card = Card(title=ctx.t("task.esc.title" if level == 1 else "task.esc.title.up", code=task.code, title=task.title),
+                body=body, fields=fields,
+                buttons=[Button("nudge", ctx.t("task.btn.nudge"), "primary"), Button("due", ctx.t("task.btn.due")),
+                         Button("view", ctx.t("task.btn.view"))])
+    return await ctx.issue_card(userid, ESCALATION_CARD, card, ref_id=task.id,
+                                data={"episode": episode, "level": level}, ttl_hours=ESCALATION_CARD_TTL_HOURS)
+
+
+async def close_escalation_cards(ctx: Context, task: Task, result: str, *, episode: int | None = None) -> None:
+    """Grey out the escalation cards of a task (of one episode, or all)."""
+    rows = (await ctx.session.execute(select(IssuedCard).where(
+        IssuedCard.tenant == ctx.tenant.key, IssuedCard.kind == ESCALATION_CARD,
+        IssuedCard.ref_id == task.id, IssuedCard.state == "open"))).scalars()
+    for row in list(rows):
+        if episode is None or row.data.get("episode") == episode:
+            await ctx.close_card(row, result)
+
+
+async def show_task(ctx: Context, task: Task) -> None:
+    """The task with its history (status changes, due adjustments, nudges, escalations)."""
+    ups = list((await ctx.session.execute(select(TaskUpdate).where(
+        TaskUpdate.tenant == ctx.tenant.key, TaskUpdate.task_id == task.id)))
+        .scalars())
+    escs = list((await ctx.session.execute(select(Escalation).where(
+        Escalation.tenant == ctx.tenant.key, Escalation.task_id == task.id))).scalars())
+    events: list[tuple[datetime, int, str]] = []
+    for u in ups:
+        who = await name_of(ctx, u.by_userid) if u.by_userid else ctx.t("task.hist.system")
+        events.append((aware(u.at), u.id or 0, await _history_line(ctx, u, who)))
+    last = 1 << 62  # a resolution is told after the update that caused it
+    for e in escs:
+        key = "task.hist.escalated" if e.level == 1 else "task.hist.climbed"
+        events.append((aware(e.created_at), 0, ctx.t(key, to=await names(ctx, [x for x in e.to_userids.split(";") if x]))))
+        if e.resolved_at is not None and e.level == 1:
+            events.append((aware(e.resolved_at), last, ctx.t("task.hist.resolved")))
+    events.sort(key=lambda ev: (ev[0], ev[1]))
+    lines = [f"{fmt_time(ctx, at)} {text}" for at, _, text in events[-HISTORY_LINES:]]
+    fields = await task_fields(ctx, task, with_owner=True)
+    if task.status == DONE:
+        fields.append((ctx.t("task.field.delivered"), task.deliverable or "—"))
+    from handlers.feedback import FEEDBACK_KEY
+
+    card = Card(title=ctx.t("task.view.title", code=task.code, title=task.title),
+                body="\n".join(lines) or ctx.t("task.hist.none"), fields=fields,
+                buttons=[Button(FEEDBACK_KEY, ctx.t("task.btn.feedback"))])
+    await ctx.issue_card(ctx.event.userid, VIEW_CARD, card, ref_id=task.id)
+
+
+async def _history_line(ctx: Context, u: TaskUpdate, who: str) -> str:
+    if u.kind == "created":
+        return ctx.t("task.hist.created", who=who) if u.by_userid else ctx.t("task.hist.imported")
+    if u.kind == "status":
+        note = f"（{u.note}）" if u.note else ""
+        return ctx.t("task.hist.status", who=who, old=u.old_value, new=u.new_value, note=note)
+    if u.kind == "due":
+        return ctx.t("task.hist.due", who=who, old=u.old_value, new=u.new_value, note=u.note)
+    if u.kind == "nudge":
+        return ctx.t("task.hist.nudge", who=who)
+    if u.note == "负责人":
+        old, new = await name_of(ctx, u.old_value), await name_of(ctx, u.new_value)
+    else:
+        old, new = u.old_value or "—", u.new_value or "—"
+    return ctx.t("task.hist.edit", who=who, field=u.note, old=old, new=new)
+
+
+# -- permissions ----------------------------------------------------------------------------
+def _has_any(emp: Employee | None, roles: tuple[str, ...]) -> bool:
+    return emp is not None and any(emp.has_role(r) for r in roles)
+
+
+async def may_report(ctx: Context, task: Task) -> bool:
+    """Owner, collaborators and the project's PMO may report progress."""
+    me = ctx.event.userid
+    if me == task.owner_userid or me in collaborator_list(task):
+        return True
+    project = await project_of(ctx, task)
+    return project is not None and project.pmo_userid == me
+
+
+async def may_edit(ctx: Context, task: Task, project: Project | None) -> bool:
+    if _has_any(ctx.me, EDITOR_ROLES) or (project is not None and project.pmo_userid == ctx.event.userid):
+        return True
+    creator = (await ctx.session.execute(select(TaskUpdate.by_userid).where(
+        TaskUpdate.tenant == ctx.tenant.key, TaskUpdate.task_id == task.id, TaskUpdate.kind == "created"))).scalars().first()
+    return creator == ctx.event.userid
+
+
+# -- parsing ----------------------------------------------------------------------------------
+@dataclass
+class TaskLine:
+    """A `任务 …` line taken apart; nothing is looked up yet."""
+
+    words: list[str] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
+    due: datetime | None = None  # naive tenant-local
+    due_error: str = ""
+    deliverable: str | None = None
+    reason: str | None = None
+
+
+def parse_due_text(text: str, today: date, default_time: time) -> tuple[datetime | None, str, tuple[int, int] | None]:
+    """Find a due time in free text: (naive local datetime, error, (start, end) of the match)."""
+    folded = fold_width(text)
+    found = list(_DATE_TIME.finditer(folded))
+    rel = list(_RELATIVE.finditer(folded))
+    m = max(found + rel, key=lambda x: x.start(), default=None)
+    if m is None:
+        return None, "", None
+    span = (m.start(), m.end())
+    token = " ".join(text[m.start():m.end()].split())
+    hour = int(m.group("h")) if m.group("h") else default_time.hour
+    minute = int(m.group("mi") or 0) if m.group("h") else default_time.minute
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None, f"时间 {token} 无效，请写成 12-01 12:00 这样的格式", span
+    gd = m.groupdict()
+    if gd.get("rel"):
+        day = today + timedelta(days={"今天": 0, "明天": 1, "后天": 2}[gd["rel"]])
+    else:
+        month, dom = int(gd["mo"]), int(gd["d"])
+        try:
+            if gd.get("y"):
+                day = date(int(gd["y"]), month, dom)
+            else:
+                day = date(today.year, month, dom)
+                if day < today:
+                    day = date(today.year + 1, month, dom)
+        except ValueError:
+            return None, f"日期 {token} 无效，请写成 12-01 12:00 这样的格式", span
+    return datetime.combine(day, time(hour, minute)), "", span
+
+
+def parse_task_line(text: str, today: date, default_time: time) -> TaskLine:
+    line = TaskLine()
+    folded = fold_width(text)
+    segs = list(_SEGMENT.finditer(folded))
+    head_end = segs[0].start() if segs else len(text)
+    for i, m in enumerate(segs):
+        end = segs[i + 1].start() if i + 1 < len(segs) else len(text)
+        value = " ".join(text[m.end():end].split()).strip("，,；; ")
+        if m.group(1) == "原因":
+            line.reason = value
+        else:
+            line.deliverable = value
+    head = list(text[:head_end])
+    for m in _MENTION.finditer(folded[:head_end]):
+        line.mentions.append(text[m.start(1):m.end(1)])
+        head[m.start():m.end()] = [" "] * (m.end() - m.start())
+    rest = "".join(head)
+    due, error, span = parse_due_text(rest, today, default_time)
+    if span is not None:
+        line.due, line.due_error = due, error
+        rest = rest[:span[0]] + " " + rest[span[1]:]
+    line.words = rest.split()
+    return line
+
+
+def parse_progress(text: str) -> tuple[str | None, str | None, str]:
+    """'T12 阻塞 等采购确认' → ('T12', '阻塞', '等采购确认'); the code and the status may be missing."""
+    folded = fold_width(text).strip()
+    original = text.strip()
+    code = None
+    pos = 0
+    m = _CODE_HEAD.match(folded)
+    if m and m.group(1).casefold() not in {w for w, _ in _STATUS_WORDS}:
+        code = normalize_task_code(m.group(1))
+        pos = m.end()
+    status = None
+    low = folded[pos:].casefold()
+    for word, value in _STATUS_WORDS:
+        if low.startswith(word):
+            status = value
+            pos += len(word)
+            break
+    note = " ".join(original[pos:].split()).strip(":：,，;； ")
+    return code, status, note
+
+
+async def _directory(ctx: Context) -> Directory:
+    rows = (await ctx.session.execute(select(Employee).where(
+        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)))).scalars()
+    return Directory([Person.from_employee(e) for e in rows])
+
+
+async def _resolve_people(ctx: Context, tokens: list[str], problems: list[str]) -> list[str]:
+    """Userids for @-tokens (platform-resolved mentions are userids already)."""
+    if ctx.event.mentions:
+        return list(dict.fromkeys(ctx.event.mentions))
+    people = await _directory(ctx)
+    out: list[str] = []
+    for token in tokens:
+        m = people.resolve(token)
+        if m.status == "one" and m.person is not None:
+            if m.person.userid not in out:
+                out.append(m.person.userid)
+        elif m.status == "choose":
+            options = "、".join(f"{p.name}（{p.department.split('/')[-1] or p.userid}）" for p in m.candidates)
+            problems.append(ctx.t("task.person.many", token=token, options=options))
+        else:
+            problems.append(ctx.t("task.person.none", token=token))
+    return out
+
+
+# -- 任务 ----------------------------------------------------------------------------------------
+_QUESTIONS = (ASK_BLOCK_REASON, ASK_DELIVERABLE, ASK_NEW_DUE)
+
+
+async def _ask(ctx: Context, kind: str, data: dict[str, Any]) -> None:
+    """Wait for the answer to a question; a half-written weekly action is kept aside meanwhile."""
+    conv = await ctx.conversation()
+    if conv is not None and conv.kind not in _QUESTIONS:
+        data = {**data, "resume": {"kind": conv.kind, "data": dict(conv.data)}}
+    elif conv is not None and conv.data.get("resume"):
+        data = {**data, "resume": conv.data["resume"]}
+    await ctx.set_conversation(kind, data)
+
+
+async def _done_asking(ctx: Context, data: dict[str, Any]) -> None:
+    """The question is answered (or dropped): bring back what was under way before it."""
+    resume = data.get("resume")
+    if isinstance(resume, dict) and resume.get("kind"):
+        await ctx.set_conversation(str(resume["kind"]), dict(resume.get("data") or {}))
+    else:
+        await ctx.clear_conversation()
+
+
+async def _drop_pending_question(ctx: Context) -> None:
+    """A new command supersedes an unanswered question, so a later message is not taken as its answer."""
+    conv = await ctx.conversation()
+    if conv is not None and conv.kind in _QUESTIONS:
+        await _done_asking(ctx, dict(conv.data))
+
+
+@router.command("task")
+async def on_task(ctx: Context) -> None:
+    await _drop_pending_question(ctx)
+    _, rest = classify_command(ctx.event.text)
+    if not rest:
+        await list_my_tasks(ctx)
+        return
+    today = local(ctx, ctx.now).date()
+    line = parse_task_line(rest, today, ctx.tenant.work_hours_end)
+    if not line.words:
+        ctx.reply(ctx.t("task.usage"))
+        return
+    existing = await find_task(ctx.session, ctx.tenant.key, line.words[0])
+    if existing is not None:
+        if len(line.words) == 1 and not line.mentions and line.due is None and not line.due_error \
+                and line.deliverable is None:
+            await show_task(ctx, existing)
+            return
+        await _edit_task(ctx, existing, line, title_words=line.words[1:])
+        return
+    if len(line.words) < 2 or normalize_task_code(line.words[1]) is None:
+        if len(line.words) == 1 and normalize_task_code(line.words[0]):
+            ctx.reply(ctx.t("task.unknown", code=normalize_task_code(line.words[0])))
+        else:
+            ctx.reply(ctx.t("task.need_code") + "\n" + ctx.t("task.usage"))
+        return
+    code = normalize_task_code(line.words[1]) or ""
+    project = await find_project(ctx.session, ctx.tenant.key, line.words[0])
+    task = await find_task(ctx.session, ctx.tenant.key, code)
+    if task is not None:
+        if project is None or task.project_id != project.id:
+            other = await project_of(ctx, task)
+            ctx.reply(ctx.t("task.code_taken", code=code, project=other.name if other else "—"))
+            return
+        await _edit_task(ctx, task, line, title_words=line.words[2:])
+        return
+    await _create_task(ctx, line, project_token=line.words[0], project=project, code=code)
+
+
+async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, project: Project | None, code: str) -> None:
+    me = ctx.me
+    assert me is not None
+    if not (_has_any(me, CREATOR_ROLES) or (project is not None and project.pmo_userid == me.userid)):
+        ctx.reply(ctx.t("task.no_right.create"))
+        return
+    problems: list[str] = []
+    title = " ".join(line.words[2:]).strip("，,；; ")
+    if not title:
+        problems.append(ctx.t("task.need_title"))
+    people = await _resolve_people(ctx, line.mentions, problems)
+    if not line.mentions and not ctx.event.mentions:
+        problems.append(ctx.t("task.need_owner"))
+    if line.due_error:
+        problems.append(line.due_error)
+    elif line.due is None:
+        problems.append(ctx.t("task.need_due"))
+    due = line.due.replace(tzinfo=ctx.tenant.tz) if line.due is not None else None
+    if due is not None and due <= ctx.now:
+        problems.append(ctx.t("task.due_past", due=fmt_time(ctx, due)))
+    if len(title) > 100:
+        problems.append(ctx.t("task.title_long", n=len(title)))
+    if problems:
+        ctx.reply("\n".join(problems) + "\n" + ctx.t("task.usage"))
+        return
+    assert due is not None and people
+    new_project = project is None
+    if project is None:
+        if len(project_token) > 40:
+            ctx.reply(ctx.t("task.project_long"))
+            return
+        project = Project(tenant=ctx.tenant.key, code=project_token, name=project_token, pmo_userid=me.userid,
+                          created_at=utc(ctx.now))
+        ctx.session.add(project)
+        await ctx.session.flush()
+    owner, collaborators = people[0], [u for u in people[1:] if u != people[0]]
+    task = Task(tenant=ctx.tenant.key, project_id=project.id or 0, code=code, title=title, owner_userid=owner,
+                collaborators=";".join(collaborators), due_at=utc(due), deliverable_template=line.deliverable or "",
+                status="待开始", created_at=utc(ctx.now), status_updated_at=utc(ctx.now))
+    ctx.session.add(task)
+    await ctx.session.flush()
+    ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=me.userid, at=utc(ctx.now),
+                               kind="created", new_value="待开始", note="对话创建"))
+    await notify_assignment(ctx, task, by=me.name)
+    for uid in collaborators:
+        ctx.send(uid, ctx.t("task.collab.added", who=me.name, code=code, title=title,
+                            owner=await name_of(ctx, owner)))
+    reply = ctx.t("task.created", code=code, title=title, project=project.name, owner=await name_of(ctx, owner),
+                  due=fmt_time(ctx, task.due_at))
+    if new_project:
+        reply += "\n" + ctx.t("task.project_new", project=project.code)
+    ctx.reply(reply)
+
+
+async def notify_assignment(ctx: Context, task: Task, *, by: str) -> None:
+    """The assignment card to the owner, claimed so the scan does not send it again."""
+    from schedules.calendar import WorkCalendar
+    from schedules.jobs import claim_send
+
+    assert task.id is not None
+    await claim_send(ctx.session, ctx.tenant.key, task.owner_userid, assign_send_kind(task.id), "assign", utc(ctx.now))
+    today = local(ctx, ctx.now).date()
+    if due_card_day(ctx, task, today, WorkCalendar(ctx.tenant).next_working_day(today)):
+        # The assignment card already says it is due today.
+        await claim_send(ctx.session, ctx.tenant.key, task.owner_userid, due_send_kind(task.id),
+                         local(ctx, task.due_at).date().isoformat(), utc(ctx.now))
+    project = await project_of(ctx, task)
+    await send_owner_card(ctx, task, title_key="task.card.new",
+                          body=ctx.t("task.card.new.body", who=by, project=project.name if project else "—"))
+
+
+async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: list[str]) -> None:
+    project = await project_of(ctx, task)
+    if not await may_edit(ctx, task, project):
+        ctx.reply(ctx.t("task.no_right.edit", code=task.code))
+        return
+    problems: list[str] = []
+    people = await _resolve_people(ctx, line.mentions, problems) if (line.mentions or ctx.event.mentions) else []
+    if line.due_error:
+        problems.append(line.due_error)
+    due = line.due.replace(tzinfo=ctx.tenant.tz) if line.due is not None else None
+    if due is not None and due <= ctx.now:
+        problems.append(ctx.t("task.due_past", due=fmt_time(ctx, due)))
+    if problems:
+        ctx.reply("\n".join(problems))
+        return
+    changes: list[str] = []
+    by = ctx.event.userid
+    now = utc(ctx.now)
+
+    def log(label: str, old: str, new: str) -> None:
+        ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=by, at=now, kind="edit",
+                                   old_value=old, new_value=new, note=label))
+
+    title = " ".join(title_words).strip("，,；; ")
+    if title and title != task.title:
+        log("名称", task.title, title)
+        changes.append(f"{ctx.t('task.field.title')} {task.title} → {title}")
+        task.title = title
+    old_owner = task.owner_userid
+    if people:
+        if people[0] != task.owner_userid:
+            log("负责人", task.owner_userid, people[0])
+            changes.append(f"{ctx.t('task.field.owner')} {await name_of(ctx, task.owner_userid)} → {await name_of(ctx, people[0])}")
+            task.owner_userid = people[0]
+        collab = [u for u in people[1:] if u != people[0]]
+        if len(people) > 1 and ";".join(collab) != task.collaborators:
+            log("协作人", task.collaborators, ";".join(collab))
+            changes.append(f"{ctx.t('task.field.collaborators')} {await names(ctx, collab)}")
+            task.collaborators = ";".join(collab)
+    if line.deliverable is not None and line.deliverable != task.deliverable_template:
+        log("交付物要求", task.deliverable_template, line.deliverable)
+        changes.append(f"{ctx.t('task.field.deliverable')} {line.deliverable or '—'}")
+        task.deliverable_template = line.deliverable
+    if due is not None and utc(due) != utc(task.due_at):
+        old = fmt_time(ctx, task.due_at)
+        await change_due(ctx, task, utc(due), line.reason or ctx.t("task.due.edit_reason"))
+        changes.append(f"{ctx.t('task.field.due')} {old} → {fmt_time(ctx, task.due_at)}")
+    if not changes:
+        ctx.reply(ctx.t("task.edit.nothing"))
+        return
+    ctx.session.add(task)
+    summary = "；".join(changes)
+    if task.owner_userid != old_owner:
+        ctx.send(old_owner, ctx.t("task.owner.moved", code=task.code, title=task.title,
+                                  owner=await name_of(ctx, task.owner_userid)))
+        await notify_assignment(ctx, task, by=await name_of(ctx, by))
+    elif by != task.owner_userid:
+        ctx.send(task.owner_userid, ctx.t("task.edited.owner", who=await name_of(ctx, by), code=task.code,
+                                          changes=summary))
+    ctx.reply(ctx.t("task.edited", code=task.code, changes=summary))
+
+
+async def list_my_tasks(ctx: Context) -> None:
+    me = ctx.event.userid
+    rows = list((await ctx.session.execute(select(Task).where(
+        Task.tenant == ctx.tenant.key, Task.status.in_(OPEN_STATUSES)).order_by(Task.due_at, Task.code))).scalars())
+    mine = [t for t in rows if t.owner_userid == me or me in collaborator_list(t)]
+    if not mine:
+        ctx.reply(ctx.t("task.list.none"))
+        return
+    lines = [ctx.t("task.list.head", n=len(mine))]
+    for t in mine:
+        project = await project_of(ctx, t)
+        role = "" if t.owner_userid == me else ctx.t("task.list.collab")
+        late = ctx.t("task.list.late") if aware(t.due_at) < ctx.now else ""
+        lines.append(f"· {t.code} {t.title}｜{project.name if project else '—'}｜"
+                     f"{ctx.t('task.field.due')} {fmt_time(ctx, t.due_at)}{late}｜{status_label(t)}{role}")
+    lines.append(ctx.t("task.list.hint", code=mine[0].code))
+    ctx.reply("\n".join(lines))
+
+
+# -- 进度 -----------------------------------------------------------------------------------------
+@router.command("progress")
+async def on_progress(ctx: Context) -> None:
+    await _drop_pending_question(ctx)
+    _, rest = classify_command(ctx.event.text)
+    if not rest:
+        await list_my_tasks(ctx)
+        return
+    code, status, note = parse_progress(rest)
+    if code is not None:
+        task = await find_task(ctx.session, ctx.tenant.key, code)
+        if task is None:
+            ctx.reply(ctx.t("task.unknown", code=code))
+            return
+    else:
+        mine = list((await ctx.session.execute(select(Task).where(
+            Task.tenant == ctx.tenant.key, Task.owner_userid == ctx.event.userid,
+            Task.status.in_(OPEN_STATUSES)))).scalars())
+        if len(mine) != 1:
+            ctx.reply(ctx.t("task.progress.which") if mine else ctx.t("task.list.none"))
+            return
+        task = mine[0]
+    if not await may_report(ctx, task):
+        ctx.reply(ctx.t("task.no_right.report", code=task.code))
+        return
+    if status is None:
+        if note:
+            ctx.reply(ctx.t("task.progress.usage"))
+            return
+        await send_owner_card(ctx, task, title_key="task.card.plain", body=ctx.t("task.card.plain.body"))
+        return
+    await apply_status(ctx, task, status, note)
+
+
+async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from_card: bool = False) -> None:
+    """Record a status update: it ends the stale episode under way (and its escalation)."""
+    if task.status == DONE:
+        ctx.reply(ctx.t("task.already_done", code=task.code))
+        return
+    if status == BLOCKED and not note:
+        await _ask(ctx, ASK_BLOCK_REASON, {"task_id": task.id, "from_card": from_card})
+        ctx.reply(ctx.t("task.ask.reason", code=task.code))
+        return
+    if status == DONE:
+        if note.casefold() in _VAGUE_DELIVERABLES or (note and len(note) < 2):
+            note = ""
+        if task.deliverable_template and not note:
+            await _ask(ctx, ASK_DELIVERABLE, {"task_id": task.id, "from_card": from_card})
+            ctx.reply(ctx.t("task.ask.deliverable", code=task.code, template=task.deliverable_template))
+            return
+    now = utc(ctx.now)
+    old = task.status
+    task.status = status
+    task.block_reason = note if status == BLOCKED else ""
+    task.status_updated_at = now
+    if status == DONE:
+        task.deliverable, task.completed_at = note, now
+    ctx.session.add(task)
+    ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid, at=now,
+                               kind="status", old_value=old, new_value=status, note=note))
+    await resolve_escalations(ctx.session, ctx.tenant.key, task.id or 0, now)
+    who = await name_of(ctx, ctx.event.userid)
+    await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.status", who=who, status=status_label(task)))
+    await ctx.expire_cards(kind=OWNER_CARD, ref_id=task.id or 0, result=ctx.t("task.card.updated", status=status))
+
+    project = await project_of(ctx, task)
+    pmo = project.pmo_userid if project else ""
+    if status in (BLOCKED, DONE) and pmo and pmo != ctx.event.userid:
+        key = "task.pmo.blocked" if status == BLOCKED else "task.pmo.done"
+        ctx.send(pmo, ctx.t(key, who=who, code=task.code, title=task.title, note=note or "—"))
+    if status == DONE:
+        ctx.reply(ctx.t("task.done.ok", code=task.code, title=task.title,
+                        late="" if aware(task.due_at) >= ctx.now else ctx.t("task.done.late")))
+    elif from_card and ctx.event.userid == task.owner_userid:
+        await send_owner_card(ctx, task, title_key="task.card.plain", body=ctx.t("task.card.updated", status=status_label(task)))
+    else:
+        ctx.reply(ctx.t("task.status.ok", code=task.code, status=status_label(task)))
+
+
+@router.conversation(ASK_BLOCK_REASON)
+async def on_block_reason(ctx: Context) -> None:
+    await _answer(ctx, BLOCKED)
+
+
+@router.conversation(ASK_DELIVERABLE)
+async def on_deliverable(ctx: Context) -> None:
+    await _answer(ctx, DONE)
+
+
+async def _answer(ctx: Context, status: str) -> None:
+    conv = await ctx.conversation()
+    data = dict(conv.data) if conv is not None else {}
+    await _done_asking(ctx, data)
+    task = await task_by_id(ctx, data.get("task_id"))
+    if task is None:
+        ctx.reply(ctx.t("card.unknown"))
+        return
+    await apply_status(ctx, task, status, " ".join(ctx.event.text.split()), from_card=bool(data.get("from_card")))
+
+
+# -- due time ----------------------------------------------------------------------------------------
+async def change_due(ctx: Context, task: Task, new_due: datetime, reason: str) -> None:
+    """Move the due time, logged with its reason; the episode under way is over."""
+    tz = ctx.tenant.tz
+    ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid,
+                               at=utc(ctx.now), kind="due",
+                               old_value=local(ctx, task.due_at).strftime("%Y-%m-%d %H:%M"),
+                               new_value=new_due.astimezone(tz).strftime("%Y-%m-%d %H:%M"), note=reason))
+    task.due_at = utc(new_due)
+    ctx.session.add(task)
+    await resolve_escalations(ctx.session, ctx.tenant.key, task.id or 0, ctx.now)
+    who = await name_of(ctx, ctx.event.userid)
+    await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.due", who=who, due=fmt_time(ctx, task.due_at)))
+
+
+@router.conversation(ASK_NEW_DUE)
+async def on_new_due(ctx: Context) -> None:
+    conv = await ctx.conversation()
+    data = dict(conv.data) if conv is not None else {}
+    task = await task_by_id(ctx, data.get("task_id"))
+    if task is None:
+        await _done_asking(ctx, data)
+        ctx.reply(ctx.t("card.unknown"))
+        return
+    if task.status == DONE:
+        await _done_asking(ctx, data)
+        ctx.reply(ctx.t("task.already_done", code=task.code))
+        return
+    today = local(ctx, ctx.now).date()
+    text = ctx.event.text
+    due, error, span = parse_due_text(text, today, ctx.tenant.work_hours_end)
+    if span is not None:
+        text = text[:span[0]] + " " + text[span[1]:]
+    elif data.get("due"):
+        due = datetime.fromisoformat(data["due"])  # given before, without a reason
+    reason = re.sub(r"^(原因|因为)\s*[:：]?\s*", "", " ".join(text.split()).strip("，,；;:： "))
+    problems = []
+    if error:
+        problems.append(error)
+    elif due is None:
+        problems.append(ctx.t("task.due.ask_again"))
+    if due is not None and not error:
+        if due.replace(tzinfo=ctx.tenant.tz) <= ctx.now:
+            problems.append(ctx.t("task.due_past", due=fmt_time(ctx, due.replace(tzinfo=ctx.tenant.tz))))
+        elif not reason:
+            data["due"] = due.isoformat()
+            problems.append(ctx.t("task.due.need_reason"))
+    if problems:
+        data["tries"] = int(data.get("tries", 0)) + 1
+        if data["tries"] >= 3:
+            # Whatever they are typing now is not an answer; let it reach the rest of the bot.
+            await _done_asking(ctx, data)
+            problems.append(ctx.t("task.due.gave_up"))
+        else:
+            await ctx.set_conversation(ASK_NEW_DUE, data)  # keep asking; `取消` ends it
+        ctx.reply("\n".join(problems))
+        return
+    assert due is not None
+    await _done_asking(ctx, data)
+    old = fmt_time(ctx, task.due_at)
+    await change_due(ctx, task, due.replace(tzinfo=ctx.tenant.tz), reason)
+    new = fmt_time(ctx, task.due_at)
+    who = await name_of(ctx, ctx.event.userid)
+    if task.owner_userid != ctx.event.userid:
+        ctx.send(task.owner_userid, ctx.t("task.due.owner", who=who, code=task.code, title=task.title,
+                                          old=old, new=new, reason=reason))
+    ctx.reply(ctx.t("task.due.ok", code=task.code, old=old, new=new, reason=reason))
+
+
+# -- card presses -------------------------------------------------------------------------------------
+@router.card(OWNER_CARD)
+async def on_owner_card(ctx: Context, row: IssuedCard) -> None:
+    await _drop_pending_question(ctx)
+    task = await task_by_id(ctx, row.ref_id)
+    if task is None:
+        await ctx.close_card(row, ctx.t("card.unknown"))
+        return
+    if not await may_report(ctx, task):
+        await ctx.close_card(row, ctx.t("task.card.not_owner"))
+        return
+    if task.status == DONE:
+        await ctx.close_card(row, ctx.t("task.card.updated", status=DONE))
+        return
+    key = ctx.event.action_key
+    if key == "progress":
+        await apply_status(ctx, task, "进行中", "", from_card=True)
+    elif key == "blocked":
+        await apply_status(ctx, task, BLOCKED, "", from_card=True)
+    elif key == "done":
+        await apply_status(ctx, task, DONE, "", from_card=True)
+
+
+@router.card(ESCALATION_CARD)
+async def on_escalation_card(ctx: Context, row: IssuedCard) -> None:
+    task = await task_by_id(ctx, row.ref_id)
+    if task is None:
+        await ctx.close_card(row, ctx.t("card.unknown"))
+        return
+    key = ctx.event.action_key
+    if key == "view":
+        await show_task(ctx, task)
+        return
+    if task.status == DONE or row.data.get("episode") != episode_of(task):
+        await ctx.close_card(row, ctx.t("task.esc.over"))
+        return
+    if key == "nudge":
+        owner = await name_of(ctx, task.owner_userid)
+        if row.data.get("nudged"):
+            ctx.reply(ctx.t("task.nudge.again", owner=owner))
+            return
+        row.data = {**row.data, "nudged": True}
+        ctx.session.add(row)
+        ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid,
+                                   at=utc(ctx.now), kind="nudge"))
+        who = await name_of(ctx, ctx.event.userid)
+        await send_owner_card(ctx, task, title_key="task.card.nudge",
+                              body=ctx.t("task.card.nudge.body", who=who, due=fmt_time(ctx, task.due_at)))
+        ctx.reply(ctx.t("task.nudge.ok", owner=owner))
+    elif key == "due":
+        await _ask(ctx, ASK_NEW_DUE, {"task_id": task.id, "episode": row.data.get("episode")})
+        ctx.reply(ctx.t("task.due.ask", code=task.code, due=fmt_time(ctx, task.due_at)))

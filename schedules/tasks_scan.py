@@ -1,0 +1,210 @@
+"""The overdue scan: task cards to owners and escalations of stale tasks.
+
+It runs on every tick during working hours and is idempotent: each card is
+claimed first (a `scheduled_send` row for owner cards, an `escalation` row for
+escalations), so restarts and several processes send each one once.
+
+Blocking rule: a task that is past due and has had no status update for
+`escalate_after_hours` goes to the owner's manager and the project's PMO
+(level 1). Still stale `escalate_climb_hours` after the last level was told, it
+goes one level further up the management chain. Nothing goes out outside the
+tenant's working hours; what fell due then goes at the next working moment.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from bot.config import TenantConfig
+from handlers.context import aware
+from handlers.tasks import (ESCALATION_CARD, assign_send_kind, due_card_day, due_send_kind, fmt_time,
+                            send_escalation_card, send_owner_card)
+from schedules.calendar import WorkCalendar
+from schedules.jobs import _record_run, claim_send, job_context
+from store.db import Database, try_insert
+from store.models import Employee, Escalation, IssuedCard, Project, ScheduledSend, Task
+from store.tasks import DONE, OPEN_STATUSES, episode_of, management_chain, stale_anchor, utc
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+JOB = "overdue_scan"
+
+
+def in_working_hours(cal: WorkCalendar, tenant: TenantConfig, at: datetime) -> bool:
+    local = at.astimezone(tenant.tz)
+    return cal.next_working_moment(local, tenant.work_hours_start, tenant.work_hours_end) == local
+
+
+def scan_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | None:
+    """For the ticker: due right now during working hours, not at all outside them."""
+    return local.time() if in_working_hours(cal, tenant, local) else None
+
+
+async def overdue_scan(runtime: "Runtime", tenant: TenantConfig, at: datetime) -> int:
+    """Run the scan as of `at`; returns the number of cards sent."""
+    sent = await scan(runtime.db, tenant, at)
+    if sent:
+        await _record_run(runtime, tenant.key, JOB, at.astimezone(tenant.tz).date().isoformat(), sent)
+    return sent
+
+
+async def scan(db: Database, tenant: TenantConfig, at: datetime) -> int:
+    cal = WorkCalendar(tenant)
+    if not in_working_hours(cal, tenant, at):
+        return 0
+    await settle_episodes(db, tenant, at)
+    sent = await escalate(db, tenant, cal, at)
+    sent += await owner_cards(db, tenant, cal, at)
+    return sent
+
+
+# -- escalation ----------------------------------------------------------------------------
+async def escalate(db: Database, tenant: TenantConfig, cal: WorkCalendar, at: datetime) -> int:
+    cutoff = utc(at - timedelta(hours=tenant.escalate_after_hours))
+    async with db.session() as s:
+        ids = list((await s.execute(select(Task.id).where(
+            Task.tenant == tenant.key, Task.status.in_(OPEN_STATUSES),
+            Task.due_at <= cutoff, Task.status_updated_at <= cutoff).order_by(Task.id))).scalars())
+    sent = 0
+    for task_id in ids:
+        # One transaction per task: a problem with one task does not hold back the others.
+        try:
+            async with db.transaction() as s:
+                sent += await _escalate_one(s, tenant, cal, at, task_id)
+        except Exception:
+            log.exception("escalating task %s of tenant %s failed", task_id, tenant.key)
+    return sent
+
+
+async def _escalate_one(s, tenant: TenantConfig, cal: WorkCalendar, at: datetime, task_id: int) -> int:  # type: ignore[no-untyped-def]
+    # The row lock (PostgreSQL) orders this against a status update of the same task, so an
+    # escalation is never sent for an episode that has just ended.
+    task = (await s.execute(select(Task).where(Task.tenant == tenant.key, Task.id == task_id)
+                            .with_for_update())).scalar_one_or_none()
+    if task is None or task.status == DONE:
+        return 0
+    stale_at = stale_anchor(task) + timedelta(hours=tenant.escalate_after_hours)
+    if at < _next_working(cal, tenant, stale_at):
+        return 0
+    episode = episode_of(task)
+    steps = list((await s.execute(select(Escalation).where(
+        Escalation.tenant == tenant.key, Escalation.task_id == task.id, Escalation.episode == episode)
+        .order_by(Escalation.level))).scalars())
+    told = [u for step in steps for u in step.to_userids.split(";") if u]
+    if not steps:
+        level = 1
+        recipients = await _first_level(s, tenant.key, task)
+    else:
+        last = steps[-1]
+        if last.resolved_at is not None:
+            return 0
+        climb_at = aware(last.created_at) + timedelta(hours=tenant.escalate_climb_hours)
+        if at < _next_working(cal, tenant, climb_at):
+            return 0
+        level = last.level + 1
+        chain = await management_chain(s, tenant.key, task.owner_userid)
+        recipients = [p.userid for p in chain[level - 1:] if p.userid not in told][:1]
+    if not recipients:
+        return 0
+    if not await try_insert(s, Escalation, dict(tenant=tenant.key, task_id=task.id, episode=episode, level=level,
+                                                to_userids=";".join(recipients), created_at=utc(at))):
+        return 0  # another process told them
+    ctx = job_context(s, tenant, utc(at))
+    for userid in recipients:
+        await send_escalation_card(ctx, task, userid=userid, level=level, episode=episode, told_before=told)
+    return len(recipients)
+
+
+def _next_working(cal: WorkCalendar, tenant: TenantConfig, when: datetime) -> datetime:
+    return cal.next_working_moment(when.astimezone(tenant.tz), tenant.work_hours_start, tenant.work_hours_end)
+
+
+async def _first_level(s, tenant: str, task: Task) -> list[str]:  # type: ignore[no-untyped-def]
+    """The owner's manager and the project's PMO (active, not the owner, each once)."""
+    out: list[str] = []
+    chain = await management_chain(s, tenant, task.owner_userid)
+    if chain:
+        out.append(chain[0].userid)
+    project = (await s.execute(select(Project).where(
+        Project.tenant == tenant, Project.id == task.project_id))).scalar_one_or_none()
+    if project is not None and project.pmo_userid:
+        pmo = (await s.execute(select(Employee).where(
+            Employee.tenant == tenant, Employee.userid == project.pmo_userid))).scalar_one_or_none()
+        if pmo is not None and pmo.active:
+            out.append(pmo.userid)
+    return [u for u in dict.fromkeys(out) if u != task.owner_userid]
+
+
+async def settle_episodes(db: Database, tenant: TenantConfig, at: datetime) -> int:
+    """Close what a status update or a new due time left behind: open escalations of an
+    ended episode (a status update racing a scan) and their cards (a due time moved by import)."""
+    async with db.transaction() as s:
+        ctx = job_context(s, tenant, utc(at))
+        rows = list((await s.execute(select(Escalation, Task)
+                                     .join(Task, Task.id == Escalation.task_id, isouter=True)
+                                     .where(Escalation.tenant == tenant.key, Escalation.resolved_at.is_(None))
+                                     .order_by(Escalation.id))).all())
+        closed = 0
+        for esc, task in rows:
+            if task is not None and task.status != DONE and esc.episode == episode_of(task):
+                continue
+            moved = utc(task.status_updated_at) if task is not None else None
+            esc.resolved_at = moved if moved is not None and moved >= aware(esc.created_at) else utc(at)
+            s.add(esc)
+            closed += 1
+        cards = list((await s.execute(select(IssuedCard, Task)
+                                      .join(Task, Task.id == IssuedCard.ref_id, isouter=True)
+                                      .where(IssuedCard.tenant == tenant.key, IssuedCard.kind == ESCALATION_CARD,
+                                             IssuedCard.state == "open")
+                                      .order_by(IssuedCard.id))).all())
+        for card, task in cards:
+            if task is None or task.status == DONE or card.data.get("episode") != episode_of(task):
+                await ctx.close_card(card, ctx.t("task.esc.over"))
+        return closed
+
+
+# -- owner cards --------------------------------------------------------------------------------
+async def owner_cards(db: Database, tenant: TenantConfig, cal: WorkCalendar, at: datetime) -> int:
+    """The assignment card (once per owner) and the due-day card (once per due day)."""
+    today = at.astimezone(tenant.tz).date()
+    next_working = cal.next_working_day(today)
+    sent = 0
+    async with db.transaction() as s:
+        ctx = job_context(s, tenant, utc(at))
+        tasks = list((await s.execute(select(Task).where(
+            Task.tenant == tenant.key, Task.status.in_(OPEN_STATUSES)).order_by(Task.id))).scalars())
+        if not tasks:
+            return 0
+        active = set((await s.execute(select(Employee.userid).where(
+            Employee.tenant == tenant.key, Employee.active.is_(True)))).scalars())
+        claimed = {tuple(r) for r in (await s.execute(select(ScheduledSend.userid, ScheduledSend.kind, ScheduledSend.day)
+                                                     .where(ScheduledSend.tenant == tenant.key,
+                                                            ScheduledSend.kind.like("task\\_%", escape="\\")))).all()}
+        projects = {p.id: p for p in (await s.execute(select(Project).where(Project.tenant == tenant.key))).scalars()}
+        for task in tasks:
+            owner = task.owner_userid
+            if owner not in active or task.id is None:
+                continue
+            due_day = aware(task.due_at).astimezone(tenant.tz).date().isoformat()
+            due_now = due_card_day(ctx, task, today, next_working)
+            if (owner, assign_send_kind(task.id), "assign") not in claimed:
+                if not await claim_send(s, tenant.key, owner, assign_send_kind(task.id), "assign", utc(at)):
+                    continue
+                if due_now:
+                    await claim_send(s, tenant.key, owner, due_send_kind(task.id), due_day, utc(at))
+                project = projects.get(task.project_id)
+                await send_owner_card(ctx, task, title_key="task.card.new",
+                                      body=ctx.t("task.card.new.body.import", project=project.name if project else "—"))
+                sent += 1
+            elif due_now and (owner, due_send_kind(task.id), due_day) not in claimed:
+                if await claim_send(s, tenant.key, owner, due_send_kind(task.id), due_day, utc(at)):
+                    await send_owner_card(ctx, task, title_key="task.card.due",
+                                          body=ctx.t("task.card.due.body", due=fmt_time(ctx, task.due_at)))
+                    sent += 1
+    return sent

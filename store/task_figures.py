@@ -1,0 +1,190 @@
+"""Task figures per project, department and person: on-time delivery, open escalations, resolution time.
+
+A task counts in a period when its due time (as it stands, after adjustments)
+falls in it and its outcome is known: delivered (on time if completed at or
+before the due time) or past due without delivery (late). Tasks not yet due
+and not delivered are left out. Departments and people are the owner's.
+
+An escalation episode (one stale spell of one task, whatever levels it
+climbed) counts in the period of its first escalation; it is resolved when a
+status update or a new due time ended it, and its resolution time runs from
+its first escalation to that moment.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schedules.calendar import week_days
+from store.db import Database
+from store.models import Employee, Escalation, Project, Task, Tenant
+
+COMPANY = "全公司"
+UNKNOWN_DEPARTMENT = "（未知部门）"
+DONE = "已完成"
+
+HEADER = ["范围", "编号", "名称", "到期任务", "按时交付", "逾期交付", "逾期未交付", "按时交付率",
+          "预警次数", "已解除", "未解除预警", "解除用时中位数（分钟）"]
+SCOPE_LABELS = {"project": "项目", "department": "部门", "person": "个人", "total": "合计"}
+
+DEFINITIONS: list[tuple[str, str]] = [
+    ("到期任务", "截止时间（以调整后的为准）落在统计期内、且已交付或已过截止时间的任务数；未到期且未交付的任务不计。"),
+    ("按时交付", "完成时间不晚于截止时间的任务数。"),
+    ("逾期交付", "完成时间晚于截止时间的任务数。"),
+    ("逾期未交付", "已过截止时间仍未完成的任务数。"),
+    ("按时交付率", "按时交付 ÷ 到期任务；分母为 0 时留空。"),
+    ("预警次数", "首次阻塞预警发生在统计期内的停滞次数（同一次停滞逐级升级只算一次）。"),
+    ("已解除", "上述预警中，已因进度更新或截止时间调整而解除的次数。"),
+    ("未解除预警", "统计期末（期末在将来时为当前时刻）仍未解除的预警次数，含更早开始的。"),
+    ("解除用时中位数（分钟）", "已解除预警从首次预警到解除的用时的中位数。"),
+    ("部门 / 个人", "按任务负责人当前所在部门和负责人本人统计。"),
+]
+
+
+@dataclass
+class TaskFigures:
+    key: str  # project code, department path, userid, or 全公司
+    label: str
+    due: int = 0
+    on_time: int = 0
+    late_done: int = 0
+    overdue_open: int = 0
+    escalations: int = 0
+    resolved: int = 0
+    open_escalations: int = 0
+    resolution_minutes: list[float] = field(default_factory=list)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.due if self.due else None
+
+    @property
+    def median_resolution_minutes(self) -> float | None:
+        return statistics.median(self.resolution_minutes) if self.resolution_minutes else None
+
+    def values(self) -> list[Any]:
+        """The numbers in HEADER order (after scope, key and label)."""
+        return [self.due, self.on_time, self.late_done, self.overdue_open, self.on_time_rate,
+                self.escalations, self.resolved, self.open_escalations, self.median_resolution_minutes]
+
+
+@dataclass
+class TaskFigureSet:
+    start: datetime
+    end: datetime
+    projects: list[TaskFigures]
+    departments: list[TaskFigures]
+    people: list[TaskFigures]
+    total: TaskFigures
+
+    def rows(self) -> list[list[Any]]:
+        """One row per project, department, person and the total, in HEADER order."""
+        out: list[list[Any]] = []
+        for scope, figs in (("project", self.projects), ("department", self.departments), ("person", self.people)):
+            out += [[SCOPE_LABELS[scope], f.key, f.label, *f.values()] for f in figs]
+        out.append([SCOPE_LABELS["total"], COMPANY, COMPANY, *self.total.values()])
+        return out
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def weeks_window(weeks: list[str], tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[Monday 00:00 of the first week, Monday 00:00 after the last) in the tenant's time zone."""
+    first = min(week_days(w)[0] for w in weeks)
+    last = max(week_days(w)[-1] for w in weeks)
+    start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return start, end
+
+
+async def task_figures(session: AsyncSession, tenant: str, *, start: datetime, end: datetime, now: datetime,
+                       people: set[str] | None = None) -> TaskFigureSet:
+    """Figures for tasks due in [start, end) and escalations first raised then; `people` limits the owners."""
+    start, end, now = _aware(start), _aware(end), _aware(now)
+    as_of = min(now, end)
+    staff = {e.userid: e for e in (await session.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    projects = {p.id: p for p in (await session.execute(select(Project).where(Project.tenant == tenant))).scalars()}
+    tasks = {t.id: t for t in (await session.execute(select(Task).where(Task.tenant == tenant))).scalars()
+             if people is None or t.owner_userid in people}
+
+    by_project: dict[str, TaskFigures] = {}
+    by_dept: dict[str, TaskFigures] = {}
+    by_person: dict[str, TaskFigures] = {}
+    total = TaskFigures(COMPANY, COMPANY)
+
+    def scopes(task: Task) -> list[TaskFigures]:
+        project = projects.get(task.project_id)
+        pkey = project.code if project else str(task.project_id)
+        owner = staff.get(task.owner_userid)
+        dept = (owner.department if owner else "") or UNKNOWN_DEPARTMENT
+        return [
+            by_project.setdefault(pkey, TaskFigures(pkey, project.name if project else pkey)),
+            by_dept.setdefault(dept, TaskFigures(dept, dept.split("/")[-1])),
+            by_person.setdefault(task.owner_userid, TaskFigures(task.owner_userid,
+                                                                owner.name if owner else task.owner_userid)),
+            total,
+        ]
+
+    for task in tasks.values():
+        due = _aware(task.due_at)
+        if not start <= due < end:
+            continue
+        if task.status == DONE and task.completed_at is not None:
+            on_time = _aware(task.completed_at) <= due
+            for f in scopes(task):
+                f.due += 1
+                f.on_time += on_time
+                f.late_done += not on_time
+        elif due < now:
+            for f in scopes(task):
+                f.due += 1
+                f.overdue_open += 1
+
+    # One episode = the escalation rows of one (task, episode): opened by its first row,
+    # over when every level of it is resolved.
+    steps: dict[tuple[int, int], list[Escalation]] = {}
+    for e in (await session.execute(select(Escalation).where(Escalation.tenant == tenant))).scalars():
+        if e.task_id in tasks:
+            steps.setdefault((e.task_id, e.episode), []).append(e)
+    episodes: dict[tuple[int, int], tuple[datetime, datetime | None]] = {}
+    for key, levels in steps.items():
+        first = min(_aware(e.created_at) for e in levels)
+        ends = [e.resolved_at for e in levels]
+        episodes[key] = (first, None if any(r is None for r in ends) else max(_aware(r) for r in ends if r))
+    for (task_id, _), (first, resolved) in sorted(episodes.items()):
+        in_period = start <= first < end
+        still_open = first < as_of and (resolved is None or resolved > as_of)
+        if not (in_period or still_open):
+            continue
+        for f in scopes(tasks[task_id]):
+            if in_period:
+                f.escalations += 1
+                if resolved is not None:
+                    f.resolved += 1
+                    f.resolution_minutes.append((resolved - first).total_seconds() / 60)
+            f.open_escalations += still_open
+
+    return TaskFigureSet(start=start, end=end,
+                         projects=[by_project[k] for k in sorted(by_project)],
+                         departments=[by_dept[k] for k in sorted(by_dept)],
+                         people=[by_person[k] for k in sorted(by_person)],
+                         total=total)
+
+
+async def task_figures_for_weeks(db: Database, tenant_key: str, weeks: list[str], *, now: datetime,
+                                 people: set[str] | None = None) -> TaskFigureSet:
+    """The figures for a range of ISO weeks, e.g. what `export weekly --week … --to …` covers."""
+    async with db.session() as s:
+        tenant = await s.get(Tenant, tenant_key)
+        if tenant is None:
+            raise ValueError(f"租户 {tenant_key!r} 不存在")
+        start, end = weeks_window(weeks, ZoneInfo(tenant.timezone))
+        return await task_figures(s, tenant_key, start=start, end=end, now=now, people=people)
