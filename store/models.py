@@ -9,15 +9,41 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
+from datetime import timezone
+
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint, Index
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every database.
+
+    SQLite has no time zone type: without this, 09:30+08:00 would be stored as
+    "09:30" and read back as 09:30 UTC — eight hours off.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a timestamp column; pass an aware one")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 def _ts(nullable: bool = True, index: bool = False) -> Any:
-    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
 def _json() -> Any:
@@ -321,7 +347,7 @@ class TaskUpdate(SQLModel, table=True):
     task_id: int = Field(index=True)
     by_userid: str
     at: datetime = _ts(nullable=False)
-    kind: str  # status | due | nudge | created
+    kind: str  # status | due | nudge | created | edit
     old_value: str = ""
     new_value: str = ""
     note: str = ""
@@ -334,7 +360,8 @@ class Escalation(SQLModel, table=True):
     id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     tenant: str = Field(index=True, max_length=40)
     task_id: int = Field(index=True)
-    episode: int  # the stale episode: status_updated_at of the task when it went stale, as epoch seconds
+    # The stale episode: epoch seconds of max(due_at, status_updated_at) when it went stale.
+    episode: int = Field(sa_column=Column(BigInteger, nullable=False))
     level: int  # 1 = owner's manager + PMO, 2 = one level up, …
     to_userids: str = ""  # ';'-joined
     created_at: datetime = _ts(nullable=False)
