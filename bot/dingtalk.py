@@ -574,6 +574,11 @@ class DingTalkAdapter(Adapter):
         files: dict[tuple[str, str, str], list[OutboundItem]] = defaultdict(list)
         for item in items:
             m = item.message
+            if m.card is not None and m.card.broadcast:
+                # A shared card (the 09:30 prompt) goes by batchSend, 20 people a call:
+                # interactive cards go one person at a time, too slow at 20 QPS for a
+                # whole company. Its buttons become "reply …" hints.
+                m = render.broadcast_markdown(m)
             if m.kind in ("text", "markdown"):
                 key, param = render.robot_message(m)
                 plain[(key, json.dumps(param, ensure_ascii=False, sort_keys=True))].append(item)

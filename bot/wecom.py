@@ -89,10 +89,13 @@ def event_from_xml(tenant_key: str, msg: dict[str, Any]) -> Event | None:
     name = str(msg.get("Event", "")).strip()
     if name == "template_card_event":
         task_id = str(msg.get("TaskId", "")).strip()
+        card_id = task_id.split(BROADCAST_SEP, 1)[0]  # a shared card's per-call suffix
         key = str(msg.get("EventKey", "")).strip()
         selected = msg.get("SelectedItems")
         hint = {"response_code": str(msg.get("ResponseCode", "")).strip()} if msg.get("ResponseCode") else {}
-        return Event(kind="action", card_id=task_id, action_key=key,
+        if task_id != card_id:
+            hint["task_id"] = task_id  # the update must name the task_id this copy was sent with
+        return Event(kind="action", card_id=card_id, action_key=key,
                      values=selected if isinstance(selected, dict) else {}, hint=hint,
                      dedup_key=f"card:{userid}:{created}:{task_id}:{key}", **base)
     if name == "click":
@@ -101,6 +104,11 @@ def event_from_xml(tenant_key: str, msg: dict[str, Any]) -> Event | None:
     if name == "enter_agent":
         return Event(kind="enter", dedup_key=f"enter:{userid}:{created}", **base)
     return None
+
+
+# Separates a shared card's id from the per-call suffix in its WeCom task_id
+# (task_id allows [0-9a-zA-Z_-@]; our card ids are hex after a letter).
+BROADCAST_SEP = "_"
 
 
 class WeComAdapter(Adapter):
@@ -323,7 +331,8 @@ class WeComAdapter(Adapter):
                 except CardRenderError as exc:
                     results[item.id] = SendResult(ok=False, error=f"cannot render: {exc}", permanent=True)
                     continue
-                if content["msgtype"] in ("text", "markdown"):
+                card = item.message.card
+                if content["msgtype"] in ("text", "markdown") or (card is not None and card.broadcast):
                     merge.setdefault(_canonical(content), []).append(item)
                     continue
             singles.append(item)
@@ -398,6 +407,12 @@ class WeComAdapter(Adapter):
         assert tenant.wecom is not None
         body = {"touser": "|".join(i.userid for i in admitted), "agentid": tenant.wecom.agent_id,
                 **content, "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL}
+        if body.get("msgtype") == "template_card":
+            # A shared card goes out in many calls, and WeCom wants a new task_id for each;
+            # presses come back with it, and event_from_xml strips the suffix again.
+            card = dict(body["template_card"])
+            card["task_id"] = f"{card['task_id']}{BROADCAST_SEP}{admitted[0].id}"
+            body["template_card"] = card
         results.update(await self._deliver(tenant, api, self._unique(body), admitted))
         return results
 
@@ -507,6 +522,8 @@ class WeComAdapter(Adapter):
             return await self._fallback_text(tenant, api, item, card)
         assert tenant.wecom is not None
         body = render_card_update(card, userid=item.userid, agent_id=tenant.wecom.agent_id, response_code=code)
+        if item.message.hint.get("task_id"):
+            body["template_card"]["task_id"] = item.message.hint["task_id"]
         try:
             await api.update_template_card(body)
         except WeComTransportError as exc:

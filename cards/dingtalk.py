@@ -123,3 +123,18 @@ def session_webhook_body(message: Message) -> dict[str, Any]:
     if message.kind == "text":
         return {"msgtype": "text", "text": {"content": message.text}}
     raise ValueError(f"{message.kind} cannot go through a session webhook")
+
+
+def broadcast_markdown(message: Message) -> Message:
+    """A shared card as markdown (its presses become replies); its update as a short text."""
+    card = message.card
+    assert card is not None
+    if message.kind == "card_update":
+        return Message(kind="text", text=f"✓ {card.result}" if card.result else card.title)
+    lines = [f"### {card.title}"]
+    if card.body:
+        lines.append(card.body.replace("\n", "  \n"))
+    lines += [f"- {k}：{v}" for k, v in card.fields]
+    if card.buttons:
+        lines.append("回复 " + " / ".join(f"「{b.text}」" for b in card.buttons))
+    return Message(kind="markdown", title=card.title, text="\n\n".join(lines))

@@ -46,6 +46,9 @@ class Card:
     id: str = ""
     # Shown instead of the buttons once the card has been answered.
     result: str = ""
+    # One card shared by many recipients (the 09:30 prompt): identical outbox payloads,
+    # so adapters can send it to up to 1000 (WeCom) or 20 (DingTalk) people per call.
+    broadcast: bool = False
 
     def as_text(self) -> str:
         """A plain-text rendering, for logs, the console and text-only channels."""
@@ -83,6 +86,7 @@ class Card:
             submit=Button(**d["submit"]) if d.get("submit") else None,
             id=d.get("id", ""),
             result=d.get("result", ""),
+            broadcast=d.get("broadcast", False),
         )
 
 

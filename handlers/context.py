@@ -21,6 +21,9 @@ from store import outbox
 from store.models import Conversation, Employee, IssuedCard
 
 
+BROADCAST = "*"  # IssuedCard.userid of a card shared by many recipients
+
+
 def new_card_id() -> str:
     # WeCom task_id allows [0-9a-zA-Z_-@] up to 128 bytes; DingTalk outTrackId is free-form.
     return "c" + secrets.token_hex(10)
@@ -34,6 +37,7 @@ class Context:
     me: Employee | None
     now: datetime
     sent: list[tuple[str, Message]] = field(default_factory=list)
+    data_dir: str = "var"  # where generated documents (briefs, exports) are written
 
     @property
     def locale(self) -> str:
@@ -66,8 +70,37 @@ class Context:
         self.send(userid, Message(kind="card", card=card))
         return card
 
+    async def issue_broadcast_card(self, userids: list[str], kind: str, card: Card, *, audience: str,
+                                   ttl_hours: int = 72) -> Card:
+        """Send one card to many people (presses are accepted from members of `audience`).
+
+        `audience` is "<scheduled_send kind>:<day>": a press counts only from someone
+        that scheduled send went to. The card id is derived from tenant and audience,
+        so processes issuing the same broadcast agree on it.
+        """
+        import hashlib
+
+        from store.db import try_insert
+
+        card.id = "b" + hashlib.sha1(f"{self.tenant.key}|{audience}".encode()).hexdigest()[:24]
+        card.broadcast = True
+        await try_insert(self.session, IssuedCard, dict(
+            id=card.id, tenant=self.tenant.key, userid=BROADCAST, kind=kind, ref_id=None,
+            data={"audience": audience}, card=card.to_dict(), state="open", created_at=self.now,
+            expires_at=self.now + timedelta(hours=ttl_hours)))
+        message = Message(kind="card", card=card)
+        for userid in userids:
+            self.send(userid, message)
+        return card
+
     async def close_card(self, row: IssuedCard, result: str) -> None:
         """Mark a card answered and show `result` in place of its buttons."""
+        if row.userid == BROADCAST:
+            # A shared card stays open for the others; only the presser's copy changes.
+            card = Card.from_dict(row.card)
+            card.result, card.id = result, row.id
+            self.send(self.event.userid, Message(kind="card_update", card=card, hint=dict(self.event.hint)))
+            return
         row.state = "used"
         row.used_at = self.now
         card = Card.from_dict(row.card)
@@ -82,7 +115,7 @@ class Context:
         """Close still-open cards of one record (e.g. the old witness's invitation)."""
         rows = (await self.session.execute(select(IssuedCard).where(
             IssuedCard.tenant == self.tenant.key, IssuedCard.kind == kind,
-            IssuedCard.ref_id == ref_id, IssuedCard.state == "open"))).scalars()
+            IssuedCard.ref_id == ref_id, IssuedCard.state == "open", IssuedCard.userid != BROADCAST))).scalars()
         for row in list(rows):
             await self.close_card(row, result)
 

@@ -5,8 +5,8 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import select
 
-from handlers.context import Context, aware
-from store.models import IssuedCard
+from handlers.context import BROADCAST, Context, aware
+from store.models import IssuedCard, ScheduledSend
 
 Handler = Callable[[Context], Awaitable[None]]
 CardHandler = Callable[[Context, IssuedCard], Awaitable[None]]
@@ -96,7 +96,7 @@ class Router:
             IssuedCard.tenant == ctx.tenant.key, IssuedCard.id == ev.card_id))).scalar_one_or_none()
         if row is None:
             ctx.reply(ctx.t("card.unknown"))
-        elif row.userid != ev.userid:
+        elif row.userid != ev.userid and not await _in_audience(ctx, row):
             ctx.reply(ctx.t("card.not_yours"))
         elif row.state != "open":
             ctx.reply(ctx.t("card.used"))
@@ -112,3 +112,14 @@ class Router:
                 ctx.reply(ctx.t("card.unknown"))
                 return
             await self.cards[row.kind](ctx, row)
+
+
+async def _in_audience(ctx: Context, row: IssuedCard) -> bool:
+    """Was this shared card actually sent to the presser? (A forwarded press is not.)"""
+    if row.userid != BROADCAST:
+        return False
+    kind, _, day = str(row.data.get("audience", "")).partition(":")
+    found = await ctx.session.execute(select(ScheduledSend.id).where(
+        ScheduledSend.tenant == ctx.tenant.key, ScheduledSend.userid == ctx.event.userid,
+        ScheduledSend.kind == kind, ScheduledSend.day == day))
+    return found.first() is not None

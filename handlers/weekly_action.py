@@ -307,7 +307,8 @@ async def _apply_edit(ctx: Context, action: WeeklyAction, draft: dict[str, Any],
 def _with_text(ctx: Context, text: str) -> Context:
     from dataclasses import replace
     ev = replace(ctx.event, text=text)
-    return Context(session=ctx.session, tenant=ctx.tenant, event=ev, me=ctx.me, now=ctx.now, sent=ctx.sent)
+    return Context(session=ctx.session, tenant=ctx.tenant, event=ev, me=ctx.me, now=ctx.now, sent=ctx.sent,
+                   data_dir=ctx.data_dir)
 
 
 @router.command("done")
@@ -526,6 +527,12 @@ async def on_prompt_card(ctx: Context, row: Any) -> None:
     if ctx.event.action_key == "skip":
         await ctx.close_card(row, ctx.t("btn.skip_week"))
         days = week_days(this_week(ctx))
+        already = (await ctx.session.execute(select(Leave.id).where(
+            Leave.tenant == ctx.tenant.key, Leave.userid == ctx.event.userid,
+            Leave.start_day <= days[-1], Leave.end_day >= days[-1]))).first()
+        if already is not None:  # the shared card can be pressed again: skipping twice is once
+            ctx.reply(ctx.t("skip.ok", reason=""))
+            return
         await _store_leave(ctx, today(ctx), days[-1], "", whole_week=True)
 
 

@@ -84,20 +84,25 @@ async def morning_prompt(runtime: "Runtime", tenant: TenantConfig, at: datetime)
             Employee.tenant == tenant.key, Employee.active.is_(True)))).scalars())
         actions = {a.userid: a for a in (await s.execute(select(WeeklyAction).where(
             WeeklyAction.tenant == tenant.key, WeeklyAction.week == week))).scalars()}
+        prompted: list[str] = []
         for userid in people:
             if userid in away:
                 continue
             action = actions.get(userid)
             if action is None:
                 if await claim_send(s, tenant.key, userid, "morning_prompt", slot, at):
-                    await ctx.issue_card(userid, "morning_prompt", prompt_card(ctx), ttl_hours=24 * 7)
-                    sent += 1
+                    prompted.append(userid)
             elif last_day and action.status == "open":
                 if await claim_send(s, tenant.key, userid, "last_day", slot, at):
                     card = Card(title=ctx.t("lastday.title"), body=ctx.t("lastday.body", thing=action.thing),
                                 buttons=[Button("done", ctx.t("btn.done"), "primary"), Button("not_done", ctx.t("btn.not_done"))])
                     await ctx.issue_card(userid, "last_day", card, ref_id=action.id, ttl_hours=72)
                     sent += 1
+        if prompted:
+            # One shared card for everyone prompted today: adapters send it in batches.
+            await ctx.issue_broadcast_card(prompted, "morning_prompt", prompt_card(ctx),
+                                           audience=f"morning_prompt:{slot}", ttl_hours=24 * 7)
+            sent += len(prompted)
         sent += await _nudge_witnesses(ctx, cal, day, away)
     await _record_run(runtime, tenant.key, "morning_prompt", slot, sent)
     return sent

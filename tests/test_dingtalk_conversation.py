@@ -116,12 +116,14 @@ async def test_weekly_loop_over_dingtalk(db: Database, tmp_path: Path, mode: str
     clock = FrozenClock(at("2026-10-10 09:30"))  # a make-up working Saturday, last working day of 2026-W41
     async with dingtalk_company(db, tmp_path, clock, mode) as people:
         tenant = people.tenant
-        # 09:30: the prompt card reaches everyone, 王强 included.
+        # 09:30: the prompt reaches everyone, 王强 included, by batchSend (20 people a call):
+        # a shared card becomes markdown whose button is a reply hint.
         assert await run_job(people.runtime, "morning_prompt", tenant, clock.now()) == 40
         await people.runtime.settle()
-        prompt = people.card("wangqiang", "本周关键动作")
-        assert "@见证同事" in prompt.markdown()
-        assert [b["label"]["text"] for b in prompt.buttons()] == ["本周跳过"]
+        prompt = people.new("wangqiang")
+        assert len(prompt) == 1 and prompt[0].kind == "markdown"
+        assert "@见证同事" in prompt[0].content["text"] and "回复 「本周跳过」" in prompt[0].content["text"]
+        assert sum(1 for u in people.fake.delivered for d in people.fake.delivered[u] if d.kind == "markdown") == 40
 
         # 王强 answers; in HTTP mode from the project group, @-ing the robot and 李娜.
         if mode == "http":

@@ -132,3 +132,23 @@ async def test_two_processes_running_the_same_slot_send_each_prompt_once(db: Dat
     assert sum(sent) == 40, outputs
     assert await prompts_sent(db) == 40
     assert await outbox_rows(db) == 40
+
+
+async def test_the_shared_prompt_card_answers_each_person_alone(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-12-01 09:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        await bot.say("zhaolei", "无 提交一份补正资料 @孙丽")  # has an action: not prompted
+        await bot.run_job("morning_prompt", at("2026-12-01 09:30"))
+        mine = await bot.last_card("wangqiang", "本周关键动作")
+        assert mine["id"] == (await bot.last_card("li_na", "本周关键动作"))["id"]  # one card for all
+        await bot.press("wangqiang", mine, "本周跳过")
+        assert "本周已跳过，本周不再提醒你。" in await bot.texts("wangqiang")
+        assert (await bot.last_card("wangqiang", "本周关键动作"))["result"] == "本周跳过"
+        assert (await bot.last_card("li_na", "本周关键动作"))["buttons"] != []  # hers is untouched
+        # A press from someone the card never went to (a forwarded card) is refused.
+        await bot.press("zhaolei", mine, "本周跳过")
+        assert (await bot.new("zhaolei"))[-1]["text"] == "这张卡片不是发给你的。"
+        # The next morning 王强 (skipping this week) is not prompted; 李娜 is.
+        await bot.run_job("morning_prompt", at("2026-12-02 09:30"))
+        assert not [m for m in await bot.new("wangqiang") if m["kind"] == "card"]
+        assert any(m["kind"] == "card" for m in await bot.new("li_na"))
