@@ -101,7 +101,8 @@ class Runtime:
             async with self.db.transaction() as s:
                 me = (await s.execute(select(Employee).where(
                     Employee.tenant == tenant.key, Employee.userid == event.userid))).scalar_one_or_none()
-                ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.clock.now())
+                ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.clock.now(),
+                              data_dir=self.config.server.data_dir)
                 await self.router.dispatch(ctx)
             await inbox.finish(self.db, row.id, utcnow())
             self.stats["inbox_processed"] += 1
@@ -120,7 +121,7 @@ class Runtime:
             self._outbox_wake.set()
 
     # -- outbound ------------------------------------------------------------
-    async def relay_once(self, limit: int = 200) -> int:
+    async def relay_once(self, limit: int = 1000) -> int:
         rows = await outbox.claim(self.db, utcnow(), limit=limit)
         if not rows:
             return 0

@@ -5,7 +5,6 @@ Every brief of someone else that is shown or sent is written to the audit log.
 """
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from datetime import timedelta
@@ -23,14 +22,13 @@ from store.models import Employee
 
 router = Router()
 
-DATA_DIR_ENV = "DONGXIAN_DATA_DIR"
 # A review period stays the default of `简报` for this long after it opens.
 REVIEW_DEFAULT_DAYS = 31
 
 
 def brief_dir(tenant: str, data_dir: str | Path | None = None) -> Path:
     """Where the tenant's brief documents are written: <data_dir>/briefs/<tenant>/."""
-    base = Path(data_dir) if data_dir is not None else Path(os.environ.get(DATA_DIR_ENV, "var"))
+    base = Path(data_dir) if data_dir is not None else Path("var")
     return base / "briefs" / tenant
 
 
@@ -153,7 +151,7 @@ async def on_brief(ctx: Context) -> None:
     brief = await build_brief(ctx.session, ctx.tenant.key, subject.userid, period, now=ctx.now, tz=ctx.tenant.tz)
     if subject.userid != me.userid:
         audit.record(ctx.session, ctx.tenant.key, me.userid, audit.VIEW_BRIEF, subject.userid, ctx.now)
-    await deliver(ctx, me.userid, brief, write_document(brief))
+    await deliver(ctx, me.userid, brief, write_document(brief, ctx.data_dir))
 
 
 async def _active(ctx: Context) -> list[Person]:

@@ -136,7 +136,6 @@ def fields(card: dict[str, Any]) -> dict[str, str]:
 
 async def test_brief_matches_a_hand_count_and_goes_to_managers_once(
         db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DONGXIAN_DATA_DIR", str(tmp_path / "chat"))
     clock = FrozenClock(at("2026-10-13 21:00"))
     async with console_bot(db, clock, tmp_path, **REVIEW) as bot:
         await seed_quarter(db)
@@ -219,7 +218,6 @@ async def test_brief_matches_a_hand_count_and_goes_to_managers_once(
                 select(AuditLog).order_by(AuditLog.id))).scalars()]
         assert ("liuyang", SEND_BRIEF, "wangqiang") in log and ("zhoumin", VIEW_BRIEF, "wangqiang") in log
         assert not any(actor in ("li_na", "wangqiang") for actor, _a, _s in log)
-        assert list((tmp_path / "chat" / "briefs" / "demo").glob("2026Q4-wangqiang-*.html"))
         assert list((tmp_path / "briefs" / "demo").glob("2026Q4-wangqiang-*.html"))
 
 
