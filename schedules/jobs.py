@@ -134,7 +134,22 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v * 100:.0f}%"
 
 
-def pulse_card(ctx: Context, title: str, pulse, *, show_missing: list[str] | None = None) -> Card:  # type: ignore[no-untyped-def]
+async def _task_fields(ctx: Context, week: str, people: set[str] | None) -> list[tuple[str, str]]:
+    """The week's cross-functional task figures, when there are any tasks."""
+    from store.task_figures import task_figures, weeks_window
+
+    start, end = weeks_window([week], ctx.tenant.tz)
+    f = (await task_figures(ctx.session, ctx.tenant.key, start=start, end=end, now=ctx.now, people=people)).total
+    if not (f.due or f.escalations or f.open_escalations):
+        return []
+    median = f.median_resolution_minutes
+    return [("任务按时交付率", f"{_pct(f.on_time_rate)}（{f.on_time}/{f.due}）"),
+            ("升级", f"{f.escalations} 次，未关闭 {f.open_escalations}"
+                    + (f"，解决中位 {median:.0f} 分钟" if median is not None else ""))]
+
+
+def pulse_card(ctx: Context, title: str, pulse, *, show_missing: list[str] | None = None,  # type: ignore[no-untyped-def]
+               extra: list[tuple[str, str]] | None = None) -> Card:
     total = pulse.total
     fields = [(ctx.t("pulse.fill"), f"{_pct(total.fill_rate)}（{total.filled}/{total.population - total.skipped}）"),
               (ctx.t("pulse.completion"), f"{_pct(total.completion_rate)}（{total.done}/{total.actions}）"),
@@ -144,7 +159,7 @@ def pulse_card(ctx: Context, title: str, pulse, *, show_missing: list[str] | Non
              f"关联 {_pct(d.linkage_rate)} · 见证 {_pct(d.witness_rate)}" for d in pulse.departments]
     if show_missing:
         lines.append(ctx.t("pulse.missing", names="、".join(show_missing)))
-    return Card(title=title, body="\n".join(lines), fields=fields)
+    return Card(title=title, body="\n".join(lines), fields=fields + (extra or []))
 
 
 async def pulse(runtime: "Runtime", tenant: TenantConfig, at: datetime, *, forced: bool = False) -> int:
@@ -171,15 +186,17 @@ async def pulse(runtime: "Runtime", tenant: TenantConfig, at: datetime, *, force
                 continue
             p = await compute_pulse(s, tenant.key, week, people=line)
             card = pulse_card(ctx, ctx.t("pulse.title.manager", week=week), p,
-                              show_missing=[names.get(u, u) for u in p.missing])
+                              show_missing=[names.get(u, u) for u in p.missing],
+                              extra=await _task_fields(ctx, week, line))
             await ctx.issue_card(boss.userid, "pulse", card)
             sent += 1
         hr = [e for e in staff if e.has_role("hr")]
         hr_due = [e for e in hr if await claim_send(s, tenant.key, e.userid, "pulse_company", week, at)]
         if hr_due:
             p = await compute_pulse(s, tenant.key, week)
+            extra = await _task_fields(ctx, week, None)
             for e in hr_due:
-                await ctx.issue_card(e.userid, "pulse", pulse_card(ctx, ctx.t("pulse.title.hr", week=week), p))
+                await ctx.issue_card(e.userid, "pulse", pulse_card(ctx, ctx.t("pulse.title.hr", week=week), p, extra=extra))
                 sent += 1
     if hr_due:
         await _send_hr_files(runtime, tenant, at, week, [e.userid for e in hr_due])

@@ -314,3 +314,25 @@ async def test_on_time_rate_and_resolution_time_match_a_hand_count(db: Database,
         line = await task_figures(s, "demo", start=figures.start, end=figures.end, now=now,
                                   people={"luoyi", "songjia", "weiwei"})
     assert (line.total.due, line.total.on_time, line.total.escalations) == (2, 1, 1)
+
+
+async def test_task_figures_reach_the_friday_pulse(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-11-30 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        report = await import_tasks(db, "demo", csv(
+            tmp_path,
+            "发布会,新品发布会,guoqing,T12,直播系统压测,luoyi,,2026-12-01 12:00,压测报告",
+            "发布会,新品发布会,guoqing,T13,物料下单,songjia,,2026-12-02 12:00,采购订单"), now=clock.now())
+        assert report.ok, report.errors
+        clock.set(at("2026-12-01 10:00"))
+        await bot.say("luoyi", "进度 T12 完成 压测报告链接")  # on time
+        clock.set(at("2026-12-02 14:30"))
+        await bot.run_job("overdue_scan", at("2026-12-02 14:30"))  # T13 late and silent: escalated
+        clock.set(at("2026-12-04 17:30"))
+        await bot.run_job("pulse", at("2026-12-04 17:30"))
+        # Hand count for 采购部 (梁波's line: 罗毅, 宋佳, 魏薇): 2 tasks due, 1 on time; 1 escalation, open.
+        team = dict(tuple(f) for f in (await bot.last_card("liangbo", "团队脉搏"))["fields"])
+        assert team["任务按时交付率"] == "50%（1/2）"
+        assert team["升级"].startswith("1 次，未关闭 1")
+        company = dict(tuple(f) for f in (await bot.last_card("zhoumin", "组织脉搏"))["fields"])
+        assert company["任务按时交付率"] == "50%（1/2）"
