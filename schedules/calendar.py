@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -31,6 +32,12 @@ def parse_week(s: str) -> tuple[int, int]:
     if not 1 <= week <= weeks_in_year:
         raise ValueError(f"周次 {s.strip()!r} 不存在：{year} 年只有第 1–{weeks_in_year} 周")
     return year, week
+
+
+def normalize_week(s: str) -> str:
+    """' 2026-w5 ' → '2026-W05', the form weeks are stored in."""
+    year, week = parse_week(s)
+    return f"{year}-W{week:02d}"
 
 
 def week_days(week: str) -> list[date]:
@@ -106,10 +113,24 @@ class WorkCalendar:
                 return nxt
         raise ValueError(f"{d.isoformat()} 之后一年内没有工作日，请检查 extra_holidays 配置")
 
-    def add_working_days(self, d: date, n: int) -> date:
-        """The n-th working day after `d` (n ≥ 0; n = 0 is `d` itself)."""
+    @overload
+    def add_working_days(self, d: datetime, n: int) -> datetime: ...
+    @overload
+    def add_working_days(self, d: date, n: int) -> date: ...
+
+    def add_working_days(self, d: date | datetime, n: int) -> date | datetime:
+        """The n-th working day after `d` (n ≥ 0; n = 0 is `d` itself).
+
+        A datetime keeps its time of day; an aware one is stepped on the tenant's calendar.
+        """
         if n < 0:
             raise ValueError("n must not be negative")
+        if isinstance(d, datetime):
+            aware = d.tzinfo is not None
+            local = d.astimezone(self.tz) if aware else d
+            day = self.add_working_days(local.date(), n)
+            moved = datetime.combine(day, local.time())
+            return moved.replace(tzinfo=self.tz).astimezone(d.tzinfo) if aware else moved
         for _ in range(n):
             d = self.next_working_day(d)
         return d

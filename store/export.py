@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
 from bot.clock import utcnow
-from schedules.calendar import parse_week, week_days
+from schedules.calendar import normalize_week, week_days
 from store.db import Database
 from store.models import ActionEdit, Employee, Goal, Tenant, WeeklyAction
 from store.pulse import DEFINITIONS, DeptFigures, action_status, department_figures
@@ -41,7 +41,7 @@ async def export_weekly(
         raise ValueError(f"不支持的导出格式 {out.suffix or '（无扩展名）'}：请用 .xlsx 或 .csv")
     if not weeks:
         raise ValueError("请至少指定一周，例如 2026-W49")
-    weeks = sorted({"{}-W{:02d}".format(*parse_week(w)) for w in weeks})
+    weeks = sorted({normalize_week(w) for w in weeks})
     async with db.session() as s:
         tenant = await s.get(Tenant, tenant_key)
     if tenant is None:

@@ -65,7 +65,8 @@ class GoalReport:
         prefix = "（试运行，未写入）" if self.dry_run else ""
         verb = "将" if self.dry_run else "已"
         parts = []
-        for label, codes in (("新增", self.added), ("调整", self.updated), ("取消", self.cancelled), ("恢复", self.reactivated)):
+        groups = (("新增", self.added), ("调整", self.updated), ("取消", self.cancelled), ("恢复", self.reactivated))
+        for label, codes in groups:
             if codes:
                 parts.append(f"{verb}{label} {len(codes)} 个目标：{'、'.join(codes)}")
         if not parts:

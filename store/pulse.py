@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schedules.calendar import week_back, week_days, week_range
+from schedules.calendar import normalize_week, week_back, week_days, week_range
 from store.models import Employee, Leave, WeeklyAction
 
 DONE_STATUSES = ("done", "confirmed")
@@ -154,6 +154,7 @@ async def department_figures(
     session: AsyncSession, tenant: str, week: str, *, people: set[str] | None = None
 ) -> list[DeptFigures]:
     """Per-department counts for one week, sorted by department path."""
+    week = normalize_week(week)
     on_leave = _on_leave(tenant, week)
     a = WeeklyAction
     no_action = a.id.is_(None)
@@ -197,6 +198,7 @@ async def compute_pulse(
     session: AsyncSession, tenant: str, week: str, *, people: set[str] | None = None
 ) -> Pulse:
     """All figures of one week for the whole tenant, or for `people` only."""
+    week = normalize_week(week)
     depts = await department_figures(session, tenant, week, people=people)
     pulse = Pulse(week=week, departments=depts, total=_total(depts, people))
     pulse.missing = await _missing(session, tenant, week, people)

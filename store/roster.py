@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from bot.config import TenantConfig
 from store.db import Database, try_insert
@@ -24,6 +24,7 @@ ROSTER_COLUMNS = ("userid", "name", "department", "manager_userid", "roles")
 ROLES = ("employee", "manager", "hr", "pmo", "admin")
 _MAX_USERID = 64
 _LIST_IN_SUMMARY = 20
+_ANALYZE_AFTER = 1000
 
 
 class TableError(Exception):
@@ -159,7 +160,8 @@ class RosterReport:
         prefix = "（试运行，未写入）" if self.dry_run else ""
         verb = "将" if self.dry_run else "已"
         parts = []
-        for label, ids in (("新增", self.added), ("更新", self.updated), ("停用", self.deactivated), ("恢复", self.reactivated)):
+        groups = (("新增", self.added), ("更新", self.updated), ("停用", self.deactivated), ("恢复", self.reactivated))
+        for label, ids in groups:
             if ids:
                 parts.append(f"{verb}{label} {len(ids)} 人：{_id_list(ids)}")
         if not parts:
@@ -184,7 +186,9 @@ class _Person:
 
 async def ensure_tenant(db: Database, cfg: TenantConfig) -> None:
     """Create or refresh the Tenant row from its configuration."""
-    values = {"key": cfg.key, "name": cfg.name, "timezone": cfg.timezone, "locale": cfg.locale, "platform": cfg.platform}
+    values = {
+        "key": cfg.key, "name": cfg.name, "timezone": cfg.timezone, "locale": cfg.locale, "platform": cfg.platform,
+    }
     async with db.transaction() as s:
         # Insert-or-ignore first, so two processes starting together do not collide.
         if not await try_insert(s, Tenant, values):
@@ -343,6 +347,10 @@ async def _apply(s: Any, tenant: str, people: list[_Person], report: RosterRepor
         by_keys.setdefault(tuple(sorted(u)), []).append(u)
     for batch in by_keys.values():
         await s.execute(update(Employee), batch)
+    if s.bind.dialect.name == "postgresql" and len(inserts) + len(updates) >= _ANALYZE_AFTER:
+        # Fresh statistics, or the planner (still guessing a few dozen employees) picks
+        # nested loops for the weekly figures until autovacuum gets round to it.
+        await s.execute(text("ANALYZE employee"))
 
     have = set((await s.execute(select(Department.path).where(Department.tenant == tenant))).scalars())
     wanted = sorted({prefix for p in people for prefix in path_prefixes(p.department)})

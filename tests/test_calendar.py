@@ -5,7 +5,9 @@ import pytest
 
 import schedules.calendar as calendar_mod
 from bot.config import TenantConfig
-from schedules.calendar import WorkCalendar, iso_week, parse_week, week_back, week_days, week_range
+from schedules.calendar import (
+    WorkCalendar, iso_week, normalize_week, parse_week, week_back, week_days, week_range,
+)
 
 
 def cal(**kw) -> WorkCalendar:  # type: ignore[no-untyped-def]
@@ -22,6 +24,7 @@ def test_iso_week_and_year_boundaries() -> None:
 def test_parse_week_accepts_the_canonical_form() -> None:
     assert parse_week("2026-W49") == (2026, 49)
     assert parse_week(" 2026-w05 ") == (2026, 5)
+    assert normalize_week(" 2026-w5") == "2026-W05"
 
 
 @pytest.mark.parametrize("bad", ["2026W49", "2026-49", "W49", "", "2026-W00", "2025-W53", "2026-W54", "abc"])
@@ -80,6 +83,10 @@ def test_next_and_counted_working_days() -> None:
     assert c.working_days_between(date(2026, 12, 3), date(2026, 12, 3)) == 0
     assert c.add_working_days(date(2026, 9, 29), 2) == date(2026, 10, 8)
     assert c.add_working_days(date(2026, 9, 29), 0) == date(2026, 9, 29)
+    # A datetime keeps its local time of day: Wed 30 Sep 15:00 in Shanghai (07:00 UTC) + 1 → Thu 8 Oct 15:00.
+    stepped = c.add_working_days(datetime(2026, 9, 30, 7, 0, tzinfo=timezone.utc), 1)
+    assert stepped == datetime(2026, 10, 8, 7, 0, tzinfo=timezone.utc) and stepped.tzinfo == timezone.utc
+    assert c.add_working_days(datetime(2026, 9, 30, 15, 0), 1) == datetime(2026, 10, 8, 15, 0)
 
 
 def test_next_working_moment_waits_for_working_hours() -> None:

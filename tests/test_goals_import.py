@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.config import TenantConfig
 from store.db import Database
@@ -85,7 +85,8 @@ async def test_reimport_records_each_change_and_cancels_missing_goals(tenant_db:
         "O1-KR2,NMPA二类证平均获批周期≤75天,O1,总部/研发中心/注册部,45,2026Q4\n"
         "O2,客户满意度提升,,,40,2026Q4\n"
     )
-    report = await import_goals(tenant_db, "acme", write(tmp_path, second, "g2.csv"), now=later, by_userid="pmo1", reason="政策")
+    report = await import_goals(
+        tenant_db, "acme", write(tmp_path, second, "g2.csv"), now=later, by_userid="pmo1", reason="政策")
     assert report.errors == []
     assert (report.added, report.updated, report.cancelled) == ([], ["O1-KR2"], ["O1-KR3"])
     changes = [(a.goal_code, a.field_name, a.old_value, a.new_value, a.reason, a.by_userid)

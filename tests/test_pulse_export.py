@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 import store.pulse as pulse_mod
 from store.db import Database
@@ -70,8 +71,6 @@ async def seed(db: Database) -> None:
             s.add(Leave(tenant="acme", userid=uid, start_day=start, end_day=end, created_at=T0))
         s.add(Leave(tenant="other", userid="x", start_day=date(2026, 11, 30), end_day=date(2026, 12, 6), created_at=T0))
     async with db.transaction() as s:
-        from sqlalchemy import select
-
         acts = {(w.userid, w.week): w for w in (await s.execute(
             select(WeeklyAction).where(WeeklyAction.tenant == "acme"))).scalars()}
         a49 = acts[("a", W)]
@@ -153,7 +152,7 @@ async def test_reporting_line_survives_cycles_and_vacancies(db: Database) -> Non
 async def test_trend_lists_weekly_totals_oldest_first(db: Database) -> None:
     await seed(db)
     async with db.session() as s:
-        rows = await trend(s, "acme", W, weeks=3)
+        rows = await trend(s, "acme", "2026-w49", weeks=3)
         team = await trend(s, "acme", W, weeks=2, people={"d", "e"})
     assert [w for w, _ in rows] == ["2026-W47", "2026-W48", W]
     assert figures(rows[0][1]) == (8, 0, 1, 1, 1, 0, 1)
