@@ -211,7 +211,7 @@ async def _send_hr_files(runtime: "Runtime", tenant: TenantConfig, at: datetime,
     out_dir = Path(runtime.config.server.data_dir) / "exports" / tenant.key
     out_dir.mkdir(parents=True, exist_ok=True)
     xlsx = out_dir / f"动线周报-{week}-{uuid.uuid4().hex[:6]}.xlsx"
-    await export_weekly(runtime.db, tenant.key, [week], xlsx)
+    await export_weekly(runtime.db, tenant.key, [week], xlsx, now=at)
     messages = [Message(kind="file", path=str(xlsx), filename=f"动线周报-{week}.xlsx",
                         text=f"{week} 组织脉搏明细")]
     png = await _trend_chart(runtime, tenant, week, out_dir)

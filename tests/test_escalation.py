@@ -336,3 +336,26 @@ async def test_task_figures_reach_the_friday_pulse(db: Database, tmp_path: Path)
         assert team["升级"].startswith("1 次，未关闭 1")
         company = dict(tuple(f) for f in (await bot.last_card("zhoumin", "组织脉搏"))["fields"])
         assert company["任务按时交付率"] == "50%（1/2）"
+
+
+async def test_the_weekly_export_carries_task_and_feedback_sheets(db: Database, tmp_path: Path) -> None:
+    import openpyxl
+
+    from store.export import export_weekly
+
+    clock = FrozenClock(at("2026-11-30 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        await import_tasks(db, "demo", csv(
+            tmp_path, "发布会,新品发布会,guoqing,T12,直播系统压测,luoyi,,2026-12-01 12:00,压测报告"), now=clock.now())
+        clock.set(at("2026-12-01 10:00"))
+        await bot.say("luoyi", "进度 T12 完成 压测报告链接")
+        await bot.say("liuyang", "反馈 @王强 #主动补位 客户级 周二夜里帮客户排查退货问题")
+        out = await export_weekly(db, "demo", ["2026-W49"], tmp_path / "w49.xlsx", now=at("2026-12-04 18:00"))
+    wb = openpyxl.load_workbook(out, read_only=True)
+    assert {"明细", "部门指标", "反馈标签", "任务交付", "指标定义"} <= set(wb.sheetnames)
+    fb = [r for r in wb["反馈标签"].iter_rows(values_only=True)][1:]
+    assert fb == [("康骨医疗/研发中心/注册部", "主动补位", 1)]
+    tasks = [r for r in wb["任务交付"].iter_rows(values_only=True)]
+    total = next(r for r in tasks if r[0] == "合计" or r[1] == "全公司")
+    header = tasks[0]
+    assert total[header.index("到期任务")] == 1 and total[header.index("按时交付")] == 1
