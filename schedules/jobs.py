@@ -164,7 +164,7 @@ def pulse_card(ctx: Context, title: str, pulse, *, show_missing: list[str] | Non
 
 async def pulse(runtime: "Runtime", tenant: TenantConfig, at: datetime, *, forced: bool = False) -> int:
     """Team cards to managers and the company card (with XLSX and trend chart) to HR, once per week."""
-    from store.pulse import compute_pulse, reporting_line
+    from store.pulse import compute_pulse, org_tree
 
     cal = WorkCalendar(tenant)
     day = at.astimezone(tenant.tz).date()
@@ -178,10 +178,11 @@ async def pulse(runtime: "Runtime", tenant: TenantConfig, at: datetime, *, force
             Employee.tenant == tenant.key, Employee.active.is_(True)))).scalars())
         names = {e.userid: e.name for e in staff}
         has_reports = {e.manager_userid for e in staff if e.manager_userid}
+        tree = await org_tree(s, tenant.key)
         for boss in staff:
             if not (boss.has_role("manager") or boss.userid in has_reports):
                 continue
-            line = await reporting_line(s, tenant.key, boss.userid)
+            line = tree.line(boss.userid)
             if not line or not await claim_send(s, tenant.key, boss.userid, "pulse_team", week, at):
                 continue
             p = await compute_pulse(s, tenant.key, week, people=line)

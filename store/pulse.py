@@ -295,13 +295,32 @@ async def _mutual_pairs(
     return sorted(pairs)  # type: ignore[arg-type]
 
 
-async def reporting_line(session: AsyncSession, tenant: str, manager_userid: str) -> set[str]:
-    """Active direct and indirect reports of a manager (not the manager), following manager_userid.
+@dataclass
+class OrgTree:
+    """Who reports to whom in one tenant, loaded once; lines are walked in memory."""
 
-    The chain is followed through people who have left, so a vacant middle manager
-    does not cut a team off. One query and a walk in memory: without an index on
-    (tenant, manager_userid) a recursive CTE is a full scan per person on SQLite.
-    """
+    reports: dict[str, list[str]]
+    active: set[str]
+
+    def line(self, manager_userid: str) -> set[str]:
+        """Active direct and indirect reports (not the manager).
+
+        The chain is followed through people who have left, so a vacant middle
+        manager does not cut a team off.
+        """
+        seen = {manager_userid}  # also what stops a cycle that leads back to the manager
+        queue = [manager_userid]
+        while queue:
+            for child in self.reports.get(queue.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    queue.append(child)
+        seen.discard(manager_userid)
+        return seen & self.active
+
+
+async def org_tree(session: AsyncSession, tenant: str) -> OrgTree:
+    """One query for the whole tenant: the Friday job asks for every manager's line."""
     rows = (await session.execute(
         select(Employee.userid, Employee.manager_userid, Employee.active).where(Employee.tenant == tenant)
     )).all()
@@ -312,15 +331,12 @@ async def reporting_line(session: AsyncSession, tenant: str, manager_userid: str
             reports.setdefault(manager, []).append(userid)
         if is_active:
             active.add(userid)
-    seen = {manager_userid}  # also what stops a cycle that leads back to the manager
-    queue = [manager_userid]
-    while queue:
-        for child in reports.get(queue.pop(), ()):
-            if child not in seen:
-                seen.add(child)
-                queue.append(child)
-    seen.discard(manager_userid)
-    return seen & active
+    return OrgTree(reports, active)
+
+
+async def reporting_line(session: AsyncSession, tenant: str, manager_userid: str) -> set[str]:
+    """Active direct and indirect reports of a manager (not the manager), following manager_userid."""
+    return (await org_tree(session, tenant)).line(manager_userid)
 
 
 async def trend(
