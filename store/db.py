@@ -94,3 +94,24 @@ async def try_insert(session: AsyncSession, model: Any, values: dict[str, Any]) 
     stmt = insert_ignore(session, model.__table__, values)
     result = await session.execute(stmt)
     return bool(result.rowcount)
+
+
+async def claim_rows(db: Database, model: Any, due: Any, claimed: dict[str, Any], *, limit: int) -> list[Any]:
+    """Mark up to `limit` rows matching `due` with `claimed` and return them, oldest first.
+
+    This is how several processes share the inbox and the outbox: on PostgreSQL
+    rows another transaction holds are skipped (SKIP LOCKED); SQLite has one
+    writer at a time (BEGIN IMMEDIATE), so its claims never overlap either.
+    """
+    from sqlalchemy import select, update
+
+    async with db.transaction() as s:
+        q = select(model.id).where(due).order_by(model.id).limit(limit)
+        if db.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        ids = list((await s.execute(q)).scalars())
+        if not ids:
+            return []
+        await s.execute(update(model).where(model.id.in_(ids)).values(**claimed))
+        rows = await s.execute(select(model).where(model.id.in_(ids)).order_by(model.id))
+        return list(rows.scalars())

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 
 from bot.events import Event
-from store.db import Database, try_insert
+from store.db import Database, claim_rows, try_insert
 from store.models import InboxEvent
 
 
@@ -34,30 +34,10 @@ async def accept(db: Database, event: Event, now: datetime) -> bool:
 
 async def claim(db: Database, now: datetime, *, limit: int = 50, lease: float = 60.0) -> list[InboxEvent]:
     """Take up to `limit` pending events (or ones whose claimer died) in arrival order."""
-    async with db.transaction() as s:
-        q = (
-            select(InboxEvent.id)
-            .where(
-                or_(
-                    InboxEvent.status == "pending",
-                    (InboxEvent.status == "processing") & (InboxEvent.claimed_until < now),
-                )
-            )
-            .order_by(InboxEvent.id)
-            .limit(limit)
-        )
-        if db.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        ids = list((await s.execute(q)).scalars())
-        if not ids:
-            return []
-        await s.execute(
-            update(InboxEvent)
-            .where(InboxEvent.id.in_(ids))
-            .values(status="processing", claimed_until=now + timedelta(seconds=lease))
-        )
-        rows = (await s.execute(select(InboxEvent).where(InboxEvent.id.in_(ids)).order_by(InboxEvent.id))).scalars()
-        return list(rows)
+    due = or_(InboxEvent.status == "pending",
+              (InboxEvent.status == "processing") & (InboxEvent.claimed_until < now))
+    return await claim_rows(db, InboxEvent, due, dict(status="processing", claimed_until=now + timedelta(seconds=lease)),
+                            limit=limit)
 
 
 async def finish(db: Database, event_id: int, now: datetime, error: str = "") -> None:

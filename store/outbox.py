@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
 from cards.model import Message
-from store.db import Database
+from store.db import Database, claim_rows
 from store.models import OutboxMessage
 
 MAX_ATTEMPTS = 12
@@ -36,31 +36,12 @@ def enqueue(session: AsyncSession, *, tenant: str, platform: str, userid: str, m
 
 
 async def claim(db: Database, now: datetime, *, limit: int = 200, lease: float = 120.0) -> list[OutboxMessage]:
-    """Claim due messages. On PostgreSQL several relays share the table (SKIP LOCKED)."""
-    async with db.transaction() as s:
-        q = (
-            select(OutboxMessage.id)
-            .where(
-                or_(
-                    (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
-                    (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
-                )
-            )
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
-        if db.is_postgres:
-            q = q.with_for_update(skip_locked=True)
-        ids = list((await s.execute(q)).scalars())
-        if not ids:
-            return []
-        await s.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
-            .values(status="sending", claimed_until=now + timedelta(seconds=lease), attempts=OutboxMessage.attempts + 1)
-        )
-        rows = await s.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
-        return list(rows.scalars())
+    """Claim due messages (and ones whose sender died mid-send) for delivery."""
+    due = or_((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
+              (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now))
+    return await claim_rows(db, OutboxMessage, due, dict(
+        status="sending", claimed_until=now + timedelta(seconds=lease), attempts=OutboxMessage.attempts + 1),
+        limit=limit)
 
 
 async def mark_sent(db: Database, ids: list[int], now: datetime, refs: dict[int, str] | None = None) -> None:

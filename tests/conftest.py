@@ -25,35 +25,29 @@ def pg_available() -> bool:
     return bool(PG_URL)
 
 
-async def _create_pg_database() -> str:
+async def _admin(sql: str) -> None:
+    """Run one statement on the PostgreSQL server's maintenance database."""
     import asyncpg
 
     base = make_url(PG_URL)
-    name = "dx_" + uuid.uuid4().hex[:16]
     conn = await asyncpg.connect(
         host=base.host, port=base.port or 5432, user=base.username,
         password=base.password, database=base.database or "postgres",
     )
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(sql)
     finally:
         await conn.close()
-    return base.set(database=name).render_as_string(hide_password=False)
+
+
+async def _create_pg_database() -> str:
+    name = "dx_" + uuid.uuid4().hex[:16]
+    await _admin(f'CREATE DATABASE "{name}"')
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
 
 async def _drop_pg_database(url: str) -> None:
-    import asyncpg
-
-    base = make_url(PG_URL)
-    name = make_url(url).database
-    conn = await asyncpg.connect(
-        host=base.host, port=base.port or 5432, user=base.username,
-        password=base.password, database=base.database or "postgres",
-    )
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _admin(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
