@@ -46,8 +46,10 @@ class Runtime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self.stats: dict[str, int] = defaultdict(int)
+        from bot.inbox_writer import InboxWriter
         from bot.metrics import Metrics
         self.metrics = Metrics()
+        self.inbox_writer = InboxWriter(db)
 
     # -- wiring --------------------------------------------------------------
     def add_adapter(self, adapter: Adapter) -> None:
@@ -62,7 +64,7 @@ class Runtime:
     # -- inbound -------------------------------------------------------------
     async def accept(self, event: Event) -> bool:
         """Persist an inbound event (before the platform is answered); False for a duplicate."""
-        fresh = await inbox.accept(self.db, event, utcnow())
+        fresh = await self.inbox_writer.accept(event)
         self.stats["inbox_accepted" if fresh else "inbox_duplicates"] += 1
         self.metrics.inbound.labels(event.platform, "accepted" if fresh else "duplicate").inc()
         if fresh:

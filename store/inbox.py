@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.events import Event
 from store.db import Database, claim_rows, try_insert
@@ -30,6 +32,31 @@ async def accept(db: Database, event: Event, now: datetime) -> bool:
                 received_at=now,
             ),
         )
+
+
+async def accept_many(db: Database, events: list[Event], now: datetime) -> list[bool]:
+    """Persist several events in one transaction; for each, False if it was already accepted.
+
+    One multi-row INSERT … ON CONFLICT DO NOTHING RETURNING: a commit per event
+    would cap a SQLite inbox at a few hundred callbacks a second.
+    """
+    keys = [e.dedup_key[:255] for e in events]
+    first: dict[tuple[str, str, str], int] = {}
+    rows = []
+    for i, (e, key) in enumerate(zip(events, keys)):
+        ident = (e.tenant, e.platform, key)
+        if ident in first:
+            continue  # the same event twice in one batch: the later copy is a duplicate
+        first[ident] = i
+        rows.append(dict(tenant=e.tenant, platform=e.platform, dedup_key=key, userid=e.userid,
+                         payload=e.to_dict(), status="pending", received_at=now))
+    async with db.transaction() as s:
+        ins = (pg_insert if db.is_postgres else sqlite_insert)(InboxEvent.__table__).values(rows)
+        stmt = ins.on_conflict_do_nothing().returning(
+            InboxEvent.__table__.c.tenant, InboxEvent.__table__.c.platform, InboxEvent.__table__.c.dedup_key)
+        inserted = {tuple(r) for r in (await s.execute(stmt)).all()}
+    return [first.get((e.tenant, e.platform, k)) == i and (e.tenant, e.platform, k) in inserted
+            for i, (e, k) in enumerate(zip(events, keys))]
 
 
 async def claim(db: Database, now: datetime, *, limit: int = 50, lease: float = 60.0) -> list[InboxEvent]:
