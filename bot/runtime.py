@@ -140,13 +140,27 @@ class Runtime:
             for row in rows:
                 await outbox.mark_failed(self.db, row, utcnow(), f"no adapter for platform {row.platform!r}", None, True)
             return
-        items = [OutboundItem(id=r.id, userid=r.userid, message=Message.from_dict(r.payload)) for r in rows]
+        items: list[OutboundItem] = []
+        fanout: dict[int, list[int]] = {}  # fan-out row id → its items' ids
+        for r in rows:
+            message = Message.from_dict(r.payload)
+            if r.userid == outbox.EVERYONE:
+                # Stable per-recipient ids (negative: never a real row id), so an adapter that
+                # remembers an unsure send by item id can replay it byte for byte.
+                ids = [-(r.id * outbox.FANOUT + i + 1) for i in range(len(outbox.recipients(r)))]
+                fanout[r.id] = ids
+                items += [OutboundItem(id=i, userid=u, message=message) for i, u in zip(ids, outbox.recipients(r))]
+            else:
+                items.append(OutboundItem(id=r.id, userid=r.userid, message=message))
         try:
             results = await adapter.send_batch(tenant, items)
         except Exception as exc:  # an adapter bug must not lose messages: retry later
             log.exception("adapter %s failed to send", adapter.platform)
-            results = {r.id: SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", retry_after=5) for r in rows}
+            results = {i.id: SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", retry_after=5) for i in items}
         now = utcnow()
+        for r in [r for r in rows if r.id in fanout]:
+            await self._settle_fanout(adapter.platform, r, fanout[r.id], results, now)
+        rows = [r for r in rows if r.id not in fanout]
         ok = [r.id for r in rows if results.get(r.id, SendResult(False, error="no result")).ok]
         await outbox.mark_sent(self.db, ok, now, {i: results[i].ref for i in ok})
         self.stats["outbox_sent"] += len(ok)
@@ -158,6 +172,34 @@ class Runtime:
                 status = await outbox.mark_failed(self.db, r, now, res.error, res.retry_after, res.permanent)
                 self.stats["outbox_dead" if status == "dead" else "outbox_retries"] += 1
                 log.warning("send to %s/%s failed (%s): %s", r.tenant, r.userid, status, res.error)
+
+    async def _settle_fanout(self, platform: str, row: OutboxMessage, ids: list[int],
+                             results: dict[int, SendResult], now: Any) -> None:
+        to = outbox.recipients(row)
+        res = [results.get(i) or SendResult(ok=False, error="adapter returned no result", retry_after=5) for i in ids]
+        sent = sum(1 for r in res if r.ok)
+        self.stats["outbox_sent"] += sent
+        self.metrics.sent.labels(platform).inc(sent)
+        failed = [(u, r) for u, r in zip(to, res) if not r.ok]
+        for _, r in failed:
+            self.metrics.send_errors.labels(platform, r.code or _code_of(r.error)).inc()
+        if not failed:
+            await outbox.mark_sent(self.db, [row.id], now)
+        elif not sent and all(not r.permanent for _, r in failed):
+            # Nothing went out (the call failed as a whole): retry the same row, same ids.
+            wait = max((r.retry_after or 0) for _, r in failed)
+            status = await outbox.mark_failed(self.db, row, now, failed[0][1].error, wait, False)
+            log.warning("fan-out to %d people of %s failed (%s): %s", len(to), row.tenant, status, failed[0][1].error)
+        else:
+            retry = [(u, r) for u, r in failed if not r.permanent]
+            dead = [(u, r) for u, r in failed if r.permanent]
+            await outbox.split_fanout(
+                self.db, row, now, retry=[u for u, _ in retry],
+                retry_after=max((r.retry_after or 0) for _, r in retry) if retry else None,
+                retry_error=retry[0][1].error if retry else "", dead=[u for u, _ in dead],
+                dead_error=dead[0][1].error if dead else "")
+            log.warning("fan-out of %s: %d sent, %d to retry, %d undeliverable",
+                        row.tenant, sent, len(retry), len(dead))
 
     # -- loops ---------------------------------------------------------------
     async def _loop(self, step: Any, wake: asyncio.Event, idle: float) -> None:

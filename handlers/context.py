@@ -89,8 +89,9 @@ class Context:
             data={"audience": audience}, card=card.to_dict(), state="open", created_at=self.now,
             expires_at=self.now + timedelta(hours=ttl_hours)))
         message = Message(kind="card", card=card)
-        for userid in userids:
-            self.send(userid, message)
+        outbox.enqueue_many(self.session, tenant=self.tenant.key, platform=self.tenant.platform,
+                            userids=userids, message=message)
+        self.sent.append((outbox.EVERYONE, message))
         return card
 
     async def close_card(self, row: IssuedCard, result: str) -> None:

@@ -80,19 +80,12 @@ async def morning_prompt(runtime: "Runtime", tenant: TenantConfig, at: datetime)
     async with runtime.db.transaction() as s:
         ctx = job_context(s, tenant, at)
         away = await _on_leave(s, tenant.key, day)
-        people = list((await s.execute(select(Employee.userid).where(
-            Employee.tenant == tenant.key, Employee.active.is_(True)))).scalars())
-        actions = {a.userid: a for a in (await s.execute(select(WeeklyAction).where(
-            WeeklyAction.tenant == tenant.key, WeeklyAction.week == week))).scalars()}
-        prompted: list[str] = []
-        for userid in people:
-            if userid in away:
-                continue
-            action = actions.get(userid)
-            if action is None:
-                if await claim_send(s, tenant.key, userid, "morning_prompt", slot, at):
-                    prompted.append(userid)
-            elif last_day and action.status == "open":
+        prompted = await _claim_prompts(s, tenant.key, day, week, at)
+        open_actions = [] if not last_day else list((await s.execute(select(WeeklyAction).where(
+            WeeklyAction.tenant == tenant.key, WeeklyAction.week == week, WeeklyAction.status == "open"))).scalars())
+        for action in open_actions:
+            userid = action.userid
+            if userid not in away:
                 if await claim_send(s, tenant.key, userid, "last_day", slot, at):
                     card = Card(title=ctx.t("lastday.title"), body=ctx.t("lastday.body", thing=action.thing),
                                 buttons=[Button("done", ctx.t("btn.done"), "primary"), Button("not_done", ctx.t("btn.not_done"))])
@@ -106,6 +99,36 @@ async def morning_prompt(runtime: "Runtime", tenant: TenantConfig, at: datetime)
         sent += await _nudge_witnesses(ctx, cal, day, away)
     await _record_run(runtime, tenant.key, "morning_prompt", slot, sent)
     return sent
+
+
+async def _claim_prompts(session, tenant: str, day: date, week: str, at: datetime) -> list[str]:  # type: ignore[no-untyped-def]
+    """Claim today's prompt for everyone due, in one statement; returns who got a claim.
+
+    Due: active, not on leave today, no action this week. INSERT … SELECT … ON
+    CONFLICT DO NOTHING RETURNING is both the exactly-once claim (a second run or
+    process gets nothing back) and the daily budget (one reminder per person per
+    day), for 100,000 people as for 40.
+    """
+    from sqlalchemy import exists, literal
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from store.models import UTCDateTime
+
+    e = Employee.__table__.c
+    slot = day.isoformat()
+    due = select(e.tenant, e.userid, literal("morning_prompt"), literal(slot), literal(slot),
+                 literal(at, type_=UTCDateTime())).where(
+        e.tenant == tenant, e.active.is_(True),
+        ~exists().where(Leave.tenant == e.tenant, Leave.userid == e.userid,
+                        Leave.start_day <= day, Leave.end_day >= day),
+        ~exists().where(WeeklyAction.tenant == e.tenant, WeeklyAction.userid == e.userid,
+                        WeeklyAction.week == week))
+    t = ScheduledSend.__table__
+    ins = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = (ins(t).from_select(["tenant", "userid", "kind", "day", "budget_day", "at"], due)
+            .on_conflict_do_nothing().returning(t.c.userid))
+    return sorted((await session.execute(stmt)).scalars())
 
 
 async def _nudge_witnesses(ctx: Context, cal: WorkCalendar, day: date, away: set[str]) -> int:

@@ -35,6 +35,48 @@ def enqueue(session: AsyncSession, *, tenant: str, platform: str, userid: str, m
     return row
 
 
+# A message to many people (the 09:30 prompt) is stored as rows of up to this many
+# recipients, so 100,000 prompts are 100 rows, not 100,000.
+FANOUT = 1000
+EVERYONE = "*"  # OutboxMessage.userid of a row whose recipients are payload["to"]
+
+
+def enqueue_many(session: AsyncSession, *, tenant: str, platform: str, userids: list[str], message: Message) -> int:
+    """One message to many people, as fan-out rows; returns how many rows were written."""
+    now = utcnow()
+    body = message.to_dict()
+    n = 0
+    for i in range(0, len(userids), FANOUT):
+        session.add(OutboxMessage(tenant=tenant, platform=platform, userid=EVERYONE,
+                                  payload={**body, "to": userids[i:i + FANOUT]},
+                                  status="pending", created_at=now, next_attempt_at=now))
+        n += 1
+    return n
+
+
+def recipients(row: OutboxMessage) -> list[str]:
+    return list(row.payload.get("to") or []) if row.userid == EVERYONE else [row.userid]
+
+
+async def split_fanout(db: Database, row: OutboxMessage, now: datetime, *, retry: list[str], retry_after: float | None,
+                       retry_error: str, dead: list[str], dead_error: str) -> None:
+    """Part of a fan-out row went out: close it, and carry the rest in new rows (to retry, or dead)."""
+    body = {k: v for k, v in row.payload.items() if k != "to"}
+    async with db.transaction() as s:
+        await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+            status="sent", sent_at=now, claimed_until=None,
+            last_error=f"partly sent; {len(retry)} to retry, {len(dead)} undeliverable"))
+        if retry:
+            s.add(OutboxMessage(tenant=row.tenant, platform=row.platform, userid=EVERYONE, payload={**body, "to": retry},
+                                status="pending", attempts=row.attempts, created_at=row.created_at,
+                                next_attempt_at=now + timedelta(seconds=backoff(row.attempts, retry_after)),
+                                last_error=retry_error[:2000]))
+        if dead:
+            s.add(OutboxMessage(tenant=row.tenant, platform=row.platform, userid=EVERYONE, payload={**body, "to": dead},
+                                status="dead", attempts=row.attempts, created_at=row.created_at,
+                                next_attempt_at=now, last_error=dead_error[:2000]))
+
+
 async def claim(db: Database, now: datetime, *, limit: int = 200, lease: float = 120.0) -> list[OutboxMessage]:
     """Claim due messages (and ones whose sender died mid-send) for delivery."""
     due = or_((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
