@@ -73,3 +73,5 @@ def setup_logging(config: Config | None = None, *, json_format: bool | None = No
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The ticker beats every 30 s; APScheduler would log each beat at INFO.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
