@@ -208,6 +208,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "task.no_right.create": {"zh": "只有项目 PMO、管理者或管理员可以创建任务。", "en": "Only project PMOs, managers and admins can create tasks."},
     "task.no_right.edit": {"zh": "只有项目 PMO、管理员或任务创建人可以修改 {code}。", "en": "Only the project's PMO, admins or its creator can change {code}."},
     "task.no_right.report": {"zh": "只有负责人、协作人或项目 PMO 可以更新 {code} 的进度。", "en": "Only the owner, collaborators or the project's PMO can update {code}."},
+    "task.no_right.view": {"zh": "你无权查看任务 {code}：只有任务相关人员（负责人、协作人、项目 PMO、创建人）及其上级，以及 PMO、管理员和 HR 可以查看。", "en": "You may not view task {code}: only the people on it (owner, collaborators, the project's PMO, its creator), their managers, PMOs, admins and HR can."},
     "task.created": {"zh": "已创建任务 {code} {title}（项目：{project}），负责人 {owner}，截止 {due}，已通知负责人。", "en": "Task {code} {title} created (project: {project}), owner {owner}, due {due}; the owner has been told."},
     "task.project_new": {"zh": "已新建项目 {project}，你是该项目的 PMO。", "en": "New project {project}; you are its PMO."},
     "task.collab.added": {"zh": "{who} 将你加为任务 {code} {title} 的协作人，负责人 {owner}。", "en": "{who} added you to task {code} {title} (owner {owner})."},

@@ -46,6 +46,8 @@ ASK_NEW_DUE = "task_new_due"
 CREATOR_ROLES = ("pmo", "admin", "manager")
 # Roles that may change any task, besides the project's PMO and the task's creator.
 EDITOR_ROLES = ("pmo", "admin")
+# Roles that may look at any task: those who may change any, and HR (tasks are facts of reviews).
+VIEWER_ROLES = ("pmo", "admin", "hr")
 OWNER_CARD_TTL_HOURS = 24 * 14
 ESCALATION_CARD_TTL_HOURS = 72  # WeCom response codes live 72 h
 HISTORY_LINES = 12
@@ -245,6 +247,20 @@ async def may_report(ctx: Context, task: Task) -> bool:
     return project is not None and project.pmo_userid == me
 
 
+async def may_view(ctx: Context, task: Task) -> bool:
+    """People on the task, the project's PMO, the task's creator, managers of its people, and pmo/admin/hr."""
+    if _has_any(ctx.me, VIEWER_ROLES) or await may_report(ctx, task):
+        return True
+    from store.pulse import reporting_line
+
+    line = await reporting_line(ctx.session, ctx.tenant.key, ctx.event.userid)
+    if line & {task.owner_userid, *collaborator_list(task)}:
+        return True
+    creator = (await ctx.session.execute(select(TaskUpdate.by_userid).where(
+        TaskUpdate.tenant == ctx.tenant.key, TaskUpdate.task_id == task.id, TaskUpdate.kind == "created"))).scalars().first()
+    return creator == ctx.event.userid
+
+
 async def may_edit(ctx: Context, task: Task, project: Project | None) -> bool:
     if _has_any(ctx.me, EDITOR_ROLES) or (project is not None and project.pmo_userid == ctx.event.userid):
         return True
@@ -414,6 +430,9 @@ async def on_task(ctx: Context) -> None:
     if existing is not None:
         if len(line.words) == 1 and not line.mentions and line.due is None and not line.due_error \
                 and line.deliverable is None:
+            if not await may_view(ctx, existing):
+                ctx.reply(ctx.t("task.no_right.view", code=existing.code))
+                return
             await show_task(ctx, existing)
             return
         await _edit_task(ctx, existing, line, title_words=line.words[1:])
