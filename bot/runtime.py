@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.adapter import Adapter, OutboundItem, SendResult
 from bot.clock import Clock, utcnow
@@ -25,9 +25,11 @@ from handlers.context import Context
 from handlers.router import Router
 from store import inbox, outbox
 from store.db import Database
-from store.models import Employee, OutboxMessage
+from store.models import Employee, InboxEvent, OutboxMessage
 
 log = logging.getLogger(__name__)
+
+RELAY_CHUNK = 10
 
 
 class Runtime:
@@ -101,16 +103,25 @@ class Runtime:
         started = time.perf_counter()
         try:
             async with self.db.transaction() as s:
+                # Done in the same transaction as the handler's changes and replies, and only
+                # while our claim holds: a crash can no longer leave it handled but "processing".
+                took = await s.execute(update(InboxEvent).where(
+                    InboxEvent.id == row.id, InboxEvent.status == "processing",
+                    InboxEvent.claimed_until == row.claimed_until).values(
+                    status="done", processed_at=utcnow(), error=""))
+                if not took.rowcount:
+                    raise _LostClaim()
                 me = (await s.execute(select(Employee).where(
                     Employee.tenant == tenant.key, Employee.userid == event.userid))).scalar_one_or_none()
                 ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.clock.now(),
                               data_dir=self.config.server.data_dir)
                 await self.router.dispatch(ctx)
-            await inbox.finish(self.db, row.id, utcnow())
             self.stats["inbox_processed"] += 1
             self.metrics.handler_seconds.labels(event.kind).observe(time.perf_counter() - started)
             if ctx.sent:
                 self._outbox_wake.set()
+        except _LostClaim:
+            log.warning("inbox event %s was claimed again by another worker; left to it", row.id)
         except Exception as exc:
             log.exception("handler failed for inbox event %s (%s)", row.id, event.kind)
             await inbox.finish(self.db, row.id, utcnow(), error=f"{type(exc).__name__}: {exc}")
@@ -134,6 +145,14 @@ class Runtime:
         return len(rows)
 
     async def _send_tenant(self, key: str, rows: list[OutboxMessage]) -> None:
+        # Rows are marked after each chunk, so a crash can only leave one chunk's sends unrecorded
+        # (and repeat them), not everything claimed at once.
+        for i in range(0, len(rows), RELAY_CHUNK):
+            if i:  # keep the claim on what is still to send, so no other relay takes it over
+                await outbox.extend_claim(self.db, [r.id for r in rows[i:]], utcnow())
+            await self._send_chunk(key, rows[i:i + RELAY_CHUNK])
+
+    async def _send_chunk(self, key: str, rows: list[OutboxMessage]) -> None:
         tenant = self.tenant(key)
         adapter = self.adapters.get(rows[0].platform)
         if tenant is None or adapter is None:
@@ -225,8 +244,9 @@ class Runtime:
             asyncio.create_task(self._loop(self.relay_once, self._outbox_wake, 0.5), name="outbox-relay"),
         ]
 
-    async def stop(self) -> None:
-        """Finish the step in hand, then stop; unfinished rows stay for the next start."""
+    async def stop(self, drain_seconds: float = 5.0) -> None:
+        """Finish the step in hand, then handle what the inbox holds and send what is due, for at
+        most `drain_seconds`; whatever is left stays for the next start."""
         self._stopping = True
         self._inbox_wake.set()
         self._outbox_wake.set()
@@ -235,6 +255,14 @@ class Runtime:
                 await asyncio.wait_for(task, timeout=10)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 task.cancel()
+        deadline = time.monotonic() + drain_seconds
+        while self._tasks and time.monotonic() < deadline:
+            try:
+                if not await self.process_inbox_once() + await self.relay_once():
+                    break
+            except Exception:
+                log.exception("draining the inbox and outbox on shutdown failed")
+                break
         for adapter in self.adapters.values():
             await adapter.stop()
 
@@ -247,6 +275,10 @@ class Runtime:
             n = await self.process_inbox_once() + await self.relay_once()
             if not n:
                 return
+
+
+class _LostClaim(Exception):
+    """The inbox row's lease ran out and another worker claimed it."""
 
 
 def _code_of(error: str) -> str:

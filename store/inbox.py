@@ -59,8 +59,10 @@ async def accept_many(db: Database, events: list[Event], now: datetime) -> list[
             for i, (e, k) in enumerate(zip(events, keys))]
 
 
-async def claim(db: Database, now: datetime, *, limit: int = 50, lease: float = 60.0) -> list[InboxEvent]:
+async def claim(db: Database, now: datetime, *, limit: int = 50, lease: float = 10.0) -> list[InboxEvent]:
     """Take up to `limit` pending events (or ones whose claimer died) in arrival order."""
+    # Short: the handler marks the row done only while this claim holds, so a slow handler whose
+    # claim lapsed is never run twice; after a crash the row is taken up again within seconds.
     due = or_(InboxEvent.status == "pending",
               (InboxEvent.status == "processing") & (InboxEvent.claimed_until < now))
     return await claim_rows(db, InboxEvent, due, dict(status="processing", claimed_until=now + timedelta(seconds=lease)),

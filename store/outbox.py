@@ -38,6 +38,9 @@ def enqueue(session: AsyncSession, *, tenant: str, platform: str, userid: str, m
 # A message to many people (the 09:30 prompt) is stored as rows of up to this many
 # recipients, so 100,000 prompts are 100 rows, not 100,000.
 FANOUT = 1000
+# DingTalk's batchSend takes 20 people and has no idempotency key: a row the size of
+# one call bounds what a crash mid-send can repeat to those 20.
+FANOUT_BY_PLATFORM = {"dingtalk": 20}
 EVERYONE = "*"  # OutboxMessage.userid of a row whose recipients are payload["to"]
 
 
@@ -45,10 +48,11 @@ def enqueue_many(session: AsyncSession, *, tenant: str, platform: str, userids: 
     """One message to many people, as fan-out rows; returns how many rows were written."""
     now = utcnow()
     body = message.to_dict()
+    size = FANOUT_BY_PLATFORM.get(platform, FANOUT)
     n = 0
-    for i in range(0, len(userids), FANOUT):
+    for i in range(0, len(userids), size):
         session.add(OutboxMessage(tenant=tenant, platform=platform, userid=EVERYONE,
-                                  payload={**body, "to": userids[i:i + FANOUT]},
+                                  payload={**body, "to": userids[i:i + size]},
                                   status="pending", created_at=now, next_attempt_at=now))
         n += 1
     return n
@@ -77,13 +81,25 @@ async def split_fanout(db: Database, row: OutboxMessage, now: datetime, *, retry
                                 next_attempt_at=now, last_error=dead_error[:2000]))
 
 
-async def claim(db: Database, now: datetime, *, limit: int = 200, lease: float = 120.0) -> list[OutboxMessage]:
+# A claim outlives one relay chunk (adapters give up on a call within 15 s); after a crash the
+# claimed rows are taken up again this long after the claim was last renewed.
+LEASE_SECONDS = 30.0
+
+
+async def claim(db: Database, now: datetime, *, limit: int = 200, lease: float = LEASE_SECONDS) -> list[OutboxMessage]:
     """Claim due messages (and ones whose sender died mid-send) for delivery."""
     due = or_((OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
               (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now))
     return await claim_rows(db, OutboxMessage, due, dict(
         status="sending", claimed_until=now + timedelta(seconds=lease), attempts=OutboxMessage.attempts + 1),
         limit=limit)
+
+
+async def extend_claim(db: Database, ids: list[int], now: datetime, lease: float = LEASE_SECONDS) -> None:
+    """Renew the claim on rows still being sent."""
+    async with db.transaction() as s:
+        await s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending")
+                        .values(claimed_until=now + timedelta(seconds=lease)))
 
 
 async def mark_sent(db: Database, ids: list[int], now: datetime, refs: dict[int, str] | None = None) -> None:
