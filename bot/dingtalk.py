@@ -59,6 +59,8 @@ from bot.adapter import Adapter, OutboundItem, SendResult
 from bot.config import TenantConfig
 from bot.dingtalk_api import MAX_BATCH_USERS, DingTalkApi, DingTalkApiError
 from bot.events import Event
+from bot.replay import ReplayGuard, body_digest
+from bot.storable import UNSTORABLE, storable
 from cards import dingtalk as render
 from cards.model import Message
 
@@ -67,6 +69,9 @@ log = logging.getLogger(__name__)
 ROBOT_TOPIC = ChatbotMessage.TOPIC  # /v1.0/im/bot/messages/get
 CARD_TOPIC = CallbackHandler.TOPIC_CARD_CALLBACK  # /v1.0/card/instances/callback
 SIGNATURE_WINDOW_MS = 3600 * 1000
+# How soon after its timestamp a second message with the same sign is still taken for a
+# real one sent in the same millisecond (see http_callback).
+SAME_MOMENT_MS = 5_000
 # A reply goes through the sessionWebhook only while it has this long left to live.
 SESSION_MARGIN_MS = 60 * 1000
 # batchSend's flowControlledStaffIdList: per-person flow control; try those people again later.
@@ -89,7 +94,8 @@ def check_signature(secret: str, timestamp: str, sign: str, now: datetime) -> st
     """None when the signature is good and fresh, else why not (for the log)."""
     if not timestamp or not sign:
         return "missing timestamp or sign header"
-    if not timestamp.isdigit() or len(timestamp) > 15:
+    # ASCII digits only: str.isdigit() also takes '²', which int() then refuses.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 15:
         return "timestamp is not milliseconds"
     if abs(int(now.timestamp() * 1000) - int(timestamp)) > SIGNATURE_WINDOW_MS:
         return "timestamp outside the one-hour window"
@@ -124,6 +130,8 @@ def robot_event(tenant: TenantConfig, data: Any) -> Event | None:
     """The Event of a robot message; None for a kind we do not read (pictures, audio …)."""
     if not isinstance(data, dict):
         raise InvalidCallback("robot message data is not an object")
+    if not storable(data):
+        raise InvalidCallback(f"robot message {UNSTORABLE}")
     msg_id = _str(data, "msgId")
     userid = _str(data, "senderStaffId")
     conv_type = data.get("conversationType")
@@ -183,6 +191,8 @@ def card_event(tenant: TenantConfig, data: Any) -> Event:
     """The Event of a card button press (card instance callback)."""
     if not isinstance(data, dict):
         raise InvalidCallback("card callback data is not an object")
+    if not storable(data):
+        raise InvalidCallback(f"card callback {UNSTORABLE}")
     card_id = _str(data, "outTrackId")
     userid = _str(data, "userId")
     if data.get("userIdType", 1) not in (1, "1"):
@@ -356,11 +366,30 @@ class StreamConnection:
                     failures = 0
                     log.info("dingtalk %s: stream connected", self.tenant.key)
                     keepalive = asyncio.create_task(self.client.keepalive(ws))
+                    # Frames are handled side by side, so callbacks arriving together share one inbox
+                    # commit; one at a time, each waited for its own commit and acks queued behind it.
+                    # They still reach the inbox in arrival order: nothing awaits before its queue.
+                    inflight: set[asyncio.Task[str]] = set()
+                    closing: set[asyncio.Future[None]] = set()
+                    told_to_go = asyncio.Event()
+
+                    def finished(task: asyncio.Task[str]) -> None:
+                        inflight.discard(task)
+                        if not task.cancelled() and task.exception() is None \
+                                and task.result() == DingTalkStreamClient.TAG_DISCONNECT:
+                            told_to_go.set()
+                            closing.add(asyncio.ensure_future(ws.close()))  # ends the loop below
+
                     try:
                         async for raw in ws:
-                            if await self._on_frame(raw) == DingTalkStreamClient.TAG_DISCONNECT:
-                                asked_to_reconnect = True
+                            task = asyncio.create_task(self._on_frame(raw))
+                            inflight.add(task)
+                            task.add_done_callback(finished)
+                            if told_to_go.is_set():
                                 break
+                        if inflight:  # let what is in hand be stored (and acked while the socket lives)
+                            await asyncio.wait(set(inflight), timeout=5)
+                        asked_to_reconnect = told_to_go.is_set()
                     finally:
                         keepalive.cancel()
                         self.connected = False
@@ -426,7 +455,7 @@ def _frame_problem(frame: dict[str, Any]) -> str:
     if not isinstance(headers.get("topic"), str):
         return "no topic"
     for key in ("time", "eventBornTime"):
-        if key in headers and not str(headers[key]).isdigit():
+        if key in headers and not (str(headers[key]).isascii() and str(headers[key]).isdigit()):
             return f"{key} is not milliseconds"
     data = frame.get("data", "")
     if not isinstance(data, str):
@@ -455,6 +484,7 @@ class DingTalkAdapter(Adapter):
         self._apis: dict[str, DingTalkApi] = {}
         # (tenant, userid) → (sessionWebhook, expiry ms) of the person's latest 1:1 message.
         self._sessions: dict[tuple[str, str], tuple[str, int]] = {}
+        self.replays = ReplayGuard()
 
     def tenants(self) -> list[TenantConfig]:
         return [t for t in self.runtime.config.tenants if t.dingtalk is not None]
@@ -539,6 +569,21 @@ class DingTalkAdapter(Adapter):
         if problem and not by_token:
             log.warning("dingtalk %s: refused an HTTP callback from %s: %s", tenant.key, request.remote, problem)
             return web.json_response({"error": "signature"}, status=401)
+        if problem is None:
+            # The sign covers only the timestamp, not the body: one seen before may come back
+            # on the same body (a retry). On another body it is either two real messages sent
+            # in the same millisecond — they arrive together, at once — or a captured sign
+            # replayed on a forged message later. Refuse only the latter: refusing the former
+            # would lose a real message, and DingTalk may not resend it.
+            ts = request.headers["timestamp"]
+            now = self.runtime.clock.now().timestamp()
+            burst = abs(now * 1000 - int(ts)) <= SAME_MOMENT_MS
+            if not self.replays.admit((tenant.key, ts, request.headers["sign"]), body_digest(raw),
+                                      expires_at=(int(ts) + SIGNATURE_WINDOW_MS) / 1000, now=now) and not burst:
+                log.warning("dingtalk %s: refused an HTTP callback reusing the timestamp and sign of another",
+                            tenant.key)
+                return web.json_response({"error": "timestamp and sign already used for another message"},
+                                         status=409)
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -579,6 +624,8 @@ class DingTalkAdapter(Adapter):
                 # interactive cards go one person at a time, too slow at 20 QPS for a
                 # whole company. Its buttons become "reply …" hints.
                 m = render.broadcast_markdown(m)
+                # The item carries the markdown too: a sessionWebhook reply renders item.message.
+                item = OutboundItem(id=item.id, userid=item.userid, message=m)
             if m.kind in ("text", "markdown"):
                 key, param = render.robot_message(m)
                 plain[(key, json.dumps(param, ensure_ascii=False, sort_keys=True))].append(item)
@@ -596,7 +643,12 @@ class DingTalkAdapter(Adapter):
 
         async def run(job: Awaitable[None]) -> None:
             async with gate:
-                await job
+                try:
+                    await job
+                except Exception:
+                    # Items the job had not settled get no result and are retried; those it
+                    # already sent keep theirs, so one bad job does not make the others go twice.
+                    log.exception("dingtalk %s: a send job failed", tenant.key)
         await asyncio.gather(*(run(j) for j in jobs))
         return results
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ TOKEN_HEADER = "x-acs-dingtalk-access-token"
 DEFAULT_API_BASE = "https://api.dingtalk.com"
 DEFAULT_OAPI_BASE = "https://oapi.dingtalk.com"
 MAX_BATCH_USERS = 20
+_URL_QUERY = re.compile(r"(https?://[^\s'\"?]+)\?[^\s'\")]*")
 
 _QPS_CODES = {"Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "Forbidden.AccessDenied.QpsLimitForApi"}
 _AUTH_CODES = {"InvalidAuthentication", "InvalidAccessToken", "AuthenticationFailed.InvalidToken", "Unauthorized"}
@@ -158,7 +160,9 @@ class DingTalkApi:
                 text = await r.text()
                 status = r.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise DingTalkApiError(f"{method} {urlsplit(url).path}: {type(exc).__name__}: {exc}", retry_after=5.0) from None
+            # Some aiohttp errors quote the URL: its query holds the access token or the sessionWebhook key.
+            why = _URL_QUERY.sub(r"\1?…", str(exc))
+            raise DingTalkApiError(f"{method} {urlsplit(url).path}: {type(exc).__name__}: {why}", retry_after=5.0) from None
         try:
             body = json.loads(text) if text else {}
         except ValueError:
