@@ -1,20 +1,55 @@
 """Builds the aiohttp application: health, platform routes, console, lifecycle."""
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.runtime import Runtime
+from bot.storable import UNSTORABLE, storable
 from store.db import Database
 from store.migrate import check_current
 
 log = logging.getLogger(__name__)
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
+# aiohttp bounds a request's head (it closes a connection that has not sent a whole
+# head within the keep-alive timeout, which `serve` sets to IDLE_TIMEOUT_SECONDS) but
+# not its body: a client trickling a body would hold a handler forever.
+IDLE_TIMEOUT_SECONDS = 30.0
+BODY_TIMEOUT_SECONDS = 30.0
+
+
+@web.middleware
+async def read_body_in_time(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Read every request body before its handler runs: within BODY_TIMEOUT_SECONDS and the size cap."""
+    if request.body_exists:
+        cap = request.client_max_size
+        if cap and request.content_length is not None and request.content_length > cap:
+            raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=request.content_length)
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+                await request.read()  # kept by aiohttp: the handler's read()/json() get it from memory
+        except TimeoutError:
+            log.warning("%s %s: request body not received within %ss; answered 408, closing",
+                        request.method, request.path, BODY_TIMEOUT_SECONDS)
+            resp = web.json_response({"error": "request body not received in time"}, status=408)
+            resp.force_close()
+            return resp
+    return await handler(request)
+
+
+@web.middleware
+async def refuse_unstorable_query(request: web.Request, handler: Any) -> web.StreamResponse:
+    """NUL or a lone surrogate in the query or path would reach a database query and fail there (500)."""
+    if not (storable(list(request.query.items())) and storable(dict(request.match_info))):
+        return web.json_response({"error": f"the URL {UNSTORABLE}"}, status=400)
+    return await handler(request)
 
 
 def is_loopback(host: str) -> bool:
@@ -69,7 +104,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Application:
     config = runtime.config
-    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app = web.Application(client_max_size=config.server.max_body_bytes,
+                          middlewares=[read_body_in_time, refuse_unstorable_query])
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -70,7 +70,11 @@ def _serve(config: Config) -> int:
     print(f"动线 Dongxian listening on http://{host}:{port}/  (console: {'on' if config.console.enabled else 'off'})", flush=True)
     if config.console.enabled:
         print(f"  console: http://{host}:{port}/console/", flush=True)
-    web.run_app(factory(), host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+    from bot.app import IDLE_TIMEOUT_SECONDS
+
+    # The keep-alive timeout also closes connections whose request head is still unfinished.
+    web.run_app(factory(), host=host, port=port, print=None, access_log=None, shutdown_timeout=10,
+                keepalive_timeout=IDLE_TIMEOUT_SECONDS)
     return 0
 
 

@@ -20,6 +20,7 @@ from bot.adapter import Adapter, SendResult
 from bot.clock import utcnow
 from bot.config import TenantConfig
 from bot.events import Event
+from bot.storable import UNSTORABLE, storable
 from cards.model import Message
 from store.models import ConsoleMessage, Employee
 
@@ -72,6 +73,8 @@ class ConsoleAdapter(Adapter):
             return _bad("body must be a JSON object")
         if not isinstance(body, dict):
             return _bad("body must be a JSON object")
+        if not storable(body):
+            return _bad(f"the body {UNSTORABLE}")
         return body
 
     def _tenant(self, key: Any, *, chat: bool = False) -> TenantConfig | web.Response:

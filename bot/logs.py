@@ -13,6 +13,7 @@ from typing import Iterable
 from bot.config import Config
 
 MASK = "***"
+QUIET_LIBRARIES = ("aiosqlite", "websockets.client", "websockets.server")
 
 
 def secrets_of(config: Config) -> list[str]:
@@ -73,5 +74,10 @@ def setup_logging(config: Config | None = None, *, json_format: bool | None = No
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # At DEBUG these libraries trace everything they carry: aiosqlite every SQL parameter (people's
+    # messages, DingTalk's sessionWebhook URLs, which are credentials), websockets the Stream connect
+    # URL with its ticket. Our own DEBUG lines stay available.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
     # The ticker beats every 30 s; APScheduler would log each beat at INFO.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

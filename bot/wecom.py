@@ -29,6 +29,7 @@ from sqlalchemy import select
 from bot.adapter import Adapter, OutboundItem, SendResult
 from bot.config import TenantConfig
 from bot.events import Event
+from bot.replay import ReplayGuard, body_digest
 from bot.wecom_api import RateWindow, WeComAPI, WeComError, WeComTransportError, jitter
 from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto
 from cards.model import Card, Message
@@ -134,6 +135,7 @@ class WeComAdapter(Adapter):
         self._updates_tried: set[int] = set()
         self._used_codes: set[str] = set()
         self._local_ids = 0
+        self.replays = ReplayGuard()
 
     # -- lifecycle -------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -209,14 +211,15 @@ class WeComAdapter(Adapter):
     async def _read_capped(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise CallbackRejected(413, "body too large")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise CallbackRejected(413, "body too large")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        # Whole, not streamed: the app's read-timeout middleware may have read it already;
+        # read() stops at the app's client_max_size, so this cap is checked after at most that.
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise CallbackRejected(413, "body too large") from None
+        if len(body) > MAX_BODY_BYTES:
+            raise CallbackRejected(413, "body too large")
+        return body
 
     async def handle_callback(self, request: web.Request) -> web.Response:
         """POST: verify, decrypt, store, then answer 200 with an empty body."""
@@ -224,8 +227,14 @@ class WeComAdapter(Adapter):
             tenant = self._tenant(request)
             assert tenant.wecom is not None
             body = await self._read_capped(request)
-            msg = self._crypto(tenant).decrypt_callback(body, self._query(request), self.runtime.clock.now(),
-                                                        tenant.wecom.replay_window_seconds)
+            query = self._query(request)
+            now = self.runtime.clock.now()
+            msg = self._crypto(tenant).decrypt_callback(body, query, now, tenant.wecom.replay_window_seconds)
+            # A WeCom retry repeats timestamp, nonce and body; the same pair on another body is a replay.
+            if not self.replays.admit((tenant.key, query.timestamp, query.nonce), body_digest(body),
+                                      expires_at=int(query.timestamp) + tenant.wecom.replay_window_seconds,
+                                      now=now.timestamp()):
+                raise CallbackRejected(403, "nonce already used for another message")
             agent = str(msg.get("AgentID", "")).strip()
             if agent and agent != str(tenant.wecom.agent_id):
                 log.warning("WeCom callback for tenant %s names agent %s, configured is %s; ignored",

@@ -51,7 +51,7 @@ def sign(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
 
 def check_timestamp(timestamp: str, now: datetime, window_seconds: int) -> None:
     """Refuse a callback whose timestamp is outside the replay window around `now`."""
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:  # not '²': int() refuses it
         raise CallbackRejected(400, "timestamp is not a number")
     if abs(now.timestamp() - int(timestamp)) > window_seconds:
         raise CallbackRejected(403, "timestamp outside the replay window")
