@@ -21,5 +21,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# Benchmarks (about 11 minutes); set DONGXIAN_TEST_PG to include the PostgreSQL scale-out.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var build *.egg-info

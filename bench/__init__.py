@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure the bot at company scale and write bench/results/*.json."""
