@@ -24,6 +24,11 @@ class InboxWriter:
         self._queue: list[tuple[Event, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
+    @property
+    def busy(self) -> bool:
+        """Events are waiting to be stored (and their senders for an answer)."""
+        return bool(self._queue) or (self._flusher is not None and not self._flusher.done())
+
     async def accept(self, event: Event) -> bool:
         """True once the event is committed; False if it had been accepted before."""
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()

@@ -29,7 +29,9 @@ from store.models import Employee, InboxEvent, OutboxMessage
 
 log = logging.getLogger(__name__)
 
-RELAY_CHUNK = 10
+# Rows handed to an adapter at once: a crash mid-send can repeat at most this many
+# (DingTalk has no idempotency key), and it is one full DingTalk batchSend of 20.
+RELAY_CHUNK = 20
 
 
 class Runtime:
@@ -85,6 +87,10 @@ class Runtime:
 
         async def run_user(items: list[Any]) -> None:
             for row in items:
+                # Acknowledging comes first: at 09:30 callbacks are stored and answered
+                # while handling waits its turn (the platforms retry what is not answered).
+                while self.inbox_writer.busy:
+                    await asyncio.sleep(0.002)
                 await self._handle(row)
 
         if self.db.is_postgres:

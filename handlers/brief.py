@@ -13,7 +13,7 @@ from pathlib import Path
 from cards.model import Card, Message
 from handlers.context import Context
 from handlers.feedback import feedback_buttons, may_view, parse_feedback
-from handlers.people import Directory, Person
+from handlers.people import tenant_directory
 from handlers.reply_grammar import classify_command
 from handlers.router import Router
 from store import audit
@@ -128,8 +128,7 @@ async def on_brief(ctx: Context) -> None:
         if ctx.event.mentions:
             subject = await ctx.employee(token)
         else:
-            rows = await _active(ctx)
-            m = Directory(rows).resolve(token)
+            m = (await tenant_directory(ctx.session, ctx.tenant.key)).resolve(token)
             if m.status == "choose":
                 names = "、".join(f"{p.name}（{p.department.split('/')[-1] or p.userid}）" for p in m.candidates)
                 ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
@@ -154,8 +153,3 @@ async def on_brief(ctx: Context) -> None:
     await deliver(ctx, me.userid, brief, write_document(brief, ctx.data_dir))
 
 
-async def _active(ctx: Context) -> list[Person]:
-    from sqlalchemy import select
-    rows = (await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)))).scalars()
-    return [Person.from_employee(e) for e in rows]

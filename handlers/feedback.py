@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot.config import FeedbackTag
 from cards.model import Button, Card
 from handlers.context import Context, aware
-from handlers.people import Directory, Person
+from handlers.people import Directory, Person, tenant_directory
 from handlers.reply_grammar import classify_command, collapse_spaces, fold_width
 from handlers.router import CardHandler, Router
 from store import audit
@@ -225,9 +225,7 @@ async def _close_flow_cards(ctx: Context, result: str | None = None) -> None:
 
 
 async def _directory(ctx: Context) -> Directory:
-    rows = (await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)))).scalars()
-    return Directory([Person.from_employee(e) for e in rows])
+    return await tenant_directory(ctx.session, ctx.tenant.key)
 
 
 async def _set_receiver(ctx: Context, draft: dict[str, Any], token: str, problems: list[str]) -> bool:

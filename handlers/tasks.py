@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from cards.model import Button, Card
 from handlers.context import Context, aware
-from handlers.people import Directory, Person
+from handlers.people import Directory, tenant_directory
 from handlers.reply_grammar import classify_command, fold_width
 from handlers.router import Router
 from store.models import Employee, Escalation, IssuedCard, Project, Task, TaskUpdate
@@ -360,9 +360,7 @@ def parse_progress(text: str) -> tuple[str | None, str | None, str]:
 
 
 async def _directory(ctx: Context) -> Directory:
-    rows = (await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)))).scalars()
-    return Directory([Person.from_employee(e) for e in rows])
+    return await tenant_directory(ctx.session, ctx.tenant.key)
 
 
 async def _resolve_people(ctx: Context, tokens: list[str], problems: list[str]) -> list[str]:

@@ -15,12 +15,12 @@ from sqlalchemy import select
 from cards.model import Button, Card
 from handlers.context import Context
 from handlers.feedback import feedback_buttons
-from handlers.people import Directory, Person
+from handlers.people import Directory, tenant_directory
 from handlers.reply_grammar import classify_command, parse_action_reply, parse_leave, LeaveParseError
 from handlers.router import Router
 from schedules.calendar import iso_week, week_days
 from store.goals import find_goal
-from store.models import ActionEdit, Employee, Goal, Leave, WeeklyAction, WitnessEvent
+from store.models import ActionEdit, Goal, Leave, WeeklyAction, WitnessEvent
 
 router = Router()
 
@@ -46,9 +46,7 @@ async def my_action(ctx: Context, userid: str | None = None) -> WeeklyAction | N
 
 
 async def directory(ctx: Context) -> Directory:
-    rows = (await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)))).scalars()
-    return Directory([Person.from_employee(e) for e in rows])
+    return await tenant_directory(ctx.session, ctx.tenant.key)
 
 
 async def name_of(ctx: Context, userid: str | None) -> str:

@@ -22,7 +22,7 @@ from bot.events import Event
 from cards.model import Button, Card, Message
 from handlers.context import Context, aware
 from schedules.briefs import review_briefs, review_briefs_at
-from schedules.calendar import WorkCalendar, iso_week, week_days
+from schedules.calendar import WorkCalendar, iso_week
 from store.db import try_insert
 from store.models import Employee, JobRun, Leave, ScheduledSend, WeeklyAction
 

@@ -1,6 +1,7 @@
 """Engine, sessions and the few SQL idioms that differ between SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -30,6 +31,10 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
+        # SQLite has one writer. Its busy handler retries by sleeping, not in turn, so
+        # under load a writer can lose again and again (the inbox stalled for seconds
+        # behind the dispatcher). Writers of this process queue here instead, in order.
+        self._write_turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -43,6 +48,16 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work commits on success and rolls back on error."""
+        if self._write_turn is not None:
+            async with self._write_turn:
+                async with self._transaction() as s:
+                    yield s
+        else:
+            async with self._transaction() as s:
+                yield s
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as s:
             async with s.begin():
                 if self.dialect == "sqlite":
