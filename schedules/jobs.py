@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from sqlalchemy import select, update
 
@@ -157,12 +157,8 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v * 100:.0f}%"
 
 
-async def _task_fields(ctx: Context, week: str, people: set[str] | None) -> list[tuple[str, str]]:
-    """The week's cross-functional task figures, when there are any tasks."""
-    from store.task_figures import task_figures, weeks_window
-
-    start, end = weeks_window([week], ctx.tenant.tz)
-    f = (await task_figures(ctx.session, ctx.tenant.key, start=start, end=end, now=ctx.now, people=people)).total
+def _task_fields(f) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """A scope's cross-functional task figures for the pulse card, when there are any tasks."""
     if not (f.due or f.escalations or f.open_escalations):
         return []
     median = f.median_resolution_minutes
@@ -188,42 +184,58 @@ def pulse_card(ctx: Context, title: str, pulse, *, show_missing: list[str] | Non
 async def pulse(runtime: "Runtime", tenant: TenantConfig, at: datetime, *, forced: bool = False) -> int:
     """Team cards to managers and the company card (with XLSX and trend chart) to HR, once per week."""
     from store.pulse import compute_pulse, org_tree
+    from store.task_figures import combine, task_figures, weeks_window
 
     cal = WorkCalendar(tenant)
     day = at.astimezone(tenant.tz).date()
     week = iso_week(day)
     if not forced and cal.last_working_day(week) != day:
         return 0
-    sent = 0
-    async with runtime.db.transaction() as s:
+    # Figures are computed on a read session, and each card is claimed and queued in a
+    # short transaction of its own: at 100,000 people the figures take minutes, and
+    # one long write transaction would keep every callback waiting meanwhile.
+    cards: list[tuple[str, str, Any]] = []  # (userid, kind, card builder input)
+    async with runtime.db.session() as s:
         ctx = job_context(s, tenant, at)
+        done = set((await s.execute(select(ScheduledSend.userid, ScheduledSend.kind).where(
+            ScheduledSend.tenant == tenant.key, ScheduledSend.day == week,
+            ScheduledSend.kind.in_(("pulse_team", "pulse_company"))))).all())
         staff = list((await s.execute(select(Employee).where(
             Employee.tenant == tenant.key, Employee.active.is_(True)))).scalars())
         names = {e.userid: e.name for e in staff}
         has_reports = {e.manager_userid for e in staff if e.manager_userid}
         tree = await org_tree(s, tenant.key)
+        # Task figures once for everybody; each manager's card sums their people's.
+        start, end = weeks_window([week], tenant.tz)
+        tasks = await task_figures(s, tenant.key, start=start, end=end, now=at)
+        tasks_by_owner = {f.key: f for f in tasks.people}
         for boss in staff:
-            if not (boss.has_role("manager") or boss.userid in has_reports):
+            if not (boss.has_role("manager") or boss.userid in has_reports) or (boss.userid, "pulse_team") in done:
                 continue
             line = tree.line(boss.userid)
-            if not line or not await claim_send(s, tenant.key, boss.userid, "pulse_team", week, at):
+            if not line:
                 continue
             p = await compute_pulse(s, tenant.key, week, people=line)
-            card = pulse_card(ctx, ctx.t("pulse.title.manager", week=week), p,
-                              show_missing=[names.get(u, u) for u in p.missing],
-                              extra=await _task_fields(ctx, week, line))
-            await ctx.issue_card(boss.userid, "pulse", card)
-            sent += 1
-        hr = [e for e in staff if e.has_role("hr")]
-        hr_due = [e for e in hr if await claim_send(s, tenant.key, e.userid, "pulse_company", week, at)]
-        if hr_due:
-            p = await compute_pulse(s, tenant.key, week)
-            extra = await _task_fields(ctx, week, None)
-            for e in hr_due:
-                await ctx.issue_card(e.userid, "pulse", pulse_card(ctx, ctx.t("pulse.title.hr", week=week), p, extra=extra))
-                sent += 1
+            cards.append((boss.userid, "pulse_team", pulse_card(
+                ctx, ctx.t("pulse.title.manager", week=week), p, show_missing=[names.get(u, u) for u in p.missing],
+                extra=_task_fields(combine([tasks_by_owner[u] for u in line if u in tasks_by_owner])))))
+        hr = [e.userid for e in staff if e.has_role("hr") and (e.userid, "pulse_company") not in done]
+        if hr:
+            company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week), await compute_pulse(s, tenant.key, week),
+                                 extra=_task_fields(tasks.total))
+            cards += [(u, "pulse_company", company) for u in hr]
+    sent = 0
+    hr_due: list[str] = []
+    for userid, kind, card in cards:
+        async with runtime.db.transaction() as s:
+            if not await claim_send(s, tenant.key, userid, kind, week, at):
+                continue  # another process got there first
+            await job_context(s, tenant, at).issue_card(userid, "pulse", Card.from_dict(card.to_dict()))
+        sent += 1
+        if kind == "pulse_company":
+            hr_due.append(userid)
     if hr_due:
-        await _send_hr_files(runtime, tenant, at, week, [e.userid for e in hr_due])
+        await _send_hr_files(runtime, tenant, at, week, hr_due)
     await _record_run(runtime, tenant.key, "pulse", week, sent)
     return sent
 
