@@ -7,6 +7,9 @@ is how secrets stay out of the file.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
 import re
 import stat
@@ -66,6 +69,19 @@ class WeComConfig(_Strict):
     api_base: str = "https://qyapi.weixin.qq.com"
     # Callbacks whose timestamp is further than this from now are refused (replay window).
     replay_window_seconds: int = Field(300, ge=1)
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, v: str) -> str:
+        # WeCom's EncodingAESKey is base64 of a 32-byte key without its "=": a wrong one would
+        # load fine and then fail every callback, so check it here.
+        try:
+            key = base64.b64decode(v + "=", validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("is not base64 (copy EncodingAESKey from the app's callback settings)") from None
+        if len(key) != 32:
+            raise ValueError("does not decode to 32 bytes")
+        return v
 
 
 class DingTalkConfig(_Strict):
@@ -179,21 +195,24 @@ def _path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            # A key that is not a bare word is quoted as TOML would write it, so an
+            # empty or odd key (spaces, control characters) is still recognisable.
+            key = str(part) if re.fullmatch(r"[A-Za-z0-9_-]+", str(part)) else json.dumps(str(part), ensure_ascii=True)
+            out += ("." if out else "") + key
     return out or "(top level)"
 
 
-def _resolve_env(node: Any, where: str = "") -> Any:
+def _resolve_env(node: Any, where: tuple[Any, ...] = ()) -> Any:
     if isinstance(node, dict):
-        return {k: _resolve_env(v, f"{where}.{k}" if where else k) for k, v in node.items()}
+        return {k: _resolve_env(v, (*where, k)) for k, v in node.items()}
     if isinstance(node, list):
-        return [_resolve_env(v, f"{where}[{i}]") for i, v in enumerate(node)]
+        return [_resolve_env(v, (*where, i)) for i, v in enumerate(node)]
     if isinstance(node, str):
         m = _ENV_REF.match(node)
         if m:
             value = os.environ.get(m.group(1))
             if value is None:
-                raise ConfigError(f"config error at {where}: environment variable {m.group(1)} is not set")
+                raise ConfigError(f"config error at {_path(where)}: environment variable {m.group(1)} is not set")
             return value
     return node
 

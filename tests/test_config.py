@@ -93,3 +93,16 @@ def test_every_key_of_the_model_is_documented_in_the_example() -> None:
             if name in ("wecom", "dingtalk"):
                 continue
             assert f"{name} =" in text, f"{model.__name__}.{name} is not in config.example.toml"  # type: ignore[union-attr]
+
+
+def test_odd_keys_are_quoted_and_a_bad_aes_key_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config({"server": {"": 1, "a b": 2}})
+    assert 'config error at server."": unknown key' in str(e.value)
+    assert 'config error at server."a b": unknown key' in str(e.value)
+    wecom = {"corp_id": "ww1", "agent_id": 1, "secret": "s", "token": "t", "encoding_aes_key": "!" * 43}
+    with pytest.raises(ConfigError) as e:
+        parse_config({"tenants": [{"key": "acme", "name": "A", "wecom": wecom}]})
+    assert "tenants[0].wecom.encoding_aes_key" in str(e.value) and "base64" in str(e.value)
+    wecom["encoding_aes_key"] = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"  # Tencent's sample key
+    assert parse_config({"tenants": [{"key": "acme", "name": "A", "wecom": wecom}]}).tenants[0].wecom

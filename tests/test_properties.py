@@ -384,9 +384,14 @@ def _paths(node: Any, where: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 def _dotted(path: tuple[Any, ...]) -> str:
+    """The path as messages write it: bare keys as they are, any other key JSON-quoted."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            key = str(part) if re.fullmatch(r"[A-Za-z0-9_-]+", str(part)) else json.dumps(str(part))
+            out += ("." if out else "") + key
     return out
 
 
