@@ -29,6 +29,18 @@ log = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Dongxian-Token"
 
 
+def token_ok(request: web.Request, token: str) -> bool:
+    """Does the request carry the console token (header, bearer or ?token=)? Constant time."""
+    if not token:
+        return True
+    given = request.headers.get(TOKEN_HEADER, "")
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        given = auth[7:]
+    given = given or request.query.get("token", "")
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
 def _bad(msg: str, status: int = 400) -> web.Response:
     return web.json_response({"error": msg}, status=status)
 
@@ -51,15 +63,7 @@ class ConsoleAdapter(Adapter):
 
     # -- auth and input ---------------------------------------------------------
     def _authorized(self, request: web.Request) -> bool:
-        token = self.runtime.config.console.token
-        if not token:
-            return True
-        given = request.headers.get(TOKEN_HEADER, "")
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            given = auth[7:]
-        given = given or request.query.get("token", "")
-        return hmac.compare_digest(given.encode(), token.encode())
+        return token_ok(request, self.runtime.config.console.token)
 
     def _guard(self, request: web.Request) -> web.Response | None:
         if not self._authorized(request):
@@ -119,7 +123,8 @@ class ConsoleAdapter(Adapter):
                      for e in rows]
         return web.json_response({"users": users})
 
-    async def post_message(self, request: web.Request) -> web.Response:
+    async def _chat_body(self, request: web.Request) -> tuple[dict[str, Any], TenantConfig] | web.Response:
+        """The checked JSON body of a message or press, and its (console) tenant."""
         if (denied := self._guard(request)) is not None:
             return denied
         body = await self._json(request)
@@ -128,6 +133,13 @@ class ConsoleAdapter(Adapter):
         tenant = self._tenant(body.get("tenant"), chat=True)
         if isinstance(tenant, web.Response):
             return tenant
+        return body, tenant
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        checked = await self._chat_body(request)
+        if isinstance(checked, web.Response):
+            return checked
+        body, tenant = checked
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
             return _bad("text is required")
@@ -143,14 +155,10 @@ class ConsoleAdapter(Adapter):
         return web.json_response({"accepted": fresh}, status=202)
 
     async def post_action(self, request: web.Request) -> web.Response:
-        if (denied := self._guard(request)) is not None:
-            return denied
-        body = await self._json(request)
-        if isinstance(body, web.Response):
-            return body
-        tenant = self._tenant(body.get("tenant"), chat=True)
-        if isinstance(tenant, web.Response):
-            return tenant
+        checked = await self._chat_body(request)
+        if isinstance(checked, web.Response):
+            return checked
+        body, tenant = checked
         card_id, key, values = body.get("card_id"), body.get("key"), body.get("values", {})
         if not isinstance(card_id, str) or not card_id or not isinstance(key, str) or not key:
             return _bad("card_id and key are required")

@@ -9,7 +9,6 @@ Every view of other people's figures is written to the audit log.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
 from bot.config import TenantConfig
-from bot.console import TOKEN_HEADER
+from bot.console import token_ok
 from store.models import AuditLog, Employee, WeeklyAction
 
 STATIC_DIR = Path(__file__).with_name("console_static")
@@ -96,15 +95,7 @@ class ConsolePage:
 
     # -- shared checks -----------------------------------------------------------
     def _authorized(self, request: web.Request) -> bool:
-        token = self.runtime.config.console.token
-        if not token:
-            return True
-        given = request.headers.get(TOKEN_HEADER, "")
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            given = auth[7:]
-        given = given or request.query.get("token", "")
-        return hmac.compare_digest(given.encode(), token.encode())
+        return token_ok(request, self.runtime.config.console.token)
 
     async def _viewer(self, request: web.Request) -> tuple[TenantConfig, Employee, str] | web.Response:
         """The tenant, the person the page acts as, and the ISO week asked for (default: this week)."""
