@@ -329,20 +329,27 @@ class WeComAdapter(Adapter):
         replays: dict[str, list[OutboundItem]] = {}
         merge: dict[str, list[OutboundItem]] = {}
         singles: list[OutboundItem] = []
+        rendered: dict[int, tuple[dict[str, Any], str]] = {}
         for item in items:
             pending = self._pending.get((item.id, "main")) if item.message.kind in ("text", "markdown", "card") else None
             if pending is not None:
                 replays.setdefault(pending.body, []).append(item)
                 continue
             if item.message.kind in ("text", "markdown", "card"):
-                try:
-                    content = render_message(item.message)
-                except CardRenderError as exc:
-                    results[item.id] = SendResult(ok=False, error=f"cannot render: {exc}", permanent=True)
-                    continue
+                # The people of one fan-out row share one Message object: render it once,
+                # not 1000 times.
+                known = rendered.get(id(item.message))
+                if known is None:
+                    try:
+                        content = render_message(item.message)
+                    except CardRenderError as exc:
+                        results[item.id] = SendResult(ok=False, error=f"cannot render: {exc}", permanent=True)
+                        continue
+                    known = rendered[id(item.message)] = (content, _canonical(content))
+                content, canonical = known
                 card = item.message.card
                 if content["msgtype"] in ("text", "markdown") or (card is not None and card.broadcast):
-                    merge.setdefault(_canonical(content), []).append(item)
+                    merge.setdefault(canonical, []).append(item)
                     continue
             singles.append(item)
 
