@@ -34,6 +34,15 @@ async def accept(db: Database, event: Event, now: datetime) -> bool:
         )
 
 
+def _accept_statement(postgres: bool):  # type: ignore[no-untyped-def]
+    t = InboxEvent.__table__
+    return ((pg_insert if postgres else sqlite_insert)(t).on_conflict_do_nothing()
+            .returning(t.c.tenant, t.c.platform, t.c.dedup_key))
+
+
+_ACCEPT = {False: _accept_statement(False), True: _accept_statement(True)}
+
+
 async def accept_many(db: Database, events: list[Event], now: datetime) -> list[bool]:
     """Persist several events in one transaction; for each, False if it was already accepted.
 
@@ -51,10 +60,10 @@ async def accept_many(db: Database, events: list[Event], now: datetime) -> list[
         rows.append(dict(tenant=e.tenant, platform=e.platform, dedup_key=key, userid=e.userid,
                          payload=e.to_dict(), status="pending", received_at=now))
     async with db.transaction() as s:
-        ins = (pg_insert if db.is_postgres else sqlite_insert)(InboxEvent.__table__).values(rows)
-        stmt = ins.on_conflict_do_nothing().returning(
-            InboxEvent.__table__.c.tenant, InboxEvent.__table__.c.platform, InboxEvent.__table__.c.dedup_key)
-        inserted = {tuple(r) for r in (await s.execute(stmt)).all()}
+        # One statement with a list of parameter sets: SQLAlchemy batches it into multi-row
+        # VALUES itself ("insertmanyvalues") from one cached compilation, where .values(rows)
+        # compiled a new statement for every batch size.
+        inserted = {tuple(r) for r in (await s.execute(_ACCEPT[db.is_postgres], rows)).all()}
     return [first.get((e.tenant, e.platform, k)) == i and (e.tenant, e.platform, k) in inserted
             for i, (e, k) in enumerate(zip(events, keys))]
 
