@@ -127,6 +127,9 @@ async def one_run(run: int, fake: BenchDingTalk, app: FakeApp, server: ServerPro
         },
     }
     c = result["check"]
+    # Every acknowledged frame stored once and every stored one acknowledged; handling may still run.
+    result["acked_exactly_once"] = (c["lost"] == 0 and c["duplicated_rows"] == 0 and c["stored_not_pushed"] == 0
+                                    and c["protocol_errors"] == 0)
     result["exactly_once"] = (drained and c["lost"] == 0 and c["duplicated_rows"] == 0 and c["failed"] == 0
                               and c["still_pending"] == 0 and c["handler_invocations"] == c["inbox_rows"]
                               and c["stored_not_pushed"] == 0 and len(acked_ids) == len(pushed))
@@ -176,6 +179,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "ratio_to_floor": median([r["ratio_to_floor"] for r in runs]),
             },
             "all_exactly_once": all(r["exactly_once"] for r in runs),
+            "all_acked_exactly_once": all(r["acked_exactly_once"] for r in runs),
             "footprint": {"idle_rss_mib": idle, "peak_rss_under_load_mib": max(r["server_rss_peak_mib"] for r in runs)},
             "protocol_errors": fake.protocol_errors[:10],
         }
