@@ -20,9 +20,13 @@ from bench.common import RESULTS, ROOT, banner, log, machine, pg_server_url, wri
 
 # (results name, module arguments, seconds it is expected to take on the reference machine)
 STEPS: list[tuple[str, list[str], float]] = [
-    ("inbound_wecom", ["bench.inbound_wecom", "--runs", "3", "--seconds", "8", "--profile"], 110),
+    # Handling cannot finish a burst of 20,000 within any short window (about 100/s), so the
+    # inbound steps wait only briefly after the load: what they check is that every
+    # acknowledged event was stored once.
+    ("inbound_wecom", ["bench.inbound_wecom", "--runs", "3", "--seconds", "8", "--profile",
+                       "--drain-timeout", "10"], 80),
     ("inbound_wecom_ack_only", ["bench.inbound_wecom", "--ack-only", "--runs", "3", "--seconds", "5"], 60),
-    ("inbound_dingtalk", ["bench.inbound_dingtalk", "--runs", "3", "--seconds", "8"], 110),
+    ("inbound_dingtalk", ["bench.inbound_dingtalk", "--runs", "3", "--seconds", "8", "--drain-timeout", "10"], 80),
     ("fanout_wecom", ["bench.fanout", "--platform", "wecom", "--employees", "100000", "--runs", "3",
                       "--deadline", "120"], 80),
     ("fanout_dingtalk", ["bench.fanout", "--platform", "dingtalk", "--employees", "20000", "--runs", "3",
@@ -30,7 +34,7 @@ STEPS: list[tuple[str, list[str], float]] = [
     ("reports", ["bench.reports", "--runs", "3"], 200),
     ("handling", ["bench.handling", "--events", "20"], 60),
     ("inbound_wecom_postgres_2x", ["bench.inbound_wecom", "--db", "postgres", "--servers", "2", "--runs", "1",
-                                   "--seconds", "8"], 60),
+                                   "--seconds", "8", "--drain-timeout", "10"], 40),
     ("fanout_wecom_postgres_2x", ["bench.fanout", "--platform", "wecom", "--db", "postgres", "--servers", "2",
                                   "--runs", "1", "--deadline", "120"], 45),
 ]
