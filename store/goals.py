@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+from store.import_report import ImportReport
 from datetime import datetime
 from pathlib import Path
 from rapidfuzz import fuzz
@@ -45,25 +47,18 @@ def _fmt_weight(w: float) -> str:
 
 
 @dataclass
-class GoalReport:
-    errors: list[str] = field(default_factory=list)
+class GoalReport(ImportReport):
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     reactivated: list[str] = field(default_factory=list)
     # (code, field_name, old, new) — exactly what is (or would be) written as GoalAdjustment rows
     adjustments: list[tuple[str, str, str, str]] = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
     def summary(self) -> str:
         if self.errors:
-            return "\n".join([f"目标文件有 {len(self.errors)} 处错误，未做任何修改：", *self.errors])
-        prefix = "（试运行，未写入）" if self.dry_run else ""
-        verb = "将" if self.dry_run else "已"
+            return self.refused("目标文件")
+        prefix, verb = self.prefix, self.verb
         parts = []
         groups = (("新增", self.added), ("调整", self.updated), ("取消", self.cancelled), ("恢复", self.reactivated))
         for label, codes in groups:

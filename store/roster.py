@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+
+from store.import_report import ImportReport
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -140,25 +142,17 @@ def path_prefixes(path: str) -> list[str]:
 
 
 @dataclass
-class RosterReport:
-    errors: list[str] = field(default_factory=list)
+class RosterReport(ImportReport):
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     deactivated: list[str] = field(default_factory=list)
     reactivated: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
     def summary(self) -> str:
         """What the import did (or, in a dry run, would do), in Chinese."""
         if self.errors:
-            head = f"名单有 {len(self.errors)} 处错误，未做任何修改："
-            return "\n".join([head, *self.errors])
-        prefix = "（试运行，未写入）" if self.dry_run else ""
-        verb = "将" if self.dry_run else "已"
+            return self.refused("名单")
+        prefix, verb = self.prefix, self.verb
         parts = []
         groups = (("新增", self.added), ("更新", self.updated), ("停用", self.deactivated), ("恢复", self.reactivated))
         for label, ids in groups:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+from store.import_report import ImportReport
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -146,25 +148,18 @@ async def find_project(session: AsyncSession, tenant: str, token: str) -> Projec
 
 # -- import ---------------------------------------------------------------------------------
 @dataclass
-class TaskReport:
-    errors: list[str] = field(default_factory=list)
+class TaskReport(ImportReport):
     projects_added: list[str] = field(default_factory=list)
     projects_updated: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
     def summary(self) -> str:
         """What the import did (or, in a dry run, would do), in Chinese."""
         if self.errors:
-            return "\n".join([f"任务文件有 {len(self.errors)} 处错误，未做任何修改：", *self.errors])
-        prefix = "（试运行，未写入）" if self.dry_run else ""
-        verb = "将" if self.dry_run else "已"
+            return self.refused("任务文件")
+        prefix, verb = self.prefix, self.verb
         parts = []
         for label, unit, codes in (("新增", "个项目", self.projects_added), ("更新", "个项目", self.projects_updated),
                                    ("新增", "个任务", self.added), ("更新", "个任务", self.updated)):
