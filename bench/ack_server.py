@@ -16,8 +16,8 @@ from aiohttp import web
 
 async def _app(config_path: str) -> web.Application:
     from bot.app import build_app, make_runtime
-    from bot.clock import Clock
-    from bot.config import load_config
+    from bot.core.clock import Clock
+    from bot.core.config import load_config
     from bot.logs import setup_logging
     from store.db import Database
     from store.roster import ensure_tenant
@@ -43,7 +43,7 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.ack_server", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True)
     args = p.parse_args()
-    from bot.config import load_config
+    from bot.core.config import load_config
     server = load_config(args.config).server
     web.run_app(_app(args.config), host=server.host, port=server.port, print=None, access_log=None)
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from sqlalchemy import insert
 
-from schedules.calendar import week_back, week_days, week_range
+from bot.core.calendar import week_back, week_days, week_range
 from store.db import Database
 from store.models import ActionEdit, Department, Employee, Goal, Leave, Tenant, WeeklyAction
 

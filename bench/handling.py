@@ -22,9 +22,9 @@ TENANT = "acme"
 
 
 async def measure(size: int, per_kind: int) -> dict[str, Any]:
-    from bot.clock import Clock
-    from bot.config import parse_config
-    from bot.events import Event
+    from bot.core.clock import Clock
+    from bot.core.config import parse_config
+    from bot.core.events import Event
     from bot.runtime import Runtime
     from store.db import Database
 

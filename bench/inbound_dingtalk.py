@@ -32,7 +32,7 @@ TENANT = "acme"
 
 def protocol_floor(fake: BenchDingTalk, frames: list[str], sample: int = 3000) -> float:
     """Seconds per frame for parsing the frame and its data and mapping it to an Event (the adapter's code)."""
-    from bot.config import parse_config
+    from bot.core.config import parse_config
     from bot.dingtalk import _frame_problem, robot_event
 
     cfg = parse_config({"tenants": [tenant_config(next(iter(fake.apps.values())), fake.base_url, key=TENANT)]})

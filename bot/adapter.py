@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from aiohttp import web
 
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 from cards.model import Message
 
 if TYPE_CHECKING:

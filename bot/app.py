@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.clock import Clock
-from bot.config import Config, ConfigError
+from bot.core.clock import Clock
+from bot.core.config import Config, ConfigError
 from bot.runtime import Runtime
 from bot.storable import UNSTORABLE, storable
 from store.db import Database

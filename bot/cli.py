@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from bot.clock import Clock, utcnow
-from bot.config import Config, ConfigError, load_config
+from bot.core.clock import Clock, utcnow
+from bot.core.config import Config, ConfigError, load_config
 
 log = logging.getLogger("dongxian")
 
@@ -189,7 +189,7 @@ def cmd_goals_import(args: argparse.Namespace) -> int:
 
 # -- export -------------------------------------------------------------------------
 def cmd_export_weekly(args: argparse.Namespace) -> int:
-    from schedules.calendar import week_range
+    from bot.core.calendar import week_range
     from store.export import export_weekly
 
     config = _config(args)

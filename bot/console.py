@@ -17,9 +17,9 @@ from aiohttp import web
 from sqlalchemy import delete, select
 
 from bot.adapter import Adapter, SendResult
-from bot.clock import utcnow
-from bot.config import TenantConfig
-from bot.events import Event
+from bot.core.clock import utcnow
+from bot.core.config import TenantConfig
+from bot.core.events import Event
 from bot.storable import UNSTORABLE, storable
 from cards.model import Message
 from store.models import ConsoleMessage, Employee

@@ -18,8 +18,8 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
-from bot.config import TenantConfig
+from bot.core.clock import utcnow
+from bot.core.config import TenantConfig
 from bot.console import token_ok
 from store.models import AuditLog, Employee, WeeklyAction
 
@@ -121,7 +121,7 @@ class ConsolePage:
         return tenant, me, week
 
     def _week(self, text: str, tenant: TenantConfig) -> str | web.Response:
-        from schedules.calendar import iso_week, parse_week
+        from bot.core.calendar import iso_week, parse_week
 
         if not text:
             return iso_week(self.runtime.clock.now().astimezone(tenant.tz).date())
@@ -184,7 +184,7 @@ class ConsolePage:
 
     async def _own_actions(self, s: AsyncSession, tenant: TenantConfig, me: Employee, week: str,
                            names: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
-        from schedules.calendar import week_back, week_days
+        from bot.core.calendar import week_back, week_days
         from store.pulse import action_status
 
         first = week_back(week, TREND_WEEKS - 1)
@@ -216,7 +216,7 @@ class ConsolePage:
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def export(self, request: web.Request) -> web.Response:
-        from schedules.calendar import week_range
+        from bot.core.calendar import week_range
         from store.export import export_weekly
 
         viewer = await self._viewer(request)

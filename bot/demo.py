@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.clock import utcnow
-from bot.config import Config, parse_config
+from bot.core.clock import utcnow
+from bot.core.config import Config, parse_config
 from store.db import Database
 from store.goals import import_goals
 from store.migrate import upgrade

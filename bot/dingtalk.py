@@ -56,9 +56,9 @@ from dingtalk_stream.frames import Headers
 from dingtalk_stream.version import VERSION_STRING
 
 from bot.adapter import Adapter, OutboundItem, SendResult
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 from bot.dingtalk_api import MAX_BATCH_USERS, DingTalkApi, DingTalkApiError
-from bot.events import Event
+from bot.core.events import Event
 from bot.replay import ReplayGuard, body_digest
 from bot.storable import UNSTORABLE, storable
 from cards import dingtalk as render
@@ -756,7 +756,7 @@ def _chunks(group: list[OutboundItem]) -> list[list[OutboundItem]]:
 # -- operator command: register the HTTP-mode card callback ------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """`python -m bot.dingtalk register-card-callback --tenant KEY --url https://bot.example.com`."""
-    from bot.config import ConfigError, load_config
+    from bot.core.config import ConfigError, load_config
 
     p = argparse.ArgumentParser(prog="python -m bot.dingtalk")
     sub = p.add_subparsers(dest="cmd", required=True)

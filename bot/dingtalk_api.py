@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.config import DingTalkConfig
+from bot.core.config import DingTalkConfig
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 from bot.dingtalk_api import DingTalkApi, DingTalkApiError
 from store.db import Database, try_insert
 from store.models import Department, Employee

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.clock import utcnow
-from bot.events import Event
+from bot.core.clock import utcnow
+from bot.core.events import Event
 from store import inbox
 from store.db import Database
 

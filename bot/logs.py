@@ -10,7 +10,7 @@ import logging
 import os
 from typing import Iterable
 
-from bot.config import Config
+from bot.core.config import Config
 
 MASK = "***"
 QUIET_LIBRARIES = ("aiosqlite", "websockets.client", "websockets.server")

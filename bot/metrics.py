@@ -11,8 +11,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 
-from bot.clock import utcnow
-from handlers.context import aware
+from bot.core.clock import utcnow
+from bot.core.timeutil import aware
 from store.models import InboxEvent, OutboxMessage
 
 if TYPE_CHECKING:

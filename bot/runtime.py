@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from bot.adapter import Adapter, OutboundItem, SendResult
-from bot.clock import Clock, utcnow
-from bot.config import Config, TenantConfig
-from bot.events import Event
+from bot.core.clock import Clock, utcnow
+from bot.core.config import Config, TenantConfig
+from bot.core.events import Event
 from cards.model import Message
 from handlers.context import Context
 from handlers.router import Router

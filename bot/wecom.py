@@ -27,8 +27,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.adapter import Adapter, OutboundItem, SendResult
-from bot.config import TenantConfig
-from bot.events import Event
+from bot.core.config import TenantConfig
+from bot.core.events import Event
 from bot.replay import ReplayGuard, body_digest
 from bot.wecom_api import RateWindow, WeComAPI, WeComError, WeComTransportError, jitter
 from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto

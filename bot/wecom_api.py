@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 
-from bot.config import WeComConfig
+from bot.core.config import WeComConfig
 
 log = logging.getLogger(__name__)
 

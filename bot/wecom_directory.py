@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 from bot.wecom_api import WeComAPI, standalone_api
 from store.db import Database
 from store.models import Department, Employee

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 from bot.wecom_api import WeComAPI, standalone_api
 
 # Click keys the handlers route on (Event(kind="menu", action_key=key)).

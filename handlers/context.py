@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import TenantConfig
-from bot.events import Event
+from bot.core.config import TenantConfig
+from bot.core.events import Event
 from cards import texts
 from cards.model import Card, Message
 from store import outbox
 from store.models import Conversation, Employee, IssuedCard
+from bot.core.timeutil import aware
 
 
 BROADCAST = "*"  # IssuedCard.userid of a card shared by many recipients
@@ -129,7 +130,7 @@ class Context:
     async def conversation(self) -> Conversation | None:
         row = (await self.session.execute(select(Conversation).where(
             Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))).scalar_one_or_none()
-        if row is not None and _aware(row.expires_at) <= self.now:
+        if row is not None and aware(row.expires_at) <= self.now:
             await self.session.delete(row)
             return None
         return row
@@ -151,10 +152,3 @@ class Context:
             Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))
 
 
-def _aware(dt: datetime) -> datetime:
-    # SQLite returns naive datetimes even for timezone=True columns; they are stored as UTC.
-    from datetime import timezone
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-aware = _aware

@@ -17,9 +17,10 @@ from typing import Any
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
-from bot.config import FeedbackTag
+from bot.core.config import FeedbackTag
 from cards.model import Button, Card
-from handlers.context import Context, aware
+from bot.core.timeutil import aware
+from handlers.context import Context
 from handlers.people import Directory, Person, tenant_directory
 from handlers.reply_grammar import classify_command, collapse_spaces, fold_width
 from handlers.router import CardHandler, Router

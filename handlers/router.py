@@ -5,7 +5,8 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import select
 
-from handlers.context import BROADCAST, Context, aware
+from bot.core.timeutil import aware
+from handlers.context import BROADCAST, Context
 from store.models import IssuedCard, ScheduledSend
 
 Handler = Callable[[Context], Awaitable[None]]

@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import select
 
 from cards.model import Button, Card
-from handlers.context import Context, aware
+from bot.core.timeutil import aware
+from handlers.context import Context
 from handlers.people import Directory, tenant_directory
 from handlers.reply_grammar import classify_command, fold_width
 from handlers.router import Router
@@ -510,7 +511,7 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
 
 async def notify_assignment(ctx: Context, task: Task, *, by: str) -> None:
     """The assignment card to the owner, claimed so the scan does not send it again."""
-    from schedules.calendar import WorkCalendar
+    from bot.core.calendar import WorkCalendar
     from schedules.jobs import claim_send
 
     assert task.id is not None

@@ -18,7 +18,7 @@ from handlers.feedback import feedback_buttons
 from handlers.people import Directory, tenant_directory
 from handlers.reply_grammar import classify_command, parse_action_reply, parse_leave, LeaveParseError
 from handlers.router import Router
-from schedules.calendar import iso_week, week_days
+from bot.core.calendar import iso_week, week_days
 from store.goals import find_goal
 from store.models import ActionEdit, Goal, Leave, WeeklyAction, WitnessEvent
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from bot.config import ReviewPeriod, TenantConfig
-from schedules.calendar import WorkCalendar
+from bot.core.config import ReviewPeriod, TenantConfig
+from bot.core.calendar import WorkCalendar
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

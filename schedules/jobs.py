@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from sqlalchemy import select, update
 
-from bot.clock import utcnow
-from bot.config import TenantConfig
-from bot.events import Event
+from bot.core.clock import utcnow
+from bot.core.config import TenantConfig
+from bot.core.events import Event
 from cards.model import Button, Card, Message
-from handlers.context import Context, aware
+from bot.core.timeutil import aware
+from handlers.context import Context
 from schedules.briefs import review_briefs, review_briefs_at
-from schedules.calendar import WorkCalendar, iso_week
+from bot.core.calendar import WorkCalendar, iso_week
 from store.db import try_insert
 from store.models import Employee, JobRun, Leave, ScheduledSend, WeeklyAction
 

@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.config import TenantConfig
-from handlers.context import aware
+from bot.core.config import TenantConfig
+from bot.core.timeutil import aware
 from handlers.tasks import (ESCALATION_CARD, assign_send_kind, due_card_day, due_send_kind, fmt_time,
                             send_escalation_card, send_owner_card)
-from schedules.calendar import WorkCalendar
+from bot.core.calendar import WorkCalendar
 from schedules.jobs import _record_run, claim_send, job_context
 from store.db import Database, try_insert
 from store.models import Employee, Escalation, IssuedCard, Project, ScheduledSend, Task
-from store.tasks import DONE, OPEN_STATUSES, episode_of, management_chain, stale_anchor, utc
+from store.tasks import DONE, OPEN_STATUSES, episode_of, management_chain, stale_anchor
+from bot.core.timeutil import utc
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime

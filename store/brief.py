@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schedules.calendar import iso_week, week_days
+from bot.core.calendar import iso_week, week_days
 from store.feedback import local_day_start
 from store.models import (Employee, Escalation, Feedback, Goal, GoalAdjustment, Leave, Task, WeeklyAction)
 from store.pulse import DONE_STATUSES, action_status
+from bot.core.timeutil import aware
 
 _PERIOD = re.compile(r"^\s*(\d{4})\s*[-_ ]?\s*[Qq]\s*([1-4])\s*$")
 DONE_TASK = "已完成"
@@ -309,7 +310,7 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
         GoalAdjustment.tenant == tenant, GoalAdjustment.goal_code.in_(codes or [""]),
         GoalAdjustment.at >= start, GoalAdjustment.at < end).order_by(GoalAdjustment.at, GoalAdjustment.id))).scalars())
     # Setting up the quarter's goals on its first day is planning, not an adjustment.
-    adj_rows = [g for g in adj_rows if not (g.field_name == "new" and _aware(g.at) < start + timedelta(days=1))]
+    adj_rows = [g for g in adj_rows if not (g.field_name == "new" and aware(g.at) < start + timedelta(days=1))]
 
     task_rows = list((await session.execute(select(Task).where(
         Task.tenant == tenant, Task.owner_userid == userid, Task.due_at >= start, Task.due_at < end)
@@ -335,16 +336,16 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
                             action_status(a, week_over(a.week)), a.status in DONE_STATUSES, a.status == "confirmed")
                for a in action_rows]
     action_weeks = {a.id: a.week for a in action_rows}
-    feedback = [FeedbackRecord(f.id or 0, _aware(f.created_at).astimezone(tz).date(),
+    feedback = [FeedbackRecord(f.id or 0, aware(f.created_at).astimezone(tz).date(),
                                names.get(f.giver_userid, f.giver_userid), f.tag, f.polarity, f.impact, f.event,
                                _ref(f, action_weeks, task_codes)) for f in fb_rows]
-    adjustments = [AdjustmentRecord(g.id or 0, g.goal_code, _aware(g.at).astimezone(tz).date(),
+    adjustments = [AdjustmentRecord(g.id or 0, g.goal_code, aware(g.at).astimezone(tz).date(),
                                     names.get(g.by_userid, g.by_userid), g.field_name, g.old_value, g.new_value,
                                     g.reason, g.note) for g in adj_rows]
-    tasks = [TaskRecord(t.id or 0, t.code, t.title, _aware(t.due_at), _aware(t.completed_at) if t.completed_at else None,
+    tasks = [TaskRecord(t.id or 0, t.code, t.title, aware(t.due_at), aware(t.completed_at) if t.completed_at else None,
                         t.status, _outcome(t, now)) for t in task_rows]
     escalations = [EscalationRecord(e.id or 0, task_codes.get(e.task_id, str(e.task_id)), e.level, e.episode,
-                                    _aware(e.created_at), _aware(e.resolved_at) if e.resolved_at else None)
+                                    aware(e.created_at), aware(e.resolved_at) if e.resolved_at else None)
                    for e in esc_rows]
     return Brief(tenant=tenant, userid=userid, name=person.name, department=person.department, period=period,
                  first=first, last=last, as_of=as_of, generated_at=now, tz=tz, weeks=weeks, skipped_weeks=skipped,
@@ -352,15 +353,10 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
                  adjustments=adjustments, tasks=tasks, escalations=escalations)
 
 
-def _aware(dt: datetime) -> datetime:
-    from datetime import timezone
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
 def _outcome(t: Task, now: datetime) -> str:
-    due = _aware(t.due_at)
+    due = aware(t.due_at)
     if t.status == DONE_TASK and t.completed_at is not None:
-        return "按时交付" if _aware(t.completed_at) <= due else "逾期交付"
+        return "按时交付" if aware(t.completed_at) <= due else "逾期交付"
     return "逾期未交付" if due < now else "未到期"
 
 

@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
-from bot.clock import utcnow
-from schedules.calendar import normalize_week, week_days
+from bot.core.clock import utcnow
+from bot.core.calendar import normalize_week, week_days
 from store.db import Database
 from store.models import ActionEdit, Employee, Goal, Tenant, WeeklyAction
 from store.pulse import DEFINITIONS, DeptFigures, action_status, department_figures
+from bot.core.timeutil import aware
 
 ROW_HEADER = ["周", "工号", "姓名", "部门", "目标编号", "目标名称", "关键动作", "见证人", "状态", "完成时间", "确认时间", "修改次数"]
 DEPT_HEADER = [
@@ -78,9 +79,7 @@ def _safe(text: str | None) -> str:
 def _local(dt: datetime | None, tz: ZoneInfo) -> datetime | None:
     if dt is None:
         return None
-    if dt.tzinfo is None:  # SQLite hands back UTC without its offset
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(tz).replace(tzinfo=None)
+    return aware(dt).astimezone(tz).replace(tzinfo=None)
 
 
 async def _action_rows(

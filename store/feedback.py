@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schedules.calendar import week_days
+from bot.core.calendar import week_days
 from store.models import Employee, Feedback, Tenant
 
 IMPACTS: tuple[str, ...] = ("客户级", "团队级", "流程级")

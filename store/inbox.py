@@ -11,7 +11,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.events import Event
+from bot.core.events import Event
 from store.db import Database, claim_rows, try_insert
 from store.models import InboxEvent
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
+from bot.core.clock import utcnow
 from cards.model import Message
 from store.db import Database, claim_rows
 from store.models import OutboxMessage

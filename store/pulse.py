@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schedules.calendar import normalize_week, week_back, week_days, week_range
+from bot.core.calendar import normalize_week, week_back, week_days, week_range
 from store.models import Employee, Leave, WeeklyAction
 
 DONE_STATUSES = ("done", "confirmed")

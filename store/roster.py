@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import insert, select, text, update
 
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 from store.db import Database, try_insert
 from store.models import Department, Employee, Tenant
 from store.pinyin import name_keys

@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schedules.calendar import week_days
+from bot.core.calendar import week_days
 from store.db import Database
 from store.models import Employee, Escalation, Project, Task, Tenant
+from bot.core.timeutil import aware
 
 COMPANY = "全公司"
 UNKNOWN_DEPARTMENT = "（未知部门）"
@@ -92,10 +93,6 @@ class TaskFigureSet:
         return out
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
 def weeks_window(weeks: list[str], tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[Monday 00:00 of the first week, Monday 00:00 after the last) in the tenant's time zone."""
     first = min(week_days(w)[0] for w in weeks)
@@ -108,7 +105,7 @@ def weeks_window(weeks: list[str], tz: ZoneInfo) -> tuple[datetime, datetime]:
 async def task_figures(session: AsyncSession, tenant: str, *, start: datetime, end: datetime, now: datetime,
                        people: set[str] | None = None) -> TaskFigureSet:
     """Figures for tasks due in [start, end) and escalations first raised then; `people` limits the owners."""
-    start, end, now = _aware(start), _aware(end), _aware(now)
+    start, end, now = aware(start), aware(end), aware(now)
     as_of = min(now, end)
     # Columns, not ORM objects: at 100,000 people this runs once per Friday pulse.
     staff = {u: (d, n) for u, d, n in (await session.execute(
@@ -136,11 +133,11 @@ async def task_figures(session: AsyncSession, tenant: str, *, start: datetime, e
         ]
 
     for task in tasks.values():
-        due = _aware(task.due_at)
+        due = aware(task.due_at)
         if not start <= due < end:
             continue
         if task.status == DONE and task.completed_at is not None:
-            on_time = _aware(task.completed_at) <= due
+            on_time = aware(task.completed_at) <= due
             for f in scopes(task):
                 f.due += 1
                 f.on_time += on_time
@@ -158,9 +155,9 @@ async def task_figures(session: AsyncSession, tenant: str, *, start: datetime, e
             steps.setdefault((e.task_id, e.episode), []).append(e)
     episodes: dict[tuple[int, int], tuple[datetime, datetime | None]] = {}
     for key, levels in steps.items():
-        first = min(_aware(e.created_at) for e in levels)
+        first = min(aware(e.created_at) for e in levels)
         ends = [e.resolved_at for e in levels]
-        episodes[key] = (first, None if any(r is None for r in ends) else max(_aware(r) for r in ends if r))
+        episodes[key] = (first, None if any(r is None for r in ends) else max(aware(r) for r in ends if r))
     for (task_id, _), (first, resolved) in sorted(episodes.items()):
         in_period = start <= first < end
         still_open = first < as_of and (resolved is None or resolved > as_of)

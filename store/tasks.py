@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import Database
 from store.models import Employee, Escalation, Project, Task, TaskUpdate, Tenant
 from store.roster import TableError, read_table
+from bot.core.timeutil import utc
 
 TASK_COLUMNS = ("project", "project_name", "pmo", "code", "title", "owner", "collaborators", "due", "deliverable")
 STATUSES = ("待开始", "进行中", "阻塞", "已完成")
@@ -50,13 +51,6 @@ _PROJECT = re.compile(r"^\S{1,40}$")
 _DUE = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$")
 _LIST_SPLIT = re.compile(r"[;；,，、\s]+")
 _LIST_IN_SUMMARY = 20
-
-
-def utc(dt: datetime) -> datetime:
-    """Aware UTC, as every timestamp is stored (SQLite keeps no offset)."""
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
 
 
 def normalize_task_code(text: str) -> str | None:

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import build_app, make_runtime
-from bot.clock import FrozenClock
-from bot.config import Config, parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import Config, parse_config
 from bot.demo import DATA, DEMO_TENANT
 from bot.runtime import Runtime
 from store.db import Database

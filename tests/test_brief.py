@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from store.audit import SEND_BRIEF, VIEW_BRIEF
 from store.brief import parse_period, period_days, period_weeks
 from store.db import Database
@@ -108,11 +108,11 @@ async def seed_quarter(db: Database) -> None:
 
 async def record_feedback(bot: ConsoleBot) -> None:
     for when, text in EVENTS:
-        bot.clock.set(at(when))
+        bot.core.clock.set(at(when))
         await bot.say("liuyang", text)
-    bot.clock.set(at(CEO_EVENT[0]))
+    bot.core.clock.set(at(CEO_EVENT[0]))
     await bot.say("chenjie", CEO_EVENT[1])  # the manager above counts as well
-    bot.clock.set(at("2026-09-20 10:00"))
+    bot.core.clock.set(at("2026-09-20 10:00"))
     await bot.say("liuyang", "反馈 @王强 #知识沉淀 团队级 上季度把注册资料目录整理成共享模板")  # not in 2026Q4
 
 
@@ -222,9 +222,9 @@ async def test_brief_matches_a_hand_count_and_goes_to_managers_once(
 
 
 def test_review_briefs_wait_for_the_opening_working_morning() -> None:
-    from bot.config import parse_config
+    from bot.core.config import parse_config
     from schedules.briefs import review_briefs_at, reviewer
-    from schedules.calendar import WorkCalendar
+    from bot.core.calendar import WorkCalendar
     from schedules.jobs import JOBS
 
     # Opens on a Saturday: the briefs go out on the next working day at the start of working hours,

@@ -18,8 +18,8 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.app import build_app, make_runtime
-from bot.clock import FrozenClock
-from bot.config import parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import parse_config
 from bot.demo import DEMO_TENANT
 from store.db import Database
 from store.models import AuditLog, WeeklyAction

@@ -3,9 +3,9 @@ from datetime import date, datetime, time, timezone
 
 import pytest
 
-import schedules.calendar as calendar_mod
-from bot.config import TenantConfig
-from schedules.calendar import (
+import bot.core.calendar as calendar_mod
+from bot.core.config import TenantConfig
+from bot.core.calendar import (
     WorkCalendar, iso_week, normalize_week, parse_week, week_back, week_days, week_range,
 )
 

@@ -35,8 +35,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.app import make_runtime
-from bot.clock import FrozenClock
-from bot.config import parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import parse_config
 from bot.dingtalk_api import DingTalkApi
 from cards.model import Button, Card, Message
 from cards.texts import t

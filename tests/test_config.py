@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import check_console_exposure
-from bot.config import ConfigError, load_config, parse_config
+from bot.core.config import ConfigError, load_config, parse_config
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 
@@ -83,7 +83,7 @@ def test_secret_files_readable_by_others_are_warned_about(tmp_path: Path, caplog
 
 
 def test_every_key_of_the_model_is_documented_in_the_example() -> None:
-    from bot.config import Config, DingTalkConfig, TenantConfig, WeComConfig
+    from bot.core.config import Config, DingTalkConfig, TenantConfig, WeComConfig
     text = EXAMPLE.read_text(encoding="utf-8")
     tomllib.loads(text)
     models = [Config.model_fields["server"].annotation, Config.model_fields["database"].annotation,

@@ -7,8 +7,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import build_app, make_runtime
-from bot.clock import FrozenClock
-from bot.config import parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import parse_config
 from store.db import Database
 from store.models import InboxEvent, WeeklyAction
 from tests.harness import at, console_bot, seed_demo_company

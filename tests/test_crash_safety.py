@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Iterator
 import aiohttp
 from sqlalchemy import func, select
 
-from bot.config import Config, TenantConfig, parse_config
+from bot.core.config import Config, TenantConfig, parse_config
 from bot.demo import DATA
 from bot.dingtalk import card_callback_token, card_route_key
 from bot.dingtalk_api import DingTalkApi

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app import build_app, make_runtime
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.dingtalk import DingTalkAdapter
 from bot.runtime import Runtime
 from schedules.jobs import run_job

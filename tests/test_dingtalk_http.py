@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app import build_app
-from bot.clock import FrozenClock
-from bot.config import parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import parse_config
 from bot.dingtalk import DingTalkAdapter, callback_sign, check_signature
 from bot.runtime import Runtime
 from cards.model import Button, Card, Message

@@ -10,8 +10,8 @@ from typing import Any, AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
-from bot.config import parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import parse_config
 from bot.dingtalk import DingTalkAdapter
 from bot.runtime import Runtime
 from cards import dingtalk as render

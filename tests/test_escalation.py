@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from schedules.jobs import tick
 from schedules.tasks_scan import scan
 from store.db import Database

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
-from bot.config import DEFAULT_TAGS
-from bot.events import Event
+from bot.core.clock import FrozenClock
+from bot.core.config import DEFAULT_TAGS
+from bot.core.events import Event
 from handlers.feedback import is_vague, match_tag, parse_feedback
 from handlers.reply_grammar import classify_command
 from store.audit import VIEW_FEEDBACK
@@ -34,7 +34,7 @@ async def count_feedback(db: Database) -> int:
 async def menu(bot: ConsoleBot, userid: str, key: str) -> None:
     """A click on the app menu (WeCom sends these; the console has no menu bar)."""
     await bot.runtime.accept(Event(tenant=bot.tenant, platform="console", userid=userid, kind="menu",
-                                   action_key=key, dedup_key=f"menu:{userid}:{key}:{bot.clock.now().timestamp()}"))
+                                   action_key=key, dedup_key=f"menu:{userid}:{key}:{bot.core.clock.now().timestamp()}"))
     await bot.runtime.settle()
 
 
@@ -345,7 +345,7 @@ async def test_feedback_through_dingtalk(sqlite_db: Database) -> None:
     """A group message whose @ DingTalk resolved, and the card flow on DingTalk's interactive cards."""
     db = sqlite_db
     from bot.demo import DATA
-    from bot.config import parse_config
+    from bot.core.config import parse_config
     from bot.dingtalk import DingTalkAdapter
     from bot.runtime import Runtime
     from handlers.routes import build_router

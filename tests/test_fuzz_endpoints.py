@@ -30,8 +30,8 @@ from yarl import URL
 
 import bot.app as bot_app
 from bot.app import build_app, make_runtime
-from bot.clock import FrozenClock
-from bot.config import parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import parse_config
 from bot.demo import DATA
 from bot.dingtalk import DingTalkAdapter, StreamConnection, callback_sign, card_callback_token
 from bot.runtime import Runtime
@@ -424,7 +424,7 @@ def dingtalk_post(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
         ts = fresh_stamp()
         return kind, "/dingtalk/dhttp/callback", {"timestamp": ts, "sign": callback_sign(DT_SECRET, ts)}, draw(body_s)
     if kind == "card":
-        from bot.config import TenantConfig
+        from bot.core.config import TenantConfig
         tenant = TenantConfig.model_validate({"key": "dhttp", "name": "x", "dingtalk": {
             "client_id": "dinghttp", "client_secret": DT_SECRET, "robot_code": "dinghttp", "mode": "http"}})
         token = draw(st.sampled_from([card_callback_token(tenant), "guess", ""]))

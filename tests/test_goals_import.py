@@ -6,7 +6,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 from store.db import Database
 from store.goals import find_goal, import_goals, normalize_goal_code
 from store.models import Goal, GoalAdjustment

@@ -5,7 +5,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from bot.events import Event
+from bot.core.events import Event
 from bot.inbox_writer import InboxWriter
 from store.db import Database
 from store.models import InboxEvent

@@ -45,10 +45,10 @@ from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
 from bot.app import build_app, make_runtime
-from bot.clock import FrozenClock
-from bot.config import Config, TenantConfig, parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import Config, TenantConfig, parse_config
 from bot.dingtalk import card_callback_token
-from bot.events import Event
+from bot.core.events import Event
 from bot.runtime import Runtime
 from cards import dingtalk as dingtalk_cards
 from cards.model import Message

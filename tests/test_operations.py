@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FrozenClock
-from bot.config import parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import parse_config
 from bot.logs import RedactSecrets, secrets_of, setup_logging
 from store.db import Database
 from tests.harness import at, console_bot

@@ -6,8 +6,8 @@ from collections import Counter
 from sqlalchemy import select
 
 from bot.adapter import Adapter, OutboundItem, SendResult
-from bot.clock import utcnow
-from bot.config import TenantConfig, parse_config
+from bot.core.clock import utcnow
+from bot.core.config import TenantConfig, parse_config
 from bot.runtime import Runtime
 from cards.model import Message
 from store import outbox

@@ -21,7 +21,7 @@ from hypothesis import example, given, strategies as st
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from bot.config import Config, ConfigError, TenantConfig, load_config, parse_config
+from bot.core.config import Config, ConfigError, TenantConfig, load_config, parse_config
 from bot.demo import DATA
 from handlers.feedback import is_vague, parse_feedback
 from handlers.reply_grammar import (MAX_THING_LENGTH, LeaveParseError, LeaveRequest, ParsedReply,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from schedules.jobs import tick
 from store.db import Database
 from store.models import OutboxMessage, ScheduledSend

@@ -5,7 +5,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 from store.db import Database
 from store.models import Department, Employee, Tenant
 from store.roster import ensure_tenant, import_roster

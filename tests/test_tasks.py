@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from handlers.tasks import parse_progress, parse_task_line
 from store.db import Database
 from store.models import Project, Task, TaskUpdate, WeeklyAction

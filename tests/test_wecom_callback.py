@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.wecom_crypto import WeComCrypto
 from store.models import InboxEvent
 from tests.fakes.wecom_server import BotUnderTest, FakeWeCom, running_bot

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import build_app, make_runtime
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from bot.demo import DATA, DEMO_TENANT
 from bot.wecom import WeComAdapter
 from store.db import Database

@@ -12,8 +12,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.app import build_app
-from bot.clock import FrozenClock
-from bot.config import parse_config
+from bot.core.clock import FrozenClock
+from bot.core.config import parse_config
 from bot.runtime import Runtime
 from bot.wecom import WeComAdapter
 from bot.wecom_crypto import CallbackQuery, CallbackRejected, WeComCrypto, parse_xml, sign

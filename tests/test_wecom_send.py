@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.adapter import OutboundItem
-from bot.clock import FrozenClock, utcnow
+from bot.core.clock import FrozenClock, utcnow
 from bot.wecom import ZERO_WIDTH
 from bot.wecom_directory import sync_wecom_directory
 from bot.wecom_menu import create_wecom_menu

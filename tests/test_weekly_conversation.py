@@ -6,7 +6,7 @@ from pathlib import Path
 import openpyxl
 from sqlalchemy import func, select
 
-from bot.clock import FrozenClock
+from bot.core.clock import FrozenClock
 from store.db import Database
 from store.models import ActionEdit, WeeklyAction
 from tests.harness import at, console_bot

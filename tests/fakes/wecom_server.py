@@ -707,7 +707,7 @@ async def running_bot(db: Any, fake: FakeWeCom, clock: Any, *, tenant_key: str =
                       retry_interval: float = 0.05, tenant_extra: dict[str, Any] | None = None) -> AsyncIterator[BotUnderTest]:
     """Start the bot's web app for one WeCom tenant on this fake; the fake's callbacks use the bot's clock."""
     from bot.app import build_app
-    from bot.config import parse_config
+    from bot.core.config import parse_config
     from bot.runtime import Runtime
     from bot.wecom import WeComAdapter
 

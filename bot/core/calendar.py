@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from bot.config import TenantConfig
+from bot.core.config import TenantConfig
 
 _WEEK = re.compile(r"^\s*(\d{4})-[Ww](\d{1,2})\s*$")
 
