@@ -108,11 +108,11 @@ async def seed_quarter(db: Database) -> None:
 
 async def record_feedback(bot: ConsoleBot) -> None:
     for when, text in EVENTS:
-        bot.core.clock.set(at(when))
+        bot.clock.set(at(when))
         await bot.say("liuyang", text)
-    bot.core.clock.set(at(CEO_EVENT[0]))
+    bot.clock.set(at(CEO_EVENT[0]))
     await bot.say("chenjie", CEO_EVENT[1])  # the manager above counts as well
-    bot.core.clock.set(at("2026-09-20 10:00"))
+    bot.clock.set(at("2026-09-20 10:00"))
     await bot.say("liuyang", "反馈 @王强 #知识沉淀 团队级 上季度把注册资料目录整理成共享模板")  # not in 2026Q4
 
 

@@ -268,7 +268,7 @@ async def test_replies_use_the_session_webhook_while_it_lives(sqlite_db: Databas
         assert [(d.via, d.content) for d in bot.fake.delivered["u01"]] == [("session", {"content": "已标记完成"})]
         assert [d.via for d in bot.fake.delivered["u02"]] == ["batchSend"]
 
-        bot.core.clock.advance(minutes=89, seconds=30)  # the webhook has 30 s left: too close to use
+        bot.clock.advance(minutes=89, seconds=30)  # the webhook has 30 s left: too close to use
         await bot.enqueue(("u01", text("第二条")))
         await bot.deliver()
         assert [d.via for d in bot.fake.delivered["u01"]] == ["session", "batchSend"]

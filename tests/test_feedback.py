@@ -34,7 +34,7 @@ async def count_feedback(db: Database) -> int:
 async def menu(bot: ConsoleBot, userid: str, key: str) -> None:
     """A click on the app menu (WeCom sends these; the console has no menu bar)."""
     await bot.runtime.accept(Event(tenant=bot.tenant, platform="console", userid=userid, kind="menu",
-                                   action_key=key, dedup_key=f"menu:{userid}:{key}:{bot.core.clock.now().timestamp()}"))
+                                   action_key=key, dedup_key=f"menu:{userid}:{key}:{bot.clock.now().timestamp()}"))
     await bot.runtime.settle()
 
 
