@@ -24,17 +24,31 @@ from typing import Any
 
 from sqlalchemy import select
 
+from pydantic import Field
+
+from bot.core.config import Section
 from cards.model import Button, Card
+from bot.core.calendar import WorkCalendar
 from bot.core.timeutil import aware
 from handlers.context import Context
+from handlers.feedback import GiveFeedback
 from handlers.people import Directory, tenant_directory
-from handlers.reply_grammar import classify_command, fold_width
+from handlers.reply_grammar import fold_width
 from handlers.router import Router
+from store.pulse import reporting_line
 from store.models import Employee, Escalation, IssuedCard, Project, Task, TaskUpdate
 from store.tasks import (BLOCKED, DONE, OPEN_STATUSES, collaborator_list, episode_of, find_project, find_task,
                          normalize_task_code, resolve_escalations, utc)
 
-router = Router()
+router = Router("tasks")
+
+
+class TaskSettings(Section, name="tasks", legacy={
+        "escalate_after_hours": "escalate_after_hours", "escalate_climb_hours": "escalate_climb_hours"}):
+    """[tenants.tasks]"""
+
+    escalate_after_hours: float = Field(2.0, gt=0)  # past due and no status update for this long → escalate
+    escalate_climb_hours: float = Field(4.0, gt=0)  # still stale this much later → one level up
 
 OWNER_CARD = "task_owner"
 ESCALATION_CARD = "task_escalation"
@@ -163,10 +177,10 @@ async def send_escalation_card(ctx: Context, task: Task, *, userid: str, level: 
     owner = await name_of(ctx, task.owner_userid)
     if level == 1:
         body = ctx.t("task.esc.body", owner=owner, due=fmt_time(ctx, task.due_at),
-                     hours=fmt_hours(ctx.tenant.escalate_after_hours))
+                     hours=fmt_hours(TaskSettings.of(ctx.tenant).escalate_after_hours))
     else:
         body = ctx.t("task.esc.body.up", owner=owner, due=fmt_time(ctx, task.due_at),
-                     told=await names(ctx, told_before), hours=fmt_hours(ctx.tenant.escalate_climb_hours))
+                     told=await names(ctx, told_before), hours=fmt_hours(TaskSettings.of(ctx.tenant).escalate_climb_hours))
     fields = await task_fields(ctx, task, with_owner=True)
     fields.append((ctx.t("task.field.updated"), fmt_time(ctx, task.status_updated_at)))
     card = Card(title=ctx.t("task.esc.title" if level == 1 else "task.esc.title.up", code=task.code, title=task.title),
@@ -209,11 +223,9 @@ async def show_task(ctx: Context, task: Task) -> None:
     fields = await task_fields(ctx, task, with_owner=True)
     if task.status == DONE:
         fields.append((ctx.t("task.field.delivered"), task.deliverable or "—"))
-    from handlers.feedback import FEEDBACK_KEY
-
     card = Card(title=ctx.t("task.view.title", code=task.code, title=task.title),
                 body="\n".join(lines) or ctx.t("task.hist.none"), fields=fields,
-                buttons=[Button(FEEDBACK_KEY, ctx.t("task.btn.feedback"))])
+                buttons=[Button(GiveFeedback(about="task").pack(), ctx.t("task.btn.feedback"))])
     await ctx.issue_card(ctx.event.userid, VIEW_CARD, card, ref_id=task.id)
 
 
@@ -252,8 +264,6 @@ async def may_view(ctx: Context, task: Task) -> bool:
     """People on the task, the project's PMO, the task's creator, managers of its people, and pmo/admin/hr."""
     if _has_any(ctx.me, VIEWER_ROLES) or await may_report(ctx, task):
         return True
-    from store.pulse import reporting_line
-
     line = await reporting_line(ctx.session, ctx.tenant.key, ctx.event.userid)
     if line & {task.owner_userid, *collaborator_list(task)}:
         return True
@@ -413,10 +423,10 @@ async def _drop_pending_question(ctx: Context) -> None:
         await _done_asking(ctx, dict(conv.data))
 
 
-@router.command("task")
+@router.command("task", words=("任务", "task"), args=True, access="view_task")
 async def on_task(ctx: Context) -> None:
     await _drop_pending_question(ctx)
-    _, rest = classify_command(ctx.event.text)
+    rest = ctx.args
     if not rest:
         await list_my_tasks(ctx)
         return
@@ -511,9 +521,6 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
 
 async def notify_assignment(ctx: Context, task: Task, *, by: str) -> None:
     """The assignment card to the owner, claimed so the scan does not send it again."""
-    from bot.core.calendar import WorkCalendar
-    from schedules.jobs import claim_send
-
     assert task.id is not None
     await claim_send(ctx.session, ctx.tenant.key, task.owner_userid, assign_send_kind(task.id), "assign", utc(ctx.now))
     today = local(ctx, ctx.now).date()
@@ -608,10 +615,10 @@ async def list_my_tasks(ctx: Context) -> None:
 
 
 # -- 进度 -----------------------------------------------------------------------------------------
-@router.command("progress")
+@router.command("progress", words=("进度", "progress"), args=True, access="report_task")
 async def on_progress(ctx: Context) -> None:
     await _drop_pending_question(ctx)
-    _, rest = classify_command(ctx.event.text)
+    rest = ctx.args
     if not rest:
         await list_my_tasks(ctx)
         return
@@ -828,3 +835,9 @@ async def on_escalation_card(ctx: Context, row: IssuedCard) -> None:
     elif key == "due":
         await _ask(ctx, ASK_NEW_DUE, {"task_id": task.id, "episode": row.data.get("episode")})
         ctx.reply(ctx.t("task.due.ask", code=task.code, due=fmt_time(ctx, task.due_at)))
+
+
+@router.card(VIEW_CARD)
+async def on_view_card(ctx: Context, row: IssuedCard) -> None:
+    """The task view's one button, 反馈, is the feedback feature's typed action; nothing else is pressable."""
+    ctx.reply(ctx.t("card.unknown"))

@@ -225,14 +225,14 @@ def test_review_briefs_wait_for_the_opening_working_morning() -> None:
     from bot.core.config import parse_config
     from schedules.briefs import review_briefs_at, reviewer
     from bot.core.calendar import WorkCalendar
-    from schedules.jobs import JOBS
+    from schedules.jobs import all_jobs
 
     # Opens on a Saturday: the briefs go out on the next working day at the start of working hours,
     # and are still caught up for a few days after, never before.
     tenant = parse_config({"tenants": [{"key": "demo", "name": "康骨", "review_periods": [
         {"period": "2026Q4", "opens": "2027-01-09"}]}]}).tenants[0]
     cal = WorkCalendar(tenant)
-    assert JOBS["review_briefs"].at is review_briefs_at
+    assert all_jobs()["review_briefs"].at is review_briefs_at
     assert review_briefs_at(tenant, cal, at("2027-01-08 09:00")) is None
     assert review_briefs_at(tenant, cal, at("2027-01-09 09:00")) is None
     assert review_briefs_at(tenant, cal, at("2027-01-11 09:00")) == tenant.work_hours_start

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.core.clock import FrozenClock
-from bot.core.config import DEFAULT_TAGS
+from handlers.feedback import DEFAULT_TAGS
 from bot.core.events import Event
 from handlers.feedback import is_vague, match_tag, parse_feedback
-from handlers.reply_grammar import classify_command
+from handlers.routes import classify_command
 from store.audit import VIEW_FEEDBACK
 from store.db import Database
 from store.feedback import feedback_counts
@@ -227,7 +227,7 @@ async def test_refusals_store_nothing(db: Database, tmp_path: Path) -> None:
 
 async def test_peer_feedback_where_the_tenant_allows_it_and_silent_receivers(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-01 10:00"))
-    async with console_bot(db, clock, tmp_path, peer_feedback=True, notify_feedback_receiver=False) as bot:
+    async with console_bot(db, clock, tmp_path, feedback={"peer": True, "notify_receiver": False}) as bot:
         await bot.say("wangqiang", f"反馈 @李纳 #跨部门协作 客户级 {EVENT}")
         [row] = await feedback_rows(db)
         assert (row.giver_userid, row.receiver_userid, row.tag) == ("wangqiang", "li_na2", "跨部门协作")
