@@ -11,6 +11,8 @@ from aiohttp import web
 from bot.core.clock import Clock
 from bot.core.config import Config, ConfigError
 from bot.runtime import Runtime
+from handlers.router import Router
+from schedules.registry import JobRegistry
 from schedules.ticker import Ticker
 from bot.storable import UNSTORABLE, storable
 from store.db import Database
@@ -70,8 +72,10 @@ def check_console_exposure(config: Config) -> None:
             "but console.token is empty: set a token or bind to 127.0.0.1")
 
 
-def make_runtime(config: Config, db: Database, clock: Clock | None = None) -> Runtime:
-    runtime = Runtime(config, db, clock)
+def make_runtime(config: Config, db: Database, clock: Clock | None = None, *, router: Router | None = None,
+                 jobs: JobRegistry | None = None) -> Runtime:
+    """A Runtime with the adapters its tenants need; `router` and `jobs` default to every built-in feature."""
+    runtime = Runtime(config, db, clock, router=router, jobs=jobs)
     platforms = {t.platform for t in config.tenants}
     if config.console.enabled or "console" in platforms:
         from bot.console import ConsoleAdapter

@@ -4,15 +4,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from bot.core.clock import Clock, utcnow
 from bot.cli_common import _config, _db, _with_db
-from bot.core.config import Config, ConfigError, load_config
+from bot.core.config import Config, ConfigError
 
 log = logging.getLogger("dongxian")
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from cards.model import Card, Message
+from handlers import brief_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
 from handlers.feedback import feedback_buttons, may_view, parse_feedback
 from handlers.people import tenant_directory

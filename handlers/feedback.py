@@ -23,6 +23,7 @@ from bot.core.config import Section, Strict
 from cards.model import Button, Card
 from bot.core.timeutil import aware
 from handlers.actions import CardAction
+from handlers import feedback_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context, Outgoing
 from handlers.people import Directory, Person, tenant_directory
 from handlers.reply_grammar import collapse_spaces, fold_width

@@ -30,12 +30,14 @@ from bot.core.config import Section
 from cards.model import Button, Card
 from bot.core.calendar import WorkCalendar
 from bot.core.timeutil import aware
+from handlers import tasks_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
 from handlers.feedback import GiveFeedback
 from handlers.people import Directory, tenant_directory
 from handlers.reply_grammar import fold_width
 from handlers.router import Router
 from store.pulse import reporting_line
+from store.scheduled import claim_send
 from store.models import Employee, Escalation, IssuedCard, Project, Task, TaskUpdate
 from store.tasks import (BLOCKED, DONE, OPEN_STATUSES, collaborator_list, episode_of, find_project, find_task,
                          normalize_task_code, resolve_escalations, utc)

@@ -22,9 +22,7 @@ without a policy entry, or an entry for one that is gone.
 """
 from __future__ import annotations
 
-import ast
 import asyncio
-import inspect
 import io
 import json
 import os
@@ -53,7 +51,6 @@ from bot.runtime import Runtime
 from cards import dingtalk as dingtalk_cards
 from cards.model import Message
 from cards.texts import TEXTS
-from handlers import reply_grammar
 from handlers.routes import build_router
 from schedules.jobs import all_jobs
 from store import outbox
