@@ -9,6 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 TEXTS: dict[str, dict[str, str]] = {
+    "flow.paused": {"zh": "已暂停{what}，回复「继续」接着填。", "en": "Paused {what}; reply \"continue\" to pick it up again."},
+    "flow.resumed": {"zh": "接着{what}：请回复刚才的问题。", "en": "Back to {what}: please answer the last question."},
+    "flow.nothing": {"zh": "没有暂停的内容。", "en": "Nothing is paused."},
+    "flow.cancelled": {"zh": "已取消{what}。", "en": "Cancelled {what}."},
+    "flow.cancelled.none": {"zh": "已取消。", "en": "Cancelled."},
+    "flow.still_aside": {"zh": "还有暂停的{what}，回复「继续」接着填。", "en": " {what} is still paused; reply \"continue\" to pick it up."},
+    "flow.default": {"zh": "刚才的填写", "en": "what you were filling in"},
+    "flow.weekly": {"zh": "填写本周关键动作", "en": "this week's key action"},
+    "flow.weekly_edit": {"zh": "修改本周关键动作", "en": "editing this week's key action"},
     "prompt.title": {"zh": "本周关键动作", "en": "This week's key action"},
     "prompt.body": {
         "zh": "本周最关键的一件事是什么？请回复：目标编号（可选） 一件事（20字以内） @见证同事\n例：O1-KR2 完成2份临床评价报告初稿 @李娜",

@@ -27,6 +27,15 @@ from store.models import Conversation, Employee, IssuedCard
 
 
 BROADCAST = "*"  # IssuedCard.userid of a card shared by many recipients
+# A person's Conversation row holds the exchange under way (kind, data) and, under SUSPENDED,
+# the flows they put aside with a command in between; IDLE: nothing under way, only flows aside.
+SUSPENDED = "_suspended"
+IDLE = "idle"
+MAX_SUSPENDED = 3
+
+
+def _aside(kind: str, data: dict[str, Any], *, comes_back: bool) -> list[dict[str, Any]]:
+    return [{"kind": kind, "data": {k: v for k, v in data.items() if k != SUSPENDED}, "comes_back": comes_back}]
 
 
 def new_card_id() -> str:
@@ -156,19 +165,73 @@ class Context(Outgoing):
         return row
 
     async def set_conversation(self, kind: str, data: dict[str, Any], *, userid: str = "") -> None:
-        """Remember a half-finished exchange with `userid` (default: the sender)."""
+        """Remember a half-finished exchange with `userid` (default: the sender).
+
+        A different exchange under way is not lost: it waits underneath and comes back by itself
+        when this one is over (a card's follow-up question in the middle of a weekly action).
+        What the person put aside with a command stays aside until 继续."""
         userid = userid or self.event.userid
         row = (await self.session.execute(select(Conversation).where(
             Conversation.tenant == self.tenant.key, Conversation.userid == userid))).scalar_one_or_none()
         expires = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
+        data = {k: v for k, v in data.items() if k != SUSPENDED}
         if row is None:
             row = Conversation(tenant=self.tenant.key, userid=userid, kind=kind, data=data, expires_at=expires)
         else:
-            row.kind, row.data, row.expires_at = kind, dict(data), expires
+            live = aware(row.expires_at) > self.now
+            aside = list(row.data.get(SUSPENDED) or []) if live else []
+            if live and row.kind not in (IDLE, kind):
+                aside = _aside(row.kind, row.data, comes_back=True) + aside
+            row.kind, row.data, row.expires_at = kind, {**data, **({SUSPENDED: aside[:MAX_SUSPENDED]} if aside else {})}, expires
         self.session.add(row)
 
     async def clear_conversation(self) -> None:
-        await self.session.execute(delete(Conversation).where(
-            Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))
+        """The exchange under way is over. One it interrupted comes back; one put aside with a
+        command stays aside until 继续 (or its expiry)."""
+        row = await self.conversation()
+        if row is None:
+            return
+        aside = list(row.data.get(SUSPENDED) or [])
+        if aside and aside[0].get("comes_back"):
+            top, rest = aside[0], aside[1:]
+            row.kind, row.data = str(top["kind"]), {**dict(top.get("data") or {}), **({SUSPENDED: rest} if rest else {})}
+            self.session.add(row)
+        elif aside:
+            row.kind, row.data = IDLE, {SUSPENDED: aside}
+            self.session.add(row)
+        else:
+            await self.session.execute(delete(Conversation).where(
+                Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))
+
+    # -- flows put aside ---------------------------------------------------------------------
+    async def suspend(self) -> str | None:
+        """Put the exchange under way aside (newest first, at most MAX_SUSPENDED); returns its kind."""
+        row = await self.conversation()
+        if row is None or row.kind == IDLE:
+            return None
+        aside = _aside(row.kind, row.data, comes_back=False)
+        aside += [a for a in (row.data.get(SUSPENDED) or []) if a.get("kind") != row.kind]
+        row.kind, row.data = IDLE, {SUSPENDED: aside[:MAX_SUSPENDED]}
+        row.expires_at = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
+        self.session.add(row)
+        return str(aside[0]["kind"])
+
+    async def suspended(self) -> list[str]:
+        """Kinds of the flows put aside, newest first."""
+        row = await self.conversation()
+        return [str(a["kind"]) for a in (row.data.get(SUSPENDED) or [])] if row is not None else []
+
+    async def take_suspended(self) -> tuple[str, dict[str, Any]] | None:
+        """Bring back the newest flow put aside as the exchange under way."""
+        row = await self.conversation()
+        aside = list(row.data.get(SUSPENDED) or []) if row is not None else []
+        if row is None or not aside:
+            return None
+        top, rest = aside[0], aside[1:]
+        row.kind = str(top["kind"])
+        row.data = {**dict(top.get("data") or {}), **({SUSPENDED: rest} if rest else {})}
+        row.expires_at = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
+        self.session.add(row)
+        return row.kind, {k: v for k, v in row.data.items() if k != SUSPENDED}
 
 

@@ -512,7 +512,12 @@ async def on_feedback(ctx: Context) -> None:
     await _advance(ctx, draft, problems, choosing=choosing)
 
 
-@router.conversation(DRAFT)
+async def _resume_draft(ctx: Context) -> None:
+    draft = await _load_draft(ctx) or await _new_draft(ctx)
+    await _advance(ctx, draft, [])
+
+
+@router.conversation(DRAFT, label="fb.flow", resume=_resume_draft)
 async def on_draft_reply(ctx: Context) -> None:
     draft = await _load_draft(ctx) or await _new_draft(ctx)
     problems: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 from cards.texts import register
 
 TEXTS = register({
+    "fb.flow": {"zh": "填写反馈", "en": "the feedback"},
     "fb.btn": {"zh": "反馈", "en": "Feedback"},
     "fb.self": {"zh": "不能给自己反馈，请 @ 一位同事。", "en": "You cannot give yourself feedback; please @ a colleague."},
     "fb.person.none": {"zh": "没有找到“{token}”，请重新 @ 要反馈的同事（可写姓名、拼音或账号）。", "en": "No one matches \"{token}\"; please @ the colleague again (name, pinyin or user id)."},

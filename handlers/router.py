@@ -45,6 +45,8 @@ Access = Literal["own", "read_person", "give_feedback", "view_task", "report_tas
 # start with the same words — `修改注册资料 @李娜` is an action, `修改 @王强` is an edit.
 _ARG_BOUNDARY = re.compile(r"$|[\s:@#]")
 _TRAILING = "。.!！~～ "
+# Commands that act on the flow itself, so they do not put it aside first.
+ENGINE_COMMANDS = frozenset({"continue", "cancel"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,27 @@ class CardSpec:
 class ActionSpec:
     action: type[CardAction]
     handler: ActionHandler
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """A multi-step exchange: its replies go to `handler` while it is under way."""
+
+    kind: str
+    handler: Handler
+    label: str = "flow.default"  # text key naming it in "已暂停{label}"
+    # Asks the open question again when the person comes back to it with 继续.
+    resume: Handler | None = None
+
+
+@dataclass(frozen=True)
+class CompleteMessage:
+    """Text that stands on its own and belongs to a feature (a whole weekly action): it is handled
+    by that feature even while another flow is under way, which is put aside first."""
+
+    test: Callable[[Context], Awaitable[bool]]
+    handler: Handler
+    owns: tuple[str, ...]  # the flows that take such text themselves
 
 
 @dataclass
@@ -114,7 +137,8 @@ class Router:
         self.commands: dict[str, CommandSpec] = {}
         self.cards: dict[str, CardSpec] = {}
         self.actions: dict[str, ActionSpec] = {}
-        self.conversations: dict[str, Handler] = {}
+        self.flows: dict[str, FlowSpec] = {}
+        self.complete: list[CompleteMessage] = []
         self.menus: dict[str, Handler] = {}
         self.fallback: Handler | None = None
         self.table = CommandTable()
@@ -144,11 +168,22 @@ class Router:
             return fn
         return deco
 
-    def conversation(self, kind: str) -> Callable[[Handler], Handler]:
+    def conversation(self, kind: str, *, label: str = "flow.default",
+                     resume: Handler | None = None) -> Callable[[Handler], Handler]:
+        """Replies to the open exchange `kind` come here. A command in between puts it aside
+        ("已暂停{label}，回复「继续」接着填"), and 继续 brings it back through `resume`."""
         def deco(fn: Handler) -> Handler:
-            self._add(self.conversations, kind, fn)
+            self._add(self.flows, kind, FlowSpec(kind, fn, label, resume))
             return fn
         return deco
+
+    def complete_message(self, test: Callable[[Context], Awaitable[bool]], handler: Handler, *,
+                         owns: tuple[str, ...] = ()) -> None:
+        self.complete.append(CompleteMessage(test, handler, owns))
+
+    @property
+    def conversations(self) -> dict[str, Handler]:
+        return {kind: spec.handler for kind, spec in self.flows.items()}
 
     def menu(self, key: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -175,8 +210,9 @@ class Router:
             self._add(self.cards, kind, card)
         for prefix, act in other.actions.items():
             self._add(self.actions, prefix, act)
-        for kind, handler in other.conversations.items():
-            self._add(self.conversations, kind, handler)
+        for kind, flow in other.flows.items():
+            self._add(self.flows, kind, flow)
+        self.complete += other.complete
         for key, handler in other.menus.items():
             self._add(self.menus, key, handler)
         if other.fallback is not None:
@@ -205,18 +241,63 @@ class Router:
 
     async def _text(self, ctx: Context) -> None:
         name, rest = self.classify(ctx.event.text)
+        conv = await ctx.conversation()
+        open_flow = self.flows.get(conv.kind) if conv is not None else None
         if name:
             ctx.args = rest
+            if open_flow is not None and name not in ENGINE_COMMANDS:
+                await self.put_aside(ctx, open_flow)
             await self.commands[name].handler(ctx)
             return
-        conv = await ctx.conversation()
-        if conv is not None and conv.kind in self.conversations:
-            await self.conversations[conv.kind](ctx)
+        if open_flow is not None:
+            for complete in self.complete:
+                if open_flow.kind not in complete.owns and await complete.test(ctx):
+                    await self.put_aside(ctx, open_flow)
+                    await complete.handler(ctx)
+                    return
+            await open_flow.handler(ctx)
             return
         if self.fallback is not None:
             await self.fallback(ctx)
         else:
             ctx.reply(ctx.t("help"))
+
+    # -- the flow engine's own commands --------------------------------------------------
+    async def put_aside(self, ctx: Context, flow: FlowSpec) -> None:
+        """Suspend the open flow and say so in one line, before something else is handled."""
+        if await ctx.suspend():
+            ctx.reply(ctx.t("flow.paused", what=ctx.t(flow.label)))
+
+    async def resume(self, ctx: Context) -> None:
+        """继续: the exchange under way asks its question again; else the newest one put aside comes back."""
+        conv = await ctx.conversation()
+        flow = self.flows.get(conv.kind) if conv is not None else None
+        if flow is None:
+            taken = await ctx.take_suspended()
+            flow = self.flows.get(taken[0]) if taken else None
+        if flow is None:
+            ctx.reply(ctx.t("flow.nothing"))
+            return
+        if flow.resume is not None:
+            await flow.resume(ctx)
+        else:
+            ctx.reply(ctx.t("flow.resumed", what=ctx.t(flow.label)))
+
+    async def cancel(self, ctx: Context) -> None:
+        """取消: the exchange under way ends (what was put aside stays, and the answer says so)."""
+        conv = await ctx.conversation()
+        flow = self.flows.get(conv.kind) if conv is not None else None
+        await ctx.clear_conversation()
+        aside = [self.flows[k] for k in await ctx.suspended() if k in self.flows]
+        text = ctx.t("flow.cancelled", what=ctx.t(flow.label)) if flow else ctx.t("flow.cancelled.none")
+        if aside:
+            text += ctx.t("flow.still_aside", what=ctx.t(aside[0].label))
+        ctx.reply(text)
+
+    def add_engine_commands(self) -> None:
+        """继续 and 取消 belong to the engine: the root router answers them for every flow."""
+        self._add_command(CommandSpec("continue", self.resume, ("继续", "接着填", "continue", "resume")))
+        self._add_command(CommandSpec("cancel", self.cancel, ("取消", "算了", "cancel")))
 
     async def _card(self, ctx: Context) -> None:
         ev = ctx.event

@@ -9,6 +9,7 @@ from handlers.router import Router
 
 def build_router() -> Router:
     root = Router()
+    root.add_engine_commands()
     root.include(weekly_action.router)
     root.include(feedback.router)
     root.include(brief.router)

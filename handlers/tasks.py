@@ -396,38 +396,22 @@ async def _resolve_people(ctx: Context, tokens: list[str], problems: list[str]) 
 
 
 # -- 任务 ----------------------------------------------------------------------------------------
-_QUESTIONS = (ASK_BLOCK_REASON, ASK_DELIVERABLE, ASK_NEW_DUE)
 
 
-async def _ask(ctx: Context, kind: str, data: dict[str, Any]) -> None:
-    """Wait for the answer to a question; a half-written weekly action is kept aside meanwhile."""
+async def _ask(ctx: Context, kind: str, data: dict[str, Any], question: str, **kw: Any) -> None:
+    """Ask one question and wait for its answer; 继续 after an interruption asks it again."""
+    await ctx.set_conversation(kind, {**data, "question": question, "question_kw": kw})
+    ctx.reply(ctx.t(question, **kw))
+
+
+async def _ask_again(ctx: Context) -> None:
     conv = await ctx.conversation()
-    if conv is not None and conv.kind not in _QUESTIONS:
-        data = {**data, "resume": {"kind": conv.kind, "data": dict(conv.data)}}
-    elif conv is not None and conv.data.get("resume"):
-        data = {**data, "resume": conv.data["resume"]}
-    await ctx.set_conversation(kind, data)
-
-
-async def _done_asking(ctx: Context, data: dict[str, Any]) -> None:
-    """The question is answered (or dropped): bring back what was under way before it."""
-    resume = data.get("resume")
-    if isinstance(resume, dict) and resume.get("kind"):
-        await ctx.set_conversation(str(resume["kind"]), dict(resume.get("data") or {}))
-    else:
-        await ctx.clear_conversation()
-
-
-async def _drop_pending_question(ctx: Context) -> None:
-    """A new command supersedes an unanswered question, so a later message is not taken as its answer."""
-    conv = await ctx.conversation()
-    if conv is not None and conv.kind in _QUESTIONS:
-        await _done_asking(ctx, dict(conv.data))
+    data = dict(conv.data) if conv is not None else {}
+    ctx.reply(ctx.t(str(data.get("question") or "flow.resumed"), **dict(data.get("question_kw") or {"what": ""})))
 
 
 @router.command("task", words=("任务", "task"), args=True, access="view_task")
 async def on_task(ctx: Context) -> None:
-    await _drop_pending_question(ctx)
     rest = ctx.args
     if not rest:
         await list_my_tasks(ctx)
@@ -619,7 +603,6 @@ async def list_my_tasks(ctx: Context) -> None:
 # -- 进度 -----------------------------------------------------------------------------------------
 @router.command("progress", words=("进度", "progress"), args=True, access="report_task")
 async def on_progress(ctx: Context) -> None:
-    await _drop_pending_question(ctx)
     rest = ctx.args
     if not rest:
         await list_my_tasks(ctx)
@@ -656,15 +639,14 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         ctx.reply(ctx.t("task.already_done", code=task.code))
         return
     if status == BLOCKED and not note:
-        await _ask(ctx, ASK_BLOCK_REASON, {"task_id": task.id, "from_card": from_card})
-        ctx.reply(ctx.t("task.ask.reason", code=task.code))
+        await _ask(ctx, ASK_BLOCK_REASON, {"task_id": task.id, "from_card": from_card}, "task.ask.reason", code=task.code)
         return
     if status == DONE:
         if note.casefold() in _VAGUE_DELIVERABLES or (note and len(note) < 2):
             note = ""
         if task.deliverable_template and not note:
-            await _ask(ctx, ASK_DELIVERABLE, {"task_id": task.id, "from_card": from_card})
-            ctx.reply(ctx.t("task.ask.deliverable", code=task.code, template=task.deliverable_template))
+            await _ask(ctx, ASK_DELIVERABLE, {"task_id": task.id, "from_card": from_card}, "task.ask.deliverable",
+                       code=task.code, template=task.deliverable_template)
             return
     now = utc(ctx.now)
     old = task.status
@@ -695,12 +677,12 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         ctx.reply(ctx.t("task.status.ok", code=task.code, status=status_label(task)))
 
 
-@router.conversation(ASK_BLOCK_REASON)
+@router.conversation(ASK_BLOCK_REASON, label="task.flow.reason", resume=_ask_again)
 async def on_block_reason(ctx: Context) -> None:
     await _answer(ctx, BLOCKED)
 
 
-@router.conversation(ASK_DELIVERABLE)
+@router.conversation(ASK_DELIVERABLE, label="task.flow.deliverable", resume=_ask_again)
 async def on_deliverable(ctx: Context) -> None:
     await _answer(ctx, DONE)
 
@@ -708,7 +690,7 @@ async def on_deliverable(ctx: Context) -> None:
 async def _answer(ctx: Context, status: str) -> None:
     conv = await ctx.conversation()
     data = dict(conv.data) if conv is not None else {}
-    await _done_asking(ctx, data)
+    await ctx.clear_conversation()
     task = await task_by_id(ctx, data.get("task_id"))
     if task is None:
         ctx.reply(ctx.t("card.unknown"))
@@ -731,17 +713,17 @@ async def change_due(ctx: Context, task: Task, new_due: datetime, reason: str) -
     await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.due", who=who, due=fmt_time(ctx, task.due_at)))
 
 
-@router.conversation(ASK_NEW_DUE)
+@router.conversation(ASK_NEW_DUE, label="task.flow.due", resume=_ask_again)
 async def on_new_due(ctx: Context) -> None:
     conv = await ctx.conversation()
     data = dict(conv.data) if conv is not None else {}
     task = await task_by_id(ctx, data.get("task_id"))
     if task is None:
-        await _done_asking(ctx, data)
+        await ctx.clear_conversation()
         ctx.reply(ctx.t("card.unknown"))
         return
     if task.status == DONE:
-        await _done_asking(ctx, data)
+        await ctx.clear_conversation()
         ctx.reply(ctx.t("task.already_done", code=task.code))
         return
     today = local(ctx, ctx.now).date()
@@ -767,14 +749,14 @@ async def on_new_due(ctx: Context) -> None:
         data["tries"] = int(data.get("tries", 0)) + 1
         if data["tries"] >= 3:
             # Whatever they are typing now is not an answer; let it reach the rest of the bot.
-            await _done_asking(ctx, data)
+            await ctx.clear_conversation()
             problems.append(ctx.t("task.due.gave_up"))
         else:
             await ctx.set_conversation(ASK_NEW_DUE, data)  # keep asking; `取消` ends it
         ctx.reply("\n".join(problems))
         return
     assert due is not None
-    await _done_asking(ctx, data)
+    await ctx.clear_conversation()
     old = fmt_time(ctx, task.due_at)
     await change_due(ctx, task, due.replace(tzinfo=ctx.tenant.tz), reason)
     new = fmt_time(ctx, task.due_at)
@@ -788,7 +770,6 @@ async def on_new_due(ctx: Context) -> None:
 # -- card presses -------------------------------------------------------------------------------------
 @router.card(OWNER_CARD)
 async def on_owner_card(ctx: Context, row: IssuedCard) -> None:
-    await _drop_pending_question(ctx)
     task = await task_by_id(ctx, row.ref_id)
     if task is None:
         await ctx.close_card(row, ctx.t("card.unknown"))
@@ -835,8 +816,8 @@ async def on_escalation_card(ctx: Context, row: IssuedCard) -> None:
                               body=ctx.t("task.card.nudge.body", who=who, due=fmt_time(ctx, task.due_at)))
         ctx.reply(ctx.t("task.nudge.ok", owner=owner))
     elif key == "due":
-        await _ask(ctx, ASK_NEW_DUE, {"task_id": task.id, "episode": row.data.get("episode")})
-        ctx.reply(ctx.t("task.due.ask", code=task.code, due=fmt_time(ctx, task.due_at)))
+        await _ask(ctx, ASK_NEW_DUE, {"task_id": task.id, "episode": row.data.get("episode")}, "task.due.ask",
+                   code=task.code, due=fmt_time(ctx, task.due_at))
 
 
 @router.card(VIEW_CARD)

@@ -4,6 +4,9 @@ from __future__ import annotations
 from cards.texts import register
 
 TEXTS = register({
+    "task.flow.reason": {"zh": "填写阻塞原因", "en": "the reason for the block"},
+    "task.flow.deliverable": {"zh": "填写交付物", "en": "the deliverable"},
+    "task.flow.due": {"zh": "填写新的截止时间", "en": "the new due time"},
     "task.usage": {
         "zh": "创建任务：任务 项目 编号 标题 @负责人 [@协作人] 截止时间 交付:交付物要求\n例：任务 发布会 T12 直播系统压测 @唐凯 12-01 12:00 交付:压测报告\n更新进度：进度 T12 进行中 ／ 进度 T12 阻塞 原因 ／ 进度 T12 完成 交付物\n查看：任务（我的任务）／ 任务 T12",
         "en": "Create: task PROJECT CODE TITLE @owner [@collaborators] DUE deliverable:WHAT\ne.g. task Launch T12 Load test @Tang Kai 12-01 12:00 deliverable:test report\nProgress: progress T12 doing / blocked REASON / done DELIVERABLE\nView: task (mine) / task T12",

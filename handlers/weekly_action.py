@@ -231,8 +231,22 @@ async def on_text(ctx: Context) -> None:
     await _advance(ctx, draft, problems)
 
 
+async def _resume_draft(ctx: Context) -> None:
+    conv = await ctx.conversation()
+    await _advance(ctx, dict(conv.data) if conv is not None and conv.kind == DRAFT else {}, [])
+
+
+async def _is_whole_action(ctx: Context) -> bool:
+    """A whole weekly action (the thing and a witness) stands on its own, whatever else is under way."""
+    if await my_action(ctx) is not None:
+        return False
+    parsed = parse_action_reply(ctx.event.text, platform_mentions=ctx.event.mentions or None)
+    return bool(parsed.thing) and bool(parsed.witness_tokens) and not parsed.too_long
+
+
 router.fallback = on_text
-router.conversation(DRAFT)(on_text)
+router.conversation(DRAFT, label="flow.weekly", resume=_resume_draft)(on_text)
+router.complete_message(_is_whole_action, on_text, owns=(DRAFT,))
 
 
 @router.command("edit", words=("修改", "edit"), args=True)
@@ -241,13 +255,13 @@ async def on_edit(ctx: Context) -> None:
     await _edit(ctx, rest)
 
 
-@router.conversation(EDIT)
+@router.conversation(EDIT, label="flow.weekly_edit")
 async def on_edit_reply(ctx: Context) -> None:
     await ctx.clear_conversation()
     await _edit(ctx, ctx.event.text)
 
 
-@router.conversation(REWITNESS)
+@router.conversation(REWITNESS, label="flow.weekly_edit")
 async def on_rewitness(ctx: Context) -> None:
     await ctx.clear_conversation()
     await _edit(ctx, ctx.event.text)
@@ -568,12 +582,6 @@ async def on_status(ctx: Context) -> None:
 @router.command("help", words=("帮助", "help", "?", "菜单"))
 async def on_help(ctx: Context) -> None:
     ctx.reply(ctx.t("help"))
-
-
-@router.command("cancel", words=("取消", "cancel"))
-async def on_cancel(ctx: Context) -> None:
-    await ctx.clear_conversation()
-    ctx.reply("已取消。")
 
 
 @router.menu("weekly")

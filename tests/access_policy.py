@@ -150,6 +150,8 @@ COMMANDS: dict[str, Command] = {
     "help": Command("anyone on the roster", "the help text", (Attempt("帮助", "own"),), "帮助"),
     "cancel": Command("own", "nothing; the sender's half-finished exchange is dropped",
                       (Attempt("取消", "own"),), "取消"),
+    "continue": Command("own", "the sender's own exchange put aside, asked again",
+                        (Attempt("继续", "own"),), "继续"),
     "leave": Command("own", "the sender's own leave",
                      (Attempt("请假 至 12-10", "own", changes=("leave",)),), "请假 至 12-10"),
     "skip": Command("own", "the sender's own leave",

@@ -210,8 +210,10 @@ async def test_brief_matches_a_hand_count_and_goes_to_managers_once(
         await bot.say("wangqiang", "简报")  # his own; the review period opened this week
         own = await bot.new("wangqiang")
         assert own[0]["card"]["title"] == "事实简报 · 王强 · 2026Q4" and own[0]["card"]["buttons"] == []
+        # 刘洋 left the feedback flow open: the command puts it aside first, and says so.
         await bot.say("liuyang", "简报 @王强 2026Q5")
-        assert [m["text"] for m in await bot.new("liuyang")] == ["期间“2026Q5”无效，请写成 2026Q4 这样的形式。"]
+        assert [m["text"] for m in await bot.new("liuyang")] == [
+            "已暂停填写反馈，回复「继续」接着填。", "期间“2026Q5”无效，请写成 2026Q4 这样的形式。"]
 
         async with db.session() as s:
             log = [(a.actor_userid, a.action, a.subject) for a in (await s.execute(

@@ -127,11 +127,15 @@ async def test_manager_records_feedback_in_one_message_and_the_employee_is_told(
         assert await count_feedback(db) == 3
         assert (await said(bot, "liuyang"))[-1] == "这张卡片已经处理过了。"
 
-        # Feedback given in the middle of one's own weekly action does not lose that draft.
+        # Feedback given in the middle of one's own weekly action does not lose that draft: the
+        # draft is put aside (and the bot says so), and 继续 brings it back.
         await bot.say("liuyang", "无 准备团队季度复盘材料")
         assert await said(bot, "liuyang") == ["请 @ 一位同事作为见证人，例如 @李娜"]
         await bot.say("liuyang", "反馈 @孙丽 #风险预警 客户级 发现说明书版本与注册证不一致并当天拦截")
         assert await count_feedback(db) == 4
+        assert (await said(bot, "liuyang"))[0] == "已暂停填写本周关键动作，回复「继续」接着填。"
+        await bot.say("liuyang", "继续")
+        assert await said(bot, "liuyang") == ["请 @ 一位同事作为见证人，例如 @李娜"]
         await bot.say("liuyang", "@赵磊")
         async with db.session() as s:
             action = (await s.execute(select(WeeklyAction).where(WeeklyAction.userid == "liuyang"))).scalar_one()

@@ -111,7 +111,7 @@ def test_mentions_round_trip(prefix: str, who: list[str], sep: str) -> None:
     assert not r.witnesses_are_userids
 
 
-_KNOWN_COMMANDS = {"", "done", "not_done", "help", "cancel", "status", "my_feedback", "edit", "feedback",
+_KNOWN_COMMANDS = {"", "done", "not_done", "help", "cancel", "continue", "status", "my_feedback", "edit", "feedback",
                    "brief", "task", "progress", "leave", "skip"}
 
 
