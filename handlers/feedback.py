@@ -495,7 +495,7 @@ async def start(ctx: Context, *, receiver: str | None = None, ref_kind: str | No
     await _advance(ctx, draft, problems)
 
 
-@router.command("feedback", words=("反馈", "feedback"), args=True, access="give_feedback")
+@router.command("feedback", words=("反馈", "feedback"), args=True, access=("give_feedback", "read_person"))
 async def on_feedback(ctx: Context) -> None:
     rest = ctx.args
     words = rest.split(maxsplit=1)

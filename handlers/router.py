@@ -56,7 +56,7 @@ class CommandSpec:
     words: tuple[str, ...] = ()
     args: bool = False  # the word may be followed by an argument (`简报 @王强`)
     pattern: re.Pattern[str] | None = None  # matched on the width-folded text instead of words (请假 …)
-    access: Access = "own"
+    access: tuple[Access, ...] = ("own",)  # the rules its uses follow (`反馈 @x …` gives, `反馈 查看 @x` reads)
 
 
 @dataclass(frozen=True)
@@ -145,12 +145,14 @@ class Router:
 
     # -- declaring ------------------------------------------------------------------------
     def command(self, name: str, *, words: tuple[str, ...] = (), args: bool = False,
-                pattern: re.Pattern[str] | None = None, access: Access = "own") -> Callable[[Handler], Handler]:
+                pattern: re.Pattern[str] | None = None,
+                access: Access | tuple[Access, ...] = "own") -> Callable[[Handler], Handler]:
         if not words and pattern is None:
             raise ValueError(f"command {name!r} needs words or a pattern")
 
         def deco(fn: Handler) -> Handler:
-            self._add_command(CommandSpec(name, fn, words, args, pattern, access))
+            rules = (access,) if isinstance(access, str) else tuple(access)
+            self._add_command(CommandSpec(name, fn, words, args, pattern, rules))
             return fn
         return deco
 

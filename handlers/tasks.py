@@ -410,7 +410,8 @@ async def _ask_again(ctx: Context) -> None:
     ctx.reply(ctx.t(str(data.get("question") or "flow.resumed"), **dict(data.get("question_kw") or {"what": ""})))
 
 
-@router.command("task", words=("任务", "task"), args=True, access="view_task")
+@router.command("task", words=("任务", "task"), args=True,
+                access=("view_task", "create_task", "edit_task"))
 async def on_task(ctx: Context) -> None:
     rest = ctx.args
     if not rest:

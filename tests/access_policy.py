@@ -205,6 +205,7 @@ ROUTES: dict[str, Route] = {
     "GET /console/api/clock": Route("operator", "the clock; no tenant data", _CONSOLE + ("clock_no_data",)),
     "PUT /console/api/clock": Route("operator", "the clock; no tenant data", _CONSOLE + ("clock_no_data",)),
     "DELETE /console/api/clock": Route("operator", "the clock; no tenant data", _CONSOLE + ("clock_no_data",)),
+    "GET /console/api/jobs": Route("operator", "the names of the jobs; no tenant data", _CONSOLE + ("clock_no_data",)),
     "POST /console/api/jobs/{name}/run": Route("operator", "how many messages the job sent in the tenant named",
                                                _CONSOLE + ("job_stays_in_tenant",)),
     "GET /console/api/pulse": Route("viewer", "own actions; figures of the role's scope",

@@ -77,7 +77,7 @@ def test_the_feature_declares_its_parts() -> None:
     router, jobs = with_kudos()
     assert router.classify("点赞 @李娜 谢谢") == ("kudos", "@李娜 谢谢")
     assert router.classify("ＫＵＤＯＳ @lina thanks") == ("kudos", "@lina thanks")  # full-width, any case
-    assert router.commands["kudos"].access == "own" and router.cards["kudos"].access == "recipient"
+    assert router.commands["kudos"].access == ("own",) and router.cards["kudos"].access == "recipient"
     assert "kudos_back" in router.actions and "kudos_reminder" in jobs
     assert kudos.ThankBack.unpack(kudos.ThankBack(giver="a:b%c").pack()) == kudos.ThankBack(giver="a:b%c")
     assert kudos.ThankBack.unpack("kudos_back:a:b") is None  # malformed: refused, not guessed

@@ -855,6 +855,7 @@ def example(world: World, key: str, userid: str) -> tuple[str, str, dict[str, An
         "GET /console/api/clock": ("GET", "/console/api/clock", None),
         "PUT /console/api/clock": ("PUT", "/console/api/clock", {"now": "2027-01-04T09:30:00+08:00"}),
         "DELETE /console/api/clock": ("DELETE", "/console/api/clock", None),
+        "GET /console/api/jobs": ("GET", "/console/api/jobs", None),
         "POST /console/api/jobs/{name}/run": ("POST", "/console/api/jobs/morning_prompt/run", {"tenant": DEMO}),
         "GET /console/api/pulse": ("GET", f"/console/api/pulse?{q}", None),
         # An employee's chart is refused for the role (403), not the token; it draws nothing.
@@ -1308,7 +1309,7 @@ def test_every_chat_command_card_and_menu_has_a_policy_entry() -> None:
             assert router.classify(probe)[0] == name, f"{probe!r} is not the {name} command"
             # The feature declares who may use the command; every attempt's rule is that one
             # (or own / never, which hold for every command).
-            assert attempt.rule in (router.commands[name].access, "own", "never"), (
+            assert attempt.rule in (*router.commands[name].access, "own", "never"), (
                 f"{name}: the attempt {probe!r} follows {attempt.rule!r}, the command declares "
                 f"{router.commands[name].access!r}")
     for kind, card in CARDS.items():
