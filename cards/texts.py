@@ -177,6 +177,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "task.due.edit_reason": {"zh": "修改任务", "en": "task edited"},
     "task.due.ok": {"zh": "已将 {code} 的截止时间从 {old} 调整为 {new}（{reason}），已通知负责人。", "en": "{code} is now due {new} instead of {old} ({reason}); the owner has been told."},
     "task.due.owner": {"zh": "{who} 将任务 {code} {title} 的截止时间从 {old} 调整为 {new}，原因：{reason}", "en": "{who} moved task {code} {title} from {old} to {new}: {reason}"},
+    "date.past": {"zh": "{token} 已经过去了，是指 {suggested} 吗？", "en": "{token} has already passed; did you mean {suggested}?"},
     "task.due_past": {"zh": "截止时间 {due} 已经过了，请写一个将来的时间", "en": "{due} is in the past; please give a future time"},
     "task.hist.system": {"zh": "导入", "en": "import"},
     "task.hist.created": {"zh": "{who} 创建任务", "en": "created by {who}"},

@@ -146,7 +146,9 @@ def test_parse_leave_answers_or_explains(text: str, today: date) -> None:
     try:
         got = parse_leave(text, today)
     except LeaveParseError as exc:
-        assert str(exc) and exc.code in ("invalid_date", "end_before_start", "missing_date", "too_long")
+        assert str(exc) and exc.code in ("invalid_date", "end_before_start", "missing_date", "too_long", "past")
+        assert (exc.code == "past") == (exc.suggested is not None)
+        assert exc.suggested is None or exc.suggested.start <= exc.suggested.end
         return
     assert got is None or (isinstance(got, LeaveRequest) and got.start <= got.end)
 
