@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from cards import texts
+from handlers.visible_text import visible_length, visible_text
 from handlers.dates import Calendar, DateError, FoundDate, date_at, date_span_at, find_dates
 
 MAX_THING_LENGTH = 20
@@ -110,9 +111,10 @@ def parse_action_reply(text: str, *, platform_mentions: list[str] | None = None)
     if tokens:
         rest_from = _take_goal(kept, folded_kept, tokens, result)
 
-    thing = collapse_spaces(kept[rest_from:]).strip(_EDGE_PUNCT + "，；： ")
+    # NFC, without zero-width clutter; `20 字` counts grapheme clusters, as people do.
+    thing = visible_text(kept[rest_from:]).strip(_EDGE_PUNCT + "，；： ")
     result.thing = thing or None
-    result.thing_length = len(thing)
+    result.thing_length = visible_length(thing)
     return result
 
 
