@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from cards import texts
+from handlers.command_words import match_command
 from handlers.visible_text import visible_length, visible_text
 from handlers.dates import Calendar, DateError, FoundDate, date_at, date_span_at, find_dates
 
@@ -310,14 +311,8 @@ def _invalid(token: str) -> LeaveParseError:
 
 # -- chat commands -----------------------------------------------------------
 
-_EXACT_COMMANDS: dict[str, str] = {
-    "完成": "done", "已完成": "done", "完成了": "done", "done": "done",
-    "未完成": "not_done", "没完成": "not_done", "没有完成": "not_done", "not done": "not_done",
-    "帮助": "help", "help": "help", "?": "help", "菜单": "help",
-    "取消": "cancel", "cancel": "cancel",
-    "我的": "status", "本周": "status", "我的数据": "status", "status": "status",
-    "我的反馈": "my_feedback",
-}
+# Whole-message commands (完成, 状态, 进度如何, 怎么用, 目标 …) are listed per locale in
+# cards/intent_words.py and matched tolerantly by handlers/command_words.py.
 # Commands followed by an argument. The keyword must stand alone (end, space, colon,
 # @ or #) because weekly actions often start with the same words: `修改注册资料 @李娜`
 # is an action, `修改 @王强` is an edit.
@@ -332,9 +327,7 @@ def classify_command(text: str) -> tuple[str, str]:
     """(command, rest) for the bot's chat commands; ('', text) when the text is not one."""
     raw = text.strip()
     folded = fold_width(raw)  # same length as raw, so offsets carry over
-    key = collapse_spaces(folded).casefold()
-    bare = key.rstrip("。.!~ ")
-    command = _EXACT_COMMANDS.get(key) or _EXACT_COMMANDS.get(bare)
+    command = match_command(folded)
     if command:
         return command, ""
 

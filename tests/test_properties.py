@@ -117,7 +117,7 @@ def test_mentions_round_trip(prefix: str, who: list[str], sep: str) -> None:
 
 
 _KNOWN_COMMANDS = {"", "done", "not_done", "help", "cancel", "status", "my_feedback", "edit", "feedback",
-                   "brief", "task", "progress", "leave", "skip"}
+                   "brief", "task", "progress", "leave", "skip", "goals", "resume"}
 
 
 @budget(1000)
