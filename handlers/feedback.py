@@ -36,6 +36,7 @@ FLOW_CARDS = ("fb_person", "fb_tag", "fb_impact")
 FEEDBACK_KEY = "feedback"  # the 反馈 button on other features' cards
 # WeCom shows at most 6 buttons on a card; bigger teams are asked to @ the person.
 MAX_BUTTONS = 6
+NONE_OF_THEM = "to:none"  # the last button of a choice among matching people
 MAX_EVENT = 500
 LIST_LIMIT = 20
 
@@ -259,7 +260,7 @@ async def _set_receiver(ctx: Context, draft: dict[str, Any], token: str, problem
         return False
     card = Card(title=ctx.t("fb.person.title"), body=ctx.t("fb.person.which", token=token),
                 buttons=[Button(f"to:{p.userid}", f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
-                         for p in allowed[:MAX_BUTTONS]])
+                         for p in allowed[:MAX_BUTTONS - 1]] + [Button(NONE_OF_THEM, ctx.t("btn.none_of_them"))])
     await _issue(ctx, "fb_person", card, draft)
     return True
 
@@ -480,9 +481,14 @@ async def _draft_for_press(ctx: Context, row: IssuedCard) -> dict[str, Any]:
 
 @router.card("fb_person")
 async def on_person_card(ctx: Context, row: IssuedCard) -> None:
+    draft = await _draft_for_press(ctx, row)
+    if ctx.event.action_key == NONE_OF_THEM:
+        await ctx.close_card(row, ctx.t("btn.none_of_them"))
+        await ctx.set_conversation(DRAFT, draft)
+        ctx.reply(ctx.t("fb.ask.person"))
+        return
     userid = ctx.event.action_key.removeprefix("to:")
     person = await ctx.employee(userid)
-    draft = await _draft_for_press(ctx, row)
     why = await may_give(ctx, ctx.event.userid, person) if person else ctx.t("card.unknown")
     if why is not None or person is None:
         await ctx.close_card(row, ctx.t("fb.card.refused"))

@@ -299,8 +299,8 @@ def parse_due_text(text: str, today: date, default_time: time, calendar: Calenda
     if found is None:
         return None, "", None
     if found.past and found.suggested is not None:
-        return None, texts.t("zh", "date.past", token=found.token,
-                             suggested=found.suggested[1].isoformat()), found.at
+        suggested = f"{found.suggested[1].isoformat()} {(found.time or default_time):%H:%M}"
+        return None, texts.t("zh", "date.past", token=found.token, suggested=suggested), found.at
     return as_datetime(found), "", found.at
 
 
