@@ -148,6 +148,8 @@ COMMANDS: dict[str, Command] = {
     "status": Command("own", "the sender's own weekly action",
                       (Attempt("本周", "own"),), "本周"),
     "help": Command("anyone on the roster", "the help text", (Attempt("帮助", "own"),), "帮助"),
+    "resume": Command("own", "nothing; answered with the help text until a paused exchange can be resumed",
+                      (Attempt("继续", "own"),), "继续"),
     "goals": Command("anyone on the roster", "goals of the same tenant (codes and titles)",
                      (Attempt("目标", "own"),), "目标"),
     "cancel": Command("own", "nothing; the sender's half-finished exchange is dropped",

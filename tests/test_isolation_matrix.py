@@ -53,6 +53,7 @@ from bot.runtime import Runtime
 from cards import dingtalk as dingtalk_cards
 from cards.model import Message
 from cards.texts import TEXTS
+from cards.intent_words import COMMAND_WORDS
 from handlers import reply_grammar
 from handlers.routes import build_router
 from schedules.jobs import JOBS, run_job
@@ -144,6 +145,7 @@ SCRIPT = [
     ("2026-12-04 09:42", "liuyang", "反馈"),
     ("2026-12-04 09:43", "pengli", "反馈 @jiangnan"),
     ("2026-12-04 09:44", "guoqing", "反馈 @hulin #主动补位"),
+    ("2026-12-04 09:45", "hulin", "测试"),  # a short text alone: the 记为本周关键动作？ card
 ]
 # Records made by SCRIPT (and TASKS): marker number → (kind, owner/receiver, witness/giver or task code).
 RECORDS = {
@@ -1290,7 +1292,8 @@ def app_routes() -> set[str]:
 
 def parser_commands() -> set[str]:
     """Every command name the chat parser can return, read from its tables and its code."""
-    names = set(reply_grammar._EXACT_COMMANDS.values()) | {c for _, c in reply_grammar._ARG_COMMANDS}
+    # Whole-message commands are the per-locale word lists the parser matches against.
+    names = set(COMMAND_WORDS) | {c for _, c in reply_grammar._ARG_COMMANDS}
     tree = ast.parse(inspect.getsource(reply_grammar.classify_command))
     for node in ast.walk(tree):
         if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and node.value.elts:
