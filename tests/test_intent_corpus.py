@@ -11,7 +11,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from hypothesis import given, strategies as st
+
 from handlers.intent import Intent, classify
+from tests.fuzz_budget import budget, fuzz_counts_report, tried  # noqa: F401  (fixture)
 
 CORPUS = Path(__file__).parent / "data" / "intent_corpus.tsv"
 ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "intent-accuracy.json"
@@ -67,3 +70,27 @@ def test_every_message_is_read_as_expected(capsys) -> None:  # type: ignore[no-u
         for k, v in report["per_intent"].items():
             print(f"  {k:14s} {v['correct']:4d}/{v['messages']:<4d} {v['accuracy']:.1%}")
     assert not misses, "\n".join(misses)
+
+
+# -- any text ------------------------------------------------------------------------------------
+_PIECES = ["O1-KR2", "@李娜", "完成2份报告", "你好", "好的", "，", "？", "状态", "👍", "\u200b", "请假", "明天", "ok", " "]
+
+
+@budget(600)
+@given(text=st.one_of(st.text(max_size=30), st.lists(st.sampled_from(_PIECES), max_size=6).map("".join)))
+def test_any_text_gets_exactly_one_intent(text: str) -> None:
+    tried("intent.classify")
+    got = classify(text)
+    assert got.kind in ("command", "weekly_action", "chitchat", "doubtful", "unclear")
+    assert bool(got.command) == (got.kind == "command")
+    assert bool(got.chat) == (got.kind == "chitchat")
+    assert not got.complete or got.kind == "weekly_action"
+
+
+@budget(300)
+@given(thing=st.text(st.sampled_from("完成报告整理资料提交审核客户回访样品检测"), min_size=2, max_size=20),
+       witness=st.sampled_from(["@李娜", "@lina", "＠王强", "@u1001"]), goal=st.sampled_from(["", "O1-KR2 ", "无 "]))
+def test_a_whole_action_is_always_a_whole_action(thing: str, witness: str, goal: str) -> None:
+    tried("intent.classify.action")
+    got = classify(f"{goal}{thing} {witness}")
+    assert (got.kind, got.complete) == ("weekly_action", True)
