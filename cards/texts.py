@@ -93,6 +93,31 @@ TEXTS: dict[str, dict[str, str]] = {
     "pulse.export": {"zh": "本周明细与部门指标见附件。", "en": "Details and department figures attached."},
     "status.label.open": {"zh": "进行中", "en": "in progress"},
     # -- micro-feedback
+    # -- the conversation engine: chit-chat, doubtful text, past dates, goals, people
+    "witness.typo.body": {"zh": "没有找到“{token}”，你指的是这位同事吗？", "en": "No one is called \"{token}\"; did you mean this colleague?"},
+    "witness.none_of_them": {"zh": "好的，见证人没有改变。请重新 @ 见证人，写全名或账号，例如 @李娜", "en": "OK, the witness is unchanged. Please @ the witness again by full name or user id."},
+    "btn.none_of_them": {"zh": "都不是", "en": "None of them"},
+    "chat.greeting": {"zh": "你好！", "en": "Hello!"},
+    "chat.thanks": {"zh": "不客气！", "en": "You're welcome!"},
+    "chat.ack": {"zh": "好的。", "en": "OK."},
+    "chat.farewell": {"zh": "再见！", "en": "Bye!"},
+    "chat.emoji": {"zh": "👍", "en": "👍"},
+    "chat.question": {"zh": "我是动线：每周记一件关键动作，请一位同事见证；回复「帮助」看全部用法。", "en": "I am Dongxian: one key action a week, witnessed by a colleague; reply \"help\" for everything I understand."},
+    "chat.has_action": {"zh": "本周关键动作：{thing}（{status}）。", "en": "This week's key action: {thing} ({status})."},
+    "chat.format": {"zh": "记录请回复：目标编号（可选） 一件事（20字以内） @见证同事，例：O1-KR2 完成2份临床评价报告初稿 @李娜", "en": "To record, reply: goal code (optional), one thing (≤20 chars), @witness, e.g. O1-KR2 Finish 2 drafts @Li Na"},
+    "chat.unclear": {"zh": "没看懂这条消息，什么也没有记录。", "en": "I did not understand that message; nothing was recorded."},
+    "doubt.title": {"zh": "记为本周关键动作？", "en": "Record as this week's key action?"},
+    "doubt.body": {"zh": "把“{thing}”记为本周关键动作？", "en": "Record \"{thing}\" as this week's key action?"},
+    "doubt.yes": {"zh": "是", "en": "Yes"},
+    "doubt.no": {"zh": "不是", "en": "No"},
+    "doubt.dropped": {"zh": "好的，没有记录。", "en": "OK, nothing recorded."},
+    "goals.head": {"zh": "可关联的目标（先列你所在部门的）：", "en": "Goals you can link (your department's first):"},
+    "goals.none": {"zh": "还没有导入目标；关键动作可以不关联目标（写“无”）。", "en": "No goals imported yet; an action may have none (write \"none\")."},
+    "goals.more": {"zh": "……共 {n} 个目标，这里列出 {shown} 个。", "en": "… {n} goals in all, {shown} shown."},
+    "goals.hint": {"zh": "写关键动作时带上编号，例如：O1-KR2 完成2份报告初稿 @李娜", "en": "Put the code in front of the action, e.g. O1-KR2 Finish 2 drafts @Li Na"},
+    "leave.past.ask": {"zh": "{question}回复「是」按 {suggested} 记录；或重新发送，例如：请假 {example}", "en": "{question} Reply \"yes\" to record {suggested}, or send the leave again, e.g. leave {example}"},
+    "leave.past.dropped": {"zh": "好的，没有记录请假。", "en": "OK, no leave recorded."},
+    "date.past": {"zh": "{token} 已经过去了，是指 {suggested} 吗？", "en": "{token} has already passed; did you mean {suggested}?"},
 }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from pydantic import Field
 
 from bot.core.config import Section, Strict
+from cards.intent_words import command_words
 from cards.model import Button, Card
 from bot.core.timeutil import aware
 from handlers.actions import CardAction
@@ -88,6 +89,7 @@ class PickImpact(CardAction, prefix="impact"):
 
 # WeCom shows at most 6 buttons on a card; bigger teams are asked to @ the person.
 MAX_BUTTONS = 6
+NONE_OF_THEM = "to:none"  # the last button of a choice among matching people
 MAX_EVENT = 500
 LIST_LIMIT = 20
 
@@ -250,23 +252,14 @@ async def _load_draft(ctx: Context) -> dict[str, Any] | None:
 
 
 async def _new_draft(ctx: Context) -> dict[str, Any]:
-    """An empty draft that remembers any other half-finished exchange, to give it back afterwards."""
-    conv = await ctx.conversation()
-    draft: dict[str, Any] = {}
-    if conv is not None and conv.kind != DRAFT:
-        draft["resume"] = {"kind": conv.kind, "data": dict(conv.data)}
-    elif conv is not None and conv.data.get("resume"):
-        draft["resume"] = conv.data["resume"]
-    return draft
+    """An empty draft. Whatever else was under way is kept by the flow engine (handlers/context.py):
+    put aside by the command that started this, or waiting underneath a draft opened from a card."""
+    return {}
 
 
 async def _finish(ctx: Context, draft: dict[str, Any]) -> None:
     await _close_flow_cards(ctx)
-    resume = draft.get("resume")
-    if resume:
-        await ctx.set_conversation(resume["kind"], resume["data"])
-    else:
-        await ctx.clear_conversation()
+    await ctx.clear_conversation()
 
 
 async def _close_flow_cards(ctx: Context, result: str | None = None) -> None:
@@ -312,7 +305,7 @@ async def _set_receiver(ctx: Context, draft: dict[str, Any], token: str, problem
         return False
     card = Card(title=ctx.t("fb.person.title"), body=ctx.t("fb.person.which", token=token),
                 buttons=[Button(PickReceiver(userid=p.userid).pack(), f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
-                         for p in allowed[:MAX_BUTTONS]])
+                         for p in allowed[:MAX_BUTTONS - 1]] + [Button(NONE_OF_THEM, ctx.t("btn.none_of_them"))])
     await _issue(ctx, "fb_person", card, draft)
     return True
 
@@ -382,7 +375,7 @@ async def _advance(ctx: Context, draft: dict[str, Any], problems: list[str], *, 
 
 async def _issue(ctx: Context, kind: str, card: Card, draft: dict[str, Any]) -> None:
     await _close_flow_cards(ctx)
-    snapshot = {k: v for k, v in draft.items() if k != "resume"}
+    snapshot = dict(draft)
     await ctx.issue_card(ctx.event.userid, kind, card, data={"draft": snapshot}, ttl_hours=ctx.tenant.draft_ttl_hours)
 
 
@@ -500,7 +493,7 @@ async def on_feedback(ctx: Context) -> None:
     if not rest.strip():
         await start(ctx)
         return
-    # A full message starts a new feedback; only the resume point of an older draft is kept.
+    # A full message starts a new feedback.
     draft = await _new_draft(ctx)
     problems: list[str] = []
     choosing = await _absorb(ctx, draft, rest, problems)
@@ -533,10 +526,15 @@ async def _draft_for_press(ctx: Context, row: IssuedCard) -> dict[str, Any]:
 
 @router.card("fb_person")
 async def on_person_card(ctx: Context, row: IssuedCard) -> None:
+    draft = await _draft_for_press(ctx, row)
+    if ctx.event.action_key == NONE_OF_THEM:
+        await ctx.close_card(row, ctx.t("btn.none_of_them"))
+        await ctx.set_conversation(DRAFT, draft)
+        ctx.reply(ctx.t("fb.ask.person"))
+        return
     picked = PickReceiver.unpack(ctx.event.action_key)
     userid = picked.userid if picked else ""
     person = await ctx.employee(userid) if userid else None
-    draft = await _draft_for_press(ctx, row)
     why = await may_give(ctx, ctx.event.userid, person) if person else ctx.t("card.unknown")
     if why is not None or person is None:
         await ctx.close_card(row, ctx.t("fb.card.refused"))
@@ -604,7 +602,7 @@ async def on_feedback_button(ctx: Context, row: IssuedCard, action: GiveFeedback
 
 # -- reading feedback ------------------------------------------------------------------------------
 
-@router.command("my_feedback", words=("我的反馈", "my feedback"))
+@router.command("my_feedback", words=command_words("my_feedback"))
 async def on_my_feedback(ctx: Context) -> None:
     await _view(ctx, "")
 

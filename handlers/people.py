@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +62,25 @@ class Match:
     person: Person | None = None
     # "one": [person]; "choose": best first, at most MAX_CANDIDATES; "none": [].
     candidates: list[Person] = field(default_factory=list)
+    # The best candidate was found only by typo tolerance (`@zhaolie` for zhaolei), not by
+    # name, userid, sound, initials or a typed prefix: a caller about to act on it asks first.
+    typo: bool = False
+
+
+def typo_close(typed: str, key: str) -> bool:
+    """Whether a person would call `typed` a typo of `key`: one slip (a wrong, missing, extra or
+    swapped letter) in a short key, two in a key longer than six. `zhangsan` is not a typo of
+    `huangyan` (similarity 75, but three slips)."""
+    if _CJK.search(key):
+        # In characters: the given name alone (小强 for 王小强), or one character wrong (赵烈 for 赵磊).
+        # 王晓强 is not 王强 with a slip: it names somebody else.
+        return given_name(typed, key) or (len(typed) == len(key) and OSA.distance(typed, key, score_cutoff=1) <= 1)
+    allowed = 1 if len(key) <= 6 else 2
+    return OSA.distance(typed, key, score_cutoff=allowed) <= allowed
+
+
+def given_name(typed: str, name: str) -> bool:
+    return len(typed) >= 2 and len(name) > len(typed) and name.endswith(typed)
 
 
 def _clean(token: str) -> str:
@@ -156,20 +176,31 @@ class Directory:
         if not has_cjk:
             lookups.append((self._initials, query, False))
 
+        sure: set[int] = set()  # found by exact key, sound, initials or prefix
         for index, q, fuzzy in lookups:
             if not q:
                 continue
             for idx in index.exact(q)[:_PER_KEY]:
                 _raise(scores, idx, 100.0)
+                sure.add(idx)
             if len(q) >= PREFIX_MIN:
                 for key in index.prefixed(q):
                     for idx in index.people[key][:_PER_KEY]:
                         _raise(scores, idx, PREFIX_SCORE)
+                        sure.add(idx)
             if fuzzy:
                 for key, score in index.similar(q, ACCEPT - MARGIN):
+                    if not typo_close(q, key):
+                        continue  # similar letters, but not a slip anyone would make
                     for idx in index.people[key][:_PER_KEY]:
                         _raise(scores, idx, score)
-        return self._decide(scores, exact_only=False)
+                        if given_name(q, key):
+                            sure.add(idx)
+        match = self._decide(scores, exact_only=False)
+        if match.candidates:
+            first = self.people.index(match.candidates[0]) if match.status == "one" else None
+            match.typo = first is not None and first not in sure
+        return match
 
     def _exact(self, raw: str, query: str) -> list[int]:
         """People whose name or userid is exactly the token; an exact-case userid beats a case-folded one."""

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import date, timedelta
+
+from cards import texts
+from handlers.visible_text import visible_length, visible_text
+from handlers.dates import Calendar, DateError, FoundDate, date_at, date_span_at, find_dates
 
 MAX_THING_LENGTH = 20
 
@@ -108,9 +113,10 @@ def parse_action_reply(text: str, *, platform_mentions: list[str] | None = None)
     if tokens:
         rest_from = _take_goal(kept, folded_kept, tokens, result)
 
-    thing = collapse_spaces(kept[rest_from:]).strip(_EDGE_PUNCT + "，；： ")
+    # NFC, without zero-width clutter; `20 字` counts grapheme clusters, as people do.
+    thing = visible_text(kept[rest_from:]).strip(_EDGE_PUNCT + "，；： ")
     result.thing = thing or None
-    result.thing_length = len(thing)
+    result.thing_length = visible_length(thing)
     return result
 
 
@@ -172,10 +178,12 @@ def _after_colon(folded: str, at: int) -> int:
 class LeaveParseError(ValueError):
     """A leave request that cannot be understood; str() is the reply to the user."""
 
-    def __init__(self, message: str, *, code: str, token: str = "") -> None:
+    def __init__(self, message: str, *, code: str, token: str = "",
+                 suggested: "LeaveRequest | None" = None) -> None:
         super().__init__(message)
-        self.code = code  # invalid_date | end_before_start | missing_date | too_long
+        self.code = code  # invalid_date | end_before_start | missing_date | too_long | past
         self.token = token
+        self.suggested = suggested  # code "past": the same request with the next future date
 
 
 @dataclass(frozen=True)
@@ -187,110 +195,121 @@ class LeaveRequest:
 
 
 MAX_LEAVE_DAYS = 366
-_YEAR_TURN_DAYS = 183
 _DATE_FORMAT_HINT = "请写成 12-05 这样的格式"
 
-# `请假至12-05` is glued, but `请假流程优化 @李娜` is somebody's weekly action.
-LEAVE_HEAD = re.compile(
-    r"\s*(?:请假(?=$|[\s:,至到从今明后\d])|leave(?=$|\s+(?:to|until|from|today|tomorrow|\d)))", re.IGNORECASE)
+# 请假, 请病假, 休年假, 调休: a leave kind typed in the word is also its reason.
+_LEAVE_KINDS = "病|事|年|婚|产|丧|陪产|育儿|探亲"
+_LEAVE_WORD = rf"(?:请(?P<k1>{_LEAVE_KINDS})?假|休(?P<k2>{_LEAVE_KINDS})?假|(?P<k3>调休))"
+# The leave word must stand alone: `请假至12-05` and `请病假` are requests, but
+# `请假流程优化 @李娜` is somebody's weekly action.
+_LEAVE_END = r"(?=$|[\s:,;、。!至到从今明后大\d周下本这星礼月一半全])"
+_LEAVE_HEAD = re.compile(
+    rf"\s*(?:我\s*)?(?:{_LEAVE_WORD}{_LEAVE_END}|leave(?=$|\s+(?:to|until|from|today|tomorrow|\d)))", re.IGNORECASE)
+# `明天请假`, `下周一到周三请年假`: the date first, then the leave word.
+_LEAVE_AFTER_DATE = re.compile(rf"\s*(?:要|想|需要|得)?\s*{_LEAVE_WORD}{_LEAVE_END}")
+_ME = re.compile(r"\s*(?:我\s*)?")
 SKIP_HEAD = re.compile(r"\s*(?:本周跳过|skip\s+this\s+week\b)", re.IGNORECASE)
-_DATE = (
-    r"(?:今天|明天|后天|today|tomorrow"
-    r"|(?:\d{4}\s*[-/.年]\s*)?\d{1,2}\s*[-/.月]\s*\d{1,2}\s*[日号]?)"
-)
-_RANGE_SEP = r"(?:至|到|~|—|–|\s-\s|\bto\b|\buntil\b)"
-_RANGE = re.compile(rf"\s*(?:从\s*)?(?P<start>{_DATE})?\s*{_RANGE_SEP}\s*(?P<end>{_DATE})", re.IGNORECASE)
-_SINGLE = re.compile(rf"\s*(?P<start>{_DATE})", re.IGNORECASE)
-_DATE_PARTS = re.compile(r"(?:(\d{4})\s*[-/.年]\s*)?(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
-# Something date-like that the strict pattern refused, for a precise error message.
+# `请假 至 12-05`: the range starts today.
+_OPEN_RANGE = re.compile(r"(?:至|到|~|until|to)\s*$", re.IGNORECASE)
+# Something date-like that no date pattern took, for a precise error message.
 _DATE_LIKE = re.compile(r"\d[\d\s\-/.年月日号]*\d|\d")
+_SICK = "病假"
 
 
-def parse_leave(text: str, today: date) -> LeaveRequest | None:
-    """`请假 12-01 至 12-05 年假` / `请假 至 12-05` / `本周跳过 出差`; None if the text is neither."""
+def _kind(m: re.Match[str]) -> str:
+    k = m.group("k1") or m.group("k2")
+    return f"{k}假" if k else (m.group("k3") or "")
+
+
+def starts_skip(text: str) -> bool:
+    """Whether `text` skips this week (`本周跳过 出差`)."""
+    return SKIP_HEAD.match(fold_width(text)) is not None
+
+
+def starts_leave(text: str) -> bool:
+    """Whether `text` is a leave request (`请假 …`, `请病假`, `明天请假`, `下周一到周三请假`)."""
+    folded = fold_width(text)
+    if _LEAVE_HEAD.match(folded):
+        return True
+    span = date_span_at(folded, _ME.match(folded).end())  # type: ignore[union-attr]
+    return span is not None and _LEAVE_AFTER_DATE.match(folded, span[1]) is not None
+
+
+def parse_leave(text: str, today: date, calendar: Calendar | None = None) -> LeaveRequest | None:
+    """`请假 12-01 至 12-05 年假` / `请假 至 12-05` / `明天请假` / `请病假` / `本周跳过 出差`; None if neither.
+
+    A date without a year that is already past is not moved a year: the request is
+    refused with code "past" and the next-year reading in `suggested`, so the caller can ask.
+    """
     folded = fold_width(text)
     m = SKIP_HEAD.match(folded)
     if m:
         monday = today - timedelta(days=today.weekday())
         return LeaveRequest(monday, monday + timedelta(days=6), _reason(text[m.end():]), whole_week=True)
-    m = LEAVE_HEAD.match(folded)
-    if not m:
-        return None
-    body_at = m.end()
-    body = folded[body_at:]
 
-    found = _RANGE.search(body)
-    if found:
-        end = _date_value(found.group("end"), today)
-        if found.group("start"):
-            start = _date_value(found.group("start"), today, before=end)
-            if end.year > start.year and (end - start).days > _YEAR_TURN_DAYS and not _has_year(found.group("end")):
-                # `12-05 至 12-01` is a slip, not a leave of almost a year; real ranges
-                # over New Year (`12-28 至 01-05`) are short.
-                raise _end_before_start(start, end)
+    found = None
+    m = _LEAVE_HEAD.match(folded)
+    try:
+        if m is None:
+            at = _ME.match(folded).end()  # type: ignore[union-attr]
+            found = date_at(folded, at, today, calendar)
+            head = _LEAVE_AFTER_DATE.match(folded, found.at[1]) if found is not None else None
+            if head is None:
+                return None
+            kind, rest = _kind(head), text[:found.at[0]] + " " + text[head.end():]
         else:
-            start = today
-    else:
-        found = _SINGLE.search(body)
-        if not found:
-            bad = _DATE_LIKE.search(body)
-            if bad:
-                raise _invalid(bad.group(0))
-            raise LeaveParseError("请写明请假到哪天，例如：请假 至 12-05 或 请假 12-01 至 12-05 年假",
-                                  code="missing_date")
-        start = end = _date_value(found.group("start"), today)
-    original = text[body_at:]
-    reason = _reason(original[:found.start()] + " " + original[found.end():])
+            kind = _kind(m)
+            body_at = m.end()
+            found = find_dates(folded[body_at:], today, calendar)
+            if found is not None:
+                found = _shift(found, body_at)
+            rest = text[body_at:] if found is None else text[body_at:found.at[0]] + " " + text[found.at[1]:]
+    except DateError as exc:
+        if exc.code == "end_before_start":
+            raise LeaveParseError(f"结束日期早于开始日期（{exc.token}），请检查", code="end_before_start",
+                                  token=exc.token) from None
+        raise _invalid(exc.token) from None
 
+    reason = _reason(rest)
+    if kind and kind not in reason:
+        reason = _reason(f"{kind} {reason}")
+    if found is None:
+        bad = _DATE_LIKE.search(folded, m.end() if m else 0)
+        if bad:
+            raise _invalid(bad.group(0))
+        if _SICK in reason:
+            return LeaveRequest(today, today, reason)  # sick leave is announced on the day
+        raise LeaveParseError("请写明请假到哪天，例如：请假 至 12-05 或 请假 12-01 至 12-05 年假，或：明天请假",
+                              code="missing_date")
+
+    start, end = found.start, found.end
+    opened = m is not None and found.start == found.end and _OPEN_RANGE.search(folded[:found.at[0]])
+    if opened:
+        start = today
+        reason = _reason(_OPEN_RANGE.sub("", text[m.end():found.at[0]]) + " " + text[found.at[1]:])
+        if kind and kind not in reason:
+            reason = _reason(f"{kind} {reason}")
+    if found.past and found.suggested is not None:
+        s_start, s_end = (today if opened else found.suggested[0]), found.suggested[1]
+        suggested = LeaveRequest(s_start, s_end, reason)
+        said = s_end.isoformat() if s_start == s_end or opened else f"{s_start.isoformat()} 至 {s_end.isoformat()}"
+        raise LeaveParseError(texts.t("zh", "date.past", token=found.token, suggested=said),
+                              code="past", token=found.token, suggested=suggested)
     if end < start:
-        raise _end_before_start(start, end)
+        raise LeaveParseError(f"结束日期 {end:%m-%d} 早于开始日期 {start:%m-%d}，请检查", code="end_before_start")
     if (end - start).days + 1 > MAX_LEAVE_DAYS:
         raise LeaveParseError("请假时间不能超过一年，请检查日期", code="too_long")
     return LeaveRequest(start, end, reason)
+
+
+def _shift(found: FoundDate, by: int) -> FoundDate:
+    return replace(found, at=(found.at[0] + by, found.at[1] + by))
 
 
 def _reason(text: str) -> str:
     return collapse_spaces(text).strip(",，;；:：、。 ")
 
 
-def _has_year(token: str) -> bool:
-    return bool(re.match(r"\s*\d{4}", token))
-
-
-def _end_before_start(start: date, end: date) -> LeaveParseError:
-    return LeaveParseError(f"结束日期 {end:%m-%d} 早于开始日期 {start:%m-%d}，请检查", code="end_before_start")
-
-
 def _invalid(token: str) -> LeaveParseError:
     token = collapse_spaces(token)
     return LeaveParseError(f"日期 {token} 无效，{_DATE_FORMAT_HINT}", code="invalid_date", token=token)
-
-
-def _date_value(token: str, today: date, *, before: date | None = None) -> date:
-    """A date token as a date. Without a year: the next such day from today, or for
-    a range start (`before` = the range end) the latest such day not after the end."""
-    word = token.strip().lower()
-    relative = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2}
-    if word in relative:
-        return today + timedelta(days=relative[word])
-    parts = _DATE_PARTS.match(token.strip())
-    if not parts:
-        raise _invalid(token)
-    year_s, month, day = parts.group(1), int(parts.group(2)), int(parts.group(3))
-    if year_s:
-        try:
-            return date(int(year_s), month, day)
-        except ValueError:
-            raise _invalid(token) from None
-    try:
-        date(2000, month, day)  # a leap year, so 02-29 passes this check
-    except ValueError:
-        raise _invalid(token) from None
-    if before is not None:
-        year = before.year if (month, day) <= (before.month, before.day) else before.year - 1
-    else:
-        year = today.year if (month, day) >= (today.month, today.day) else today.year + 1
-    try:
-        return date(year, month, day)
-    except ValueError:  # 02-29 in a year that has none
-        raise _invalid(token) from None

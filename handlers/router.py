@@ -28,6 +28,8 @@ from sqlalchemy import select
 
 from bot.core.timeutil import aware
 from handlers.actions import CardAction
+from cards.intent_words import command_words
+from handlers.command_words import WordIndex
 from handlers.context import BROADCAST, Context
 from handlers.reply_grammar import collapse_spaces, fold_width
 from store.models import IssuedCard, ScheduledSend
@@ -44,7 +46,6 @@ Access = Literal["own", "read_person", "give_feedback", "view_task", "report_tas
 # An argument command's word must stand alone (end, space, colon, @ or #): weekly actions often
 # start with the same words — `修改注册资料 @李娜` is an action, `修改 @王强` is an edit.
 _ARG_BOUNDARY = re.compile(r"$|[\s:@#]")
-_TRAILING = "。.!！~～ "
 # Commands that act on the flow itself, so they do not put it aside first.
 ENGINE_COMMANDS = frozenset({"continue", "cancel"})
 
@@ -55,7 +56,7 @@ class CommandSpec:
     handler: Handler
     words: tuple[str, ...] = ()
     args: bool = False  # the word may be followed by an argument (`简报 @王强`)
-    pattern: re.Pattern[str] | None = None  # matched on the width-folded text instead of words (请假 …)
+    pattern: Callable[[str], bool] | None = None  # recognises the command instead of words (明天请假 …)
     access: tuple[Access, ...] = ("own",)  # the rules its uses follow (`反馈 @x …` gives, `反馈 查看 @x` reads)
 
 
@@ -95,20 +96,22 @@ class CompleteMessage:
 
 @dataclass
 class CommandTable:
-    """Text → (command, argument), from the words the features declared."""
+    """Text → (command, argument), from the words the features declared.
 
-    exact: dict[str, str] = field(default_factory=dict)
+    A whole message that is a command word is matched the way people type it (punctuation,
+    particles, the same pinyin, a one-letter slip: handlers/command_words.py); a word followed
+    by an argument must be spelled right, since weekly actions often start with such words."""
+
+    whole: WordIndex = field(default_factory=WordIndex)
     prefixed: list[tuple[str, str]] = field(default_factory=list)  # longest word first
-    patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    patterns: list[tuple[Callable[[str], bool], str]] = field(default_factory=list)
 
     def add(self, spec: CommandSpec) -> None:
         for word in spec.words:
-            key = collapse_spaces(fold_width(word)).casefold()
-            if key in self.exact and self.exact[key] != spec.name:
-                raise ValueError(f"the word {word!r} is claimed by {self.exact[key]!r} and {spec.name!r}")
-            self.exact[key] = spec.name
-            if spec.args:
-                self.prefixed.append((key, spec.name))
+            if spec.args:  # `任务` alone is matched here too (the boundary allows the end of the text)
+                self.prefixed.append((collapse_spaces(fold_width(word)).casefold(), spec.name))
+            else:
+                self.whole.add(word, spec.name)
         self.prefixed.sort(key=lambda wc: -len(wc[0]))
         if spec.pattern is not None:
             self.patterns.append((spec.pattern, spec.name))
@@ -117,16 +120,15 @@ class CommandTable:
         """(command, rest) for a chat command; ('', text) when the text is not one."""
         raw = text.strip()
         folded = fold_width(raw)  # same length as raw, so offsets carry over
-        key = collapse_spaces(folded).casefold()
-        command = self.exact.get(key) or self.exact.get(key.rstrip(_TRAILING))
+        command = self.whole.match(folded)
         if command:
             return command, ""
         low = folded.casefold()
         for word, command in self.prefixed:
             if low.startswith(word) and _ARG_BOUNDARY.match(low, len(word)):
                 return command, raw[len(word):].lstrip(" \t:：\u3000").strip()
-        for pattern, command in self.patterns:
-            if pattern.match(folded):
+        for matches, command in self.patterns:
+            if matches(raw):
                 return command, raw
         return "", text
 
@@ -145,7 +147,7 @@ class Router:
 
     # -- declaring ------------------------------------------------------------------------
     def command(self, name: str, *, words: tuple[str, ...] = (), args: bool = False,
-                pattern: re.Pattern[str] | None = None,
+                pattern: Callable[[str], bool] | None = None,
                 access: Access | tuple[Access, ...] = "own") -> Callable[[Handler], Handler]:
         if not words and pattern is None:
             raise ValueError(f"command {name!r} needs words or a pattern")
@@ -298,8 +300,8 @@ class Router:
 
     def add_engine_commands(self) -> None:
         """继续 and 取消 belong to the engine: the root router answers them for every flow."""
-        self._add_command(CommandSpec("continue", self.resume, ("继续", "接着填", "continue", "resume")))
-        self._add_command(CommandSpec("cancel", self.cancel, ("取消", "算了", "cancel")))
+        self._add_command(CommandSpec("continue", self.resume, command_words("resume")))
+        self._add_command(CommandSpec("cancel", self.cancel, command_words("cancel")))
 
     async def _card(self, ctx: Context) -> None:
         ev = ctx.event

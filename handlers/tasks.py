@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import select
@@ -30,8 +30,10 @@ from bot.core.config import Section
 from cards.model import Button, Card
 from bot.core.calendar import WorkCalendar
 from bot.core.timeutil import aware
+from cards import texts
 from handlers import tasks_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
+from handlers.dates import Calendar, DateError, as_datetime, find_due
 from handlers.feedback import GiveFeedback
 from handlers.people import Directory, tenant_directory
 from handlers.reply_grammar import fold_width
@@ -83,10 +85,6 @@ _VAGUE_DELIVERABLES = frozenset({"完成", "已完成", "好了", "好", "ok", "
 
 _MENTION = re.compile(r"@\s*([^\s@,;:、，；：]+)")
 _SEGMENT = re.compile(r"(交付物要求|交付物|交付|原因)\s*:")
-_DATE_TIME = re.compile(
-    r"(?<![0-9A-Za-z.])(?:(?P<y>\d{4})\s*[-/.年]\s*)?(?P<mo>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})(?![0-9])\s*[日号]?"
-    r"(?:\s*(?P<h>\d{1,2})\s*[:点时]\s*(?P<mi>\d{1,2})?\s*分?)?")
-_RELATIVE = re.compile(r"(?P<rel>今天|明天|后天)\s*(?:(?P<h>\d{1,2})\s*[:点时]\s*(?P<mi>\d{1,2})?\s*分?)?")
 _CODE_HEAD = re.compile(r"\s*([A-Za-z][A-Za-z0-9_\-]*)\s*[:,]?\s*")
 
 
@@ -288,38 +286,29 @@ class TaskLine:
     reason: str | None = None
 
 
-def parse_due_text(text: str, today: date, default_time: time) -> tuple[datetime | None, str, tuple[int, int] | None]:
-    """Find a due time in free text: (naive local datetime, error, (start, end) of the match)."""
-    folded = fold_width(text)
-    found = list(_DATE_TIME.finditer(folded))
-    rel = list(_RELATIVE.finditer(folded))
-    m = max(found + rel, key=lambda x: x.start(), default=None)
-    if m is None:
+def parse_due_text(text: str, today: date, default_time: time, calendar: Calendar | None = None,
+                   ) -> tuple[datetime | None, str, tuple[int, int] | None]:
+    """Find a due time in free text: (naive local datetime, error, (start, end) of the match).
+
+    `12-01 12:00`, `明天 18:00`, `周五`, `下周一下午3点`, `5号`, `月底` (the month's last working
+    day on `calendar`). A day that is already past is an error asking whether next year (or
+    month, or week) was meant: a due is never moved there in silence.
+    """
+    try:
+        found = find_due(text, today, default_time, calendar)
+    except DateError as exc:
+        span = exc.at
+        what = "时间" if exc.code == "invalid_time" else "日期"
+        return None, f"{what} {exc.token} 无效，请写成 12-01 12:00 这样的格式", span
+    if found is None:
         return None, "", None
-    span = (m.start(), m.end())
-    token = " ".join(text[m.start():m.end()].split())
-    hour = int(m.group("h")) if m.group("h") else default_time.hour
-    minute = int(m.group("mi") or 0) if m.group("h") else default_time.minute
-    if not (0 <= hour <= 23 and 0 <= minute <= 59):
-        return None, f"时间 {token} 无效，请写成 12-01 12:00 这样的格式", span
-    gd = m.groupdict()
-    if gd.get("rel"):
-        day = today + timedelta(days={"今天": 0, "明天": 1, "后天": 2}[gd["rel"]])
-    else:
-        month, dom = int(gd["mo"]), int(gd["d"])
-        try:
-            if gd.get("y"):
-                day = date(int(gd["y"]), month, dom)
-            else:
-                day = date(today.year, month, dom)
-                if day < today:
-                    day = date(today.year + 1, month, dom)
-        except ValueError:
-            return None, f"日期 {token} 无效，请写成 12-01 12:00 这样的格式", span
-    return datetime.combine(day, time(hour, minute)), "", span
+    if found.past and found.suggested is not None:
+        suggested = f"{found.suggested[1].isoformat()} {(found.time or default_time):%H:%M}"
+        return None, texts.t("zh", "date.past", token=found.token, suggested=suggested), found.at
+    return as_datetime(found), "", found.at
 
 
-def parse_task_line(text: str, today: date, default_time: time) -> TaskLine:
+def parse_task_line(text: str, today: date, default_time: time, calendar: Calendar | None = None) -> TaskLine:
     line = TaskLine()
     folded = fold_width(text)
     segs = list(_SEGMENT.finditer(folded))
@@ -336,7 +325,7 @@ def parse_task_line(text: str, today: date, default_time: time) -> TaskLine:
         line.mentions.append(text[m.start(1):m.end(1)])
         head[m.start():m.end()] = [" "] * (m.end() - m.start())
     rest = "".join(head)
-    due, error, span = parse_due_text(rest, today, default_time)
+    due, error, span = parse_due_text(rest, today, default_time, calendar)
     if span is not None:
         line.due, line.due_error = due, error
         rest = rest[:span[0]] + " " + rest[span[1]:]
@@ -411,7 +400,7 @@ async def on_task(ctx: Context) -> None:
         await list_my_tasks(ctx)
         return
     today = local(ctx, ctx.now).date()
-    line = parse_task_line(rest, today, ctx.tenant.work_hours_end)
+    line = parse_task_line(rest, today, ctx.tenant.work_hours_end, WorkCalendar(ctx.tenant))
     if not line.words:
         ctx.reply(ctx.t("task.usage"))
         return
@@ -722,7 +711,7 @@ async def on_new_due(ctx: Context) -> None:
         return
     today = local(ctx, ctx.now).date()
     text = ctx.event.text
-    due, error, span = parse_due_text(text, today, ctx.tenant.work_hours_end)
+    due, error, span = parse_due_text(text, today, ctx.tenant.work_hours_end, WorkCalendar(ctx.tenant))
     if span is not None:
         text = text[:span[0]] + " " + text[span[1]:]
     elif data.get("due"):

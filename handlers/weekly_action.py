@@ -9,21 +9,25 @@ reported and the valid parts stay in the draft.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 
+from cards.intent_words import command_words
 from cards.model import Button, Card
 from handlers.actions import CardAction
 from handlers.context import Context
 from handlers.feedback import feedback_buttons
-from handlers.people import Directory, tenant_directory
-from handlers.reply_grammar import LEAVE_HEAD, SKIP_HEAD, LeaveParseError, parse_action_reply, parse_leave
+from handlers.card_answers import meaning_of, typed_answer
+from handlers.intent import Intent, classify
+from handlers.people import MAX_CANDIDATES, Directory, tenant_directory
+from handlers.reply_grammar import LeaveParseError, parse_action_reply, parse_leave, starts_leave, starts_skip
 from handlers.router import Router
-from bot.core.calendar import iso_week, week_days
+from bot.core.calendar import WorkCalendar, iso_week, week_days
 from store.goals import find_goal
-from store.pulse import action_status
 from store.models import ActionEdit, Goal, Leave, WeeklyAction, WitnessEvent
+from store.pulse import action_status
 
 
 
@@ -40,6 +44,9 @@ NO_GOAL = "none"  # the 不关联目标 button of the goal card
 router = Router("weekly_action")
 
 MAX_THING = 20
+DOUBT_CARD = "action_doubt"
+NONE_OF_THEM = "pick:none"  # the last button of every choice of people (PickWitness(userid="none"))
+LEAVE_PAST = "leave_past"
 DRAFT = "weekly_draft"
 EDIT = "weekly_edit"
 REWITNESS = "weekly_rewitness"
@@ -103,12 +110,13 @@ async def _absorb(ctx: Context, draft: dict[str, Any], text: str, *, purpose: st
 
 async def _resolve_witness(ctx: Context, draft: dict[str, Any], token: str, problems: list[str], *, purpose: str) -> None:
     people = await directory(ctx)
+    typo = False
     if ctx.event.mentions and token in ctx.event.mentions:
         person = next((p for p in people.people if p.userid == token), None)
         match_status, cands = ("one", [person]) if person else ("none", [])
     else:
         m = people.resolve(token)
-        match_status, cands = m.status, ([m.person] if m.status == "one" else m.candidates)
+        match_status, cands, typo = m.status, ([m.person] if m.status == "one" else m.candidates), m.typo
     if match_status == "none" or not cands:
         problems.append(ctx.t("witness.none", token=token))
         return
@@ -118,17 +126,19 @@ async def _resolve_witness(ctx: Context, draft: dict[str, Any], token: str, prob
         if person.userid == ctx.event.userid:
             problems.append(ctx.t("witness.self"))
             return
-        draft["witness"] = person.userid
-        return
-    others = [p for p in cands if p.userid != ctx.event.userid][:5]
-    if len(others) == 1:
+        if not typo:
+            draft["witness"] = person.userid
+            return
+    others = [p for p in cands if p is not None and p.userid != ctx.event.userid][:MAX_CANDIDATES]
+    if len(others) == 1 and not typo:
         draft["witness"] = others[0].userid
         return
+    # Only a typo matched (`@zhaolie` → 赵磊): who the witness is must not change on a guess.
     card = Card(
         title=ctx.t("witness.choose.title"),
-        body=ctx.t("witness.choose.body", token=token),
+        body=ctx.t("witness.typo.body" if typo else "witness.choose.body", token=token),
         buttons=[Button(key=PickWitness(userid=p.userid).pack(), text=f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
-                 for p in others],
+                 for p in others] + [Button(key=NONE_OF_THEM, text=ctx.t("btn.none_of_them"))],
     )
     await ctx.issue_card(ctx.event.userid, "witness_choice", card, data={"purpose": purpose}, ttl_hours=ctx.tenant.draft_ttl_hours)
     draft["choosing"] = True
@@ -213,15 +223,68 @@ async def _invite(ctx: Context, action: WeeklyAction) -> None:
 
 # -- entry points ------------------------------------------------------------------
 async def on_text(ctx: Context) -> None:
-    """A message that is not a command: part of this week's action."""
+    """A message that is not a command: chit-chat, a doubt, or (part of) this week's action.
+
+    Intent first: 「你好」「好的，收到」「👍」「这是什么？」 get a friendly answer and are never
+    stored; a short text alone (「测试」) is recorded only when the person confirms it.
+    """
+    conv = await ctx.conversation()
+    draft: dict[str, Any] = dict(conv.data) if conv is not None and conv.kind == DRAFT else {}
+    intent = classify(ctx.event.text, locale=ctx.locale, mentions=ctx.event.mentions)
+    if intent.kind in ("chitchat", "unclear"):
+        await _chat(ctx, intent)
+        return
+    action = await my_action(ctx)
+    if action is not None:
+        ctx.reply(ctx.t("already_recorded", thing=action.thing))
+        return
+    # A short text is an answer when the bot has just asked for the thing; alone, it is a doubt.
+    if intent.kind == "doubtful" and not (draft and not draft.get("thing")):
+        await _ask_doubt(ctx, intent.text)
+        return
+    problems = await _absorb(ctx, draft, ctx.event.text, purpose="draft")
+    await _advance(ctx, draft, problems)
+
+
+async def _chat(ctx: Context, intent: Intent) -> None:
+    """A short friendly answer with the week's status and the one-line format; nothing is stored."""
+    lines = [ctx.t(f"chat.{intent.chat}") if intent.kind == "chitchat" else ctx.t("chat.unclear")]
+    action = await my_action(ctx)
+    if action is None:
+        lines.append(ctx.t("status.none", week=this_week(ctx)))
+        lines.append(ctx.t("chat.format"))
+    else:
+        lines.append(ctx.t("chat.has_action", thing=action.thing, status=action_status(action, week_over=False)))
+    ctx.reply("\n".join(lines))
+
+
+async def _ask_doubt(ctx: Context, text: str) -> None:
+    parsed = parse_action_reply(text)
+    thing = parsed.thing or text
+    if parsed.thing_length > MAX_THING:
+        ctx.reply(ctx.t("too_long", n=parsed.thing_length))
+        return
+    card = Card(title=ctx.t("doubt.title"), body=ctx.t("doubt.body", thing=thing),
+                buttons=[Button("yes", ctx.t("doubt.yes"), "primary"), Button("no", ctx.t("doubt.no"))])
+    await ctx.issue_card(ctx.event.userid, DOUBT_CARD, card, data={"thing": thing}, ttl_hours=ctx.tenant.draft_ttl_hours)
+
+
+@router.card(DOUBT_CARD)
+async def on_doubt_card(ctx: Context, row: Any) -> None:
+    thing = str(row.data.get("thing", ""))
+    if ctx.event.action_key != "yes":
+        await ctx.close_card(row, ctx.t("doubt.no"))
+        ctx.reply(ctx.t("doubt.dropped") + "\n" + ctx.t("chat.format"))
+        return
+    await ctx.close_card(row, ctx.t("doubt.yes"))
     action = await my_action(ctx)
     if action is not None:
         ctx.reply(ctx.t("already_recorded", thing=action.thing))
         return
     conv = await ctx.conversation()
     draft: dict[str, Any] = dict(conv.data) if conv is not None and conv.kind == DRAFT else {}
-    problems = await _absorb(ctx, draft, ctx.event.text, purpose="draft")
-    await _advance(ctx, draft, problems)
+    draft["thing"] = thing
+    await _advance(ctx, draft, [])
 
 
 async def _resume_draft(ctx: Context) -> None:
@@ -330,7 +393,7 @@ def _with_text(ctx: Context, text: str) -> Context:
                    data_dir=ctx.data_dir)
 
 
-@router.command("done", words=("完成", "已完成", "完成了", "done"))
+@router.command("done", words=command_words("done"))
 async def on_done(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
@@ -370,7 +433,7 @@ async def _ask_confirmation(ctx: Context, action: WeeklyAction) -> None:
     await ctx.issue_card(action.witness_userid, "witness_confirm", card, ref_id=action.id, ttl_hours=72)
 
 
-@router.command("not_done", words=("未完成", "没完成", "没有完成", "not done"))
+@router.command("not_done", words=command_words("not_done"))
 async def on_not_done(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
@@ -478,6 +541,11 @@ async def on_confirm_card(ctx: Context, row: Any) -> None:
 
 @router.card("witness_choice")
 async def on_witness_choice(ctx: Context, row: Any) -> None:
+    if ctx.event.action_key == NONE_OF_THEM:
+        # Nothing changes: the draft (or the recorded action) keeps what it had.
+        await ctx.close_card(row, ctx.t("btn.none_of_them"))
+        ctx.reply(ctx.t("witness.none_of_them"))
+        return
     picked = PickWitness.unpack(ctx.event.action_key)
     userid = picked.userid if picked else ""
     chosen = await ctx.employee(userid) if userid else None
@@ -513,26 +581,51 @@ async def on_goal_choice(ctx: Context, row: Any) -> None:
 
 
 # -- leave and skipping ------------------------------------------------------------------
-@router.command("leave", pattern=LEAVE_HEAD)
+@router.command("leave", pattern=starts_leave)
 async def on_leave(ctx: Context) -> None:
     await _leave(ctx, ctx.event.text)
 
 
-@router.command("skip", pattern=SKIP_HEAD)
+@router.command("skip", pattern=starts_skip)
 async def on_skip(ctx: Context) -> None:
     await _leave(ctx, ctx.event.text)
 
 
 async def _leave(ctx: Context, text: str) -> None:
     try:
-        req = parse_leave(text, today(ctx))
+        req = parse_leave(text, today(ctx), WorkCalendar(ctx.tenant))
     except LeaveParseError as exc:
+        if exc.code == "past" and exc.suggested is not None:
+            # 12-01 typed on 12-02: ask whether next year is meant; never move it in silence.
+            s = exc.suggested
+            said = s.end.isoformat() if s.start == s.end else f"{s.start.isoformat()} 至 {s.end.isoformat()}"
+            await ctx.set_conversation(LEAVE_PAST, {"start": s.start.isoformat(), "end": s.end.isoformat(),
+                                                    "reason": s.reason})
+            ctx.reply(ctx.t("leave.past.ask", question=str(exc), suggested=said, example=said))
+            return
         ctx.reply(str(exc))
         return
     if req is None:
         ctx.reply(ctx.t("help"))
         return
     await _store_leave(ctx, req.start, req.end, req.reason, whole_week=req.whole_week)
+
+
+@router.conversation(LEAVE_PAST)
+async def on_leave_past_answer(ctx: Context) -> None:
+    """The answer to 「12-01 已经过去了，是指 2027-12-01 吗？」."""
+    conv = await ctx.conversation()
+    data = dict(conv.data) if conv is not None else {}
+    await ctx.clear_conversation()
+    answer = typed_answer(ctx.event.text, [("yes", ctx.t("doubt.yes")), ("no", ctx.t("doubt.no"))], locale=ctx.locale)
+    kind = meaning_of(answer.key) if answer else None
+    if kind == "yes" and data.get("start"):
+        await _store_leave(ctx, date.fromisoformat(data["start"]), date.fromisoformat(data["end"]),
+                           str(data.get("reason", "")), whole_week=False)
+    elif kind == "no":
+        ctx.reply(ctx.t("leave.past.dropped"))
+    else:
+        await on_text(ctx)  # not an answer: read it as any other message
 
 
 async def _store_leave(ctx: Context, start, end, reason: str, *, whole_week: bool) -> None:  # type: ignore[no-untyped-def]
@@ -561,7 +654,7 @@ async def on_prompt_card(ctx: Context, row: Any) -> None:
 
 
 # -- status and help -----------------------------------------------------------------------
-@router.command("status", words=("我的", "本周", "我的数据", "status"))
+@router.command("status", words=command_words("status"))
 async def on_status(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
@@ -572,7 +665,29 @@ async def on_status(ctx: Context) -> None:
     await ctx.issue_card(action.userid, "status", card, ref_id=action.id)
 
 
-@router.command("help", words=("帮助", "help", "?", "菜单"))
+GOAL_LIST_MAX = 15
+
+
+@router.command("goals", words=command_words("goals"))
+async def on_goals(ctx: Context) -> None:
+    """The goal list with codes, the sender's department first: what to put in front of an action."""
+    me = ctx.me
+    assert me is not None
+    rows = list((await ctx.session.execute(select(Goal).where(
+        Goal.tenant == ctx.tenant.key, Goal.status == "active").order_by(Goal.level.desc(), Goal.code))).scalars())
+    if not rows:
+        ctx.reply(ctx.t("goals.none"))
+        return
+    mine = [g for g in rows if g.department and me.department.startswith(g.department)]
+    ordered = mine + [g for g in rows if g not in mine]
+    lines = [ctx.t("goals.head")] + [f"{g.code} {g.title}" for g in ordered[:GOAL_LIST_MAX]]
+    if len(ordered) > GOAL_LIST_MAX:
+        lines.append(ctx.t("goals.more", n=len(ordered), shown=GOAL_LIST_MAX))
+    lines.append(ctx.t("goals.hint"))
+    ctx.reply("\n".join(lines))
+
+
+@router.command("help", words=command_words("help"))
 async def on_help(ctx: Context) -> None:
     ctx.reply(ctx.t("help"))
 

@@ -6,13 +6,14 @@ redeliveries harmless: the second copy is refused by the database itself.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.core.events import Event
-from store.db import Database, claim_rows, try_insert
+from store.db import Database, try_insert
 from store.models import InboxEvent
 
 
@@ -69,13 +70,60 @@ async def accept_many(db: Database, events: list[Event], now: datetime) -> list[
 
 
 async def claim(db: Database, now: datetime, *, limit: int = 50, lease: float = 10.0) -> list[InboxEvent]:
-    """Take up to `limit` pending events (or ones whose claimer died) in arrival order."""
+    """Take up to `limit` pending events (or ones whose claimer died) in arrival order.
+
+    One person's events are handled one at a time across all processes: an event is
+    taken only with every older unfinished event of the same person (see _in_person_order).
+    """
     # Short: the handler marks the row done only while this claim holds, so a slow handler whose
     # claim lapsed is never run twice; after a crash the row is taken up again within seconds.
     due = or_(InboxEvent.status == "pending",
               (InboxEvent.status == "processing") & (InboxEvent.claimed_until < now))
-    return await claim_rows(db, InboxEvent, due, dict(status="processing", claimed_until=now + timedelta(seconds=lease)),
-                            limit=limit)
+    async with db.transaction() as s:
+        q = select(InboxEvent.id, InboxEvent.tenant, InboxEvent.userid).where(due).order_by(InboxEvent.id).limit(limit)
+        if db.is_postgres:
+            q = q.with_for_update(skip_locked=True)  # rows another claimer holds are skipped
+        candidates = (await s.execute(q)).all()
+        if not candidates:
+            return []
+        ids = await _in_person_order(s, candidates)
+        if not ids:
+            return []
+        await s.execute(update(InboxEvent).where(InboxEvent.id.in_(ids)).values(
+            status="processing", claimed_until=now + timedelta(seconds=lease)))
+        rows = await s.execute(select(InboxEvent).where(InboxEvent.id.in_(ids)).order_by(InboxEvent.id))
+        return list(rows.scalars())
+
+
+async def _in_person_order(s: Any, candidates: list[Any]) -> list[int]:
+    """The candidates that may run now: per person, the unbroken run from their oldest unfinished event.
+
+    An older event of the same person that is not among ours is being handled (a live
+    claim), or was just locked by another claimer, or lies beyond our limit; either way
+    this person's later events wait, so two instances never handle one person's
+    messages at the same time or out of order. The read sees uncommitted-elsewhere rows
+    as they were (pending), which is what makes two simultaneous claims safe: each sees
+    the other's older rows as unfinished.
+    """
+    mine = {row.id for row in candidates}
+    users = {row.userid for row in candidates}
+    tenants = {row.tenant for row in candidates}
+    unfinished = await s.execute(
+        select(InboxEvent.id, InboxEvent.tenant, InboxEvent.userid)
+        .where(InboxEvent.status.in_(("pending", "processing")), InboxEvent.userid.in_(users),
+               InboxEvent.tenant.in_(tenants))
+        .order_by(InboxEvent.id))
+    blocked: set[tuple[str, str]] = set()
+    take: list[int] = []
+    for row in unfinished:
+        person = (row.tenant, row.userid)
+        if person in blocked:
+            continue
+        if row.id in mine:
+            take.append(row.id)
+        else:
+            blocked.add(person)
+    return take
 
 
 async def finish(db: Database, event_id: int, now: datetime, error: str = "") -> None:

@@ -141,6 +141,7 @@ SCRIPT = [
     ("2026-12-04 09:42", "liuyang", "反馈"),
     ("2026-12-04 09:43", "pengli", "反馈 @jiangnan"),
     ("2026-12-04 09:44", "guoqing", "反馈 @hulin #主动补位"),
+    ("2026-12-04 09:45", "hulin", "测试"),  # a short text alone: the 记为本周关键动作？ card
 ]
 # Records made by SCRIPT (and TASKS): marker number → (kind, owner/receiver, witness/giver or task code).
 RECORDS = {

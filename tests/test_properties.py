@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import unicodedata
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from sqlmodel import SQLModel
 from bot.core.config import Config, ConfigError, TenantConfig, load_config, parse_config
 from bot.demo import DATA
 from handlers.feedback import is_vague, parse_feedback
+from handlers.visible_text import visible_length, visible_text
 from handlers.reply_grammar import (MAX_THING_LENGTH, LeaveParseError, LeaveRequest, ParsedReply,
                                     canonical_goal_code, fold_width, parse_action_reply,
                                     parse_leave)
@@ -71,7 +73,8 @@ def test_parse_action_reply_is_total_and_consistent(text: str, mentions: list[st
     tried("reply_grammar.parse_action_reply")
     r = parse_action_reply(text, platform_mentions=mentions)
     assert isinstance(r, ParsedReply)
-    assert r.thing_length == len(r.thing or "")
+    # 20 字 counts what people see: grapheme clusters (changed from code points on purpose).
+    assert r.thing_length == visible_length(r.thing or "") <= len(r.thing or "")
     assert r.too_long == (r.thing_length > MAX_THING_LENGTH)
     if r.thing is not None:
         assert r.thing == r.thing.strip() and r.thing
@@ -92,12 +95,16 @@ thing_chars = st.characters(codec="utf-8", categories=("L", "N", "So", "M")).fil
 @budget(500)
 @given(thing=st.lists(st.text(thing_chars, min_size=1, max_size=12), min_size=1, max_size=4).map(" ".join),
        witness=names)
-def test_thing_length_counts_code_points(thing: str, witness: str) -> None:
+def test_thing_length_counts_grapheme_clusters(thing: str, witness: str) -> None:
     tried("reply_grammar.thing_length")
     r = parse_action_reply(f"无 {thing} @{witness}")
-    assert r.goal_none and r.thing == thing
-    assert r.thing_length == len(thing)  # code points: 20 汉字 are 20, an emoji is 1
-    assert r.too_long == (len(thing) > MAX_THING_LENGTH)
+    # The thing is kept in NFC; 20 汉字 are 20, an emoji (with ZWJ or skin tone) or a letter with
+    # its combining marks is 1. Code points were counted before: that is what changed, on purpose.
+    if not any(c in "\ufe0e\ufe0f" for c in thing):  # a lone variation selector shows nothing
+        assert r.goal_none and r.thing == unicodedata.normalize("NFC", thing)
+    assert r.thing == (visible_text(thing) or None)
+    assert r.thing_length == visible_length(thing) <= len(thing)
+    assert r.too_long == (visible_length(thing) > MAX_THING_LENGTH)
 
 
 @budget(500)
@@ -112,7 +119,7 @@ def test_mentions_round_trip(prefix: str, who: list[str], sep: str) -> None:
 
 
 _KNOWN_COMMANDS = {"", "done", "not_done", "help", "cancel", "continue", "status", "my_feedback", "edit", "feedback",
-                   "brief", "task", "progress", "leave", "skip"}
+                   "brief", "task", "progress", "leave", "skip", "goals"}
 
 
 @budget(1000)
@@ -148,7 +155,9 @@ def test_parse_leave_answers_or_explains(text: str, today: date) -> None:
     try:
         got = parse_leave(text, today)
     except LeaveParseError as exc:
-        assert str(exc) and exc.code in ("invalid_date", "end_before_start", "missing_date", "too_long")
+        assert str(exc) and exc.code in ("invalid_date", "end_before_start", "missing_date", "too_long", "past")
+        assert (exc.code == "past") == (exc.suggested is not None)
+        assert exc.suggested is None or exc.suggested.start <= exc.suggested.end
         return
     assert got is None or (isinstance(got, LeaveRequest) and got.start <= got.end)
 

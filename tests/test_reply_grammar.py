@@ -214,8 +214,17 @@ def test_leave_requests(text: str, expected: LeaveRequest) -> None:
     assert parse_leave(text, TODAY) == expected
 
 
-def test_month_day_before_today_rolls_to_next_year() -> None:
-    assert parse_leave("请假 12-01", TODAY) == LeaveRequest(date(2027, 12, 1), date(2027, 12, 1))
+def test_a_month_day_just_past_is_asked_about_not_moved_a_year() -> None:
+    # 12-01 typed on 12-03 was two days ago: the request is refused with a question and
+    # the next-year reading, for the caller to confirm; nothing is moved in silence.
+    with pytest.raises(LeaveParseError) as err:
+        parse_leave("请假 12-01", TODAY)
+    assert err.value.code == "past" and str(err.value) == "12-01 已经过去了，是指 2027-12-01 吗？"
+    assert err.value.suggested == LeaveRequest(date(2027, 12, 1), date(2027, 12, 1))
+    with pytest.raises(LeaveParseError) as err:
+        parse_leave("请假 至 12-02 年假", TODAY)
+    assert err.value.suggested == LeaveRequest(TODAY, date(2027, 12, 2), "年假")
+    # The nearest reading of a January date typed in December is next January.
     assert parse_leave("请假 至 01-04", TODAY) == LeaveRequest(TODAY, date(2027, 1, 4))
 
 

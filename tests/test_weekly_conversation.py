@@ -45,7 +45,9 @@ async def test_weekly_loop_from_prompt_to_export(db: Database, tmp_path: Path) -
         await bot.say("wangqiang", "@lina")
         choice = (await bot.new("wangqiang"))[-1]["card"]
         assert choice["title"] == "你指的是哪一位？"
-        assert sorted(b["text"] for b in choice["buttons"]) == ["李娜（注册部）", "李纳（质量部）"]
+        # Every choice of people ends with 都不是 (added on purpose: a wrong match must be refusable).
+        assert sorted(b["text"] for b in choice["buttons"][:-1]) == ["李娜（注册部）", "李纳（质量部）"]
+        assert choice["buttons"][-1]["text"] == "都不是"
         await bot.press("wangqiang", choice, "李娜（注册部）")
         assert "已选择 李娜" in (await bot.last_card("wangqiang", "你指的是哪一位"))["result"]
         assert await bot.texts("wangqiang") != []  # the updated choice card + the ask for the thing
