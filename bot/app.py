@@ -84,7 +84,7 @@ def make_runtime(config: Config, db: Database, clock: Clock | None = None, *, ro
         from bot.wecom import WeComAdapter
         runtime.add_adapter(WeComAdapter(runtime))
     if "dingtalk" in platforms:
-        from bot.dingtalk import DingTalkAdapter
+        from bot.dingtalk.adapter import DingTalkAdapter
         runtime.add_adapter(DingTalkAdapter(runtime))
     return runtime
 

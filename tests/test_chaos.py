@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 from bot.app import make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
-from bot.dingtalk_api import DingTalkApi
+from bot.dingtalk.api import DingTalkApi
 from cards.model import Button, Card, Message
 from cards.texts import t
 from handlers.context import new_card_id

@@ -37,8 +37,8 @@ from sqlalchemy import func, select
 
 from bot.core.config import Config, TenantConfig, parse_config
 from bot.demo import DATA
-from bot.dingtalk import card_callback_token, card_route_key
-from bot.dingtalk_api import DingTalkApi
+from bot.dingtalk.signing import card_callback_token, card_route_key
+from bot.dingtalk.api import DingTalkApi
 from cards.texts import t
 from store import inbox, outbox
 from store.db import Database

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
-from bot.dingtalk import DingTalkAdapter
+from bot.dingtalk.adapter import DingTalkAdapter
 from bot.runtime import Runtime
 from store.db import Database
 from store.models import Employee, OutboxMessage, WeeklyAction

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
-from bot.dingtalk import DingTalkAdapter, callback_sign, check_signature
+from bot.dingtalk.adapter import DingTalkAdapter
+from bot.dingtalk.signing import callback_sign, check_signature
 from bot.runtime import Runtime
 from cards.model import Button, Card, Message
 from handlers.router import Router

@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 
 from bot.core.clock import FrozenClock, utcnow
 from bot.core.config import parse_config
-from bot.dingtalk import DingTalkAdapter
-from bot.dingtalk_api import DingTalkApi, DingTalkApiError
-from bot.dingtalk_directory import sync_dingtalk_directory
+from bot.dingtalk.adapter import DingTalkAdapter
+from bot.dingtalk.api import DingTalkApi, DingTalkApiError
+from bot.dingtalk.directory import sync_dingtalk_directory
 from bot.runtime import Runtime
 from cards.model import Button, Card, Message, Option, Select
 from handlers.router import Router

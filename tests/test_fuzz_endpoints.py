@@ -33,7 +33,9 @@ from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
 from bot.demo import DATA
-from bot.dingtalk import DingTalkAdapter, StreamConnection, callback_sign, card_callback_token
+from bot.dingtalk.adapter import DingTalkAdapter
+from bot.dingtalk.signing import callback_sign, card_callback_token
+from bot.dingtalk.stream import StreamConnection
 from bot.runtime import Runtime
 from bot.storable import storable
 from bot.wecom_crypto import MAX_BODY_BYTES as WECOM_MAX_BODY, sign

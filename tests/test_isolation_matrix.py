@@ -45,7 +45,7 @@ from sqlmodel import SQLModel
 from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import Config, TenantConfig, parse_config
-from bot.dingtalk import card_callback_token
+from bot.dingtalk.signing import card_callback_token
 from bot.core.events import Event
 from bot.runtime import Runtime
 from cards import dingtalk as dingtalk_cards

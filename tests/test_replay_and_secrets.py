@@ -31,7 +31,7 @@ from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
 from bot.demo import DATA, DEMO_TENANT
-from bot.dingtalk import SIGNATURE_WINDOW_MS, callback_sign, card_callback_token
+from bot.dingtalk.signing import SIGNATURE_WINDOW_MS, callback_sign, card_callback_token
 from bot.logs import QUIET_LIBRARIES, setup_logging
 from bot.replay import ReplayGuard
 from bot.wecom import WeComAdapter
@@ -373,7 +373,7 @@ async def test_no_dingtalk_secret_reaches_logs_or_errors(db: Database, tmp_path:
 async def test_a_transport_error_quoting_the_url_does_not_quote_the_token() -> None:
     """aiohttp's redirect and response errors print the URL, whose query holds the access token."""
     from bot.core.config import DingTalkConfig
-    from bot.dingtalk_api import DingTalkApi, DingTalkApiError
+    from bot.dingtalk.api import DingTalkApi, DingTalkApiError
 
     token = "dt-access-token-0b7c1e5d9a"
 
