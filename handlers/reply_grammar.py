@@ -294,3 +294,14 @@ def _date_value(token: str, today: date, *, before: date | None = None) -> date:
         return date(year, month, day)
     except ValueError:  # 02-29 in a year that has none
         raise _invalid(token) from None
+
+
+# Typed answers to the buttons of one's open cards: what the card's button says, and the
+# short word a platform's markdown fallback tells people to type (DingTalk before a card
+# template is configured). The router's `answer` command finds the open card with that button.
+CARD_ANSWERS: dict[str, str] = {
+    "接受": "accept", "接受见证": "accept", "同意见证": "accept", "accept": "accept",
+    "无法见证": "decline", "不能见证": "decline", "拒绝": "decline", "拒绝见证": "decline", "decline": "decline",
+    "确认": "confirm", "确认完成": "confirm", "confirm": "confirm",
+    "尚未完成": "deny", "还没完成": "deny", "否认": "deny", "deny": "deny", "not yet": "deny",
+}
