@@ -11,7 +11,8 @@ def cmd_dingtalk_register(args: argparse.Namespace) -> int:
     """Tell DingTalk where HTTP-mode card presses go (`/v1.0/card/callbacks/register`)."""
     from bot.cli import _config
     from bot.dingtalk.api import DingTalkApi, DingTalkApiError
-    from bot.dingtalk.signing import card_callback_token, card_route_key
+    from bot.dingtalk.adapter import card_callback_url
+    from bot.dingtalk.signing import card_route_key
 
     tenant = _config(args).tenant(args.tenant)
     if tenant.dingtalk is None:
@@ -22,7 +23,7 @@ def cmd_dingtalk_register(args: argparse.Namespace) -> int:
     async def go() -> int:
         api = DingTalkApi(tenant.dingtalk)  # type: ignore[arg-type]
         try:
-            url = f"{base}/dingtalk/{tenant.key}/callback?token={card_callback_token(tenant)}"
+            url = card_callback_url(tenant, base)
             await api.register_card_callback(card_route_key(tenant), url)
         except DingTalkApiError as exc:
             print(f"registration failed: {exc}", file=sys.stderr)
@@ -35,9 +36,37 @@ def cmd_dingtalk_register(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def cmd_dingtalk_check(args: argparse.Namespace) -> int:
+    """Check credentials, robot code, card template and permissions against DingTalk; 1 when anything is missing."""
+    from bot.cli import _config
+    from bot.dingtalk.api import DingTalkApi
+    from bot.dingtalk.check import check_dingtalk
+
+    tenant = _config(args).tenant(args.tenant)
+    if tenant.dingtalk is None:
+        print(f"tenant {tenant.key!r} has no [tenants.dingtalk] section", file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        api = DingTalkApi(tenant.dingtalk)  # type: ignore[arg-type]
+        try:
+            findings = await check_dingtalk(tenant, api)
+        finally:
+            await api.close()
+        for f in findings:
+            print(("✓ " if f.ok else "✗ ") + f.text)
+        return 0 if all(f.ok for f in findings) else 1
+
+    return asyncio.run(go())
+
+
 def add_dingtalk_commands(sub: Any) -> None:
-    """Add `dingtalk register-card-callback` to the CLI's subparsers."""
+    """Add `dingtalk check` and `dingtalk register-card-callback` to the CLI's subparsers."""
     dt = sub.add_parser("dingtalk", help="DingTalk app setup").add_subparsers(dest="dingtalk_cmd", required=True)
+    chk = dt.add_parser("check", help="check credentials, robot code, card template and permissions")
+    chk.add_argument("--config", help="TOML config file (default: $DONGXIAN_CONFIG or config.toml)")
+    chk.add_argument("--tenant", required=True)
+    chk.set_defaults(fn=cmd_dingtalk_check)
     reg = dt.add_parser("register-card-callback", help="HTTP mode: tell DingTalk where card presses go")
     reg.add_argument("--config", help="TOML config file (default: $DONGXIAN_CONFIG or config.toml)")
     reg.add_argument("--tenant", required=True)

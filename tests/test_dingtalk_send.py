@@ -195,7 +195,7 @@ async def test_wrong_secret_is_not_fatal_for_messages(sqlite_db: Database) -> No
         assert row.status == "pending" and "invalidClientIdOrSecret" in row.last_error
 
 
-async def test_cards_render_as_standard_cards_and_update_in_place(sqlite_db: Database) -> None:
+async def test_cards_render_as_template_instances_and_update_in_place(sqlite_db: Database) -> None:
     async with dingtalk_bot(sqlite_db) as bot:
         card = Card(title="你指的是哪一位？", body="“lina”匹配到多位同事，请选择：", id="cpick000000000000001",
                     fields=[("目标", "O1-KR2")],
@@ -208,6 +208,7 @@ async def test_cards_render_as_standard_cards_and_update_in_place(sqlite_db: Dat
         assert sent.title == "你指的是哪一位？" and "**目标**：O1-KR2" in sent.markdown()
         assert [b["label"]["text"] for b in sent.buttons()] == ["都不是", "李娜（注册部）", "李纳（质量部）"]
         assert {b["actionType"] for b in sent.buttons()} == {"request"}
+        assert (sent.kind, sent.callback_type, sent.template_id) == ("instance", "STREAM", bot.tenant.dingtalk.card_template_id)
 
         await bot.adapter.accept_card(bot.tenant, _press_data(bot.fake, card.id, "u01", "李纳（质量部）"))
         async with bot.runtime.db.session() as s:
@@ -226,9 +227,9 @@ async def test_cards_render_as_standard_cards_and_update_in_place(sqlite_db: Dat
 
 def _press_data(fake: FakeDingTalk, biz_id: str, userid: str, label: str) -> dict[str, Any]:
     btn = next(b for b in fake.cards[biz_id].buttons() if b["label"]["text"] == label)
-    private = json.dumps({"cardPrivateData": {"actionIds": [btn["id"]], "params": {}}})
+    private = json.dumps({"cardPrivateData": {"actionIds": [btn["id"]], "params": btn["params"]}})
     return {"outTrackId": biz_id, "userId": userid, "userIdType": 1, "type": "actionCallback",
-            "content": private, "value": private, "corpId": "dingcorp", "spaceType": "im", "extension": "{}"}
+            "content": private, "corpId": "dingcorp", "spaceType": "IM_ROBOT", "extension": "{}"}
 
 
 async def test_update_of_an_unknown_card_is_dead_lettered(sqlite_db: Database) -> None:
@@ -236,7 +237,7 @@ async def test_update_of_an_unknown_card_is_dead_lettered(sqlite_db: Database) -
         await bot.enqueue(("u01", Message(kind="card_update", card=Card(title="x", id="cnever", result="done"))))
         await bot.runtime.relay_once()
         [row] = await bot.rows()
-        assert row.status == "dead" and "param.invalid" in row.last_error
+        assert row.status == "dead" and "param.outTrackIdNotExist" in row.last_error
 
 
 async def test_files_are_uploaded_then_sent(sqlite_db: Database, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
 from bot.demo import DATA, DEMO_TENANT
-from bot.dingtalk.signing import SIGNATURE_WINDOW_MS, callback_sign, card_callback_token
+from bot.dingtalk.signing import SIGNATURE_WINDOW_MS, callback_sign, card_api_secret, card_callback_sign
 from bot.logs import QUIET_LIBRARIES, setup_logging
 from bot.replay import ReplayGuard
 from bot.wecom import WeComAdapter
@@ -359,11 +359,12 @@ async def test_no_dingtalk_secret_reaches_logs_or_errors(db: Database, tmp_path:
                         async with http.post(url, json=forged, headers=headers) as r:
                             assert r.status == 401
                             answers.append(await r.text())
-                    async with http.post(url + "?token=guess", json={"outTrackId": "x"}) as r:
+                    async with http.post(url, json={"outTrackId": "x"}, headers={
+                            "x-ddpaas-signature-timestamp": ts, "x-ddpaas-signature": card_callback_sign("guess", ts)}) as r:
                         answers.append(await r.text())
         errors = await error_texts(db)
     assert fake.token_requests >= 2 and any("failed" in line for line in logs.lines)
-    secrets = {"client secret": app.client_secret, "card callback token": card_callback_token(tenant),
+    secrets = {"client secret": app.client_secret, "card callback apiSecret": card_api_secret(tenant.dingtalk),
                **{f"access token {i}": t for i, t in enumerate(fake.tokens)},
                **{f"stream ticket {i}": t for i, t in enumerate(fake.tickets)},
                **{f"session webhook {i}": s for i, s in enumerate(fake.sessions)}}

@@ -6,22 +6,26 @@ acked; the ack follows at once, without waiting for the conversation to run, and
 the inbox's unique `msg:<msgId>` key makes DingTalk's redeliveries harmless.
 
 HTTP mode takes the same robot messages at `/dingtalk/{tenant_key}/callback`,
-signed as bot.dingtalk.signing checks. Card presses
-in HTTP mode arrive at the URL registered for the tenant's callbackRouteKey
-(`register_card_callback`), which carries a per-tenant token.
+signed as bot.dingtalk.signing checks; card presses in HTTP mode arrive at the same URL,
+registered for the tenant's callbackRouteKey (`register_card_callback`) and signed with
+the x-ddpaas-signature headers.
 
 Outbound: text/markdown/file go through `robot/oToMessages/batchSend` (identical
 messages merged, 20 people a call) or, for a reply in a live 1:1 chat, through the
-message's sessionWebhook; cards are StandardCard interactive cards whose `cardBizId`
-is our card id, so a press names the card and an update replaces it in place.
+message's sessionWebhook. Cards are 消息卡片高级版 instances of the tenant's general
+template (createAndDeliver into the 1:1 robot chat, callbackType STREAM or HTTP) whose
+outTrackId is our card id, so a press names the card and an update (PUT
+/v1.0/card/instances, sent by the outbox after the press was acked) replaces it in place.
+Without a template id, cards go as markdown that says what to type.
 """
 from __future__ import annotations
 
 import asyncio
-import hmac
+import io
 import json
 import logging
 import time
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Awaitable
@@ -34,7 +38,8 @@ from bot.core.config import TenantConfig
 from bot.core.events import Event
 from bot.dingtalk.api import MAX_BATCH_USERS, DingTalkApi, DingTalkApiError
 from bot.dingtalk.events import InvalidCallback, card_event, robot_event
-from bot.dingtalk.signing import SAME_MOMENT_MS, SIGNATURE_WINDOW_MS, card_callback_token, card_route_key, check_signature
+from bot.dingtalk.signing import (CARD_SIGNATURE_HEADER, CARD_TIMESTAMP_HEADER, SAME_MOMENT_MS, SIGNATURE_WINDOW_MS,
+                                  card_api_secret, card_route_key, card_timestamp_ms, check_card_signature, check_signature)
 from bot.dingtalk.stream import StreamConnection
 from bot.replay import ReplayGuard, body_digest
 from cards import dingtalk as render
@@ -60,6 +65,7 @@ class DingTalkAdapter(Adapter):
         # (tenant, userid) → (sessionWebhook, expiry ms) of the person's latest 1:1 message.
         self._sessions: dict[tuple[str, str], tuple[str, int]] = {}
         self.replays = ReplayGuard()
+        self._warned_no_template: set[str] = set()
 
     def tenants(self) -> list[TenantConfig]:
         return [t for t in self.runtime.config.tenants if t.dingtalk is not None]
@@ -79,6 +85,10 @@ class DingTalkAdapter(Adapter):
     async def start(self) -> None:
         for tenant in self.tenants():
             assert tenant.dingtalk is not None
+            if not tenant.dingtalk.card_template_id and tenant.key not in self._warned_no_template:
+                self._warned_no_template.add(tenant.key)
+                log.warning("dingtalk %s: no card_template_id configured; cards go out as markdown with typed "
+                            "answers until one is set (docs/dingtalk.md)", tenant.key)
             if tenant.dingtalk.mode == "stream" and tenant.key not in self.streams:
                 conn = self.streams[tenant.key] = StreamConnection(self, tenant)
                 conn.start()
@@ -89,6 +99,11 @@ class DingTalkAdapter(Adapter):
         apis, self._apis = list(self._apis.values()), {}
         for api in apis:
             await api.close()
+
+    def notices(self) -> list[str]:
+        """What /readyz reports without being unready: tenants whose cards fall back to markdown."""
+        return [f"{t.key}: no card_template_id, cards go out as markdown with typed answers"
+                for t in self.tenants() if t.dingtalk is not None and not t.dingtalk.card_template_id]
 
     def healthy(self) -> bool:
         """Each Stream connection is up, or has been down for under two minutes (reconnecting)."""
@@ -133,52 +148,58 @@ class DingTalkAdapter(Adapter):
         return True
 
     async def http_callback(self, request: web.Request) -> web.Response:
-        """HTTP mode: a robot message (signed) or a card press (registered URL with token)."""
+        """HTTP mode: a robot message (timestamp + sign) or a card press (x-ddpaas-signature)."""
         tenant = self.runtime.tenant(request.match_info["tenant_key"])
         if tenant is None or tenant.dingtalk is None or tenant.dingtalk.mode != "http":
             return web.json_response({"error": "unknown tenant"}, status=404)
         raw = await request.read()
-        problem = check_signature(tenant.dingtalk.client_secret, request.headers.get("timestamp", ""),
-                                  request.headers.get("sign", ""), self.runtime.clock.now())
-        by_token = hmac.compare_digest(request.query.get("token", "").encode(), card_callback_token(tenant).encode())
-        if problem and not by_token:
+        is_card = CARD_SIGNATURE_HEADER in request.headers or CARD_TIMESTAMP_HEADER in request.headers
+        now_dt = self.runtime.clock.now()
+        if is_card:
+            ts, sign = request.headers.get(CARD_TIMESTAMP_HEADER, ""), request.headers.get(CARD_SIGNATURE_HEADER, "")
+            problem = check_card_signature(card_api_secret(tenant.dingtalk), ts, sign, now_dt)
+        else:
+            ts, sign = request.headers.get("timestamp", ""), request.headers.get("sign", "")
+            problem = check_signature(tenant.dingtalk.client_secret, ts, sign, now_dt)
+        if problem:
             log.warning("dingtalk %s: refused an HTTP callback from %s: %s", tenant.key, request.remote, problem)
             return web.json_response({"error": "signature"}, status=401)
-        if problem is None:
-            # The sign covers only the timestamp, not the body: one seen before may come back
-            # on the same body (a retry). On another body it is either two real messages sent
-            # in the same millisecond — they arrive together, at once — or a captured sign
-            # replayed on a forged message later. Refuse only the latter: refusing the former
-            # would lose a real message, and DingTalk may not resend it.
-            ts = request.headers["timestamp"]
-            now = self.runtime.clock.now().timestamp()
-            burst = abs(now * 1000 - int(ts)) <= SAME_MOMENT_MS
-            if not self.replays.admit((tenant.key, ts, request.headers["sign"]), body_digest(raw),
-                                      expires_at=(int(ts) + SIGNATURE_WINDOW_MS) / 1000, now=now) and not burst:
-                log.warning("dingtalk %s: refused an HTTP callback reusing the timestamp and sign of another",
-                            tenant.key)
-                return web.json_response({"error": "timestamp and sign already used for another message"},
-                                         status=409)
+        # Either signature covers only the timestamp, not the body: one seen before may come back
+        # on the same body (a retry). On another body it is either two real callbacks sent in the
+        # same millisecond — they arrive together, at once — or a captured signature replayed on a
+        # forged body later. Refuse only the latter: refusing the former would lose a real message,
+        # and DingTalk may not resend it.
+        ts_ms = card_timestamp_ms(ts) if is_card else int(ts)
+        assert ts_ms is not None
+        now = now_dt.timestamp()
+        burst = abs(now * 1000 - ts_ms) <= SAME_MOMENT_MS
+        if not self.replays.admit((tenant.key, ts, sign), body_digest(raw),
+                                  expires_at=(ts_ms + SIGNATURE_WINDOW_MS) / 1000, now=now) and not burst:
+            log.warning("dingtalk %s: refused an HTTP callback reusing the timestamp and signature of another",
+                        tenant.key)
+            return web.json_response({"error": "timestamp and sign already used for another message"}, status=409)
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             log.warning("dingtalk %s: refused an HTTP callback that is not JSON", tenant.key)
             return web.json_response({"error": "body is not JSON"}, status=400)
-        if isinstance(data, dict) and "outTrackId" in data:
+        if is_card:
             code = await self.accept_card(tenant, data)
-        elif problem:
-            # The card token does not vouch for robot messages: those must be signed.
-            log.warning("dingtalk %s: refused an unsigned robot message: %s", tenant.key, problem)
+        elif isinstance(data, dict) and "outTrackId" in data:
+            # A press signed as a robot message: card presses carry the x-ddpaas headers.
+            log.warning("dingtalk %s: refused a card press without x-ddpaas-signature", tenant.key)
             return web.json_response({"error": "signature"}, status=401)
         else:
             code = await self.accept_robot(tenant, data)
         if code == AckMessage.STATUS_OK:
+            # The press is answered at once with no card change: the update follows from the
+            # outbox through PUT /v1.0/card/instances, never from inside the callback.
             return web.json_response({})
         return web.json_response({"error": "refused" if code < 500 else "try again"}, status=code)
 
     async def register_card_callback(self, tenant: TenantConfig, public_base_url: str) -> str:
         """Register where HTTP-mode card presses go; returns the registered URL."""
-        url = f"{public_base_url.rstrip('/')}/dingtalk/{tenant.key}/callback?token={card_callback_token(tenant)}"
+        url = card_callback_url(tenant, public_base_url)
         await self.api(tenant).register_card_callback(card_route_key(tenant), url)
         return url
 
@@ -192,13 +213,16 @@ class DingTalkAdapter(Adapter):
         jobs: list[Awaitable[None]] = []
         plain: dict[tuple[str, str], list[OutboundItem]] = defaultdict(list)
         files: dict[tuple[str, str, str], list[OutboundItem]] = defaultdict(list)
+        assert tenant.dingtalk is not None
+        template = tenant.dingtalk.card_template_id
         for item in items:
             m = item.message
-            if m.card is not None and m.card.broadcast:
+            if m.card is not None and m.kind in ("card", "card_update") and not _fits_template(m, template):
                 # A shared card (the 09:30 prompt) goes by batchSend, 20 people a call:
                 # interactive cards go one person at a time, too slow at 20 QPS for a
-                # whole company. Its buttons become "reply …" hints.
-                m = render.broadcast_markdown(m)
+                # whole company. Without a template every card goes this way. Its buttons
+                # become the words to type.
+                m = render.card_markdown(m)
                 # The item carries the markdown too: a sessionWebhook reply renders item.message.
                 item = OutboundItem(id=item.id, userid=item.userid, message=m)
             if m.kind in ("text", "markdown"):
@@ -257,10 +281,14 @@ class DingTalkAdapter(Adapter):
                 for i in chunk:
                     results[i.id] = _failed(exc)
                 continue
-            invalid, flow = set(res.invalid), set(res.flow_controlled)
+            invalid, flow, filtered = set(res.invalid), set(res.flow_controlled), set(res.filtered)
             for i in chunk:
                 if i.userid in invalid:
                     results[i.id] = SendResult(ok=False, error=f"invalid staff id {i.userid}", permanent=True)
+                elif i.userid in filtered:
+                    # Why DingTalk filters someone is not documented [?]; resending the same message
+                    # is not known to help, so it is dead-lettered where the operator sees it.
+                    results[i.id] = SendResult(ok=False, error=f"filtered by DingTalk: {i.userid}", permanent=True)
                 elif i.userid in flow:
                     results[i.id] = SendResult(ok=False, error=f"flow controlled: {i.userid}",
                                                retry_after=FLOW_CONTROL_RETRY)
@@ -273,8 +301,14 @@ class DingTalkAdapter(Adapter):
             for i in group:
                 results[i.id] = SendResult(ok=False, error=f"file {path!r} no longer exists", permanent=True)
             return
+        content: bytes | None = None
+        if kind == "file" and render.file_type(filename) not in render.SAMPLE_FILE_TYPES:
+            # sampleFile takes only documented types (xlsx, pdf, zip, rar, doc, docx): a CSV export
+            # or an HTML brief goes inside a zip of the same name.
+            content = await asyncio.to_thread(_zipped, path, filename)
+            filename = f"{Path(filename).stem or 'file'}.zip"
         try:
-            media_id = await api.upload_media(path, filename, "image" if kind == "image" else "file")
+            media_id = await api.upload_media(path, filename, "image" if kind == "image" else "file", content=content)
         except DingTalkApiError as exc:
             for i in group:
                 results[i.id] = _failed(exc)
@@ -294,18 +328,47 @@ class DingTalkAdapter(Adapter):
                          results: dict[int, SendResult]) -> None:
         assert tenant.dingtalk is not None and item.message.card is not None
         card = item.message.card
-        biz_id = card.id or f"dx_outbox_{item.id}"
-        data = render.card_data(card)
+        out_track_id = card.id or f"dx_outbox_{item.id}"
+        params = render.card_params(card)
         try:
             if item.message.kind == "card_update":
-                await api.update_card(biz_id, data)
-                results[item.id] = SendResult(ok=True, ref=biz_id)
+                await api.update_card(out_track_id, params)
             else:
                 route = card_route_key(tenant) if tenant.dingtalk.mode == "http" else ""
-                ref = await api.send_card(item.userid, biz_id, data, callback_route_key=route)
-                results[item.id] = SendResult(ok=True, ref=ref or biz_id)
+                await api.create_and_deliver_card(item.userid, out_track_id, tenant.dingtalk.card_template_id,
+                                                  params, callback_route_key=route)
+            results[item.id] = SendResult(ok=True, ref=out_track_id)
         except DingTalkApiError as exc:
-            results[item.id] = _failed(exc)
+            if item.message.kind == "card" and exc.code == "param.outTrackIdExist":
+                # An earlier attempt whose answer was lost made it: the card is there [?: code].
+                results[item.id] = SendResult(ok=True, ref=out_track_id)
+            else:
+                results[item.id] = _failed(exc)
+
+
+def _zipped(path: str, filename: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(path, arcname=filename)
+    return buf.getvalue()
+
+
+def card_callback_url(tenant: TenantConfig, public_base_url: str) -> str:
+    """Where DingTalk posts this tenant's HTTP-mode card presses (signed, so no secret in the URL)."""
+    return f"{public_base_url.rstrip('/')}/dingtalk/{tenant.key}/callback"
+
+
+def _fits_template(message: Message, template: str) -> bool:
+    """Whether a card goes as a card instance: a template is configured and the card fits its slots."""
+    card = message.card
+    if card is None or card.broadcast or not template:
+        return False
+    try:
+        render.card_params(card)
+    except render.CardTooBig as exc:
+        log.warning("dingtalk: %s; sent as markdown", exc)
+        return False
+    return True
 
 
 def _failed(exc: DingTalkApiError) -> SendResult:

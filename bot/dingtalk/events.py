@@ -116,7 +116,9 @@ def card_event(tenant: TenantConfig, data: Any) -> Event:
         action_key, chosen = decoded
         raw_action = next(i for i in ids if render.parse_action_id(i) is not None)
     elif isinstance(params.get("key"), str) and params["key"]:
-        action_key, chosen, raw_action = params["key"], {}, params["key"]
+        # The general template's buttons send `params.key` = our encoded button key.
+        raw_action = params["key"]
+        action_key, chosen = render.parse_action_id(raw_action) or (raw_action, {})
     else:
         raise InvalidCallback("card callback names no button of ours")
     values = {k: v for k, v in params.items() if k != "key"}
