@@ -24,8 +24,6 @@ from typing import Any
 from cards.model import Button, Card, Message
 
 ACTION_ID_PREFIX = "dx_"
-# StandardCard samples only ever show these two button states.
-_STATUS = {"primary": "primary", "default": "normal", "danger": "normal"}
 
 
 def action_id(key: str, values: dict[str, list[str]] | None = None) -> str:
@@ -197,5 +195,3 @@ def card_markdown(message: Message) -> Message:
         lines.append(f"✓ {escape_markdown(card.result)}")
     return Message(kind="markdown", title=card.title, text="\n\n".join(lines))
 
-
-broadcast_markdown = card_markdown
