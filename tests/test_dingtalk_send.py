@@ -232,12 +232,15 @@ def _press_data(fake: FakeDingTalk, biz_id: str, userid: str, label: str) -> dic
             "content": private, "corpId": "dingcorp", "spaceType": "IM_ROBOT", "extension": "{}"}
 
 
-async def test_update_of_an_unknown_card_is_dead_lettered(sqlite_db: Database) -> None:
+async def test_update_of_an_unknown_card_is_told_as_a_message(sqlite_db: Database) -> None:
+    # Was dead-lettered; the outcome of a press must reach the person even when the card cannot change.
     async with dingtalk_bot(sqlite_db) as bot:
-        await bot.enqueue(("u01", Message(kind="card_update", card=Card(title="x", id="cnever", result="done"))))
+        await bot.enqueue(("u01", Message(kind="card_update", card=Card(title="x", id="cnever", result="已接受见证"))))
         await bot.runtime.relay_once()
         [row] = await bot.rows()
-        assert row.status == "dead" and "param.outTrackIdNotExist" in row.last_error
+        assert row.status == "sent"
+        assert [d.content["content"] for d in bot.fake.delivered["u01"]] == ["✓ 已接受见证"]
+        assert bot.fake.calls["cardInstanceUpdate"] == 1
 
 
 async def test_files_are_uploaded_then_sent(sqlite_db: Database, tmp_path: Path) -> None:

@@ -342,6 +342,13 @@ class DingTalkAdapter(Adapter):
             if item.message.kind == "card" and exc.code == "param.outTrackIdExist":
                 # An earlier attempt whose answer was lost made it: the card is there [?: code].
                 results[item.id] = SendResult(ok=True, ref=out_track_id)
+            elif item.message.kind == "card_update" and exc.permanent:
+                # The card cannot be changed (gone, or sent as markdown before a template was set):
+                # the person is told the outcome in a message instead, so it is not lost.
+                log.info("dingtalk %s: card %s cannot be updated (%s); telling %s in a message", tenant.key,
+                         out_track_id, exc.code, item.userid)
+                key, param = render.robot_message(render.card_markdown(item.message))
+                await self._batch(api, key, param, [item], results)
             else:
                 results[item.id] = _failed(exc)
 
