@@ -9,7 +9,7 @@ from typing import Any
 
 def cmd_dingtalk_register(args: argparse.Namespace) -> int:
     """Tell DingTalk where HTTP-mode card presses go (`/v1.0/card/callbacks/register`)."""
-    from bot.cli import _config
+    from bot.cli_common import _config
     from bot.dingtalk.api import DingTalkApi, DingTalkApiError
     from bot.dingtalk.adapter import card_callback_url
     from bot.dingtalk.signing import card_route_key
@@ -38,7 +38,7 @@ def cmd_dingtalk_register(args: argparse.Namespace) -> int:
 
 def cmd_dingtalk_check(args: argparse.Namespace) -> int:
     """Check credentials, robot code, card template and permissions against DingTalk; 1 when anything is missing."""
-    from bot.cli import _config
+    from bot.cli_common import _config
     from bot.dingtalk.api import DingTalkApi
     from bot.dingtalk.check import check_dingtalk
 

@@ -20,7 +20,7 @@ import logging
 import platform as _platform
 import random
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 from urllib.parse import quote_plus
 
 import requests
@@ -32,8 +32,17 @@ from dingtalk_stream.version import VERSION_STRING
 from bot.core.config import TenantConfig
 from bot.dingtalk.events import frame_problem
 
-if TYPE_CHECKING:  # the adapter owns its connections; this is only its type
-    from bot.dingtalk.adapter import DingTalkAdapter
+
+
+class StreamOwner(Protocol):
+    """What a connection needs of the adapter that owns it (the adapter imports this module, not the reverse)."""
+
+    reconnect_base: float
+    reconnect_max: float
+
+    async def accept_robot(self, tenant: TenantConfig, data: Any) -> int: ...
+
+    async def accept_card(self, tenant: TenantConfig, data: Any) -> int: ...
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +133,7 @@ class _Handler(CallbackHandler):
 class StreamConnection:
     """One tenant's Stream connection, kept up with exponential backoff until stopped."""
 
-    def __init__(self, adapter: "DingTalkAdapter", tenant: TenantConfig) -> None:
+    def __init__(self, adapter: StreamOwner, tenant: TenantConfig) -> None:
         assert tenant.dingtalk is not None
         self.adapter = adapter
         self.tenant = tenant
