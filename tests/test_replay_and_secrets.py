@@ -279,15 +279,20 @@ async def test_no_wecom_secret_reaches_logs_or_errors(db: Database, tmp_path: Pa
             invite = fake.last_card("li_na").card
             xml, _ = client.press_xml("li_na", invite["task_id"], invite["button_list"][0]["key"])
             assert set(await client.post(xml)) == {200}
-            # Failing calls: a refused secret, a busy platform, a dropped connection, a bad token.
-            fake.expire_tokens()
-            fake.fail_next("gettoken", 40001)
+            # Failing calls: a busy platform, a dropped connection, a bad token …
             fake.fail_next("message/send", -1, times=3)
             fake.fail_next("message/send", "drop")
             fake.fail_next("message/send", 40014)
             clock.set(at("2026-10-10 16:00"))
             assert set(await client.say("wangqiang", "完成")) == {200}
             for _ in range(3):
+                await runtime.settle()
+                await runtime.relay_once()
+            # … and last a refused secret: after it the client leaves gettoken alone for hours.
+            fake.expire_tokens()
+            fake.fail_next("gettoken", 40001)
+            assert set(await client.say("wangqiang", "本周")) == {200}
+            for _ in range(2):
                 await runtime.settle()
                 await runtime.relay_once()
             # Strangers: a forged signature, a wrong key, entity tricks, a console call without the token.
