@@ -33,7 +33,7 @@ TENANT = "acme"
 def protocol_floor(fake: BenchDingTalk, frames: list[str], sample: int = 3000) -> float:
     """Seconds per frame for parsing the frame and its data and mapping it to an Event (the adapter's code)."""
     from bot.core.config import parse_config
-    from bot.dingtalk import _frame_problem, robot_event
+    from bot.dingtalk.events import frame_problem, robot_event
 
     cfg = parse_config({"tenants": [tenant_config(next(iter(fake.apps.values())), fake.base_url, key=TENANT)]})
     tenant = cfg.tenants[0]
@@ -42,7 +42,7 @@ def protocol_floor(fake: BenchDingTalk, frames: list[str], sample: int = 3000) -
         t0 = time.perf_counter()
         for raw in frames[:sample]:
             frame = json.loads(raw)
-            _frame_problem(frame)
+            frame_problem(frame)
             robot_event(tenant, json.loads(frame["data"]))
         best = min(best, (time.perf_counter() - t0) / min(sample, len(frames)))
     return best

@@ -67,6 +67,10 @@ class Adapter:
     def healthy(self) -> bool:
         return True
 
+    def notices(self) -> list[str]:
+        """Degraded-but-working states for /readyz (they do not make the server unready)."""
+        return []
+
     async def send(self, tenant: TenantConfig, userid: str, message: Message) -> SendResult:
         raise NotImplementedError(f"{type(self).__name__}.send")
 

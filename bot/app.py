@@ -84,7 +84,7 @@ def make_runtime(config: Config, db: Database, clock: Clock | None = None, *, ro
         from bot.wecom import WeComAdapter
         runtime.add_adapter(WeComAdapter(runtime))
     if "dingtalk" in platforms:
-        from bot.dingtalk import DingTalkAdapter
+        from bot.dingtalk.adapter import DingTalkAdapter
         runtime.add_adapter(DingTalkAdapter(runtime))
     return runtime
 
@@ -103,8 +103,11 @@ async def readyz(request: web.Request) -> web.Response:
     problem = await check_current(runtime.db)
     adapters = {name: a.healthy() for name, a in runtime.adapters.items()}
     ready = problem is None and all(adapters.values())
-    return web.json_response({"ready": ready, "schema": problem or "current", "adapters": adapters},
-                             status=200 if ready else 503)
+    body: dict[str, object] = {"ready": ready, "schema": problem or "current", "adapters": adapters}
+    notices = [n for a in runtime.adapters.values() for n in a.notices()]
+    if notices:
+        body["notices"] = notices
+    return web.json_response(body, status=200 if ready else 503)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:

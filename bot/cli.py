@@ -140,7 +140,7 @@ def cmd_org_sync(args: argparse.Namespace) -> int:
             from bot.wecom_directory import sync_wecom_directory
             report = await sync_wecom_directory(db, tenant)
         elif tenant.dingtalk:
-            from bot.dingtalk_directory import sync_dingtalk_directory
+            from bot.dingtalk.directory import sync_dingtalk_directory
             report = await sync_dingtalk_directory(db, tenant)
         else:
             print(f"tenant {tenant.key!r} has no [tenants.wecom] or [tenants.dingtalk] section: use `org import`", file=sys.stderr)
@@ -252,13 +252,6 @@ def cmd_wecom_menu(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dingtalk_register(args: argparse.Namespace) -> int:
-    from bot.dingtalk import main as dingtalk_main
-
-    argv = ["register-card-callback", "--tenant", args.tenant, "--url", args.url]
-    return dingtalk_main(argv + (["--config", args.config] if args.config else []))
-
-
 # -- parser -----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dongxian", description="动线 Dongxian — performance-management chatbot")
@@ -329,11 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_tasks import add_task_commands
     add_task_commands(sub)
 
-    dt = sub.add_parser("dingtalk", help="DingTalk app setup").add_subparsers(dest="dingtalk_cmd", required=True)
-    reg = with_config(dt.add_parser("register-card-callback", help="HTTP mode: tell DingTalk where card presses go"))
-    reg.add_argument("--tenant", required=True)
-    reg.add_argument("--url", required=True, help="public base URL of this server, e.g. https://bot.example.com")
-    reg.set_defaults(fn=cmd_dingtalk_register)
+    from bot.cli_dingtalk import add_dingtalk_commands
+    add_dingtalk_commands(sub)
     return p
 
 

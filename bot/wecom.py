@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
 import mimetypes
@@ -34,10 +35,12 @@ from bot.wecom_api import RateWindow, WeComAPI, WeComError, WeComTransportError,
 from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto
 from cards.model import Card, Message
 from cards.wecom import (CardRenderError, TEXT_MAX_BYTES, clip_bytes, is_interactive, render_card_update,
-                         render_message, render_text)
+                         render_message, render_template_card, render_text)
 from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+# message/update_template_card: the response_code is invalid, used or expired (WWdoc 90313).
+RESPONSE_CODE_USED = 60140
 
 MAX_RECIPIENTS = 1000
 # Long enough to cover the relay's retries of one message, short enough that a
@@ -107,9 +110,22 @@ def event_from_xml(tenant_key: str, msg: dict[str, Any]) -> Event | None:
     return None
 
 
-# Separates a shared card's id from the per-call suffix in its WeCom task_id
+# Separates a card's id from the per-call suffix in its WeCom task_id
 # (task_id allows [0-9a-zA-Z_-@]; our card ids are hex after a letter).
 BROADCAST_SEP = "_"
+_task_seq = itertools.count(1)
+
+
+def fresh_task_id(card_task_id: str, item_id: int) -> str:
+    """A task_id no call has used: WeCom answers a reused one with errcode 0 and delivers nothing [O].
+
+    Unique by construction: the outbox row (claimed by one process at a time), the time in
+    nanoseconds and this process's sequence. ≤128 bytes of [0-9A-Za-z_-@] as task_id must be.
+    A replay of an unsure call resends its remembered body, task_id included: that is the same
+    call, which WeCom's duplicate check answers without delivering twice.
+    """
+    suffix = f"{item_id}-{time.time_ns():x}-{next(_task_seq):x}"
+    return f"{card_task_id[:128 - len(suffix) - 1]}{BROADCAST_SEP}{suffix}"
 
 
 class WeComAdapter(Adapter):
@@ -134,6 +150,9 @@ class WeComAdapter(Adapter):
         self._captioned: set[int] = set()
         self._updates_tried: set[int] = set()
         self._used_codes: set[str] = set()
+        # (tenant, userid, card id) → the task_id its latest copy went out with; a restart falls
+        # back to the one kept on the outbox row (platform_ref "|task:").
+        self._task_ids: dict[tuple[str, str, str], str] = {}
         self._local_ids = 0
         self.replays = ReplayGuard()
 
@@ -427,7 +446,7 @@ class WeComAdapter(Adapter):
             # A shared card goes out in many calls, and WeCom wants a new task_id for each;
             # presses come back with it, and event_from_xml strips the suffix again.
             card = dict(body["template_card"])
-            card["task_id"] = f"{card['task_id']}{BROADCAST_SEP}{admitted[0].id}"
+            card["task_id"] = fresh_task_id(card["task_id"], admitted[0].id)
             body["template_card"] = card
         results.update(await self._deliver(tenant, api, self._unique(body), admitted))
         return results
@@ -468,8 +487,14 @@ class WeComAdapter(Adapter):
         unlicensed = _split(data.get("unlicenseduser"))
         ref = str(data.get("msgid", ""))
         if data.get("response_code"):
-            # Kept on the outbox row: it lets a later card_update grey the card out without a press.
+            # Kept on the outbox row: it lets a later card_update grey the card out without a press,
+            # naming the task_id this copy went out with.
             ref = f"{ref}|rc:{data['response_code']}"
+            if body.get("msgtype") == "template_card":
+                ref = f"{ref}|task:{body['template_card'].get('task_id', '')}"
+        if body.get("msgtype") == "template_card" and len(items) == 1:
+            sent_id = str(body["template_card"].get("task_id", ""))
+            self._task_ids[(tenant.key, items[0].userid, sent_id.split(BROADCAST_SEP, 1)[0])] = sent_id
         out: dict[int, SendResult] = {}
         for item in items:
             self._pending.pop((item.id, step), None)
@@ -494,7 +519,12 @@ class WeComAdapter(Adapter):
             return results
         try:
             if kind == "card":
+                pending = self._pending.get((item.id, "main"))
+                if pending is not None:
+                    return await self._deliver(tenant, api, json.loads(pending.body), [item])
                 content = render_message(item.message)
+                if content.get("msgtype") == "template_card":
+                    content["template_card"]["task_id"] = fresh_task_id(content["template_card"]["task_id"], item.id)
                 return await self._deliver(tenant, api, self._body(tenant, item, content), [item])
             if kind == "card_update":
                 return {item.id: await self._update_card(tenant, api, item)}
@@ -510,10 +540,10 @@ class WeComAdapter(Adapter):
                 "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL}
 
     # -- card updates --------------------------------------------------------------------
-    async def _send_time_code(self, tenant: TenantConfig, userid: str, card_id: str) -> str:
-        """The response_code message/send returned for this card, if it is still unused."""
+    async def _send_time_code(self, tenant: TenantConfig, userid: str, card_id: str) -> tuple[str, str]:
+        """(response_code, task_id) message/send returned for this card, if the code is still unused."""
         if not card_id:
-            return ""
+            return "", ""
         async with self.runtime.db.session() as s:
             rows = (await s.execute(
                 select(OutboxMessage.platform_ref, OutboxMessage.payload).where(
@@ -523,23 +553,26 @@ class WeComAdapter(Adapter):
                 .order_by(OutboxMessage.id.desc()).limit(200))).all()
         for ref, payload in rows:
             if (payload.get("card") or {}).get("id") == card_id:
-                code = ref.split("|rc:", 1)[1]
-                return "" if code in self._used_codes else code
-        return ""
+                code, _, task_id = ref.split("|rc:", 1)[1].partition("|task:")
+                return ("", "") if code in self._used_codes else (code, task_id)
+        return "", ""
 
     async def _update_card(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem) -> SendResult:
         card = item.message.card
         if card is None:
             return SendResult(ok=False, error="card_update without a card", permanent=True)
         code = str(item.message.hint.get("response_code", "") or "")
+        # The update names the task_id this person's copy went out with (id + per-call suffix).
+        task_id = str(item.message.hint.get("task_id", "") or "") or self._task_ids.get((tenant.key, item.userid, card.id), "")
         if not code or code in self._used_codes:
-            code = await self._send_time_code(tenant, item.userid, card.id)
+            code, sent_task_id = await self._send_time_code(tenant, item.userid, card.id)
+            task_id = task_id or sent_task_id
         if not code or not is_interactive(card):
             return await self._fallback_text(tenant, api, item, card)
         assert tenant.wecom is not None
         body = render_card_update(card, userid=item.userid, agent_id=tenant.wecom.agent_id, response_code=code)
-        if item.message.hint.get("task_id"):
-            body["template_card"]["task_id"] = item.message.hint["task_id"]
+        if task_id:
+            body["template_card"]["task_id"] = task_id
         try:
             await api.update_template_card(body)
         except WeComTransportError as exc:
@@ -553,12 +586,28 @@ class WeComAdapter(Adapter):
                 # The earlier attempt whose answer we lost most likely used the code.
                 self._updates_tried.discard(item.id)
                 return SendResult(ok=True, ref="updated")
+            if exc.errcode == RESPONSE_CODE_USED:
+                # The code is used or expired: no retry can succeed. The person gets the card in
+                # its new state as a fresh message (a new task_id), so the answer is still on a card.
+                log.info("card %s: response_code used or expired (60140); sending it afresh to %s", card.id,
+                         item.userid)
+                return await self._fresh_card(tenant, api, item, card)
             log.info("card %s could not be updated (%s); telling %s in a message", card.id, exc.errcode,
                      item.userid)
             return await self._fallback_text(tenant, api, item, card)
         self._used_codes.add(code)
         self._updates_tried.discard(item.id)
         return SendResult(ok=True, ref="updated")
+
+    async def _fresh_card(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem, card: Card) -> SendResult:
+        pending = self._pending.get((item.id, "fresh"))
+        if pending is not None:
+            body = json.loads(pending.body)
+        else:
+            template = render_template_card(card, fresh=True)
+            template["task_id"] = fresh_task_id(template["task_id"], item.id)
+            body = self._body(tenant, item, {"msgtype": "template_card", "template_card": template})
+        return (await self._deliver(tenant, api, body, [item], step="fresh"))[item.id]
 
     async def _fallback_text(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem, card: Card) -> SendResult:
         body = self._body(tenant, item, render_text(card.as_text()))

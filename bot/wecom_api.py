@@ -26,6 +26,9 @@ from bot.core.config import WeComConfig
 log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = frozenset({40014, 42001, 40001})
+# gettoken's answers for a wrong secret / corp id, and how long to leave gettoken alone after one.
+CREDENTIAL_ERRORS = frozenset({40001, 40013})
+CREDENTIAL_BACKOFF_SECONDS = 3 * 3600.0
 # -1 busy and 45033 concurrency clear within seconds; 45009 frequency blocks for about a minute.
 QUICK_RETRY_ERRORS = frozenset({-1, 45033})
 RATE_LIMIT_ERRORS = frozenset({45009})
@@ -126,6 +129,8 @@ class WeComAPI:
         self._lock = asyncio.Lock()
         self._windows: dict[str, RateWindow] = {}
         self.token_fetches = 0
+        # After WeCom refuses the secret or corp id, no gettoken until then (monotonic clock).
+        self._credentials_refused: tuple[float, WeComError] | None = None
 
     # -- access token -------------------------------------------------------------
     def _valid(self) -> bool:
@@ -137,13 +142,28 @@ class WeComAPI:
         async with self._lock:
             if self._valid():  # someone else refreshed while we waited
                 return self._token  # type: ignore[return-value]
+            if self._credentials_refused is not None:
+                until, refused = self._credentials_refused
+                if self._clock() < until:
+                    # Repeated calls with a wrong secret ban this server's IP for an hour, for every
+                    # tenant (WWdoc 90313, 45009 help): ask again only after the back-off, or a restart
+                    # with a corrected config.
+                    raise WeComError(refused.errcode, "credentials refused earlier; not asking again yet", "gettoken",
+                                     retry_after=until - self._clock())
+                self._credentials_refused = None
             data = await self._request("GET", "gettoken", params={
                 "corpid": self.cfg.corp_id, "corpsecret": self.cfg.secret})
             code = int(data.get("errcode", 0) or 0)
             if code != 0:
-                # 40001/40013 here mean a wrong secret or corp id: an operator must fix the config.
-                raise WeComError(code, str(data.get("errmsg", "")), "gettoken",
-                                 retry_after=300.0 if code in (40001, 40013) else jitter(5.0))
+                if code in CREDENTIAL_ERRORS:
+                    # A wrong secret or corp id: an operator must fix the config. Hours, not minutes.
+                    refused = WeComError(code, str(data.get("errmsg", "")), "gettoken",
+                                         retry_after=CREDENTIAL_BACKOFF_SECONDS)
+                    self._credentials_refused = (self._clock() + CREDENTIAL_BACKOFF_SECONDS, refused)
+                    log.error("WeCom refused the corp id or secret of agent %s (errcode %s); no new token request "
+                              "for %d hours", self.cfg.agent_id, code, CREDENTIAL_BACKOFF_SECONDS // 3600)
+                    raise refused
+                raise WeComError(code, str(data.get("errmsg", "")), "gettoken", retry_after=jitter(5.0))
             token = data.get("access_token")
             if not isinstance(token, str) or not token:
                 raise WeComTransportError("gettoken", "answer has no access_token")

@@ -1,25 +1,29 @@
 """Our Card/Message rendered for DingTalk robots.
 
 Text and markdown become the robot message templates `sampleText` / `sampleMarkdown`.
-Cards become DingTalk's built-in `StandardCard` interactive card, which needs no
-template made by hand in the card builder. A `request` button reports its press back
-with the button's component id, so the id carries our button key (and, for an option
-of a select, the select key and the option id). StandardCard has no select
-component, so each option of a select becomes a button of its own that submits that
-one choice.
+Cards become 消息卡片高级版 instances of one general template made in the card builder
+(docs/dingtalk-card-template.json): every card the bot sends fills the same
+`cardParamMap` — a title, a markdown body, up to MAX_ROWS key-value rows, a result
+line and up to MAX_BUTTONS buttons whose label, visibility, style and callback key are
+template variables. cardParamMap values are strings: keys ≤100 bytes, values ≤1 KB
+(create-and-deliver-cards page). A button's press reports `params.key`, which carries
+our button key (and, for an option of a select, the select key and the option id);
+the card has no select component, so each option becomes a button of its own.
+
+Until a template id is configured, cards go out as markdown that names the words to
+type instead of pressing (`card_markdown`).
 """
 from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from cards.model import Button, Card, Message
 
 ACTION_ID_PREFIX = "dx_"
-# StandardCard samples only ever show these two button states.
-_STATUS = {"primary": "primary", "default": "normal", "danger": "normal"}
 
 
 def action_id(key: str, values: dict[str, list[str]] | None = None) -> str:
@@ -54,46 +58,80 @@ def parse_action_id(component_id: str) -> tuple[str, dict[str, list[str]]] | Non
     return payload[0], values
 
 
-def _markdown_body(card: Card) -> str:
-    lines: list[str] = []
-    if card.body:
-        lines.append(card.body)
-    for k, v in card.fields:
-        lines.append(f"**{k}**：{v}")
-    if card.result:
-        lines.append(f"✓ {card.result}")
-    return "\n\n".join(lines) or card.title
+MAX_ROWS = 6
+MAX_BUTTONS = 10
+PARAM_VALUE_MAX_BYTES = 1024
+_STYLE = {"primary": "primary", "default": "normal", "danger": "danger"}
+# CommonMark's backslash escapes, for the characters that make markup anywhere in a line,
+# and for those that do only at its start (headings, lists, quotes, numbered lists). Escaped,
+# `[登录](http://e.cn)` stays text instead of becoming a link with a hidden address.
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>~|])")
+_MD_NUMBERED = re.compile(r"\d+(?=[.)])")
 
 
-def _button(button: Button, component_id: str) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "label": {"type": "text", "text": button.text, "id": f"{component_id}_label"},
-        "actionType": "request",
-        "status": _STATUS.get(button.style, "normal"),
-        "id": component_id,
+def escape_markdown(text: str) -> str:
+    """User text made inert inside DingTalk markdown: markup characters backslash-escaped."""
+    return _escape_line_starts(_MD_INLINE.sub(r"\\\1", text))
+
+
+def _escape_line_starts(text: str) -> str:
+    out = []
+    for line in text.split("\n"):
+        stripped = line.lstrip(" \t")
+        lead = line[:len(line) - len(stripped)]
+        m = _MD_NUMBERED.match(stripped)
+        if m:
+            stripped = stripped[:m.end()] + "\\" + stripped[m.end():]
+        elif stripped[:1] in ("#", "+", "-", "=", ">"):
+            stripped = "\\" + stripped
+        out.append(lead + stripped)
+    return "\n".join(out)
+
+
+def _clip(value: str) -> str:
+    raw = value.encode()
+    if len(raw) <= PARAM_VALUE_MAX_BYTES:
+        return value
+    return raw[:PARAM_VALUE_MAX_BYTES - 3].decode(errors="ignore") + "…"
+
+
+def card_buttons(card: Card) -> list[tuple[Button, str]]:
+    """(button, callback key) of a card's buttons; a select's options become buttons of their own."""
+    out = [(b, action_id(b.key)) for b in card.buttons]
+    if card.selects and card.submit is not None:
+        for select in card.selects:
+            for opt in select.options:
+                out.append((Button(key=card.submit.key, text=opt.text), action_id(card.submit.key, {select.key: [opt.id]})))
+    return out
+
+
+class CardTooBig(ValueError):
+    """More rows or buttons than the general template has slots for."""
+
+
+def card_params(card: Card) -> dict[str, str]:
+    """The general template's cardParamMap for a card in its current state (every slot set)."""
+    if len(card.fields) > MAX_ROWS:
+        raise CardTooBig(f"card {card.title!r} has {len(card.fields)} rows; the template has {MAX_ROWS}")
+    buttons = [] if card.result else card_buttons(card)
+    if len(buttons) > MAX_BUTTONS:
+        raise CardTooBig(f"card {card.title!r} has {len(buttons)} buttons; the template has {MAX_BUTTONS}")
+    params: dict[str, str] = {
+        "title": _clip(card.title),
+        "body": _clip(escape_markdown(card.body)),
+        "result": _clip(f"✓ {card.result}" if card.result else ""),
+        "result_show": "true" if card.result else "false",
     }
-
-
-def card_data(card: Card) -> dict[str, Any]:
-    """The StandardCard `cardData` (before JSON encoding) for a card in its current state."""
-    contents: list[dict[str, Any]] = [{"type": "markdown", "text": _markdown_body(card), "id": "dx_body"}]
-    if not card.result:
-        actions = [_button(b, action_id(b.key)) for b in card.buttons]
-        if card.selects and card.submit is not None:
-            for select in card.selects:
-                contents.append({"type": "markdown", "text": f"**{select.title}**", "id": f"dx_sel_{len(contents)}"})
-                for opt in select.options:
-                    actions.append(_button(Button(key=card.submit.key, text=opt.text),
-                                           action_id(card.submit.key, {select.key: [opt.id]})))
-        if actions:
-            contents.append({"type": "divider", "id": "dx_divider"})
-            contents.append({"type": "action", "id": "dx_actions", "actions": actions})
-    return {
-        "config": {"autoLayout": True, "enableForward": False},
-        "header": {"title": {"type": "text", "text": card.title}},
-        "contents": contents,
-    }
+    for i in range(1, MAX_ROWS + 1):
+        k, v = card.fields[i - 1] if i <= len(card.fields) else ("", "")
+        params.update({f"row{i}_key": _clip(k), f"row{i}_value": _clip(v),
+                       f"row{i}_show": "true" if i <= len(card.fields) else "false"})
+    for i in range(1, MAX_BUTTONS + 1):
+        b, key = buttons[i - 1] if i <= len(buttons) else (Button(key="", text=""), "")
+        params.update({f"btn{i}_text": _clip(b.text), f"btn{i}_key": key,
+                       f"btn{i}_style": _STYLE.get(b.style, "normal"),
+                       f"btn{i}_show": "true" if i <= len(buttons) else "false"})
+    return params
 
 
 def robot_message(message: Message) -> tuple[str, dict[str, Any]]:
@@ -105,9 +143,19 @@ def robot_message(message: Message) -> tuple[str, dict[str, Any]]:
     raise ValueError(f"{message.kind} is not a plain robot message")
 
 
+# sampleFile.fileType takes only these (robot-message-type page); other files go zipped.
+SAMPLE_FILE_TYPES = frozenset({"xlsx", "pdf", "zip", "rar", "doc", "docx"})
+
+
+def file_type(filename: str) -> str:
+    return Path(filename).suffix.lstrip(".").lower()
+
+
 def file_message(media_id: str, filename: str) -> tuple[str, dict[str, Any]]:
-    """(msgKey, msgParam) of an uploaded file."""
-    suffix = Path(filename).suffix.lstrip(".").lower() or "file"
+    """(msgKey, msgParam) of an uploaded file of a documented type."""
+    suffix = file_type(filename)
+    if suffix not in SAMPLE_FILE_TYPES:
+        raise ValueError(f"sampleFile cannot carry a .{suffix} file")
     return "sampleFile", {"mediaId": media_id, "fileName": filename, "fileType": suffix}
 
 
@@ -125,16 +173,25 @@ def session_webhook_body(message: Message) -> dict[str, Any]:
     raise ValueError(f"{message.kind} cannot go through a session webhook")
 
 
-def broadcast_markdown(message: Message) -> Message:
-    """A shared card as markdown (its presses become replies); its update as a short text."""
+def card_markdown(message: Message) -> Message:
+    """A card as markdown, its buttons as the words to type; its update as a short text.
+
+    Used for shared cards (the 09:30 prompt goes by batchSend, 20 people a call) and for
+    every card while no template id is configured. User text is escaped.
+    """
     card = message.card
     assert card is not None
     if message.kind == "card_update":
         return Message(kind="text", text=f"✓ {card.result}" if card.result else card.title)
-    lines = [f"### {card.title}"]
+    lines = [f"### {escape_markdown(card.title)}"]
     if card.body:
-        lines.append(card.body.replace("\n", "  \n"))
-    lines += [f"- {k}：{v}" for k, v in card.fields]
-    if card.buttons:
+        lines.append(escape_markdown(card.body).replace("\n", "  \n"))
+    lines += [f"- {escape_markdown(k)}：{escape_markdown(v)}" for k, v in card.fields]
+    for select in card.selects:
+        lines.append(f"**{escape_markdown(select.title)}**：" + " / ".join(escape_markdown(o.text) for o in select.options))
+    if card.buttons and not card.result:
         lines.append("回复 " + " / ".join(f"「{b.text}」" for b in card.buttons))
+    if card.result:
+        lines.append(f"✓ {escape_markdown(card.result)}")
     return Message(kind="markdown", title=card.title, text="\n\n".join(lines))
+

@@ -76,6 +76,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "card.expired": {"zh": "这张卡片已过期。", "en": "This card has expired."},
     "card.not_yours": {"zh": "这张卡片不是发给你的。", "en": "This card was not sent to you."},
     "card.unknown": {"zh": "找不到这张卡片，可能已过期。", "en": "Unknown card; it may have expired."},
+    "answer.nothing": {"zh": "现在没有等你回复的卡片。", "en": "No card is waiting for your answer."},
     "unknown_user": {"zh": "你还不在动线的名单中，请联系 HR 导入名册。", "en": "You are not on the roster yet; please ask HR."},
     "error": {"zh": "抱歉，处理时出错了，请稍后再试。", "en": "Sorry, something went wrong; please try again later."},
     "help": {

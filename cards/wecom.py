@@ -40,8 +40,9 @@ REPLACE_TEXT_MAX_CHARS = 10
 
 TASK_ID_RE = re.compile(r"^[0-9A-Za-z_\-@]{1,128}$")
 
-# WeCom documents styles 1..4 without naming colours; 1 is its default (the accent).
-BUTTON_STYLE = {"primary": 1, "default": 2, "danger": 3}
+# Button styles 1..4 are 强调 / 次强调 / 中性 / 负向 (the official image, WWdoc 90372 copies); a wrong or
+# missing style is 1. Declining and danger buttons are 负向 (4), never 中性 (3).
+BUTTON_STYLE = {"primary": 1, "default": 2, "danger": 4}
 
 DEFAULT_SUBMIT = Button(key="submit", text="提交", style="primary")
 
@@ -164,8 +165,12 @@ def _select_list(selects: list[Select], *, disabled: bool = False) -> list[dict[
     return out
 
 
-def render_template_card(card: Card, *, answered: bool = False) -> dict[str, Any]:
-    """The template_card object of an interactive card (its answered state when `answered`)."""
+def render_template_card(card: Card, *, answered: bool = False, fresh: bool = False) -> dict[str, Any]:
+    """The template_card object of an interactive card (its answered state when `answered`).
+
+    `fresh`: the answered state as a new message (after the response_code was used or expired):
+    replace_text exists only in updates, so the result goes in the text.
+    """
     if card.selects:
         if card.buttons:
             log.warning("card %s has selects and buttons; WeCom shows only the selects", card.id)
@@ -188,7 +193,10 @@ def render_template_card(card: Card, *, answered: bool = False) -> dict[str, Any
         body["button_list"] = [_button(b) for b in card.buttons]
     else:
         raise CardRenderError("a card without buttons or selects is sent as text")
-    if answered and card.result:
+    if fresh and card.result:
+        sub = "\n".join(p for p in [body.get("sub_title_text", ""), f"✓ {card.result}"] if p)
+        body["sub_title_text"] = clip_chars(sub, SUB_TITLE_MAX_CHARS)
+    elif answered and card.result:
         # The grey, unclickable button shows the short result; the full one goes in the text.
         body["replace_text"] = clip_chars(card.result, REPLACE_TEXT_MAX_CHARS)
         if len(card.result) > REPLACE_TEXT_MAX_CHARS:

@@ -313,3 +313,15 @@ def _reason(text: str) -> str:
 def _invalid(token: str) -> LeaveParseError:
     token = collapse_spaces(token)
     return LeaveParseError(f"日期 {token} 无效，{_DATE_FORMAT_HINT}", code="invalid_date", token=token)
+
+
+# Typed answers to the buttons of one's open cards: what the card's button says, and the
+# short word a platform's markdown fallback tells people to type (DingTalk before a card
+# template is configured). The router's `answer` command finds the open card with that button.
+CARD_ANSWERS: dict[str, str] = {
+    "接受": "accept", "接受见证": "accept", "同意见证": "accept", "accept": "accept",
+    "无法见证": "decline", "不能见证": "decline", "拒绝": "decline", "拒绝见证": "decline", "decline": "decline",
+    "确认": "confirm", "确认完成": "confirm", "confirm": "confirm",
+    # (还没完成 is the owner's 未完成 command; a witness says 尚未完成.)
+    "尚未完成": "deny", "否认": "deny", "deny": "deny", "not yet": "deny",
+}

@@ -31,7 +31,7 @@ from handlers.actions import CardAction
 from cards.intent_words import command_words
 from handlers.command_words import WordIndex
 from handlers.context import BROADCAST, Context
-from handlers.reply_grammar import collapse_spaces, fold_width
+from handlers.reply_grammar import CARD_ANSWERS, collapse_spaces, fold_width
 from store.models import IssuedCard, ScheduledSend
 
 Handler = Callable[[Context], Awaitable[None]]
@@ -47,7 +47,7 @@ Access = Literal["own", "read_person", "give_feedback", "view_task", "report_tas
 # start with the same words — `修改注册资料 @李娜` is an action, `修改 @王强` is an edit.
 _ARG_BOUNDARY = re.compile(r"$|[\s:@#]")
 # Commands that act on the flow itself, so they do not put it aside first.
-ENGINE_COMMANDS = frozenset({"continue", "cancel"})
+ENGINE_COMMANDS = frozenset({"continue", "cancel", "answer"})
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,11 @@ class CommandTable:
         self.prefixed.sort(key=lambda wc: -len(wc[0]))
         if spec.pattern is not None:
             self.patterns.append((spec.pattern, spec.name))
+
+    @staticmethod
+    def key_of(text: str) -> str:
+        """The text as the exact-word table keys it (width-folded, spaces collapsed, lower case, no end mark)."""
+        return collapse_spaces(fold_width(text.strip())).casefold().rstrip(_TRAILING)
 
     def classify(self, text: str) -> tuple[str, str]:
         """(command, rest) for a chat command; ('', text) when the text is not one."""
@@ -298,10 +303,27 @@ class Router:
             text += ctx.t("flow.still_aside", what=ctx.t(aside[0].label))
         ctx.reply(text)
 
+    async def typed_answer(self, ctx: Context) -> None:
+        """「接受」「确认」… typed instead of pressed: the newest open card of the person with that button.
+
+        The card's own handler answers, after the same owner, state and expiry checks as a press.
+        """
+        key = CARD_ANSWERS.get(self.table.key_of(ctx.event.text), "")
+        rows = (await ctx.session.execute(select(IssuedCard).where(
+            IssuedCard.tenant == ctx.tenant.key, IssuedCard.userid == ctx.event.userid,
+            IssuedCard.state == "open").order_by(IssuedCard.created_at.desc(), IssuedCard.id.desc()))).scalars()
+        for row in rows:
+            if key and aware(row.expires_at) > ctx.now and key in _button_keys(row):
+                ctx.event.kind, ctx.event.card_id, ctx.event.action_key = "action", row.id, key
+                await self._card(ctx)
+                return
+        ctx.reply(ctx.t("answer.nothing"))
+
     def add_engine_commands(self) -> None:
-        """继续 and 取消 belong to the engine: the root router answers them for every flow."""
+        """继续, 取消 and typed card answers belong to the engine: the root router answers them for every flow."""
         self._add_command(CommandSpec("continue", self.resume, command_words("resume")))
         self._add_command(CommandSpec("cancel", self.cancel, command_words("cancel")))
+        self._add_command(CommandSpec("answer", self.typed_answer, tuple(CARD_ANSWERS)))
 
     async def _card(self, ctx: Context) -> None:
         ev = ctx.event

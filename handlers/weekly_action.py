@@ -216,7 +216,7 @@ async def _invite(ctx: Context, action: WeeklyAction) -> None:
     owner = await ctx.name_of(action.userid)
     card = Card(title=ctx.t("invite.title"), body=ctx.t("invite.body", name=owner, thing=action.thing),
                 fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
-                buttons=[Button("accept", ctx.t("btn.accept"), "primary"), Button("decline", ctx.t("btn.decline"))]
+                buttons=[Button("accept", ctx.t("btn.accept"), "primary"), Button("decline", ctx.t("btn.decline"), "danger")]
                 + await feedback_buttons(ctx, action.witness_userid, action.userid, about="action"))
     await ctx.issue_card(action.witness_userid, "witness_invite", card, ref_id=action.id, ttl_hours=72)
 
@@ -428,7 +428,7 @@ async def _ask_confirmation(ctx: Context, action: WeeklyAction) -> None:
                                  witness_userid=action.witness_userid, kind="asked", at=ctx.now))
     card = Card(title=ctx.t("confirm.title"), body=ctx.t("confirm.body", name=owner, thing=action.thing),
                 fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
-                buttons=[Button("confirm", ctx.t("btn.confirm"), "primary"), Button("deny", ctx.t("btn.deny"))]
+                buttons=[Button("confirm", ctx.t("btn.confirm"), "primary"), Button("deny", ctx.t("btn.deny"), "danger")]
                 + await feedback_buttons(ctx, action.witness_userid, action.userid, about="action"))
     await ctx.issue_card(action.witness_userid, "witness_confirm", card, ref_id=action.id, ttl_hours=72)
 

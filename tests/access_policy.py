@@ -158,6 +158,12 @@ COMMANDS: dict[str, Command] = {
                      (Attempt("请假 至 12-10", "own", changes=("leave",)),), "请假 至 12-10"),
     "skip": Command("own", "the sender's own leave",
                     (Attempt("本周跳过 出差", "own", changes=("leave",)),), "本周跳过 出差"),
+    # A typed card answer acts only on a card sent to the sender, as its press would (rule "recipient"
+    # of that card kind); the weekly record it answers belongs to the colleague who asked.
+    "answer": Command("own: the sender's open cards only",
+                      "the colleague's weekly action the sender was asked to witness or confirm",
+                      (Attempt("接受", "own", changes=WEEKLY_TABLES), Attempt("确认", "own", changes=WEEKLY_TABLES)),
+                      "接受"),
 }
 
 CARDS: dict[str, CardKind] = {

@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 from bot.app import make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
-from bot.dingtalk_api import DingTalkApi
+from bot.dingtalk.api import DingTalkApi
 from cards.model import Button, Card, Message
 from cards.texts import t
 from handlers.context import new_card_id
@@ -327,8 +327,8 @@ async def test_chaos_on_both_platforms_delivers_everything_once(db: Database, tm
         for d in items:
             if d.kind == "markdown" and d.content.get("title") == title:
                 prompts["dt"][userid] += 1
-            text = d.content.get("content") or d.content.get("text") or \
-                d.content.get("header", {}).get("title", {}).get("text", "")
+            # text: content; markdown: text; a card instance: its cardParamMap title
+            text = d.content.get("content") or d.content.get("text") or d.content.get("title", "")
             for tok in TOKEN.findall(str(text)):
                 got["dt"][(userid, tok)] += 1
     problems: list[str] = []

@@ -37,8 +37,8 @@ from sqlalchemy import func, select
 
 from bot.core.config import Config, TenantConfig, parse_config
 from bot.demo import DATA
-from bot.dingtalk import card_callback_token, card_route_key
-from bot.dingtalk_api import DingTalkApi
+from bot.dingtalk.signing import card_route_key
+from bot.dingtalk.api import DingTalkApi
 from cards.texts import t
 from store import inbox, outbox
 from store.db import Database
@@ -318,7 +318,7 @@ async def register_card_route(tenant: TenantConfig, server_url: str) -> None:
     api = DingTalkApi(tenant.dingtalk)
     try:
         await api.register_card_callback(
-            card_route_key(tenant), f"{server_url}/dingtalk/{tenant.key}/callback?token={card_callback_token(tenant)}")
+            card_route_key(tenant), f"{server_url}/dingtalk/{tenant.key}/callback")
     finally:
         await api.close()
 

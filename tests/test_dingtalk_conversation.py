@@ -18,11 +18,11 @@ from sqlalchemy import select
 
 from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
-from bot.dingtalk import DingTalkAdapter
+from bot.dingtalk.adapter import DingTalkAdapter
 from bot.runtime import Runtime
 from store.db import Database
 from store.models import Employee, OutboxMessage, WeeklyAction
-from tests.fakes.dingtalk_server import FakeApp, FakeCard, FakeDingTalk, tenant_config
+from tests.fakes.dingtalk_server import GENERAL_TEMPLATE_ID, FakeApp, FakeCard, FakeDingTalk, tenant_config
 from tests.harness import at, demo_test_config, seed_demo_company
 
 
@@ -78,11 +78,12 @@ class DingTalkPeople:
 
 
 @asynccontextmanager
-async def dingtalk_company(db: Database, tmp_path: Path, clock: FrozenClock, mode: str) -> AsyncIterator[DingTalkPeople]:
+async def dingtalk_company(db: Database, tmp_path: Path, clock: FrozenClock, mode: str, *,
+                           card_template_id: str = GENERAL_TEMPLATE_ID) -> AsyncIterator[DingTalkPeople]:
     fake = FakeDingTalk(now_ms=lambda: int(clock.now().timestamp() * 1000), redeliver_after=1.0)
     await fake.start()
     app = fake.add_app("dingkanggu", "kanggu-secret", corp_id="dingkanggu")
-    entry = tenant_config(app, fake.base_url, mode=mode)
+    entry = tenant_config(app, fake.base_url, mode=mode, card_template_id=card_template_id)
     config = demo_test_config(db.url, tmp_path, dingtalk=entry["dingtalk"])
     await seed_demo_company(db, config)
     async with db.session() as s:
@@ -103,6 +104,7 @@ async def dingtalk_company(db: Database, tmp_path: Path, clock: FrozenClock, mod
             await fake.wait_connected(app)
         yield DingTalkPeople(runtime, fake, app, url)
         assert fake.protocol_errors == []
+        assert fake.unanswerable_presses == []
         assert fake.late_or_missing_acks() == []
     finally:
         await adapter.stop()
@@ -176,3 +178,50 @@ async def test_weekly_loop_over_dingtalk(db: Database, tmp_path: Path, mode: str
         async with db.session() as s:
             statuses = {r.status for r in (await s.execute(select(OutboxMessage))).scalars()}
         assert statuses == {"sent"}  # every message of the loop went out, none dead-lettered
+
+
+@pytest.mark.parametrize("mode", ["stream", "http"])
+async def test_cards_are_template_instances_whose_presses_come_back_as_documented(
+        db: Database, tmp_path: Path, mode: str) -> None:
+    """李娜's invitation is a card instance with the callback type of the mode; her press is answered
+    at once and the card is updated afterwards, never from inside the callback (the fake checks)."""
+    clock = FrozenClock(at("2026-11-30 10:00"))
+    async with dingtalk_company(db, tmp_path, clock, mode) as people:
+        await people.say("wangqiang", "O1-KR2 [登录](http://e.cn) @李娜")
+        invite = people.card("li_na", "见证邀请")
+        assert (invite.kind, invite.callback_type) == ("instance", "STREAM" if mode == "stream" else "HTTP")
+        assert (invite.route_key != "") == (mode == "http")
+        # User text inside card markdown is escaped: the action is text, not a link.
+        assert "\\[登录\\](http://e.cn)" in invite.markdown()
+        await people.press("li_na", invite, "接受见证")
+        assert invite.buttons() == [] and "✓ 已接受见证" in invite.markdown()
+        assert invite.pressing == 0
+        assert people.fake.calls["cardInstanceUpdate"] == 1 and people.fake.calls["cardSend"] == 0
+
+
+async def test_without_a_card_template_cards_are_markdown_that_says_what_to_type(
+        db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = FrozenClock(at("2026-11-30 10:00"))
+    with caplog.at_level("WARNING", logger="bot.dingtalk.adapter"):
+        async with dingtalk_company(db, tmp_path, clock, "stream", card_template_id="") as people:
+            await people.runtime.adapters["dingtalk"].start()  # a second start does not say it again
+            await people.say("wangqiang", "O1-KR2 完成2份临床评价报告初稿 @李娜")
+            [invite] = [d for d in people.new("li_na") if d.kind == "markdown"]
+            assert "王强 邀请你见证本周关键动作：完成2份临床评价报告初稿" in invite.content["text"]
+            assert "回复 「接受见证」 / 「无法见证」" in invite.content["text"]
+            assert people.fake.cards == {}  # no card API call without a template
+            # 李娜 types what the message says; 王强 is told, as after a press.
+            await people.say("li_na", "接受见证")
+            assert "李娜 已接受见证：完成2份临床评价报告初稿" in people.texts("wangqiang")
+            assert any("✓ 已接受见证" in t for t in people.texts("li_na"))
+            clock.set(at("2026-11-30 16:00"))
+            await people.say("wangqiang", "完成")
+            [ask] = [d for d in people.new("li_na") if d.kind == "markdown"]
+            assert "回复 「确认完成」 / 「尚未完成」" in ask.content["text"]
+            await people.say("li_na", "确认完成")
+            assert "李娜 确认你已完成：完成2份临床评价报告初稿 👍" in people.texts("wangqiang")
+    said = [r.getMessage() for r in caplog.records if "card_template_id" in r.getMessage()]
+    assert len(said) == 1 and "typed answers" in said[0]
+    async with db.session() as s:
+        action = (await s.execute(select(WeeklyAction))).scalar_one()
+    assert action.status == "confirmed"

@@ -13,13 +13,14 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
-from bot.dingtalk import DingTalkAdapter, callback_sign, check_signature
+from bot.dingtalk.adapter import DingTalkAdapter
+from bot.dingtalk.signing import callback_sign, check_signature
 from bot.runtime import Runtime
 from cards.model import Button, Card, Message
 from handlers.router import Router
 from store.db import Database
 from store.models import InboxEvent
-from tests.fakes.dingtalk_server import FakeApp, FakeDingTalk, tenant_config
+from tests.fakes.dingtalk_server import FakeApp, FakeDingTalk, card_callback_sign, tenant_config
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -152,25 +153,40 @@ async def test_unknown_or_stream_tenants_have_no_http_callback(sqlite_db: Databa
 
 
 async def test_card_press_comes_back_through_the_registered_route(db: Database, fake: FakeDingTalk) -> None:
+    # HTTP mode: the card is created with callbackType HTTP + the registered callbackRouteKey; DingTalk
+    # posts the press to the registered URL, signed x-ddpaas-signature with the registered apiSecret.
     app = setup_app(fake)
     async with http_bot(db, [tenant_config(app, fake.base_url, mode="http")]) as bot:
         tenant = bot.runtime.tenant("acme")
         assert tenant is not None
         url = await bot.adapter.register_card_callback(tenant, bot.base)
-        assert url.startswith(bot.url() + "?token=")
+        assert url == bot.url()  # the signature is the credential: no secret in the URL
+        (registered_url, api_secret), = fake.routes.values()
+        assert api_secret != app.client_secret  # the app secret itself never leaves the server
         card = Card(title="请确认完成", body="王强 已完成", id="cHTTPcard0000000001",
                     buttons=[Button("confirm", "确认完成", "primary"), Button("deny", "尚未完成")])
         assert (await bot.adapter.send(tenant, "li_na", Message(kind="card", card=card))).ok
-        assert fake.cards[card.id].route_key == "dongxian_acme"
+        sent = fake.cards[card.id]
+        assert (sent.kind, sent.callback_type, sent.route_key) == ("instance", "HTTP", "dongxian_acme")
         assert await fake.press(card.id, "li_na", "确认完成") == 200
         assert await fake.press(card.id, "li_na", "确认完成") == 200  # a double tap: stored once
-        # The route's token does not let anyone post robot messages, nor presses without it.
-        forged = fake.robot_message(app, "wangqiang", "完成")
-        assert await fake.post(url, forged) == 401
-        press = {"outTrackId": card.id, "userId": "li_na", "userIdType": 1,
-                 "value": json.dumps({"cardPrivateData": {"actionIds": [], "params": {"key": "deny"}}})}
-        assert await fake.post(bot.url(), press) == 401
-        assert await fake.post(bot.url() + "?token=guess", press) == 401
+        # Forged, wrongly signed and stale presses are refused and store nothing.
+        press = {"outTrackId": card.id, "userId": "li_na", "userIdType": 1, "type": "actionCallback",
+                 "content": json.dumps({"cardPrivateData": {"actionIds": ["btn2"], "params": {"key": "deny"}}})}
+        ts = str(NOW_MS)
+        stale = str(NOW_MS - 3600 * 1000 - 1)
+        for headers in ({},  # no signature at all
+                        {"x-ddpaas-signature-timestamp": ts, "x-ddpaas-signature": card_callback_sign("guess", ts)},
+                        {"x-ddpaas-signature-timestamp": ts, "x-ddpaas-signature": card_callback_sign(app.client_secret, ts)},
+                        {"x-ddpaas-signature-timestamp": stale, "x-ddpaas-signature": card_callback_sign(api_secret, stale)},
+                        {"x-ddpaas-signature-timestamp": "soon", "x-ddpaas-signature": card_callback_sign(api_secret, "soon")}):
+            assert await fake.post(url, press, headers=headers) == 401, headers
+        # A press cannot ride on a robot-message signature either.
+        assert await fake.post(url, press, headers=fake.signed_headers(app)) == 401
+        # A captured good signature replayed later on another body is refused too.
+        good = {"x-ddpaas-signature-timestamp": ts, "x-ddpaas-signature": card_callback_sign(api_secret, ts)}
+        bot.runtime.clock.advance(seconds=30)  # type: ignore[attr-defined]
+        assert await fake.post(url, press, headers=good) == 409
     [row] = await inbox(db)
     ev = row.payload
     assert (ev["kind"], ev["userid"], ev["card_id"], ev["action_key"]) == ("action", "li_na", card.id, "confirm")

@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 
 from bot.core.clock import FrozenClock, utcnow
 from bot.core.config import parse_config
-from bot.dingtalk import DingTalkAdapter
-from bot.dingtalk_api import DingTalkApi, DingTalkApiError
-from bot.dingtalk_directory import sync_dingtalk_directory
+from bot.dingtalk.adapter import DingTalkAdapter
+from bot.dingtalk.api import DingTalkApi, DingTalkApiError
+from bot.dingtalk.directory import sync_dingtalk_directory
 from bot.runtime import Runtime
 from cards.model import Button, Card, Message, Option, Select
 from handlers.router import Router
@@ -195,7 +195,7 @@ async def test_wrong_secret_is_not_fatal_for_messages(sqlite_db: Database) -> No
         assert row.status == "pending" and "invalidClientIdOrSecret" in row.last_error
 
 
-async def test_cards_render_as_standard_cards_and_update_in_place(sqlite_db: Database) -> None:
+async def test_cards_render_as_template_instances_and_update_in_place(sqlite_db: Database) -> None:
     async with dingtalk_bot(sqlite_db) as bot:
         card = Card(title="你指的是哪一位？", body="“lina”匹配到多位同事，请选择：", id="cpick000000000000001",
                     fields=[("目标", "O1-KR2")],
@@ -208,6 +208,7 @@ async def test_cards_render_as_standard_cards_and_update_in_place(sqlite_db: Dat
         assert sent.title == "你指的是哪一位？" and "**目标**：O1-KR2" in sent.markdown()
         assert [b["label"]["text"] for b in sent.buttons()] == ["都不是", "李娜（注册部）", "李纳（质量部）"]
         assert {b["actionType"] for b in sent.buttons()} == {"request"}
+        assert (sent.kind, sent.callback_type, sent.template_id) == ("instance", "STREAM", bot.tenant.dingtalk.card_template_id)
 
         await bot.adapter.accept_card(bot.tenant, _press_data(bot.fake, card.id, "u01", "李纳（质量部）"))
         async with bot.runtime.db.session() as s:
@@ -226,17 +227,20 @@ async def test_cards_render_as_standard_cards_and_update_in_place(sqlite_db: Dat
 
 def _press_data(fake: FakeDingTalk, biz_id: str, userid: str, label: str) -> dict[str, Any]:
     btn = next(b for b in fake.cards[biz_id].buttons() if b["label"]["text"] == label)
-    private = json.dumps({"cardPrivateData": {"actionIds": [btn["id"]], "params": {}}})
+    private = json.dumps({"cardPrivateData": {"actionIds": [btn["id"]], "params": btn["params"]}})
     return {"outTrackId": biz_id, "userId": userid, "userIdType": 1, "type": "actionCallback",
-            "content": private, "value": private, "corpId": "dingcorp", "spaceType": "im", "extension": "{}"}
+            "content": private, "corpId": "dingcorp", "spaceType": "IM_ROBOT", "extension": "{}"}
 
 
-async def test_update_of_an_unknown_card_is_dead_lettered(sqlite_db: Database) -> None:
+async def test_update_of_an_unknown_card_is_told_as_a_message(sqlite_db: Database) -> None:
+    # Was dead-lettered; the outcome of a press must reach the person even when the card cannot change.
     async with dingtalk_bot(sqlite_db) as bot:
-        await bot.enqueue(("u01", Message(kind="card_update", card=Card(title="x", id="cnever", result="done"))))
+        await bot.enqueue(("u01", Message(kind="card_update", card=Card(title="x", id="cnever", result="已接受见证"))))
         await bot.runtime.relay_once()
         [row] = await bot.rows()
-        assert row.status == "dead" and "param.invalid" in row.last_error
+        assert row.status == "sent"
+        assert [d.content["content"] for d in bot.fake.delivered["u01"]] == ["✓ 已接受见证"]
+        assert bot.fake.calls["cardInstanceUpdate"] == 1
 
 
 async def test_files_are_uploaded_then_sent(sqlite_db: Database, tmp_path: Path) -> None:

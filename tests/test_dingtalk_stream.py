@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
-from bot.dingtalk import DingTalkAdapter
+from bot.dingtalk.adapter import DingTalkAdapter
 from bot.runtime import Runtime
 from cards import dingtalk as render
 from cards.model import Button, Card, Message

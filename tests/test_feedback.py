@@ -350,7 +350,7 @@ async def test_feedback_through_dingtalk(sqlite_db: Database) -> None:
     db = sqlite_db
     from bot.demo import DATA
     from bot.core.config import parse_config
-    from bot.dingtalk import DingTalkAdapter
+    from bot.dingtalk.adapter import DingTalkAdapter
     from bot.runtime import Runtime
     from handlers.routes import build_router
     from store.roster import ensure_tenant, import_roster

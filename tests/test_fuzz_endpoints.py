@@ -33,7 +33,9 @@ from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
 from bot.demo import DATA
-from bot.dingtalk import DingTalkAdapter, StreamConnection, callback_sign, card_callback_token
+from bot.dingtalk.adapter import DingTalkAdapter
+from bot.dingtalk.signing import callback_sign, card_api_secret, card_callback_sign
+from bot.dingtalk.stream import StreamConnection
 from bot.runtime import Runtime
 from bot.storable import storable
 from bot.wecom_crypto import MAX_BODY_BYTES as WECOM_MAX_BODY, sign
@@ -427,8 +429,11 @@ def dingtalk_post(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
         from bot.core.config import TenantConfig
         tenant = TenantConfig.model_validate({"key": "dhttp", "name": "x", "dingtalk": {
             "client_id": "dinghttp", "client_secret": DT_SECRET, "robot_code": "dinghttp", "mode": "http"}})
-        token = draw(st.sampled_from([card_callback_token(tenant), "guess", ""]))
-        return kind, f"/dingtalk/dhttp/callback?token={token}", {}, draw(body_s)
+        assert tenant.dingtalk is not None
+        ts = fresh_stamp()
+        secret = draw(st.sampled_from([card_api_secret(tenant.dingtalk), "guess", ""]))
+        return kind, "/dingtalk/dhttp/callback", {"x-ddpaas-signature-timestamp": ts,
+                                                  "x-ddpaas-signature": card_callback_sign(secret, ts)}, draw(body_s)
     path = draw(st.sampled_from(["/dingtalk/dstream/callback", "/dingtalk/nobody/callback", "/dingtalk/acme/callback",
                                  "/dingtalk/%E4%B8%AD/callback", "/dingtalk//callback"]))
     ts = fresh_stamp()

@@ -45,7 +45,7 @@ from sqlmodel import SQLModel
 from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import Config, TenantConfig, parse_config
-from bot.dingtalk import card_callback_token
+from bot.dingtalk.signing import card_api_secret, card_callback_sign
 from bot.core.events import Event
 from bot.runtime import Runtime
 from cards import dingtalk as dingtalk_cards
@@ -602,7 +602,8 @@ class World:
                      f"<CardType><![CDATA[button_interaction]]></CardType>"
                      f"<ResponseCode><![CDATA[rc{uuid.uuid4().hex}]]></ResponseCode>")
             return await self._wecom(self.wecom.event_xml(userid, "template_card_event", extra))
-        return await self.dingtalk.post(self.ding_card_url(), ding_press(card_id, userid, key))
+        return await self.dingtalk.post(self.ding_card_url(), ding_press(card_id, userid, key),
+                                        headers=self.ding_card_headers())
 
     async def click(self, tenant: str, userid: str, key: str) -> int:
         if tenant == RIVAL:
@@ -621,9 +622,16 @@ class World:
         return await self.dingtalk.post(str(self.client.make_url(f"/dingtalk/{tenant}/callback")), data,
                                         headers=headers)
 
-    def ding_card_url(self, token: str | None = None, tenant: str = DD) -> str:
-        token = token or card_callback_token(self.runtime.config.tenant(DD))
-        return str(self.client.make_url(f"/dingtalk/{tenant}/callback?token={token}"))
+    def ding_card_url(self, tenant: str = DD) -> str:
+        return str(self.client.make_url(f"/dingtalk/{tenant}/callback"))
+
+    def ding_card_headers(self, api_secret: str | None = None) -> dict[str, str]:
+        """An HTTP card press as DingTalk signs it: x-ddpaas-signature with the route's apiSecret."""
+        cfg = self.runtime.config.tenant(DD).dingtalk
+        assert cfg is not None
+        ts = str(int(self.clock.now().timestamp() * 1000))
+        return {"x-ddpaas-signature-timestamp": ts,
+                "x-ddpaas-signature": card_callback_sign(api_secret or card_api_secret(cfg), ts)}
 
     # -- one attempt, and everything it changed -------------------------------------------------------
     async def attempt(self, act: Callable[[], Awaitable[Any]]) -> Outcome:
@@ -649,9 +657,10 @@ def auth() -> dict[str, str]:
 
 
 def ding_press(card_id: str, userid: str, key: str) -> dict[str, Any]:
-    private = json.dumps({"cardPrivateData": {"actionIds": [dingtalk_cards.action_id(key)], "params": {}}})
-    return {"extension": "{}", "corpId": "dingddcorp", "spaceType": "im", "userIdType": 1, "type": "actionCallback",
-            "userId": userid, "content": private, "spaceId": "cid", "outTrackId": card_id, "value": private}
+    # A press of the general template's button: actionId btn<N>, params.key = our encoded button key.
+    private = json.dumps({"cardPrivateData": {"actionIds": ["btn1"], "params": {"key": dingtalk_cards.action_id(key)}}})
+    return {"extension": "{}", "corpId": "dingddcorp", "spaceType": "IM_ROBOT", "userIdType": 1,
+            "type": "actionCallback", "userId": userid, "content": private, "spaceId": userid, "outTrackId": card_id}
 
 
 
@@ -1207,10 +1216,11 @@ async def dingtalk_foreign_secret(world: World, role: str, route: str) -> None:
     assert outcome.status == 401
     await check_nothing_changed(world, outcome, "a DingTalk message signed by another app")
     card = world.card(DEMO, "action_owner")
-    outcome = await world.attempt(lambda: world.dingtalk.post(world.ding_card_url("0" * 32),
-                                                              ding_press(card.id, ROLE_ACTORS[role], "done")))
+    outcome = await world.attempt(lambda: world.dingtalk.post(world.ding_card_url(),
+                                                              ding_press(card.id, ROLE_ACTORS[role], "done"),
+                                                              headers=world.ding_card_headers("0" * 32)))
     assert outcome.status == 401
-    await check_nothing_changed(world, outcome, "a DingTalk card press with another token")
+    await check_nothing_changed(world, outcome, "a DingTalk card press signed with another apiSecret")
 
 
 @check

@@ -31,7 +31,7 @@ from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
 from bot.core.config import parse_config
 from bot.demo import DATA, DEMO_TENANT
-from bot.dingtalk import SIGNATURE_WINDOW_MS, callback_sign, card_callback_token
+from bot.dingtalk.signing import SIGNATURE_WINDOW_MS, callback_sign, card_api_secret, card_callback_sign
 from bot.logs import QUIET_LIBRARIES, setup_logging
 from bot.replay import ReplayGuard
 from bot.wecom import WeComAdapter
@@ -279,15 +279,20 @@ async def test_no_wecom_secret_reaches_logs_or_errors(db: Database, tmp_path: Pa
             invite = fake.last_card("li_na").card
             xml, _ = client.press_xml("li_na", invite["task_id"], invite["button_list"][0]["key"])
             assert set(await client.post(xml)) == {200}
-            # Failing calls: a refused secret, a busy platform, a dropped connection, a bad token.
-            fake.expire_tokens()
-            fake.fail_next("gettoken", 40001)
+            # Failing calls: a busy platform, a dropped connection, a bad token …
             fake.fail_next("message/send", -1, times=3)
             fake.fail_next("message/send", "drop")
             fake.fail_next("message/send", 40014)
             clock.set(at("2026-10-10 16:00"))
             assert set(await client.say("wangqiang", "完成")) == {200}
             for _ in range(3):
+                await runtime.settle()
+                await runtime.relay_once()
+            # … and last a refused secret: after it the client leaves gettoken alone for hours.
+            fake.expire_tokens()
+            fake.fail_next("gettoken", 40001)
+            assert set(await client.say("wangqiang", "本周")) == {200}
+            for _ in range(2):
                 await runtime.settle()
                 await runtime.relay_once()
             # Strangers: a forged signature, a wrong key, entity tricks, a console call without the token.
@@ -359,11 +364,12 @@ async def test_no_dingtalk_secret_reaches_logs_or_errors(db: Database, tmp_path:
                         async with http.post(url, json=forged, headers=headers) as r:
                             assert r.status == 401
                             answers.append(await r.text())
-                    async with http.post(url + "?token=guess", json={"outTrackId": "x"}) as r:
+                    async with http.post(url, json={"outTrackId": "x"}, headers={
+                            "x-ddpaas-signature-timestamp": ts, "x-ddpaas-signature": card_callback_sign("guess", ts)}) as r:
                         answers.append(await r.text())
         errors = await error_texts(db)
     assert fake.token_requests >= 2 and any("failed" in line for line in logs.lines)
-    secrets = {"client secret": app.client_secret, "card callback token": card_callback_token(tenant),
+    secrets = {"client secret": app.client_secret, "card callback apiSecret": card_api_secret(tenant.dingtalk),
                **{f"access token {i}": t for i, t in enumerate(fake.tokens)},
                **{f"stream ticket {i}": t for i, t in enumerate(fake.tickets)},
                **{f"session webhook {i}": s for i, s in enumerate(fake.sessions)}}
@@ -373,7 +379,7 @@ async def test_no_dingtalk_secret_reaches_logs_or_errors(db: Database, tmp_path:
 async def test_a_transport_error_quoting_the_url_does_not_quote_the_token() -> None:
     """aiohttp's redirect and response errors print the URL, whose query holds the access token."""
     from bot.core.config import DingTalkConfig
-    from bot.dingtalk_api import DingTalkApi, DingTalkApiError
+    from bot.dingtalk.api import DingTalkApi, DingTalkApiError
 
     token = "dt-access-token-0b7c1e5d9a"
 

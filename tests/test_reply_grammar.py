@@ -321,6 +321,25 @@ def test_commands(text: str, expected: tuple[str, str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "key"),
+    [("接受", "accept"), ("接受见证", "accept"), ("接受。", "accept"), ("Accept", "accept"),
+     ("无法见证", "decline"), ("拒绝", "decline"), ("确认", "confirm"), ("确认完成", "confirm"), ("ｃｏｎｆｉｒｍ", "confirm"),
+     ("尚未完成", "deny"), ("还没完成", "deny")],
+)
+def test_typed_card_answers(text: str, key: str) -> None:
+    # The words a card's buttons carry, typed instead of pressed (DingTalk's markdown fallback says which).
+    from handlers.reply_grammar import CARD_ANSWERS
+    from handlers.router import CommandTable
+    assert classify_command(text) == ("answer", "")
+    assert CARD_ANSWERS[CommandTable.key_of(text)] == key
+
+
+@pytest.mark.parametrize("text", ["确认一下报价单 @李娜", "接受客户反馈并整理 @王强"])
+def test_actions_starting_like_an_answer_are_actions(text: str) -> None:
+    assert classify_command(text) == ("", text)
+
+
+@pytest.mark.parametrize(
     "text",
     ["完成2份报告 @李娜", "修改注册资料 @李娜", "请假流程优化 @李娜", "反馈收集表整理 @王强",
      "任务分解 @王强", "简报模板更新 @王强", "进度表更新 @王强", "O1-KR2 完成报告 @李娜", "我的报告", "完成了一半"],

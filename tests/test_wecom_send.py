@@ -291,7 +291,7 @@ async def test_a_pressed_card_is_updated_with_the_press_response_code(bot: BotUn
     res = await bot.adapter.send(tenant(bot), "user05", Message(kind="card_update", card=c,
                                                                 hint={"response_code": code}))
     assert res.ok
-    state = fake.cards["cw0001"]
+    state = fake.card("cw0001")
     assert state.card["replace_text"] == "已接受见证"
     assert len(state.updates) == 1
     with pytest.raises(AssertionError, match="greyed out"):
@@ -306,7 +306,7 @@ async def test_card_closed_without_a_press_uses_the_send_time_code(relay_bot: Bo
     c.result = "已改由他人见证"
     await _enqueue(bot, [("user06", Message(kind="card_update", card=c))])
     assert await _drain(bot) == {"sent": 2}
-    assert fake.cards["cw0002"].card["replace_text"] == clip_text(c.result)
+    assert fake.card("cw0002").card["replace_text"] == clip_text(c.result)
     assert len(fake.messages_to("user06")) == 1  # no extra message
 
 
@@ -323,9 +323,13 @@ async def test_an_expired_code_falls_back_to_a_message(bot: BotUnderTest, fake: 
     res = await bot.adapter.send(tenant(bot), "user07", Message(kind="card_update", card=c,
                                                                 hint={"response_code": code}))
     assert res.ok
-    last = fake.messages_to("user07")[-1]
-    assert last.msgtype == "text" and "已接受见证" in last.text
-    assert fake.cards["cw0003"].updates == []
+    # 60140 (used or expired) is final: no retry; the answered card comes again as a fresh card
+    # with a task_id of its own (WeCom delivers nothing for a reused one).
+    first, last = fake.messages_to("user07")[0], fake.messages_to("user07")[-1]
+    assert last.msgtype == "template_card" and "✓ 已接受见证" in last.body["template_card"]["sub_title_text"]
+    assert last.task_id != first.task_id and last.task_id.startswith("cw0003_")
+    assert [c for (path, c) in fake.calls if path == "message/update_template_card" and c != 42001] == [60140]
+    assert fake.protocol_errors == []
 
 
 async def test_an_update_whose_answer_was_lost_is_not_repeated_as_a_message(relay_bot: BotUnderTest, fake: FakeWeCom) -> None:
@@ -337,7 +341,7 @@ async def test_an_update_whose_answer_was_lost_is_not_repeated_as_a_message(rela
     fake.fail_next("message/update_template_card", "drop_after", times=3)
     await _enqueue(bot, [("user08", Message(kind="card_update", card=c, hint={"response_code": code}))])
     assert await _drain(bot) == {"sent": 1}
-    assert len(fake.cards["cw0004"].updates) == 1
+    assert len(fake.card("cw0004").updates) == 1
     assert len(fake.messages_to("user08")) == 1
 
 
@@ -404,3 +408,66 @@ async def test_directory_sync_upserts_people_paths_and_managers(db: Any) -> None
             assert again.created == [] and again.updated == [] and again.unchanged == 5
     finally:
         await fake.stop()
+
+
+# -- protocol corrections (protocols.md "Corrections and confirmations") -----------------------
+async def test_the_fake_refuses_more_than_1000_recipients_with_40032(bot: BotUnderTest, fake: FakeWeCom) -> None:
+    for i in range(1001):
+        fake.add_user(f"m{i}", "成员")
+    api = bot.adapter.api(tenant(bot))  # type: ignore[attr-defined]
+    assert tenant(bot).wecom is not None
+    from bot.wecom_api import WeComError
+    with pytest.raises(WeComError) as refused:
+        await api.send_message({"touser": "|".join(f"m{i}" for i in range(1001)), "agentid": tenant(bot).wecom.agent_id,
+                                "msgtype": "text", "text": {"content": "全员"}})
+    assert refused.value.errcode == 40032
+    assert fake.deliveries == []
+
+
+async def test_every_card_send_has_a_task_id_of_its_own(relay_bot: BotUnderTest, fake: FakeWeCom) -> None:
+    """A reused task_id is answered ok and delivered to nobody: the same card to two people, a shared
+    card in several calls and a card sent again each get a task_id no other call had."""
+    bot = relay_bot
+    c = card("cw0100", "accept:接受见证")
+    shared = Card(title="本周关键动作", body="今天最关键的一件事？", buttons=[Button("skip", "本周跳过")], id="bshared01",
+                  broadcast=True)
+    await _enqueue(bot, [("user01", Message(kind="card", card=c)), ("user02", Message(kind="card", card=c)),
+                         *[(u, Message(kind="card", card=shared)) for u in USERS[:30]]])
+    fake.fail_next("message/send", "drop_after")  # an unsure first call: replayed as the same call
+    assert await _drain(bot) == {"sent": 32}
+    await _enqueue(bot, [("user01", Message(kind="card", card=c))])
+    assert await _drain(bot) == {"sent": 33}
+    task_ids = [d.task_id for d in fake.deliveries]
+    sent = [c for c in fake.calls if c[0] == "message/send"]
+    assert len(set(fake.cards)) == len([s for s in sent if s[1] == 0]) - 1  # the replay is the one repeat
+    assert fake.protocol_errors == []
+    assert sorted(d.userid for d in fake.deliveries if d.task_id.startswith("cw0100_")) == ["user01", "user01", "user02"]
+    assert len(set(d.task_id for d in fake.deliveries if d.task_id.startswith("cw0100_"))) == 3
+    assert all(len(t.encode()) <= 128 for t in task_ids)
+    assert len(fake.deliveries) == 33  # everyone got each card once
+
+
+def test_decline_and_danger_buttons_are_negative_style_4() -> None:
+    c = Card(title="见证邀请", id="cw0101", buttons=[Button("accept", "接受见证", "primary"),
+                                                   Button("decline", "无法见证", "danger"), Button("later", "稍后")])
+    styles = [b["style"] for b in render_template_card(c)["button_list"]]
+    assert styles == [1, 4, 2]  # 强调, 负向, 次强调; 3 is 中性
+
+
+async def test_a_wrong_secret_backs_off_for_hours_not_minutes(relay_bot: BotUnderTest, fake: FakeWeCom) -> None:
+    """Repeated wrong secrets ban the server's IP for an hour for every tenant: ask once, then wait hours."""
+    bot = relay_bot
+    fake.secret = "rotated-in-the-console"
+    await _enqueue(bot, [(u, Message(kind="text", text=f"第{i}条")) for i, u in enumerate(USERS[:10])])
+    for _ in range(5):
+        await bot.runtime.relay_once()
+        await _make_due(bot)
+    assert len(fake.wrong_secret_calls) == 1
+    assert fake.protocol_errors == []  # never banned
+    async with bot.runtime.db.session() as s:
+        rows = list((await s.execute(select(OutboxMessage))).scalars())
+    assert {r.status for r in rows} == {"pending"} and all("40001" in r.last_error for r in rows)
+    api = bot.adapter.api(tenant(bot))  # type: ignore[attr-defined]
+    assert api._credentials_refused is not None
+    until, _ = api._credentials_refused
+    assert until - api._clock() > 2 * 3600

@@ -192,3 +192,25 @@ async def test_missing_parts_are_asked_one_at_a_time(db: Database, tmp_path: Pat
         assert await bot.texts("linfang") == ["没有找到“诸葛亮”，请重新 @ 见证人（可写姓名、拼音或账号）"]
         await bot.say("linfang", "@heping")
         assert (await bot.last_card("heping", "见证邀请"))["body"] == "林芳 邀请你见证本周关键动作：写FAQ文档"
+
+
+async def test_card_answers_can_be_typed(db: Database, tmp_path: Path) -> None:
+    """李娜 types 「接受」 and 「确认」 instead of pressing: same outcome as the buttons."""
+    clock = FrozenClock(at("2026-11-30 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        await bot.say("li_na", "确认")
+        assert await bot.texts("li_na") == ["现在没有等你回复的卡片。"]
+        await bot.say("wangqiang", "O1-KR2 完成2份临床评价报告初稿 @李娜")
+        await bot.new("wangqiang")
+        await bot.say("li_na", "接受")
+        assert "李娜 已接受见证：完成2份临床评价报告初稿" in await bot.texts("wangqiang")
+        assert (await bot.last_card("li_na", "见证邀请"))["result"].startswith("已接受见证")
+        await bot.say("wangqiang", "完成")
+        await bot.say("li_na", "确认完成")
+        assert "李娜 确认你已完成：完成2份临床评价报告初稿 👍" in await bot.texts("wangqiang")
+        async with db.session() as s:
+            action = (await s.execute(select(WeeklyAction))).scalar_one()
+        assert (action.status, action.witness_state) == ("confirmed", "accepted")
+        # Nothing is left to answer: a second 「确认」 changes nothing and says so.
+        await bot.say("li_na", "确认")
+        assert (await bot.texts("li_na"))[-1] == "现在没有等你回复的卡片。"

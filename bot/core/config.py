@@ -93,6 +93,9 @@ class DingTalkConfig(_Strict):
     robot_code: str = Field(min_length=1)
     mode: Literal["stream", "http"] = "stream"
     api_base: str = "https://api.dingtalk.com"
+    # The general card template made in DingTalk's card builder (docs/dingtalk.md); until it is
+    # set, cards go out as markdown that says what to type instead of pressing.
+    card_template_id: str = ""
 
 
 # -- feature sections ----------------------------------------------------------------------

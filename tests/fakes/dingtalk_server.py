@@ -26,11 +26,20 @@ import time
 import uuid
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import aiohttp
 from aiohttp import web
 
+TEMPLATE_FILE = Path(__file__).resolve().parents[2] / "docs" / "dingtalk-card-template.json"
+GENERAL_TEMPLATE_ID = "5d1c3a0e-7f7b-4f3e-9d1a-0b0c0d0e0f10.schema"
+CARD_WRITE = "Card.Instance.Write"
+# The fake's name for the StandardCard API's permission, which new internal apps cannot get.
+LEGACY_CARD = "Robot.InteractiveCard.Legacy"
+PRESS_ANSWER_DEADLINE = 2.0  # event-callback-card: answer a press within 2 s
+# Documented sampleFile types (robot-message-type page).
+FILE_TYPES = {"xlsx", "pdf", "zip", "rar", "doc", "docx"}
 ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
 CARD_TOPIC = "/v1.0/card/instances/callback"
 
@@ -51,6 +60,11 @@ def real_now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def card_callback_sign(api_secret: str, timestamp: str) -> str:
+    """HTTP card callbacks: x-ddpaas-signature = base64(HMAC-SHA256(key=apiSecret, msg=timestamp))."""
+    return base64.b64encode(hmac.new(api_secret.encode(), timestamp.encode(), hashlib.sha256).digest()).decode()
+
+
 def callback_sign(secret: str, timestamp: str) -> str:
     """The HTTP-mode robot callback signature: base64(HMAC-SHA256(secret, timestamp\\nsecret))."""
     digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
@@ -64,6 +78,9 @@ class FakeApp:
     robot_code: str
     corp_id: str = "dingcorp"
     robot_user_id: str = "$:LWCP_v1:$robot"
+    # Permissions granted in the developer console. StandardCard (robot/interactiveCards/send)
+    # "不支持新增": a new internal app cannot be granted it, so it is not here by default.
+    permissions: set[str] = field(default_factory=lambda: {"qyapi_robot_sendmsg", "Card.Instance.Write"})
 
 
 @dataclass
@@ -79,14 +96,33 @@ class Delivered:
 
 @dataclass
 class FakeCard:
+    """A card in someone's robot chat: a StandardCard (legacy API) or a card instance of a template."""
+
     biz_id: str
     app: FakeApp
     userid: str
-    data: dict[str, Any]
+    data: dict[str, Any]  # StandardCard: its cardData; instance: its cardParamMap
+    kind: str = "standard"  # standard | instance
+    template_id: str = ""
+    callback_type: str = ""  # instance: STREAM | HTTP | "" (no callbacks)
     route_key: str = ""
+    callback_url: str = ""  # StandardCard in HTTP mode: its send field callbackUrl
     versions: list[dict[str, Any]] = field(default_factory=list)
+    template: dict[str, Any] = field(default_factory=dict)
+    pressing: int = 0  # presses sent whose answer (ack or HTTP response) has not come back yet
 
     def buttons(self) -> list[dict[str, Any]]:
+        """The buttons a person sees, each as {label: {text}, id, params}."""
+        if self.kind == "instance":
+            out = []
+            for c in self.template.get("layout", []):
+                if c.get("component") != "button" or not _visible(c, self.data):
+                    continue
+                action = c.get("action") or {}
+                out.append({"label": {"type": "text", "text": _fill(c["text"], self.data)},
+                            "id": action.get("actionId", ""), "actionType": "request" if action.get("type") == "callback" else "openLink",
+                            "params": {k: _fill(v, self.data) for k, v in (action.get("params") or {}).items()}})
+            return out
         out = []
         for c in self.data.get("contents", []):
             if c.get("type") == "action":
@@ -94,11 +130,44 @@ class FakeCard:
         return out
 
     def markdown(self) -> str:
+        """What the card shows as text: body, visible key-value rows (**key**：value) and result."""
+        if self.kind == "instance":
+            lines = []
+            for c in self.template.get("layout", []):
+                if not _visible(c, self.data):
+                    continue
+                if c.get("component") in ("markdown", "text"):
+                    lines.append(_fill(c["text"], self.data))
+                elif c.get("component") == "key_value":
+                    lines.append(f"**{_fill(c['key'], self.data)}**：{_fill(c['value'], self.data)}")
+            return "\n".join(line for line in lines if line)
         return "\n".join(c.get("text", "") for c in self.data.get("contents", []) if c.get("type") == "markdown")
 
     @property
     def title(self) -> str:
+        if self.kind == "instance":
+            return next((_fill(c["text"], self.data) for c in self.template.get("layout", [])
+                         if c.get("component") == "title"), "")
         return str(self.data.get("header", {}).get("title", {}).get("text", ""))
+
+
+_VAR = re.compile(r"\$\{(\w+)\}")
+
+
+def _fill(text: str, params: dict[str, str]) -> str:
+    return _VAR.sub(lambda m: params.get(m.group(1), ""), text)
+
+
+def _visible(component: dict[str, Any], params: dict[str, str]) -> bool:
+    cond = component.get("visible_when")
+    if not cond:
+        return True
+    var, _, want = cond.partition(" == ")
+    return _fill(var, params) == want.strip("'")
+
+
+def template_variables(template: dict[str, Any]) -> set[str]:
+    return {v["name"] for v in template.get("variables", [])}
 
 
 @dataclass
@@ -158,6 +227,9 @@ class FakeDingTalk:
         self.outgoing: deque[Frame] = deque()  # frames waiting for a connection
         self.sessions: dict[str, _Session] = {}
         self.cards: dict[str, FakeCard] = {}
+        self.templates: dict[str, dict[str, Any]] = {}  # cardTemplateId → definition (made in the card builder)
+        self.filtered: set[str] = set()  # people batchSend reports in filteredStaffIdList
+        self.unanswerable_presses: list[str] = []  # presses the real platform would never deliver
         self.media: dict[str, tuple[FakeApp, str, bytes]] = {}
         self.routes: dict[tuple[str, str], tuple[str, str]] = {}
         self.delivered: dict[str, list[Delivered]] = defaultdict(list)
@@ -177,6 +249,7 @@ class FakeDingTalk:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http: aiohttp.ClientSession | None = None
         self.base_url = ""
+        self.add_template()  # the general template, built and published by the admin (docs/dingtalk.md)
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> str:
@@ -189,6 +262,9 @@ class FakeDingTalk:
         r.add_post("/v1.0/im/v1.0/robot/interactiveCards/send", self._card_send)
         r.add_put("/v1.0/im/robots/interactiveCards", self._card_update)
         r.add_post("/v1.0/card/callbacks/register", self._register_route)
+        r.add_post("/v1.0/card/instances/createAndDeliver", self._create_and_deliver)
+        r.add_post("/v1.0/card/instances", self._create_instance)
+        r.add_put("/v1.0/card/instances", self._update_instance)
         r.add_post("/robot/sendBySession", self._session_webhook)
         r.add_post("/media/upload", self._media_upload)
         r.add_post("/topapi/v2/department/get", self._dept_get)
@@ -246,6 +322,11 @@ class FakeDingTalk:
         if manager_userid:
             user["manager_userid"] = manager_userid
         self.users[app.client_id][userid] = user
+
+    def add_template(self, template_id: str = GENERAL_TEMPLATE_ID, definition: dict[str, Any] | None = None) -> str:
+        """A template built and published in the card builder; by default the general one shipped in docs/."""
+        self.templates[template_id] = definition or json.loads(TEMPLATE_FILE.read_text(encoding="utf-8"))
+        return template_id
 
     # -- faults ------------------------------------------------------------------
     def fail_next(self, api: str, *kinds: str) -> None:
@@ -323,6 +404,14 @@ class FakeDingTalk:
                 return None, self._new_error(400, "InvalidAuthentication", "不合法的access_token")
             return None, self._new_error(503, "ServiceUnavailable", "服务暂不可用，请稍后重试")
         return app, None
+
+    def _denied(self, app: FakeApp, permission: str) -> web.Response | None:
+        """Forbidden.AccessDenied.AccessTokenPermissionDenied unless the app was granted `permission`."""
+        if permission in app.permissions:
+            return None
+        self.rejected[(permission, "permission")] += 1
+        return self._new_error(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                               f"应用尚未开通所需的权限：[{permission}]")
 
     def _qps_error(self) -> web.Response:
         return self._new_error(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
@@ -498,6 +587,10 @@ class FakeDingTalk:
             self.protocol_errors.append(f"ack message of {mid} is not a string")
         f.ack = ack
         f.ack_latency = time.monotonic() - f.sent_at if f.sent_at else None
+        if f.kind == "card" and ack["code"] < 500:
+            card = self.cards.get(str(f.data.get("outTrackId", "")))
+            if card is not None and card.pressing:
+                card.pressing -= 1
         topic = f.frame["headers"]["topic"]
         if f.kind == "system" and topic == "ping" and ack["code"] == 200:
             try:
@@ -624,26 +717,56 @@ class FakeDingTalk:
         return out
 
     # -- card presses -----------------------------------------------------------------
-    async def press(self, biz_id: str, userid: str, button_text: str, *, callback_headers: dict[str, str] | None = None) -> int:
-        """`userid` presses the button labelled `button_text`; returns the HTTP status in HTTP mode, else 0."""
+    async def press(self, biz_id: str, userid: str, button_text: str, *,
+                    callback_headers: dict[str, str] | None = None) -> int:
+        """`userid` presses the button labelled `button_text`, and DingTalk delivers the press as it really would.
+
+        A card instance with callbackType STREAM: over Stream (topic /v1.0/card/instances/callback)
+        to a connection of the clientId that made it. HTTP: a POST to the URL registered for its
+        callbackRouteKey, signed with that route's apiSecret. A StandardCard press never comes back
+        over Stream (developerpedia card FAQ), only to its send field callbackUrl. Returns the HTTP
+        status in HTTP mode, else 0; a press that is not delivered is listed in `unanswerable_presses`.
+        """
         card = self.cards.get(biz_id)
         assert card is not None, f"no card {biz_id}"
         assert card.userid == userid, f"card {biz_id} was sent to {card.userid}, not {userid}"
         buttons = [b for b in card.buttons() if b["label"]["text"] == button_text]
         assert buttons, f"no button {button_text!r} on card {card.title!r}: {[b['label']['text'] for b in card.buttons()]}"
         btn = buttons[0]
-        assert btn["actionType"] == "request", "only request buttons call back"
-        private = json.dumps({"cardPrivateData": {"actionIds": [btn["id"]], "params": {}}}, ensure_ascii=False)
-        data = {"extension": "{}", "corpId": card.app.corp_id, "spaceType": "im", "userIdType": 1,
-                "type": "actionCallback", "userId": userid, "content": private,
-                "spaceId": "cid" + base64.b64encode(f"{card.app.client_id}:{userid}".encode()).decode(),
-                "outTrackId": biz_id, "value": private}
-        if card.route_key:
+        assert btn["actionType"] == "request", "only callback buttons call back"
+        private = json.dumps({"cardPrivateData": {"actionIds": [btn["id"]], "params": btn.get("params") or {}}},
+                             ensure_ascii=False)
+        # event-callback-card: type, outTrackId, corpId, userId, content (a JSON string); the Go SDK's
+        # CardRequest adds extension, spaceId, spaceType, userIdType. `value` is not in the official doc.
+        data = {"extension": "{}", "corpId": card.app.corp_id, "spaceType": "IM_ROBOT", "userIdType": 1,
+                "type": "actionCallback", "userId": userid, "content": private, "spaceId": userid,
+                "outTrackId": biz_id}
+        if card.kind == "standard":
+            if not card.callback_url:
+                self.unanswerable_presses.append(f"StandardCard {biz_id}: no Stream callbacks, no callbackUrl")
+                return 0
+            return await self.post(card.callback_url, data, headers=callback_headers)
+        if card.callback_type == "HTTP":
             route = self.routes.get((card.app.client_id, card.route_key))
             assert route is not None, f"card callback route {card.route_key!r} not registered"
-            return await self.post(route[0], data, headers=callback_headers)
+            url, api_secret = route
+            ts = str(self.now_ms())
+            headers = {"x-ddpaas-signature-timestamp": ts,
+                       "x-ddpaas-signature": card_callback_sign(api_secret, ts), **(callback_headers or {})}
+            card.pressing += 1
+            started = time.monotonic()
+            try:
+                return await self.post(url, data, headers=headers)
+            finally:
+                card.pressing -= 1
+                if time.monotonic() - started > PRESS_ANSWER_DEADLINE:
+                    self.protocol_errors.append(f"press on card {biz_id} answered after {PRESS_ANSWER_DEADLINE} s")
+        if card.callback_type != "STREAM":
+            self.unanswerable_presses.append(f"card {biz_id} was created without callbackType")
+            return 0
         if not any((("CALLBACK", CARD_TOPIC) in c.topics) for c in self.conns.values() if c.app is card.app):
             self.protocol_errors.append("card pressed but no stream connection subscribes to card callbacks")
+        card.pressing += 1
         await self._push(card.app, CARD_TOPIC, data, "card")
         return 0
 
@@ -665,21 +788,28 @@ class FakeDingTalk:
         return await self.post(url, self.robot_message(app, userid, text, **kw), headers=self.signed_headers(app))
 
     async def _register_route(self, request: web.Request) -> web.Response:
+        """register-card-callback-address: needs Card.Instance.Write; an existing key without
+        forceUpdate is HTTP 500 param.callbackRouteKeyExist; answers {success, result: {callbackUrl, apiSecret}}."""
         app, denied = await self._new_style_gate(request, "callbackRegister")
         if denied is not None:
             return denied
         assert app is not None
+        denied = self._denied(app, CARD_WRITE)
+        if denied is not None:
+            return denied
         body = await self._json_body(request)
         if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and body[k]
-                                                 for k in ("callbackRouteKey", "callbackUrl", "apiSecret")):
+                                                 for k in ("callbackRouteKey", "callbackUrl")):
             return self._new_error(400, "param.invalid", "无效参数")
         if not body["callbackUrl"].startswith(("http://", "https://")):
-            return self._new_error(400, "callbackUrl.invalid", "回调地址无效")
+            return self._new_error(400, "param.callbackUrlInvalid", "回调地址无效")
         key = (app.client_id, body["callbackRouteKey"])
         if key in self.routes and not body.get("forceUpdate"):
-            return self._new_error(400, "callbackRouteKey.exist", "回调路由已存在")
-        self.routes[key] = (body["callbackUrl"], body["apiSecret"])
-        return web.json_response({"result": {"callbackUrl": body["callbackUrl"], "apiSecret": body["apiSecret"]}})
+            return self._new_error(500, "param.callbackRouteKeyExist", "回调路由已存在")
+        api_secret = body.get("apiSecret") if isinstance(body.get("apiSecret"), str) and body.get("apiSecret") \
+            else uuid.uuid4().hex  # DingTalk makes one up when none is given
+        self.routes[key] = (body["callbackUrl"], api_secret)
+        return web.json_response({"success": True, "result": {"callbackUrl": body["callbackUrl"], "apiSecret": api_secret}})
 
     # -- messages -----------------------------------------------------------------------
     async def _batch_send(self, request: web.Request) -> web.Response:
@@ -687,6 +817,9 @@ class FakeDingTalk:
         if denied is not None:
             return denied
         assert app is not None
+        denied = self._denied(app, "qyapi_robot_sendmsg")
+        if denied is not None:
+            return denied
         body = await self._json_body(request)
         if not isinstance(body, dict):
             return self._new_error(400, "invalidParameter", "请求体不是JSON对象")
@@ -705,10 +838,12 @@ class FakeDingTalk:
         param = self._msg_param(app, msg_key, body.get("msgParam"))
         if param is None:
             return self._new_error(400, "invalidParameter.msgParam.invalid", "msgParam 无效")
-        invalid, flow, sent = [], [], []
+        invalid, flow, filtered, sent = [], [], [], []
         for u in dict.fromkeys(users):
             if u not in self.users[app.client_id]:
                 invalid.append(u)
+            elif u in self.filtered:
+                filtered.append(u)
             elif self._flow[u] > 0:
                 self._flow[u] -= 1
                 flow.append(u)
@@ -716,7 +851,7 @@ class FakeDingTalk:
                 sent.append(u)
                 self.delivered[u].append(Delivered(u, _kind_of(msg_key), "batchSend", param))
         return web.json_response({"processQueryKey": uuid.uuid4().hex, "invalidStaffIdList": invalid,
-                                  "flowControlledStaffIdList": flow})
+                                  "flowControlledStaffIdList": flow, "filteredStaffIdList": filtered})
 
     def _msg_param(self, app: FakeApp, msg_key: str, raw: Any) -> dict[str, Any] | None:
         if not isinstance(raw, str):
@@ -731,6 +866,8 @@ class FakeDingTalk:
             if not isinstance(param.get(k), str) or not param[k]:
                 return None
         if msg_key == "sampleFile":
+            if param["fileType"] not in FILE_TYPES:
+                return None
             media = self.media.get(param["mediaId"])
             if media is None or media[0] is not app:
                 return None
@@ -838,9 +975,15 @@ class FakeDingTalk:
         if denied is not None:
             return denied
         assert app is not None
+        denied = self._denied(app, LEGACY_CARD)
+        if denied is not None:
+            return denied
         body = await self._json_body(request)
         if not isinstance(body, dict):
             return self._new_error(400, "param.empty", "入参为空")
+        if "callbackRouteKey" in body:
+            self.protocol_errors.append("StandardCard send with callbackRouteKey, which that API does not have "
+                                        "(its field is callbackUrl)")
         if body.get("cardTemplateId") != "StandardCard":
             return self._new_error(400, "card.templateEmpty", "卡片模板ID为空")
         if body.get("robotCode") != app.robot_code:
@@ -863,9 +1006,9 @@ class FakeDingTalk:
         userid = receiver.get("userId") if isinstance(receiver, dict) else None
         if not isinstance(userid, str) or userid not in self.users[app.client_id]:
             return self._new_error(400, "userInfo.convertError", "消息接收者UID解码错误")
-        route = body.get("callbackRouteKey", "")
-        if route and (app.client_id, route) not in self.routes:
-            return self._new_error(400, "param.invalid", "callbackRouteKey 未注册")
+        callback_url = body.get("callbackUrl", "")
+        if callback_url and not (isinstance(callback_url, str) and callback_url.startswith(("http://", "https://"))):
+            return self._new_error(400, "param.invalid", "callbackUrl 无效")
         existing = self.cards.get(biz_id)
         if existing is not None:
             if existing.app is not app:
@@ -873,7 +1016,7 @@ class FakeDingTalk:
             if existing.userid == userid:
                 return web.json_response({"processQueryKey": "pq_" + biz_id})  # idempotent resend
             self.protocol_errors.append(f"card {biz_id} sent to a second person")
-        card = FakeCard(biz_id=biz_id, app=app, userid=userid, data=data, route_key=route, versions=[data])
+        card = FakeCard(biz_id=biz_id, app=app, userid=userid, data=data, callback_url=callback_url, versions=[data])
         self.cards[biz_id] = card
         self.delivered[userid].append(Delivered(userid, "card", "card", data, card_biz_id=biz_id))
         return web.json_response({"processQueryKey": "pq_" + biz_id})
@@ -883,6 +1026,9 @@ class FakeDingTalk:
         if denied is not None:
             return denied
         assert app is not None
+        denied = self._denied(app, LEGACY_CARD)
+        if denied is not None:
+            return denied
         body = await self._json_body(request)
         if not isinstance(body, dict):
             return self._new_error(400, "param.empty", "入参为空")
@@ -894,6 +1040,117 @@ class FakeDingTalk:
             return self._new_error(400, "param.invalid", f"无效参数：{data}")
         card.data = data
         card.versions.append(data)
+        return web.json_response({"success": True, "result": True})
+
+    # -- cards: 消息卡片高级版 (card instances of a template) ---------------------------------
+    # Bodies and errors: create-and-deliver-cards / interface-for-creating-a-card-instance /
+    # interactive-card-update-interface pages, the Tea SDK models (CreateAndDeliverResponseBody:
+    # {success, result: {outTrackId, deliverResults: [{success, spaceId, spaceType, errorMsg, carrierId}]}}).
+    # The error code for an unknown template id is not documented [?]: the fake answers
+    # 400 param.cardTemplateNotExist and the bot only relies on "template" being in the code.
+    def _card_params(self, template: dict[str, Any], card_data: Any) -> dict[str, str] | str:
+        if not isinstance(card_data, dict) or not isinstance(card_data.get("cardParamMap"), dict):
+            return "cardData.cardParamMap must be an object"
+        params = card_data["cardParamMap"]
+        for k, v in params.items():
+            if not isinstance(v, str):
+                return f"cardParamMap value of {k!r} is not a string"
+            if len(k.encode()) > 100 or len(v.encode()) > 1024:
+                return f"cardParamMap {k!r}: key over 100 bytes or value over 1 KB"
+        unknown = set(params) - template_variables(template)
+        if unknown:
+            self.protocol_errors.append(f"cardParamMap keys the template does not have: {sorted(unknown)}")
+        return dict(params)
+
+    async def _instance(self, request: web.Request, api: str, *, deliver: bool) -> web.Response:
+        app, denied = await self._new_style_gate(request, api)
+        if denied is not None:
+            return denied
+        assert app is not None
+        denied = self._denied(app, CARD_WRITE)
+        if denied is not None:
+            return denied
+        body = await self._json_body(request)
+        if not isinstance(body, dict):
+            return self._new_error(400, "param.empty", "入参为空")
+        template_id = body.get("cardTemplateId")
+        if not isinstance(template_id, str) or not template_id:
+            return self._new_error(400, "param.cardTemplateIdEmpty", "卡片模版 Id 为空")
+        template = self.templates.get(template_id)
+        if template is None:
+            return self._new_error(400, "param.cardTemplateNotExist", "卡片模板不存在")
+        track = body.get("outTrackId")
+        if not isinstance(track, str) or not track or len(track) > 128:
+            return self._new_error(400, "param.outTrackIdEmpty", "业务标识 outTrackId 为空")
+        params = self._card_params(template, body.get("cardData"))
+        if isinstance(params, str):
+            return self._new_error(400, "param.invalid", f"无效参数：{params}")
+        callback_type = body.get("callbackType", "")
+        if callback_type not in ("", "STREAM", "HTTP"):
+            return self._new_error(400, "param.invalid", "callbackType 须为 STREAM 或 HTTP")
+        route = body.get("callbackRouteKey", "")
+        if callback_type == "HTTP" and (app.client_id, route) not in self.routes:
+            return self._new_error(400, "param.callbackRouteKeyNotExist", "回调路由未注册")
+        if callback_type != "HTTP" and route:
+            self.protocol_errors.append(f"card {track}: callbackRouteKey without callbackType HTTP")
+        if track in self.cards:
+            return self._new_error(400, "param.outTrackIdExist", "outTrackId 已存在")
+        userid, results = "", []
+        if deliver:
+            space = body.get("openSpaceId")
+            model = body.get("imRobotOpenDeliverModel")
+            if not isinstance(space, str) or not space.startswith("dtv1.card//IM_ROBOT.") or not isinstance(model, dict):
+                return self._new_error(400, "param.openSpaceModelInvalid", "openSpaceId 或投放参数无效")
+            if model.get("spaceType") != "IM_ROBOT":
+                return self._new_error(400, "param.openSpaceModelInvalid", "imRobotOpenDeliverModel.spaceType 须为 IM_ROBOT")
+            userid = space[len("dtv1.card//IM_ROBOT."):]
+            if userid not in self.users[app.client_id]:
+                return self._new_error(400, "param.userIdNotExist", "用户 userId 不存在")
+            if model.get("robotCode") != app.robot_code:
+                # The instance is made, the delivery fails: HTTP 200 with success false in deliverResults.
+                results.append({"spaceType": "IM_ROBOT", "spaceId": userid, "success": False,
+                                "errorMsg": "robot not found"})
+            else:
+                results.append({"spaceType": "IM_ROBOT", "spaceId": userid, "success": True,
+                                "carrierId": uuid.uuid4().hex})
+        card = FakeCard(biz_id=track, app=app, userid=userid, data=params, kind="instance", template_id=template_id,
+                        callback_type=callback_type, route_key=route if callback_type == "HTTP" else "",
+                        versions=[dict(params)], template=template)
+        self.cards[track] = card
+        if results and results[0]["success"]:
+            self.delivered[userid].append(Delivered(userid, "card", "card", dict(params), card_biz_id=track))
+        elif deliver:
+            card.userid = ""  # made but in nobody's chat
+        return web.json_response({"success": True, "result": {"outTrackId": track, "deliverResults": results}})
+
+    async def _create_and_deliver(self, request: web.Request) -> web.Response:
+        return await self._instance(request, "cardCreateAndDeliver", deliver=True)
+
+    async def _create_instance(self, request: web.Request) -> web.Response:
+        return await self._instance(request, "cardCreate", deliver=False)
+
+    async def _update_instance(self, request: web.Request) -> web.Response:
+        app, denied = await self._new_style_gate(request, "cardInstanceUpdate")
+        if denied is not None:
+            return denied
+        assert app is not None
+        denied = self._denied(app, CARD_WRITE)
+        if denied is not None:
+            return denied
+        body = await self._json_body(request)
+        if not isinstance(body, dict):
+            return self._new_error(400, "param.empty", "入参为空")
+        card = self.cards.get(body.get("outTrackId", ""))
+        if card is None or card.app is not app or card.kind != "instance":
+            return self._new_error(400, "param.outTrackIdNotExist", "卡片实例不存在")
+        if card.pressing:
+            self.protocol_errors.append(f"card {card.biz_id} updated through the API inside its press callback")
+        params = self._card_params(card.template, body.get("cardData"))
+        if isinstance(params, str):
+            return self._new_error(400, "param.invalid", f"无效参数：{params}")
+        by_key = bool((body.get("cardUpdateOptions") or {}).get("updateCardDataByKey"))
+        card.data = {**card.data, **params} if by_key else params
+        card.versions.append(dict(card.data))
         return web.json_response({"success": True, "result": True})
 
     def cards_of(self, userid: str) -> list[FakeCard]:
@@ -958,11 +1215,12 @@ class FakeDingTalk:
         return web.json_response({"errcode": 0, "errmsg": "ok", "result": dict(user)})
 
 
-def tenant_config(app: FakeApp, base_url: str, key: str = "acme", mode: str = "stream", **extra: Any) -> dict[str, Any]:
-    """A `[[tenants]]` entry talking to this fake."""
+def tenant_config(app: FakeApp, base_url: str, key: str = "acme", mode: str = "stream", *,
+                  card_template_id: str = GENERAL_TEMPLATE_ID, **extra: Any) -> dict[str, Any]:
+    """A `[[tenants]]` entry talking to this fake (with the general card template unless told otherwise)."""
     return {"key": key, "name": "示例科技", "dingtalk": {
         "client_id": app.client_id, "client_secret": app.client_secret, "robot_code": app.robot_code,
-        "mode": mode, "api_base": base_url}, **extra}
+        "mode": mode, "api_base": base_url, "card_template_id": card_template_id}, **extra}
 
 
 def _kind_of(msg_key: str) -> str:

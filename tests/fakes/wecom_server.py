@@ -46,7 +46,11 @@ INVALID_SECRET, INVALID_CORPID, INVALID_TOKEN, MISSING_TOKEN, TOKEN_EXPIRED = 40
 INVALID_MEDIA, INVALID_MSGTYPE, INVALID_USERID, INVALID_AGENTID, INVALID_PARAM = 40007, 40008, 40003, 40056, 40058
 EMPTY_CONTENT, CONTENT_TOO_LONG, DATA_FORMAT = 44004, 45002, 47001
 FREQ_LIMIT, CONCURRENCY_LIMIT, ALL_INVALID, INVALID_PARTY = 45009, 45033, 81013, 60123
-BAD_RESPONSE_CODE = 60140  # [?] used/expired response_code; one third-party codebase reads it so
+BAD_RESPONSE_CODE = 60140  # invalid or expired response_code (WWdoc 90313 via go-workwx errcodes)
+TOO_MANY_USERS = 40032  # more than 1000 recipients (same source)
+# Repeated calls with a wrong secret ban the caller's IP for an hour (WWdoc 90313, 45009 help); how many
+# is not documented [?]: the fake bans from the fifth wrong gettoken within an hour.
+WRONG_SECRET_BAN_AFTER, WRONG_SECRET_BAN_SECONDS = 5, 3600.0
 
 
 class Reject(Exception):
@@ -139,6 +143,10 @@ class FakeWeCom:
         self.media: dict[str, dict[str, Any]] = {}
         self.menu: dict[str, Any] | None = None
         self.calls: list[tuple[str, int | str]] = []
+        # what the bot did that the platform documents against (tests assert it stays empty)
+        self.protocol_errors: list[str] = []
+        self.wrong_secret_calls: list[float] = []
+        self.banned_until = 0.0
         # faults
         self.queued: dict[str, deque[Fault]] = defaultdict(deque)
         self.chaos: dict[str, list[tuple[float, Fault]]] = {}
@@ -151,6 +159,14 @@ class FakeWeCom:
         self._per_member: dict[str, deque[float]] = defaultdict(deque)
         self._runner: web.AppRunner | None = None
         self.url = ""
+
+    def card(self, card_id: str) -> CardState:
+        """The newest card sent for one of our card ids (its task_id is the id plus a per-call suffix)."""
+        if card_id in self.cards:
+            return self.cards[card_id]
+        found = [c for t, c in self.cards.items() if t.startswith(card_id + "_")]
+        assert found, f"no card {card_id!r} was sent"
+        return found[-1]
 
     # -- time and directory ----------------------------------------------------------
     def now(self) -> float:
@@ -268,9 +284,16 @@ class FakeWeCom:
             raise Reject(TOKEN_EXPIRED, "access_token expired")
 
     async def _gettoken(self, request: web.Request) -> dict[str, Any]:
-        if request.query.get("corpid") != self.corp_id:
-            raise Reject(INVALID_CORPID, "invalid corpid")
-        if request.query.get("corpsecret") != self.secret:
+        now = self.now()
+        if now < self.banned_until:
+            raise Reject(FREQ_LIMIT, "api forbidden: too many invalid credentials from this ip")
+        if request.query.get("corpid") != self.corp_id or request.query.get("corpsecret") != self.secret:
+            self.wrong_secret_calls = [t for t in self.wrong_secret_calls if t > now - 3600] + [now]
+            if len(self.wrong_secret_calls) >= WRONG_SECRET_BAN_AFTER:
+                self.banned_until = now + WRONG_SECRET_BAN_SECONDS
+                self.protocol_errors.append("repeated wrong secret: this IP is banned for an hour, for every tenant")
+            if request.query.get("corpid") != self.corp_id:
+                raise Reject(INVALID_CORPID, "invalid corpid")
             raise Reject(INVALID_SECRET, "invalid credential")
         now = self.now()
         for tok, exp in self.access_tokens.items():
@@ -304,8 +327,10 @@ class FakeWeCom:
         if not isinstance(touser, str) or not touser:
             raise Reject(INVALID_USERID, "touser, toparty and totag are all empty")
         ids = touser.split("|")
-        if touser == "@all" or len(ids) > 1000:
-            raise Reject(INVALID_USERID, "touser holds more than 1000 ids or @all")  # [?] real code
+        if touser == "@all":
+            raise Reject(INVALID_USERID, "this fake does not send to @all")
+        if len(ids) > 1000:
+            raise Reject(TOO_MANY_USERS, "touser holds more than 1000 ids")
         if len(set(i.lower() for i in ids)) != len(ids):
             raise Reject(INVALID_USERID, "touser repeats an id")  # [?]
         msgtype = body.get("msgtype")
@@ -325,11 +350,13 @@ class FakeWeCom:
         invalid = [i.lower() for i in ids if i.lower() not in self.users]
         if not valid:
             raise Reject(ALL_INVALID, "all touser invalid or out of range")
+        msgid = secrets.token_urlsafe(24)
         if msgtype == "template_card":
             task_id = body["template_card"]["task_id"]
             if task_id in self.cards:
-                raise Reject(INVALID_PARAM, "task_id already used in this app")  # [?] real code
-        msgid = secrets.token_urlsafe(24)
+                # No documented errcode; a field report: errcode 0 and nothing delivered [O].
+                self.protocol_errors.append(f"task_id {task_id} reused: answered ok, delivered nothing")
+                return {"invaliduser": "", "invalidparty": "", "invalidtag": "", "unlicenseduser": "", "msgid": msgid}
         for uid in valid:
             d = Delivered(userid=self.users[uid.lower()]["userid"], msgtype=msgtype, body=body, msgid=msgid, at=now)
             window = self._per_member[uid.lower()]
@@ -476,7 +503,9 @@ class FakeWeCom:
         userids = body.get("userids")
         if body.get("atall") == 1:
             userids = list(info["userids"])
-        if not isinstance(userids, list) or not userids or len(userids) > 1000:
+        if isinstance(userids, list) and len(userids) > 1000:
+            raise Reject(TOO_MANY_USERS, "more than 1000 userids")
+        if not isinstance(userids, list) or not userids:
             raise Reject(INVALID_USERID, "userids must list 1 to 1000 ids")
         if any(not isinstance(u, str) or u.lower() not in info["userids"] for u in userids):
             raise Reject(INVALID_USERID, "userid was not a recipient of this card")
@@ -653,8 +682,18 @@ class CallbackClient:
 
     def press_xml(self, userid: str, task_id: str, key: str,
                   selected: dict[str, list[str]] | None = None) -> tuple[str, str]:
-        """The template_card_event for pressing `key` (or submitting `selected`); returns (xml, ResponseCode)."""
+        """The template_card_event for pressing `key` (or submitting `selected`); returns (xml, ResponseCode).
+
+        `task_id` may be the exact task_id, or the card id a test knows the card by: the person
+        presses the newest card they received whose task_id is that id plus a per-call suffix.
+        """
         state = self.fake.cards.get(task_id)
+        if state is None:
+            mine = [c for t, c in self.fake.cards.items() if t.startswith(task_id + "_")
+                    and userid.lower() in {u.lower() for u in c.userids}]
+            if mine:
+                state = mine[-1]
+                task_id = state.task_id
         if state is None:
             raise AssertionError(f"no card {task_id!r} was sent")
         if userid.lower() not in {u.lower() for u in state.userids}:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from bot.core.config import TenantConfig
-from bot.dingtalk_api import DingTalkApi, DingTalkApiError
+from bot.dingtalk.api import DingTalkApi, DingTalkApiError
 from store.db import Database, try_insert
 from store.models import Department, Employee
 from store.pinyin import name_keys

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.core.config import DingTalkConfig
+from bot.dingtalk.signing import card_api_secret
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class BatchSendResult:
     process_query_key: str = ""
     invalid: list[str] = field(default_factory=list)
     flow_controlled: list[str] = field(default_factory=list)
+    # People DingTalk filtered out (Tea model BatchSendOTOResponseBody): not delivered.
+    filtered: list[str] = field(default_factory=list)
 
 
 def oapi_base_for(api_base: str) -> str:
@@ -218,37 +221,71 @@ class DingTalkApi:
             process_query_key=str(resp.get("processQueryKey") or ""),
             invalid=[u for u in resp.get("invalidStaffIdList") or [] if isinstance(u, str)],
             flow_controlled=[u for u in resp.get("flowControlledStaffIdList") or [] if isinstance(u, str)],
+            filtered=[u for u in resp.get("filteredStaffIdList") or [] if isinstance(u, str)],
         )
 
-    async def send_card(self, user_id: str, card_biz_id: str, card_data: dict[str, Any], *,
-                        callback_route_key: str = "") -> str:
-        """Send a StandardCard to one person's robot chat; returns processQueryKey."""
+    # -- cards (消息卡片高级版) -----------------------------------------------------------
+    # The card-instance API: the SDK's CardReplier and the official create-and-deliver-cards
+    # page. The legacy StandardCard API (robot/interactiveCards/send) has no Stream callbacks
+    # and cannot be granted to new apps, so it is not used.
+    async def create_and_deliver_card(self, user_id: str, out_track_id: str, template_id: str,
+                                      params: dict[str, str], *, callback_route_key: str = "") -> None:
+        """Create a card from `template_id` and put it in the person's 1:1 robot chat.
+
+        callbackType STREAM brings presses over the Stream connection of this clientId;
+        HTTP sends them to the URL registered for `callback_route_key`.
+        """
         body: dict[str, Any] = {
-            "cardTemplateId": "StandardCard",
-            "robotCode": self.cfg.robot_code,
-            "cardBizId": card_biz_id,
-            "cardData": json.dumps(card_data, ensure_ascii=False),
-            "singleChatReceiver": json.dumps({"userId": user_id}),
-            "sendOptions": {"atAll": False},
+            "cardTemplateId": template_id,
+            "outTrackId": out_track_id,
+            "cardData": {"cardParamMap": params},
+            "callbackType": "HTTP" if callback_route_key else "STREAM",
+            "openSpaceId": f"dtv1.card//IM_ROBOT.{user_id}",
+            "imRobotOpenSpaceModel": {"supportForward": False},
+            "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT", "robotCode": self.cfg.robot_code},
+            "userIdType": 1,
         }
         if callback_route_key:
             body["callbackRouteKey"] = callback_route_key
-        resp = await self.call("POST", "/v1.0/im/v1.0/robot/interactiveCards/send", body)
-        return str(resp.get("processQueryKey") or "")
+        resp = await self.call("POST", "/v1.0/card/instances/createAndDeliver", body)
+        # HTTP 200 can still carry a failed delivery: result.deliverResults[].success (Tea model
+        # CreateAndDeliverResponseBody).
+        result = resp.get("result") if isinstance(resp.get("result"), dict) else {}
+        failed = [d for d in result.get("deliverResults") or [] if isinstance(d, dict) and d.get("success") is False]
+        if failed:
+            why = str(failed[0].get("errorMsg") or "delivery failed")
+            raise DingTalkApiError(f"createAndDeliver: {why}", code="deliverFailed", retry_after=30.0)
 
-    async def update_card(self, card_biz_id: str, card_data: dict[str, Any]) -> None:
-        await self.call("PUT", "/v1.0/im/robots/interactiveCards", {
-            "cardBizId": card_biz_id, "cardData": json.dumps(card_data, ensure_ascii=False)})
+    async def create_card(self, out_track_id: str, template_id: str, params: dict[str, str]) -> None:
+        """Create a card instance and deliver it nowhere (what `dongxian dingtalk check` uses)."""
+        await self.call("POST", "/v1.0/card/instances", {
+            "cardTemplateId": template_id, "outTrackId": out_track_id,
+            "cardData": {"cardParamMap": params}, "callbackType": "STREAM",
+            "imRobotOpenSpaceModel": {"supportForward": False}})
 
-    async def register_card_callback(self, route_key: str, url: str) -> None:
-        """Tell DingTalk where presses of cards sent with `route_key` go (HTTP mode)."""
-        await self.call("POST", "/v1.0/card/callbacks/register", {
+    async def update_card(self, out_track_id: str, params: dict[str, str]) -> None:
+        """Replace the card's public data by key (PUT /v1.0/card/instances), after its press was answered."""
+        await self.call("PUT", "/v1.0/card/instances", {
+            "outTrackId": out_track_id, "cardData": {"cardParamMap": params},
+            "cardUpdateOptions": {"updateCardDataByKey": True}, "userIdType": 1})
+
+    async def register_card_callback(self, route_key: str, url: str) -> dict[str, Any]:
+        """Tell DingTalk where presses of cards sent with `route_key` go (HTTP mode).
+
+        The apiSecret given here is what DingTalk signs those presses with
+        (x-ddpaas-signature); the answer echoes `{callbackUrl, apiSecret}`.
+        """
+        resp = await self.call("POST", "/v1.0/card/callbacks/register", {
             "callbackRouteKey": route_key, "callbackUrl": url,
-            "apiSecret": self.cfg.client_secret, "forceUpdate": True})
+            "apiSecret": card_api_secret(self.cfg), "forceUpdate": True})
+        result = resp.get("result")
+        return result if isinstance(result, dict) else {}
 
-    async def upload_media(self, path: str, filename: str, media_type: str = "file") -> str:
-        """Upload a file; returns the media id used by file and image messages."""
-        content = await asyncio.to_thread(Path(path).read_bytes)
+    async def upload_media(self, path: str, filename: str, media_type: str = "file", *,
+                           content: bytes | None = None) -> str:
+        """Upload a file (or `content` under `filename`); returns the media id used by file and image messages."""
+        if content is None:
+            content = await asyncio.to_thread(Path(path).read_bytes)
         # Multipart encodes non-ASCII names in ways servers read differently; the name people
         # see travels in the message (sampleFile.fileName), so the upload needs none of it.
         suffix = Path(filename).suffix if Path(filename).suffix.isascii() else ""
@@ -304,14 +341,18 @@ def _new_style_error(api: str, status: int, body: Any) -> DingTalkApiError:
     code = str(body.get("code", "")) if isinstance(body, dict) else ""
     message = str(body.get("message", "")) if isinstance(body, dict) else ""
     text = f"{api}: HTTP {status} {code} {message}".strip()
-    if code in _QPS_CODES or status == 429:
-        retry: float | None = 1.0
+    if code == "param.callbackRouteKeyExist":
+        retry: float | None = None  # documented as an HTTP 500, but the same registration cannot succeed later
+    elif code in _QPS_CODES or status == 429:
+        retry = 1.0
     elif status >= 500 or status == 0:
         retry = 2.0
     elif code == "Forbidden.AccessDenied.ApiCountLimitForOrg":
         retry = 3600.0  # the monthly call allowance: nothing to do but wait
     elif code == "invalidClientIdOrSecret":
         retry = 300.0  # a configuration problem the operator can fix without losing messages
+    elif code == "Forbidden.AccessDenied.AccessTokenPermissionDenied":
+        retry = 600.0  # a permission the admin has not granted yet (dongxian dingtalk check names it)
     elif code in _AUTH_CODES or status == 401:
         retry = 5.0
     else:
