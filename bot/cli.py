@@ -143,7 +143,7 @@ def cmd_org_import(args: argparse.Namespace) -> int:
 
     async def go(db: Any) -> int:
         await ensure_tenant(db, tenant)
-        report = await import_roster(db, tenant.key, Path(args.file), dry_run=args.dry_run)
+        report = await import_roster(db, tenant.key, Path(args.file), dry_run=args.dry_run, now=utcnow())
         print(report.summary())
         return 1 if report.errors else 0
 
@@ -159,10 +159,10 @@ def cmd_org_sync(args: argparse.Namespace) -> int:
         await ensure_tenant(db, tenant)
         if tenant.wecom:
             from bot.wecom_directory import sync_wecom_directory
-            report = await sync_wecom_directory(db, tenant)
+            report = await sync_wecom_directory(db, tenant, now=utcnow())
         elif tenant.dingtalk:
             from bot.dingtalk_directory import sync_dingtalk_directory
-            report = await sync_dingtalk_directory(db, tenant)
+            report = await sync_dingtalk_directory(db, tenant, now=utcnow())
         else:
             print(f"tenant {tenant.key!r} has no [tenants.wecom] or [tenants.dingtalk] section: use `org import`", file=sys.stderr)
             return 2

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.clock import utcnow
 from bot.core.config import TenantConfig
 from bot.console import token_ok
+from store.live import is_counted, live_from
 from store.models import AuditLog, Employee, WeeklyAction
 
 STATIC_DIR = Path(__file__).with_name("console_static")
@@ -132,15 +133,20 @@ class ConsolePage:
         return f"{year}-W{num:02d}"
 
     async def _scope(self, s: AsyncSession, tenant: TenantConfig, me: Employee) -> tuple[str, set[str] | None]:
-        """('company', None) for HR and admins, ('line', reports) for managers, ('self', {me})."""
-        from store.pulse import reporting_line
+        """('company', None) for HR and admins, ('line', team) for managers, ('self', {me}).
+
+        A manager's team is counted as on their Friday card (store.pulse.OrgTree.team).
+        """
+        from store.pulse import team_of
 
         if me.has_role("hr") or me.has_role("admin"):
             return "company", None
-        line = await reporting_line(s, tenant.key, me.userid)
+        team = await team_of(s, tenant.key, me.userid)
         # Someone with reports leads a team even when the roster forgot the manager role.
-        if me.has_role("manager") or line:
-            return "line", line
+        if team:
+            return "line", team
+        if me.has_role("manager"):
+            return "line", set()
         return "self", {me.userid}
 
     async def _audit(self, tenant: TenantConfig, me: Employee, action: str, subject: str) -> None:
@@ -165,7 +171,11 @@ class ConsolePage:
                            "roles": ["employee", *me.role_list]},
                 "actions": await self._own_actions(s, tenant, me, week, names),
             }
-            if scope != "self":
+            live = await live_from(s, tenant.key)
+            out["live_from"] = live.isoformat() if live else None
+            # A week before go-live has no figures: showing zeros would read as nobody filling in.
+            out["before_live"] = not is_counted(week, live)
+            if scope != "self" and not out["before_live"]:
                 p = await compute_pulse(s, tenant.key, week, people=people)
                 out["people"] = len(people) if people is not None else p.total.population
                 out["departments"] = [figures_json(d) for d in p.departments]
@@ -178,7 +188,7 @@ class ConsolePage:
                     out["missing"] = [_person(u, names) for u in p.missing]
                 else:
                     out["export"] = f"/console/api/export.xlsx?{q}"
-        if scope != "self":
+        if scope != "self" and not out["before_live"]:
             await self._audit(tenant, me, "view_pulse", f"{scope}:{week}")
         return web.json_response(out)
 

@@ -74,7 +74,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "pulse.fill": {"zh": "填写率", "en": "Fill rate"},
     "pulse.completion": {"zh": "完成率", "en": "Completion"},
     "pulse.linkage": {"zh": "目标关联度", "en": "Goal linkage"},
-    "pulse.witness": {"zh": "同事见证频次", "en": "Witness frequency"},
+    "pulse.witness": {"zh": "见证确认率", "en": "Witness confirmation rate"},
     "pulse.missing": {"zh": "本周未填写：{names}", "en": "Not filled this week: {names}"},
     "pulse.export": {"zh": "本周明细与部门指标见附件。", "en": "Details and department figures attached."},
     "status.label.open": {"zh": "进行中", "en": "in progress"},

@@ -511,7 +511,7 @@ async def _leave(ctx: Context, text: str) -> None:
 
 async def _store_leave(ctx: Context, start, end, reason: str, *, whole_week: bool) -> None:  # type: ignore[no-untyped-def]
     ctx.session.add(Leave(tenant=ctx.tenant.key, userid=ctx.event.userid, start_day=start, end_day=end,
-                          reason=reason, created_at=ctx.now))
+                          reason=reason, kind="skip" if whole_week else "leave", created_at=ctx.now))
     await ctx.clear_conversation()
     suffix = f"（{reason}）" if reason else ""
     if whole_week:

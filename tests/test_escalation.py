@@ -140,13 +140,17 @@ async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tm
         assert (due.old_value, due.new_value, due.note, due.by_userid) == (
             "2026-12-01 12:00", "2026-12-03 18:00", "等供应商到货", "guoqing")
 
-        # Delivered before the new due time: on time. Resolution times by hand: 14:00→14:30 and
+        # Delivered before the new due time, but the task was escalated as overdue first: it is
+        # judged against the due time in force then (12-01 12:00), so it is late. (Changed on
+        # purpose: moving the due date after an escalation used to turn it into on time.)
+        # Resolution times by hand: 14:00→14:30 and
         # 16:30→09:10 the next day, 30 and 1000 minutes, median 515.
         clock.set(at("2026-12-03 17:00"))
         await bot.say("luoyi", "进度 T12 完成 压测报告 https://wiki.example/t12")
         figures = await task_figures_for_weeks(db, "demo", ["2026-W49"], now=at("2026-12-04 12:00"))
         t = figures.total
-        assert (t.due, t.on_time, t.on_time_rate, t.escalations, t.resolved, t.open_escalations) == (1, 1, 1.0, 2, 2, 0)
+        assert (t.due, t.on_time, t.late_done, t.on_time_rate, t.escalations, t.resolved, t.open_escalations) == (
+            1, 0, 1, 0.0, 2, 2, 0)
         assert sorted(t.resolution_minutes) == [30.0, 1000.0] and t.median_resolution_minutes == 515.0
         assert [d.key for d in figures.departments] == ["康骨医疗/采购部"]
 

@@ -59,6 +59,14 @@ def week_range(start: str, end: str) -> list[str]:
     return out
 
 
+def week_label(week: str, locale: str = "zh") -> str:
+    """'2026-W49' → '第49周（11-30~12-06）': the dates say which week, the code alone does not."""
+    days = week_days(week)
+    span = f"{days[0]:%m-%d}~{days[-1]:%m-%d}"
+    num = int(week.rsplit("W", 1)[1])
+    return f"week {num} ({span})" if locale == "en" else f"第{num}周（{span}）"
+
+
 def week_back(week: str, n: int) -> str:
     """The ISO week `n` weeks before `week` (n may be 0)."""
     return iso_week(week_days(week)[0] - timedelta(weeks=n))

@@ -119,6 +119,9 @@ class TenantConfig(_Strict):
     extra_workdays: list[date] = []
     locale: Literal["zh", "en"] = "zh"
     hr_export_attach: bool = True
+    # Go-live date: no week ending before it counts (brief, trend, pulse, export). Unset: the day
+    # of the first roster import or directory sync.
+    live_from: date | None = None
     # Micro-feedback
     feedback_tags: list[FeedbackTag] = DEFAULT_TAGS
     peer_feedback: bool = False  # may colleagues outside one's reporting line give feedback?
