@@ -25,7 +25,7 @@ from handlers.people import Directory, Person, tenant_directory
 from handlers.reply_grammar import classify_command, collapse_spaces, fold_width
 from handlers.router import CardHandler, Router
 from store import audit
-from store.feedback import IMPACTS, add_feedback, counts_by_tag, received
+from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
 from store.models import Employee, Feedback, IssuedCard, Task, WeeklyAction
 from store.pulse import reporting_line
 
@@ -167,11 +167,25 @@ async def may_give(ctx: Context, giver: str, receiver: Employee) -> str | None:
         return ctx.t("fb.self")
     if not receiver.active:
         return ctx.t("fb.person.none", token=receiver.name)
-    if receiver.userid in await reporting_line(ctx.session, ctx.tenant.key, giver):
+    line = await reporting_line(ctx.session, ctx.tenant.key, giver)
+    if receiver.userid in line:
         return None
-    if ctx.tenant.peer_feedback:
-        return None
-    return ctx.t("fb.outside_line", name=receiver.name)
+    if not ctx.tenant.peer_feedback:
+        return ctx.t("fb.outside_line", name=receiver.name)
+    quota = ctx.tenant.peer_feedback_monthly_quota
+    if await peer_feedback_this_month(ctx, giver, line) >= quota:
+        return ctx.t("fb.quota", n=quota)
+    return None
+
+
+async def peer_feedback_this_month(ctx: Context, giver: str, line: set[str]) -> int:
+    """Feedback `giver` gave this calendar month (tenant time) to people outside their line."""
+    tz = ctx.tenant.tz
+    first = ctx.now.astimezone(tz).date().replace(day=1)
+    rows = (await ctx.session.execute(select(Feedback.receiver_userid).where(
+        Feedback.tenant == ctx.tenant.key, Feedback.giver_userid == giver,
+        Feedback.created_at >= local_day_start(first, tz)))).scalars()
+    return sum(1 for r in rows if r not in line)
 
 
 async def may_view(ctx: Context, viewer: Employee, subject: str) -> bool:

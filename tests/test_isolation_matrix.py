@@ -277,14 +277,17 @@ def matrix_config(db_url: str, data_dir: Path) -> Config:
     rival, _ = wecom_fakes()
     rival_cfg = wecom_tenant(rival, RIVAL, name="杭州乙方科技有限公司")
     rival_cfg["wecom"]["api_base"] = "http://127.0.0.1:9"  # nothing is relayed in the matrix
+    # The matrix's give_feedback rule is the reporting line: these tenants switch peer feedback
+    # (on by default) off, so a refusal to an outsider is what is checked.
+    rival_cfg = {**rival_cfg, "peer_feedback": False}
     return parse_config({
         "server": {"data_dir": str(data_dir)},
         "database": {"url": db_url},
         "console": {"enabled": True, "token": TOKEN},
         "tenants": [
-            {"key": DEMO, "name": "宁波康骨医疗器械有限公司"},
+            {"key": DEMO, "name": "宁波康骨医疗器械有限公司", "peer_feedback": False},
             rival_cfg,
-            {"key": DD, "name": "丙方集团", "dingtalk": {
+            {"key": DD, "name": "丙方集团", "peer_feedback": False, "dingtalk": {
                 "client_id": "ddclient", "client_secret": "dd-secret", "robot_code": "ddclient", "mode": "http",
                 "api_base": "http://127.0.0.1:9"}},
         ],

@@ -124,7 +124,10 @@ class TenantConfig(_Strict):
     live_from: date | None = None
     # Micro-feedback
     feedback_tags: list[FeedbackTag] = DEFAULT_TAGS
-    peer_feedback: bool = False  # may colleagues outside one's reporting line give feedback?
+    # May colleagues give feedback outside their reporting line? On by default: recognition between
+    # peers is most of what a company's feedback is. Each giver has a monthly quota of it.
+    peer_feedback: bool = True
+    peer_feedback_monthly_quota: int = Field(10, ge=1)
     notify_feedback_receiver: bool = True
     review_periods: list[ReviewPeriod] = []
     # Tasks and escalation
