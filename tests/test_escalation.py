@@ -41,9 +41,14 @@ async def count(db: Database, model: type, *where) -> int:  # type: ignore[no-un
         return int((await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
 
 
+# The escalation tests count the cards the scan sends: the owner's reminders before and at
+# the due time (tests/test_task_reminders.py) are switched off in them.
+NO_REMINDERS = {"remind_before_working_hours": 0, "remind_at_due": False}
+
+
 async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-11-30 10:00"))
-    async with console_bot(db, clock, tmp_path) as bot:
+    async with console_bot(db, clock, tmp_path, **NO_REMINDERS) as bot:
         # 罗毅 (采购部, manager 梁波, whose manager is 陈杰) owns T12 of 郭庆's project, due Tuesday 12:00.
         report = await import_tasks(db, "demo", csv(
             tmp_path, "发布会,新品发布会,guoqing,T12,直播系统压测,luoyi,,2026-12-01 12:00,压测报告"), now=clock.now())
@@ -65,7 +70,8 @@ async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tm
             got = await bot.new(boss)
             assert [m["card"]["title"] for m in got] == ["阻塞预警：T12 直播系统压测"]
             card = got[0]["card"]
-            assert card["body"] == "罗毅 负责的任务已过截止时间（12-01 12:00），2 小时没有更新进度。"
+            # The real silence: no update since the import on Monday 10:00 (it used to say "2 小时").
+            assert card["body"] == "罗毅 负责的任务已过截止时间（12-01 12:00），已 1 天 4 小时 没有更新进度。"
             assert [b["text"] for b in card["buttons"]] == ["催办", "调整截止", "查看"]
         assert await bot.new("luoyi") == [] and await bot.new("chenjie") == []
 
@@ -118,7 +124,7 @@ async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tm
         assert await bot.run_job("overdue_scan", at("2026-12-02 09:00")) == 1
         up = await bot.new("chenjie")
         assert [m["card"]["title"] for m in up] == ["阻塞预警（升级）：T12 直播系统压测"]
-        assert "已告知 梁波、郭庆，4 小时后仍未更新进度" in up[0]["card"]["body"]
+        assert "已告知 梁波、郭庆，仍未更新进度（已 18 小时 没有更新）" in up[0]["card"]["body"]
         assert await bot.new("liangbo") == [] and await bot.new("guoqing") == []
         # 陈杰 has nobody above him: no further level.
         assert await bot.run_job("overdue_scan", at("2026-12-02 13:00")) == 0

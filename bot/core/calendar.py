@@ -172,3 +172,24 @@ class WorkCalendar:
         else:
             result = datetime.combine(self.next_working_day(day), start)
         return result.replace(tzinfo=self.tz) if aware else result
+
+    def working_hours_before(self, dt: datetime, hours: float, start: time = time(9, 0),
+                             end: time = time(18, 0)) -> datetime:
+        """The moment `hours` working hours before the aware `dt` (counting only working hours of working days).
+
+        Due Tuesday 10:00 with a 2-hour notice on 09:00–18:00 days → Monday 17:00.
+        """
+        if not start < end:
+            raise ValueError("working hours must start before they end")
+        left = timedelta(hours=hours)
+        local = dt.astimezone(self.tz).replace(tzinfo=None)
+        for _ in range(_MAX_SEARCH_DAYS):
+            day = local.date()
+            if self.is_working_day(day) and local.time() > start:
+                top = min(local, datetime.combine(day, end))
+                available = top - datetime.combine(day, start)
+                if left <= available:
+                    return (top - left).replace(tzinfo=self.tz).astimezone(dt.tzinfo)
+                left -= available
+            local = datetime.combine(day - timedelta(days=1), end)
+        raise ValueError("no working hours in the year before; check extra_holidays")

@@ -133,6 +133,10 @@ class TenantConfig(_Strict):
     # Tasks and escalation
     escalate_after_hours: float = Field(2.0, gt=0)  # past due and no status update for this long → escalate
     escalate_climb_hours: float = Field(4.0, gt=0)  # still stale this much later → one level up
+    # The owner is reminded this many working hours before the due time (0: no early reminder),
+    # and again when it comes.
+    remind_before_working_hours: float = Field(2.0, ge=0)
+    remind_at_due: bool = True
     work_hours_start: time = time(9, 0)
     work_hours_end: time = time(18, 0)
     wecom: WeComConfig | None = None
