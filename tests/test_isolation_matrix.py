@@ -862,6 +862,7 @@ def example(world: World, key: str, userid: str) -> tuple[str, str, dict[str, An
         # An employee's chart is refused for the role (403), not the token; it draws nothing.
         "GET /console/api/pulse/chart.png": ("GET", f"/console/api/pulse/chart.png?tenant={DEMO}&userid=wangqiang", None),
         "GET /console/api/export.xlsx": ("GET", f"/console/api/export.xlsx?{q}", None),
+        "GET /console/api/audit": ("GET", f"/console/api/audit?{q}", None),
     }[key]
 
 
@@ -1127,6 +1128,20 @@ async def export_scope(world: World, role: str, route: str) -> None:
         text = workbook_text(outcome.body)
         check_reveals(world, tenant, actor, text, f"export for {tenant}/{actor}")
         assert ("DMX01" if tenant == DEMO else "RVX01") in text
+
+
+@check
+async def audit_scope(world: World, role: str, route: str) -> None:
+    actor = ROLE_ACTORS[role]
+    for tenant in CHAT_TENANTS:
+        outcome = await world.attempt(lambda: world.http("GET", f"/console/api/audit?tenant={tenant}&userid={actor}"))
+        if not world.companies[tenant].roles(actor) & {"hr", "admin"}:
+            assert outcome.status == 403
+            await check_nothing_changed(world, outcome, f"audit log for {tenant}/{actor}")
+            continue
+        assert outcome.status == 200
+        check_common(world, outcome, tenant, f"audit log for {tenant}/{actor}")
+        check_reveals(world, tenant, actor, outcome.body.decode(), f"audit log for {tenant}/{actor}")
 
 
 def verify_query(corp: FakeWeCom, when: float) -> tuple[str, str]:
