@@ -18,7 +18,7 @@ from handlers.feedback import feedback_buttons
 from handlers.people import Directory, tenant_directory
 from handlers.reply_grammar import classify_command, parse_action_reply, parse_leave, LeaveParseError
 from handlers.router import Router
-from bot.core.calendar import iso_week, week_days
+from bot.core.calendar import iso_week, week_days, week_label
 from store.goals import find_goal
 from store.models import ActionEdit, Goal, Leave, WeeklyAction, WitnessEvent
 
@@ -539,7 +539,19 @@ async def on_prompt_card(ctx: Context, row: Any) -> None:
 async def on_status(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
-        ctx.reply(ctx.t("status.none", week=this_week(ctx)))
+        week = week_label(this_week(ctx), ctx.tenant.locale)
+        days = week_days(this_week(ctx))
+        away = (await ctx.session.execute(select(Leave).where(
+            Leave.tenant == ctx.tenant.key, Leave.userid == ctx.event.userid,
+            Leave.start_day <= days[-1], Leave.end_day >= days[0]).order_by(Leave.start_day, Leave.id))).scalars().first()
+        if away is None:
+            ctx.reply(ctx.t("status.none", week=week))
+            return
+        # Someone on leave asking 我的 should hear that nothing is expected of them, not "no action".
+        reason = f"（{away.reason}）" if away.reason else ""
+        what = (ctx.t("status.skip", reason=reason) if away.kind == "skip" else
+                ctx.t("status.leave", start=f"{away.start_day:%m-%d}", end=f"{away.end_day:%m-%d}", reason=reason))
+        ctx.reply(ctx.t("status.away", week=week, what=what))
         return
     from store.pulse import action_status
     card = Card(title=f"{ctx.t('summary.title')} · {action.week}", fields=await _fields(ctx, action)

@@ -241,7 +241,8 @@ class Brief:
         episodes = {(e.task_code, e.episode) for e in self.escalations}
         figs = [
             Figure("weeks", "统计周数", str(len(self.weeks)), [],
-                   f"{self.period} 中截至 {self.as_of.isoformat()} 已开始的 ISO 周（周四落在本季度的周）。"),
+                   f"{self.period} 中截至 {self.as_of.isoformat()} 已开始的周（周一至周日；跨季度的周算在它的周四所在的季度），"
+                   "上线日期之前的周不计。"),
             Figure("skipped", "请假/跳过周", str(len(self.skipped_weeks)), [l.anchor for l in self.leaves],
                    "没有关键动作、且与请假记录有重叠的周；不计入应填周数。"),
             Figure("filled", "填写关键动作", f"{len(self.actions)}/{len(self.expected_weeks)} 周", acts,
