@@ -31,9 +31,9 @@ FILLED, MISSING, SKIPPED, ON_LEAVE = "已填写", "未填写", "跳过", "请假
 WITNESS_STATE = {"accepted": "已接受", "declined": "已拒绝", "invited": "未回应"}
 # Column widths in characters (a CJK character is about two): wide enough for a full
 # department path and a timestamp, so nothing shows as #### or is cut off.
-_ROW_WIDTHS = [10, 11, 14, 10, 30, 10, 22, 11, 30, 44, 10, 11, 11, 10, 17, 17, 9]
+_ROW_WIDTHS = [10, 12, 14, 10, 30, 10, 22, 11, 30, 44, 10, 11, 11, 10, 17, 17, 9]
 _DEPT_WIDTHS = [10, 30, 7, 10, 8, 11, 8, 10, 10, 9, 9, 11, 11]
-_TASK_WIDTHS = [8, 24, 24, 10, 10, 10, 11, 12, 10, 8, 11, 22]
+_TASK_WIDTHS = [8, 24, 24, 10, 10, 10, 11, 12, 10, 8, 11, 24]
 COMPANY = "全公司"
 _TIME_FORMAT = "%Y-%m-%d %H:%M"
 # A cell starting with one of these is run as a formula by Excel; user text must never be.
@@ -198,12 +198,20 @@ _DURATION = "[h]:mm"  # hours may pass 24: a day and a half shows as 36:00
 
 
 def _layout(ws: Any, widths: list[float]) -> None:
-    """Widths and a frozen header row; a write-only sheet takes them before its first row."""
+    """Widths, a frozen header row and a printable page; a write-only sheet takes them before its first row."""
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.properties import PageSetupProperties
 
     for i, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = w
     ws.freeze_panes = "A2"
+    # Printed (or saved as PDF): landscape, all columns on one page width, the header on every page.
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = "9"  # A4
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.print_title_rows = "1:1"
 
 
 async def _write_xlsx(
@@ -219,11 +227,16 @@ async def _write_xlsx(
     bold = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
 
-    def header(ws: Any, names: list[str]) -> None:
+    right = Alignment(horizontal="right")
+
+    def header(ws: Any, names: list[str], numeric_from: int | None = None) -> None:
+        """Bold names; over number columns right-aligned, so each sits above its figures."""
         cells = []
-        for n in names:
+        for i, n in enumerate(names):
             c = WriteOnlyCell(ws, value=n)
             c.font = bold
+            if numeric_from is not None and i >= numeric_from:
+                c.alignment = right
             cells.append(c)
         ws.append(cells)
 
@@ -261,7 +274,7 @@ async def _write_xlsx(
 
     dept_ws = wb.create_sheet("部门指标")
     _layout(dept_ws, _DEPT_WIDTHS)
-    header(dept_ws, DEPT_HEADER)
+    header(dept_ws, DEPT_HEADER, numeric_from=2)
     async for week, f in _dept_rows(db, tenant, weeks):
         values = _dept_values(week, f)
         cells = [text_cell(dept_ws, v) if i == 1 else v for i, v in enumerate(values[:9])]
@@ -270,14 +283,14 @@ async def _write_xlsx(
 
     fb_ws = wb.create_sheet("反馈标签")
     _layout(fb_ws, [30, 16, 7])
-    header(fb_ws, ["部门", "标签", "条数"])
+    header(fb_ws, ["部门", "标签", "条数"], numeric_from=2)
     for dept, tag, n in await _feedback_rows(db, tenant, weeks, tz):
         fb_ws.append([text_cell(fb_ws, dept), text_cell(fb_ws, tag), n])
 
     from store.task_figures import DEFINITIONS as TASK_DEFINITIONS, HEADER as TASK_HEADER
     task_ws = wb.create_sheet("任务交付")
     _layout(task_ws, _TASK_WIDTHS)
-    header(task_ws, TASK_HEADER)
+    header(task_ws, TASK_HEADER, numeric_from=3)
     rate_at, duration_at = TASK_HEADER.index("按时交付率"), len(TASK_HEADER) - 1
     for row in (await _task_figures(db, tenant, weeks, as_of)).rows():
         cells = []
