@@ -194,7 +194,8 @@ class ConsolePage:
                 out["chart"] = f"/console/api/pulse/chart.png?{q}"
                 if scope == "line":
                     # Who did not fill in is for the manager's eyes only, never the company view.
-                    out["missing"] = [_person(u, names) for u in p.missing]
+                    # The manager is counted in the figures, but is not listed to himself.
+                    out["missing"] = [_person(u, names) for u in p.missing if u != me.userid]
                 else:
                     out["export"] = f"/console/api/export.xlsx?{q}"
         if scope != "self" and not out["before_live"]:
