@@ -19,9 +19,12 @@ from sqlalchemy import delete, select
 from bot.adapter import Adapter, SendResult
 from bot.core.clock import utcnow
 from bot.core.config import TenantConfig
+from bot.core.calendar import WorkCalendar, iso_week
 from bot.core.events import Event
 from bot.storable import UNSTORABLE, storable
 from cards.model import Message
+from schedules.briefs import open_periods
+from store.live import is_counted, live_from
 from store.models import ConsoleMessage, Employee
 
 log = logging.getLogger(__name__)
@@ -317,10 +320,6 @@ def _quote(name: str) -> str:
 
 async def _why_nothing(runtime: Any, name: str, tenant: TenantConfig, at: datetime) -> str:
     """Why a job run by hand sent nothing, so "已发送 0 条" does not stand alone."""
-    from bot.core.calendar import WorkCalendar, iso_week
-    from schedules.briefs import open_periods
-    from store.live import is_counted, live_from
-
     cal = WorkCalendar(tenant)
     day = at.astimezone(tenant.tz).date()
     if name == "review_briefs":

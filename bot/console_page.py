@@ -18,10 +18,11 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from datetime import timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from bot.core.config import TenantConfig
 from bot.console import token_ok
+from store.audit import VIEW_AUDIT, search
 from store.live import is_counted, live_from
 from store.models import AuditLog, Employee, WeeklyAction
 
@@ -272,10 +273,6 @@ class ConsolePage:
 
     async def audit(self, request: web.Request) -> web.Response:
         """The audit log for HR and admins: who read whose data and when, by person and date."""
-        from datetime import date, datetime, time, timedelta
-
-        from store.audit import VIEW_AUDIT, search
-
         viewer = await self._viewer(request)
         if isinstance(viewer, web.Response):
             return viewer
