@@ -75,12 +75,12 @@ async def test_hr_opens_the_audit_view_in_a_browser(db: Database, tmp_path: Path
             await expect(row).to_contain_text("王强（wangqiang）")
             await expect(row).to_contain_text("2026-12-02 10:00")
             await expect(page.locator("#audit-status")).to_contain_text("共 1 条")
+            await page.screenshot(path=str(ARTIFACTS / f"console-audit-{db.dialect}.png"))
             # A day with nothing in it shows nothing.
             await page.fill("#audit-from", "2026-12-03")
             await page.fill("#audit-to", "2026-12-03")
             await page.click("#audit-search")
             await expect(row).to_have_count(0)
-            await page.screenshot(path=str(ARTIFACTS / f"console-audit-{db.dialect}.png"))
             assert errors == []
         finally:
             await browser.close()
