@@ -2,15 +2,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 from aiohttp import web
 
-from bot.core.config import TenantConfig
+from bot.core.clock import Clock
+from bot.core.config import Config, TenantConfig
+from bot.core.events import Event
 from cards.model import Message
+from store.db import Database
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
+
+class AdapterHost(Protocol):
+    """What an adapter may use of the process it runs in: store what arrives, know the tenants and the time.
+
+    Adapters never dispatch, handle or schedule anything; the Runtime satisfies this.
+    """
+
+    config: Config
+    clock: Clock
+    db: Database  # card and directory bookkeeping of the platform (response codes, user ids)
+    stats: dict[str, int]
+
+    def tenant(self, key: str) -> TenantConfig | None: ...
+
+    async def accept(self, event: Event) -> bool: ...
 
 
 @dataclass
@@ -36,7 +52,7 @@ class Adapter:
 
     platform: ClassVar[str] = ""
 
-    def __init__(self, runtime: "Runtime") -> None:
+    def __init__(self, runtime: AdapterHost) -> None:
         self.runtime = runtime
 
     def add_routes(self, app: web.Application) -> None:

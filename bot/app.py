@@ -11,6 +11,9 @@ from aiohttp import web
 from bot.core.clock import Clock
 from bot.core.config import Config, ConfigError
 from bot.runtime import Runtime
+from handlers.router import Router
+from schedules.registry import JobRegistry
+from schedules.ticker import Ticker
 from bot.storable import UNSTORABLE, storable
 from store.db import Database
 from store.migrate import check_current
@@ -69,8 +72,10 @@ def check_console_exposure(config: Config) -> None:
             "but console.token is empty: set a token or bind to 127.0.0.1")
 
 
-def make_runtime(config: Config, db: Database, clock: Clock | None = None) -> Runtime:
-    runtime = Runtime(config, db, clock)
+def make_runtime(config: Config, db: Database, clock: Clock | None = None, *, router: Router | None = None,
+                 jobs: JobRegistry | None = None) -> Runtime:
+    """A Runtime with the adapters its tenants need; `router` and `jobs` default to every built-in feature."""
+    runtime = Runtime(config, db, clock, router=router, jobs=jobs)
     platforms = {t.platform for t in config.tenants}
     if config.console.enabled or "console" in platforms:
         from bot.console import ConsoleAdapter
@@ -102,6 +107,12 @@ async def readyz(request: web.Request) -> web.Response:
                              status=200 if ready else 503)
 
 
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    await runtime.metrics.refresh(runtime.db)
+    return runtime.metrics.exposition()
+
+
 def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Application:
     config = runtime.config
     app = web.Application(client_max_size=config.server.max_body_bytes,
@@ -109,7 +120,6 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    from bot.metrics import metrics_endpoint
     app.router.add_get("/metrics", metrics_endpoint)
     for name, adapter in runtime.adapters.items():
         if name == "console" and not config.console.enabled:
@@ -125,9 +135,8 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
 
     if start_background:
         async def _start(app: web.Application) -> None:
-            from schedules.ticker import Ticker
             await runtime.start()
-            ticker = Ticker(runtime)
+            ticker = Ticker(runtime.jobs, runtime.job_env, runtime.config.tenants, runtime.clock, runtime.wake_outbox)
             app["ticker"] = ticker
             ticker.start()
 

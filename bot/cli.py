@@ -4,14 +4,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from bot.core.clock import Clock, utcnow
-from bot.core.config import Config, ConfigError, load_config
+from bot.cli_common import _config, _db, _with_db
+from bot.core.config import Config, ConfigError
 
 log = logging.getLogger("dongxian")
 
@@ -19,27 +19,6 @@ log = logging.getLogger("dongxian")
 def _setup_logging() -> None:
     from bot.logs import setup_logging
     setup_logging()
-
-
-def _config(args: argparse.Namespace) -> Config:
-    path = args.config or os.environ.get("DONGXIAN_CONFIG") or "config.toml"
-    config = load_config(path)
-    from bot.logs import setup_logging
-    setup_logging(config)
-    return config
-
-
-def _db(config: Config):  # type: ignore[no-untyped-def]
-    from store.db import Database
-    return Database(config.database.url)
-
-
-async def _with_db(config: Config, fn: Callable[[Any], Awaitable[int]]) -> int:
-    db = _db(config)
-    try:
-        return await fn(db)
-    finally:
-        await db.close()
 
 
 # -- serve / demo -------------------------------------------------------------------
@@ -264,12 +243,13 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
 
 def cmd_jobs_run(args: argparse.Namespace) -> int:
     from bot.app import make_runtime
-    from schedules.jobs import JOBS, run_job
+    from schedules.jobs import all_jobs
 
     config = _config(args)
     tenant = config.tenant(args.tenant)
-    if args.name not in JOBS:
-        print(f"unknown job {args.name!r}; known: {', '.join(sorted(JOBS))}", file=sys.stderr)
+    jobs = all_jobs()
+    if args.name not in jobs:
+        print(f"unknown job {args.name!r}; known: {', '.join(jobs.names())}", file=sys.stderr)
         return 2
     at = datetime.fromisoformat(args.at) if args.at else utcnow()
     if at.tzinfo is None:
@@ -278,7 +258,7 @@ def cmd_jobs_run(args: argparse.Namespace) -> int:
 
     async def go(db: Any) -> int:
         runtime = make_runtime(config, db)
-        sent = await run_job(runtime, args.name, tenant, at)
+        sent = await runtime.run_job(args.name, tenant, at)
         print(f"{args.name}: {sent} message(s) queued; the running server delivers them")
         return 0
 

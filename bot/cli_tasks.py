@@ -8,7 +8,7 @@ from typing import Any
 
 
 def cmd_tasks_import(args: argparse.Namespace) -> int:
-    from bot.cli import _config, _with_db
+    from bot.cli_common import _config, _with_db
     from bot.core.clock import utcnow
     from store.roster import ensure_tenant
     from store.tasks import import_tasks

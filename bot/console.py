@@ -61,6 +61,7 @@ class ConsoleAdapter(Adapter):
         r.add_put("/console/api/clock", self.put_clock)
         r.add_delete("/console/api/clock", self.delete_clock)
         r.add_get("/console/api/clock", self.get_clock)
+        r.add_get("/console/api/jobs", self.list_jobs)
         r.add_post("/console/api/jobs/{name}/run", self.run_job)
         r.add_get("/console/api/tenants", self.tenants)
 
@@ -252,14 +253,18 @@ class ConsoleAdapter(Adapter):
         self.runtime.clock.reset()
         return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": self.runtime.clock.simulated})
 
+    async def list_jobs(self, request: web.Request) -> web.Response:
+        """The jobs the console may run, from the registry (the page has no list of its own)."""
+        if (denied := self._guard(request)) is not None:
+            return denied
+        return web.json_response({"jobs": self.runtime.jobs.names()})
+
     async def run_job(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
             return denied
-        from schedules.jobs import JOBS, run_job
-
         name = request.match_info["name"]
-        if name not in JOBS:
-            return _bad(f"unknown job {name!r}; known: {', '.join(sorted(JOBS))}", 404)
+        if name not in self.runtime.jobs:
+            return _bad(f"unknown job {name!r}; known: {', '.join(self.runtime.jobs.names())}", 404)
         body = await self._json(request)
         if isinstance(body, web.Response):
             return body
@@ -269,7 +274,7 @@ class ConsoleAdapter(Adapter):
         at = _parse_time(body["at"]) if body.get("at") else self.runtime.clock.now()
         if isinstance(at, web.Response):
             return at
-        sent = await run_job(self.runtime, name, tenant, at)
+        sent = await self.runtime.run_job(name, tenant, at)
         self.runtime.wake_outbox()
         out: dict[str, Any] = {"job": name, "tenant": tenant.key, "at": at.isoformat(), "sent": sent}
         if not sent:

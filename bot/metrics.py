@@ -5,18 +5,14 @@ not mix their figures. Database-derived gauges are refreshed at scrape time.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 
 from bot.core.clock import utcnow
 from bot.core.timeutil import aware
+from store.db import Database
 from store.models import InboxEvent, OutboxMessage
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 
 class Metrics:
@@ -37,8 +33,8 @@ class Metrics:
                                          ["kind"], registry=r,
                                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
-    async def refresh(self, runtime: "Runtime") -> None:
-        async with runtime.db.session() as s:
+    async def refresh(self, db: Database) -> None:
+        async with db.session() as s:
             pending, oldest = (await s.execute(select(func.count(), func.min(InboxEvent.received_at)).where(
                 InboxEvent.status.in_(("pending", "processing"))))).one()
             rows = (await s.execute(select(OutboxMessage.platform, OutboxMessage.status, func.count())
@@ -49,11 +45,6 @@ class Metrics:
         for platform, status, n in rows:
             self.outbox.labels(platform, status).set(n)
 
-
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    from bot.app import RUNTIME_KEY
-
-    runtime = request.app[RUNTIME_KEY]
-    await runtime.metrics.refresh(runtime)
-    body = generate_latest(runtime.metrics.registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    def exposition(self) -> web.Response:
+        """The Prometheus text format of every metric."""
+        return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

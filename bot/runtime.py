@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -21,8 +22,13 @@ from bot.core.clock import Clock, utcnow
 from bot.core.config import Config, TenantConfig
 from bot.core.events import Event
 from cards.model import Message
+from bot.inbox_writer import InboxWriter
+from bot.metrics import Metrics
 from handlers.context import Context
 from handlers.router import Router
+from handlers.routes import build_router
+from schedules.jobs import all_jobs
+from schedules.registry import JobEnv, JobRegistry
 from store import inbox, outbox
 from store.db import Database
 from store.models import Employee, InboxEvent, OutboxMessage
@@ -34,15 +40,18 @@ log = logging.getLogger(__name__)
 RELAY_CHUNK = 20
 
 
+def _log_job_failure(job: str, tenant: str) -> None:
+    log.exception("job %s failed for tenant %s", job, tenant)
+
+
 class Runtime:
-    def __init__(self, config: Config, db: Database, clock: Clock | None = None, router: Router | None = None) -> None:
+    def __init__(self, config: Config, db: Database, clock: Clock | None = None, router: Router | None = None,
+                 jobs: JobRegistry | None = None) -> None:
         self.config = config
         self.db = db
         self.clock = clock or Clock()
-        if router is None:
-            from handlers.routes import build_router
-            router = build_router()
-        self.router = router
+        self.router = router if router is not None else build_router()
+        self.jobs = jobs if jobs is not None else all_jobs()
         self.adapters: dict[str, Adapter] = {}
         self.instance = f"{os.uname().nodename}:{os.getpid()}"
         self._inbox_wake = asyncio.Event()
@@ -50,10 +59,21 @@ class Runtime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
         self.stats: dict[str, int] = defaultdict(int)
-        from bot.inbox_writer import InboxWriter
-        from bot.metrics import Metrics
         self.metrics = Metrics()
         self.inbox_writer = InboxWriter(db)
+        self.job_env = JobEnv(db=db, data_dir=config.server.data_dir, on_run=self._count_job_run)
+
+    def _count_job_run(self, job: str, sent: int) -> None:
+        self.metrics.job_runs.labels(job).inc()
+        self.metrics.job_sends.labels(job).inc(sent)
+
+    async def tick(self, now: datetime) -> int:
+        """Run every job that is due at `now` (what the ticker does on each beat)."""
+        return await self.jobs.tick(self.job_env, self.config.tenants, now, _log_job_failure)
+
+    async def run_job(self, name: str, tenant: TenantConfig, at: datetime) -> int:
+        """Run a job by hand (console, CLI, tests) as of `at`; the same exactly-once claims apply."""
+        return await self.jobs.run(self.job_env, name, tenant, at)
 
     # -- wiring --------------------------------------------------------------
     def add_adapter(self, adapter: Adapter) -> None:

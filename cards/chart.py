@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 # Figure and the Agg canvas directly, never pyplot: no global backend or figure state to share.
 from matplotlib import font_manager
@@ -25,8 +25,19 @@ from matplotlib.ticker import PercentFormatter
 
 from cards.texts import t
 
-if TYPE_CHECKING:
-    from store.pulse import DeptFigures
+
+
+class WeekRates(Protocol):
+    """One week's four rates (None where the week has nothing to count); the pulse's figures fit."""
+
+    @property
+    def fill_rate(self) -> float | None: ...
+    @property
+    def completion_rate(self) -> float | None: ...
+    @property
+    def linkage_rate(self) -> float | None: ...
+    @property
+    def witness_rate(self) -> float | None: ...
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +154,7 @@ def _week_label(week: str, previous: str | None) -> str:
     return f"{num}\n{year}" if previous is None or previous.split("-")[0] != year else num
 
 
-def trend_png(points: Sequence[tuple[str, "DeptFigures"]], locale: str = "zh") -> bytes:
+def trend_png(points: Sequence[tuple[str, WeekRates]], locale: str = "zh") -> bytes:
     """A line chart of the four weekly rates (fill, completion, linkage, witness) as PNG bytes."""
     family = cjk_font_family()
     if family is None and locale == "zh":

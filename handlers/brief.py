@@ -11,16 +11,17 @@ from datetime import timedelta
 from pathlib import Path
 
 from cards.model import Card, Message
+from handlers import brief_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
 from handlers.feedback import feedback_buttons, may_view, parse_feedback
 from handlers.people import tenant_directory
-from handlers.reply_grammar import classify_command
 from handlers.router import Router
 from store import audit
 from store.brief import Brief, build_brief, parse_period, period_days, quarter_of, render_html
-from store.models import Employee
+from store.models import Employee, IssuedCard
 
-router = Router()
+router = Router("brief")
+BRIEF_CARD = "brief"
 
 # A review period stays the default of `简报` for this long after it opens.
 REVIEW_DEFAULT_DAYS = 31
@@ -76,7 +77,7 @@ async def deliver(ctx: Context, to_userid: str, brief: Brief, path: Path) -> Non
     """The summary card and the document to one person (a 反馈 button when they may give feedback)."""
     card = summary_card(ctx, brief)
     card.buttons = await feedback_buttons(ctx, to_userid, brief.userid)
-    await ctx.issue_card(to_userid, "brief", card, data={"receiver": brief.userid, "period": brief.period},
+    await ctx.issue_card(to_userid, BRIEF_CARD, card, data={"receiver": brief.userid, "period": brief.period},
                          ttl_hours=24 * 14)
     ctx.send(to_userid, Message(kind="file", path=str(path), filename=filename(brief),
                                 text=ctx.t("brief.caption", name=brief.name, period=brief.period)))
@@ -92,11 +93,11 @@ def default_period(ctx: Context) -> str:
     return quarter_of(today)
 
 
-@router.command("brief")
+@router.command("brief", words=("简报", "brief"), args=True, access="read_person")
 async def on_brief(ctx: Context) -> None:
     me = ctx.me
     assert me is not None
-    _, rest = classify_command(ctx.event.text)
+    rest = ctx.args
     parts = parse_feedback(rest)
     words = (parts.event or "").split()
     period: str | None = None
@@ -153,3 +154,9 @@ async def on_brief(ctx: Context) -> None:
     await deliver(ctx, me.userid, brief, write_document(brief, ctx.data_dir))
 
 
+
+
+@router.card(BRIEF_CARD)
+async def on_brief_card(ctx: Context, row: IssuedCard) -> None:
+    """The brief card's one button, 反馈, is the feedback feature's typed action; nothing else is pressable."""
+    ctx.reply(ctx.t("card.unknown"))

@@ -1,10 +1,13 @@
-"""What a handler gets: the event, a transaction, the sender, the clock, and ways to answer.
+"""What handlers and jobs get: a transaction, the tenant, "now", and ways to send.
 
-Everything a handler sends goes into the outbox in the same transaction as its
+`Outgoing` is what a clock-driven job needs (send, issue and close cards); `Context` adds
+what a conversation has: the inbound event, the person who sent it and their half-finished
+exchange. Everything either sends goes into the outbox in the same transaction as its
 business change, so a crash either keeps both or neither.
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,12 +20,22 @@ from bot.core.config import TenantConfig
 from bot.core.events import Event
 from cards import texts
 from cards.model import Card, Message
-from store import outbox
-from store.models import Conversation, Employee, IssuedCard
 from bot.core.timeutil import aware
+from store import outbox
+from store.db import try_insert
+from store.models import Conversation, Employee, IssuedCard
 
 
 BROADCAST = "*"  # IssuedCard.userid of a card shared by many recipients
+# A person's Conversation row holds the exchange under way (kind, data) and, under SUSPENDED,
+# the flows they put aside with a command in between; IDLE: nothing under way, only flows aside.
+SUSPENDED = "_suspended"
+IDLE = "idle"
+MAX_SUSPENDED = 3
+
+
+def _aside(kind: str, data: dict[str, Any], *, comes_back: bool) -> list[dict[str, Any]]:
+    return [{"kind": kind, "data": {k: v for k, v in data.items() if k != SUSPENDED}, "comes_back": comes_back}]
 
 
 def new_card_id() -> str:
@@ -31,11 +44,11 @@ def new_card_id() -> str:
 
 
 @dataclass
-class Context:
+class Outgoing:
+    """A transaction of one tenant at one moment, with the ways to send from it."""
+
     session: AsyncSession
     tenant: TenantConfig
-    event: Event
-    me: Employee | None
     now: datetime
     sent: list[tuple[str, Message]] = field(default_factory=list)
     data_dir: str = "var"  # where generated documents (briefs, exports) are written
@@ -54,9 +67,6 @@ class Context:
         outbox.enqueue(self.session, tenant=self.tenant.key, platform=self.tenant.platform,
                        userid=userid, message=message)
         self.sent.append((userid, message))
-
-    def reply(self, message: Message | str) -> None:
-        self.send(self.event.userid, message)
 
     async def issue_card(self, userid: str, kind: str, card: Card, *, ref_id: int | None = None,
                          data: dict[str, Any] | None = None, ttl_hours: int = 72) -> Card:
@@ -79,10 +89,6 @@ class Context:
         that scheduled send went to. The card id is derived from tenant and audience,
         so processes issuing the same broadcast agree on it.
         """
-        import hashlib
-
-        from store.db import try_insert
-
         card.id = "b" + hashlib.sha1(f"{self.tenant.key}|{audience}".encode()).hexdigest()[:24]
         card.broadcast = True
         await try_insert(self.session, IssuedCard, dict(
@@ -95,14 +101,12 @@ class Context:
         self.sent.append((outbox.EVERYONE, message))
         return card
 
+    def _reply_hint(self, row: IssuedCard) -> dict[str, Any]:
+        """What the platform needs to update a card in place after a press (none without one)."""
+        return {}
+
     async def close_card(self, row: IssuedCard, result: str) -> None:
         """Mark a card answered and show `result` in place of its buttons."""
-        if row.userid == BROADCAST:
-            # A shared card stays open for the others; only the presser's copy changes.
-            card = Card.from_dict(row.card)
-            card.result, card.id = result, row.id
-            self.send(self.event.userid, Message(kind="card_update", card=card, hint=dict(self.event.hint)))
-            return
         row.state = "used"
         row.used_at = self.now
         card = Card.from_dict(row.card)
@@ -110,8 +114,7 @@ class Context:
         card.id = row.id
         row.card = card.to_dict()
         self.session.add(row)
-        hint = dict(self.event.hint) if self.event.card_id == row.id else {}
-        self.send(row.userid, Message(kind="card_update", card=card, hint=hint))
+        self.send(row.userid, Message(kind="card_update", card=card, hint=self._reply_hint(row)))
 
     async def expire_cards(self, *, kind: str, ref_id: int, result: str) -> None:
         """Close still-open cards of one record (e.g. the old witness's invitation)."""
@@ -126,6 +129,32 @@ class Context:
         return (await self.session.execute(select(Employee).where(
             Employee.tenant == self.tenant.key, Employee.userid == userid))).scalar_one_or_none()
 
+
+@dataclass(kw_only=True)
+class Context(Outgoing):
+    """A conversation turn: the outgoing part plus the event, its sender and their open exchange."""
+
+    event: Event
+    me: Employee | None = None
+    # The text after the command's word when the event is a command (`简报 @王强` → '@王强').
+    args: str = ""
+
+    def reply(self, message: Message | str) -> None:
+        self.send(self.event.userid, message)
+
+    def _reply_hint(self, row: IssuedCard) -> dict[str, Any]:
+        # Only the card that was pressed can be answered with the press's response code.
+        return dict(self.event.hint) if self.event.card_id == row.id else {}
+
+    async def close_card(self, row: IssuedCard, result: str) -> None:
+        if row.userid == BROADCAST:
+            # A shared card stays open for the others; only the presser's copy changes.
+            card = Card.from_dict(row.card)
+            card.result, card.id = result, row.id
+            self.send(self.event.userid, Message(kind="card_update", card=card, hint=dict(self.event.hint)))
+            return
+        await super().close_card(row, result)
+
     # -- conversation state ------------------------------------------------
     async def conversation(self) -> Conversation | None:
         row = (await self.session.execute(select(Conversation).where(
@@ -136,19 +165,73 @@ class Context:
         return row
 
     async def set_conversation(self, kind: str, data: dict[str, Any], *, userid: str = "") -> None:
-        """Remember a half-finished exchange with `userid` (default: the sender)."""
+        """Remember a half-finished exchange with `userid` (default: the sender).
+
+        A different exchange under way is not lost: it waits underneath and comes back by itself
+        when this one is over (a card's follow-up question in the middle of a weekly action).
+        What the person put aside with a command stays aside until 继续."""
         userid = userid or self.event.userid
         row = (await self.session.execute(select(Conversation).where(
             Conversation.tenant == self.tenant.key, Conversation.userid == userid))).scalar_one_or_none()
         expires = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
+        data = {k: v for k, v in data.items() if k != SUSPENDED}
         if row is None:
             row = Conversation(tenant=self.tenant.key, userid=userid, kind=kind, data=data, expires_at=expires)
         else:
-            row.kind, row.data, row.expires_at = kind, dict(data), expires
+            live = aware(row.expires_at) > self.now
+            aside = list(row.data.get(SUSPENDED) or []) if live else []
+            if live and row.kind not in (IDLE, kind):
+                aside = _aside(row.kind, row.data, comes_back=True) + aside
+            row.kind, row.data, row.expires_at = kind, {**data, **({SUSPENDED: aside[:MAX_SUSPENDED]} if aside else {})}, expires
         self.session.add(row)
 
     async def clear_conversation(self) -> None:
-        await self.session.execute(delete(Conversation).where(
-            Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))
+        """The exchange under way is over. One it interrupted comes back; one put aside with a
+        command stays aside until 继续 (or its expiry)."""
+        row = await self.conversation()
+        if row is None:
+            return
+        aside = list(row.data.get(SUSPENDED) or [])
+        if aside and aside[0].get("comes_back"):
+            top, rest = aside[0], aside[1:]
+            row.kind, row.data = str(top["kind"]), {**dict(top.get("data") or {}), **({SUSPENDED: rest} if rest else {})}
+            self.session.add(row)
+        elif aside:
+            row.kind, row.data = IDLE, {SUSPENDED: aside}
+            self.session.add(row)
+        else:
+            await self.session.execute(delete(Conversation).where(
+                Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))
+
+    # -- flows put aside ---------------------------------------------------------------------
+    async def suspend(self) -> str | None:
+        """Put the exchange under way aside (newest first, at most MAX_SUSPENDED); returns its kind."""
+        row = await self.conversation()
+        if row is None or row.kind == IDLE:
+            return None
+        aside = _aside(row.kind, row.data, comes_back=False)
+        aside += [a for a in (row.data.get(SUSPENDED) or []) if a.get("kind") != row.kind]
+        row.kind, row.data = IDLE, {SUSPENDED: aside[:MAX_SUSPENDED]}
+        row.expires_at = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
+        self.session.add(row)
+        return str(aside[0]["kind"])
+
+    async def suspended(self) -> list[str]:
+        """Kinds of the flows put aside, newest first."""
+        row = await self.conversation()
+        return [str(a["kind"]) for a in (row.data.get(SUSPENDED) or [])] if row is not None else []
+
+    async def take_suspended(self) -> tuple[str, dict[str, Any]] | None:
+        """Bring back the newest flow put aside as the exchange under way."""
+        row = await self.conversation()
+        aside = list(row.data.get(SUSPENDED) or []) if row is not None else []
+        if row is None or not aside:
+            return None
+        top, rest = aside[0], aside[1:]
+        row.kind = str(top["kind"])
+        row.data = {**dict(top.get("data") or {}), **({SUSPENDED: rest} if rest else {})}
+        row.expires_at = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
+        self.session.add(row)
+        return row.kind, {k: v for k, v in row.data.items() if k != SUSPENDED}
 
 

@@ -12,28 +12,83 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
 
-from bot.core.config import FeedbackTag
+from pydantic import Field
+
+from bot.core.config import Section, Strict
 from cards.model import Button, Card
 from bot.core.timeutil import aware
-from handlers.context import Context
+from handlers.actions import CardAction
+from handlers import feedback_texts  # noqa: F401  (the feature's texts join the catalogue)
+from handlers.context import Context, Outgoing
 from handlers.people import Directory, Person, tenant_directory
-from handlers.reply_grammar import classify_command, collapse_spaces, fold_width
-from handlers.router import CardHandler, Router
+from handlers.reply_grammar import collapse_spaces, fold_width
+from handlers.router import Router
 from store import audit
 from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
 from store.models import Employee, Feedback, IssuedCard, Task, WeeklyAction
 from store.pulse import reporting_line
 
-router = Router()
+router = Router("feedback")
 
 DRAFT = "feedback_draft"
 FLOW_CARDS = ("fb_person", "fb_tag", "fb_impact")
-FEEDBACK_KEY = "feedback"  # the 反馈 button on other features' cards
+
+
+class FeedbackTag(Strict):
+    name: str = Field(min_length=1, max_length=20)
+    polarity: Literal["认可", "改进"] = "认可"
+
+
+DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in (
+    ("主动补位", "认可"), ("方案创新", "认可"), ("客户需求深挖", "认可"), ("跨部门协作", "认可"),
+    ("风险预警", "认可"), ("知识沉淀", "认可"), ("响应不及时", "改进"), ("交付质量待提升", "改进"))]
+
+
+class FeedbackSettings(Section, name="feedback", legacy={
+        "feedback_tags": "tags", "peer_feedback": "peer", "notify_feedback_receiver": "notify_receiver"}):
+    """[tenants.feedback]"""
+
+    tags: list[FeedbackTag] = DEFAULT_TAGS  # the behaviour tags feedback is given with
+    # May colleagues give feedback outside their reporting line? On by default: recognition between
+    # peers is most of what a company's feedback is. Each giver has a monthly quota of it.
+    peer: bool = True
+    peer_monthly_quota: int = Field(10, ge=1)  # feedback one person may give outside their line per month
+    notify_receiver: bool = True  # tell the receiver at once
+
+
+def settings(ctx: Outgoing) -> FeedbackSettings:
+    return FeedbackSettings.of(ctx.tenant)
+
+
+class GiveFeedback(CardAction, prefix="feedback"):
+    """The 反馈 button on another feature's card; `about` says what the card's ref_id is
+    ("action" or "task"), so the feedback is pre-filled with its person and linked to it.
+    Empty: the person is the card's data["receiver"] if it has one, else the flow opens empty."""
+
+    about: Literal["action", "task", ""] = ""
+
+
+class PickReceiver(CardAction, prefix="to"):
+    userid: str
+
+
+class PickTag(CardAction, prefix="tag"):
+    name: str
+
+
+class MoreTags(CardAction, prefix="more"):
+    page: int
+
+
+class PickImpact(CardAction, prefix="impact"):
+    impact: str
+
+
 # WeCom shows at most 6 buttons on a card; bigger teams are asked to @ the person.
 MAX_BUTTONS = 6
 MAX_EVENT = 500
@@ -156,7 +211,7 @@ def match_tag(token: str, tags: list[FeedbackTag]) -> tuple[FeedbackTag | None, 
 
 
 def _tag(ctx: Context, name: str | None) -> FeedbackTag | None:
-    return next((t for t in ctx.tenant.feedback_tags if t.name == name), None)
+    return next((t for t in settings(ctx).tags if t.name == name), None)
 
 
 # -- who may give and see ------------------------------------------------------------------
@@ -170,9 +225,9 @@ async def may_give(ctx: Context, giver: str, receiver: Employee) -> str | None:
     line = await reporting_line(ctx.session, ctx.tenant.key, giver)
     if receiver.userid in line:
         return None
-    if not ctx.tenant.peer_feedback:
+    if not settings(ctx).peer:
         return ctx.t("fb.outside_line", name=receiver.name)
-    quota = ctx.tenant.peer_feedback_monthly_quota
+    quota = settings(ctx).peer_monthly_quota
     if await peer_feedback_this_month(ctx, giver, line) >= quota:
         return ctx.t("fb.quota", n=quota)
     return None
@@ -195,12 +250,13 @@ async def may_view(ctx: Context, viewer: Employee, subject: str) -> bool:
     return subject in await reporting_line(ctx.session, ctx.tenant.key, viewer.userid)
 
 
-async def feedback_buttons(ctx: Context, giver: str, receiver: str) -> list[Button]:
+async def feedback_buttons(ctx: Context, giver: str, receiver: str,
+                           about: Literal["action", "task", ""] = "") -> list[Button]:
     """The 反馈 button for another feature's card, when `giver` may give `receiver` feedback."""
     person = await ctx.employee(receiver)
     if person is None or await may_give(ctx, giver, person) is not None:
         return []
-    return [Button(FEEDBACK_KEY, ctx.t("fb.btn"))]
+    return [Button(GiveFeedback(about=about).pack(), ctx.t("fb.btn"))]
 
 
 # -- the draft -------------------------------------------------------------------------------
@@ -272,7 +328,7 @@ async def _set_receiver(ctx: Context, draft: dict[str, Any], token: str, problem
         problems.append(refusal)
         return False
     card = Card(title=ctx.t("fb.person.title"), body=ctx.t("fb.person.which", token=token),
-                buttons=[Button(f"to:{p.userid}", f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
+                buttons=[Button(PickReceiver(userid=p.userid).pack(), f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
                          for p in allowed[:MAX_BUTTONS]])
     await _issue(ctx, "fb_person", card, draft)
     return True
@@ -297,7 +353,7 @@ async def _absorb(ctx: Context, draft: dict[str, Any], text: str, problems: list
     if parts.impact:
         draft["impact"] = parts.impact
     if parts.tag is not None:
-        tag, close = match_tag(parts.tag, ctx.tenant.feedback_tags)
+        tag, close = match_tag(parts.tag, settings(ctx).tags)
         if tag is not None:
             draft["tag"] = tag.name
         elif not choosing:
@@ -351,7 +407,7 @@ async def _ask_person(ctx: Context, draft: dict[str, Any], *, quiet: bool = Fals
     me = ctx.event.userid
     line = await reporting_line(ctx.session, ctx.tenant.key, me)
     draft["asked"] = "receiver"
-    if not line and not ctx.tenant.peer_feedback:
+    if not line and not settings(ctx).peer:
         await _finish(ctx, draft)
         if not quiet:  # after a refusal, the refusal says enough
             ctx.reply(ctx.t("fb.no_line"))
@@ -367,14 +423,14 @@ async def _ask_person(ctx: Context, draft: dict[str, Any], *, quiet: bool = Fals
     # Direct reports first: they are whom a manager gives feedback to most.
     rows.sort(key=lambda e: (e.manager_userid != me, e.name, e.userid))
     names = [e.name for e in rows]
-    buttons = [Button(f"to:{e.userid}", e.name if names.count(e.name) == 1 else
+    buttons = [Button(PickReceiver(userid=e.userid).pack(), e.name if names.count(e.name) == 1 else
                       f"{e.name}（{e.department.split('/')[-1] or e.userid}）") for e in rows]
-    body = ctx.t("fb.person.body") + (ctx.t("fb.person.peers") if ctx.tenant.peer_feedback else "")
+    body = ctx.t("fb.person.body") + (ctx.t("fb.person.peers") if settings(ctx).peer else "")
     await _issue(ctx, "fb_person", Card(title=ctx.t("fb.person.title"), body=body, buttons=buttons), draft)
 
 
 async def _tag_card(ctx: Context, draft: dict[str, Any], close: list[FeedbackTag], page: int = 0) -> None:
-    tags = list(ctx.tenant.feedback_tags)
+    tags = list(settings(ctx).tags)
     if close:
         shown, more = close[:MAX_BUTTONS], False
     elif len(tags) <= MAX_BUTTONS:
@@ -384,11 +440,11 @@ async def _tag_card(ctx: Context, draft: dict[str, Any], close: list[FeedbackTag
         pages = (len(tags) + per - 1) // per
         page %= pages
         shown, more = tags[page * per:(page + 1) * per], True
-    buttons = [Button(f"tag:{t.name}", t.name) for t in shown]
+    buttons = [Button(PickTag(name=t.name).pack(), t.name) for t in shown]
     if more:
-        buttons.append(Button(f"more:{page + 1}", ctx.t("fb.tag.more")))
+        buttons.append(Button(MoreTags(page=page + 1).pack(), ctx.t("fb.tag.more")))
     elif close:
-        buttons = buttons[:MAX_BUTTONS - 1] + [Button("more:0", ctx.t("fb.tag.all"))]
+        buttons = buttons[:MAX_BUTTONS - 1] + [Button(MoreTags(page=0).pack(), ctx.t("fb.tag.all"))]
     praise = "、".join(t.name for t in tags if t.polarity == "认可")
     improve = "、".join(t.name for t in tags if t.polarity == "改进")
     body = ctx.t("fb.tag.body", praise=praise or "—", improve=improve or "—")
@@ -401,7 +457,7 @@ async def _impact_card(ctx: Context, draft: dict[str, Any]) -> None:
     draft["asked"] = "impact"
     await ctx.set_conversation(DRAFT, draft)
     card = Card(title=ctx.t("fb.impact.title"), body=ctx.t("fb.impact.body"),
-                buttons=[Button(f"impact:{i}", i) for i in IMPACTS])
+                buttons=[Button(PickImpact(impact=i).pack(), i) for i in IMPACTS])
     await _issue(ctx, "fb_impact", card, draft)
 
 
@@ -430,7 +486,7 @@ async def _record(ctx: Context, draft: dict[str, Any]) -> None:
     await _finish(ctx, draft)
     giver = await _name(ctx, ctx.event.userid)
     what = ctx.t("fb.what", tag=tag.name, polarity=tag.polarity, impact=row.impact, event=row.event)
-    if ctx.tenant.notify_feedback_receiver:
+    if settings(ctx).notify_receiver:
         ctx.send(receiver.userid, ctx.t("fb.received", giver=giver, what=what))
         ctx.reply(ctx.t("fb.recorded", name=receiver.name, what=what) + "\n" + ctx.t("fb.notified", name=receiver.name))
     else:
@@ -456,9 +512,9 @@ async def start(ctx: Context, *, receiver: str | None = None, ref_kind: str | No
     await _advance(ctx, draft, problems)
 
 
-@router.command("feedback")
+@router.command("feedback", words=("反馈", "feedback"), args=True, access=("give_feedback", "read_person"))
 async def on_feedback(ctx: Context) -> None:
-    _, rest = classify_command(ctx.event.text)
+    rest = ctx.args
     words = rest.split(maxsplit=1)
     if words and fold_width(words[0]).casefold() in _VIEW_WORDS:
         await _view(ctx, words[1] if len(words) > 1 else "")
@@ -473,7 +529,12 @@ async def on_feedback(ctx: Context) -> None:
     await _advance(ctx, draft, problems, choosing=choosing)
 
 
-@router.conversation(DRAFT)
+async def _resume_draft(ctx: Context) -> None:
+    draft = await _load_draft(ctx) or await _new_draft(ctx)
+    await _advance(ctx, draft, [])
+
+
+@router.conversation(DRAFT, label="fb.flow", resume=_resume_draft)
 async def on_draft_reply(ctx: Context) -> None:
     draft = await _load_draft(ctx) or await _new_draft(ctx)
     problems: list[str] = []
@@ -494,8 +555,9 @@ async def _draft_for_press(ctx: Context, row: IssuedCard) -> dict[str, Any]:
 
 @router.card("fb_person")
 async def on_person_card(ctx: Context, row: IssuedCard) -> None:
-    userid = ctx.event.action_key.removeprefix("to:")
-    person = await ctx.employee(userid)
+    picked = PickReceiver.unpack(ctx.event.action_key)
+    userid = picked.userid if picked else ""
+    person = await ctx.employee(userid) if userid else None
     draft = await _draft_for_press(ctx, row)
     why = await may_give(ctx, ctx.event.userid, person) if person else ctx.t("card.unknown")
     if why is not None or person is None:
@@ -512,10 +574,11 @@ async def on_person_card(ctx: Context, row: IssuedCard) -> None:
 async def on_tag_card(ctx: Context, row: IssuedCard) -> None:
     key = ctx.event.action_key
     draft = await _draft_for_press(ctx, row)
-    if key.startswith("more:"):
-        await _tag_card(ctx, draft, [], page=int(key.removeprefix("more:") or 0))
+    if (more := MoreTags.unpack(key)) is not None:
+        await _tag_card(ctx, draft, [], page=more.page)
         return
-    tag = _tag(ctx, key.removeprefix("tag:"))
+    picked = PickTag.unpack(key)
+    tag = _tag(ctx, picked.name) if picked else None
     if tag is None:
         await ctx.close_card(row, ctx.t("fb.card.superseded"))
         await _tag_card(ctx, draft, [])
@@ -527,7 +590,8 @@ async def on_tag_card(ctx: Context, row: IssuedCard) -> None:
 
 @router.card("fb_impact")
 async def on_impact_card(ctx: Context, row: IssuedCard) -> None:
-    impact = ctx.event.action_key.removeprefix("impact:")
+    picked = PickImpact.unpack(ctx.event.action_key)
+    impact = picked.impact if picked else ""
     draft = await _draft_for_press(ctx, row)
     if impact not in IMPACTS:
         await _impact_card(ctx, draft)
@@ -537,8 +601,12 @@ async def on_impact_card(ctx: Context, row: IssuedCard) -> None:
     await _advance(ctx, draft, [])
 
 
-async def _start_from_card(ctx: Context, row: IssuedCard, ref_kind: str | None) -> None:
-    """The 反馈 button on another card: the person (and the record) come from the card."""
+@router.action(GiveFeedback)
+async def on_feedback_button(ctx: Context, row: IssuedCard, action: GiveFeedback) -> None:
+    """The 反馈 button on another card: the person (and the record) come from the card.
+
+    The card stays open: giving feedback does not answer it."""
+    ref_kind = action.about or None
     receiver: str | None = None
     if ref_kind == "action" and row.ref_id is not None:
         action = (await ctx.session.execute(select(WeeklyAction).where(
@@ -556,30 +624,9 @@ async def _start_from_card(ctx: Context, row: IssuedCard, ref_kind: str | None) 
     await start(ctx, receiver=receiver, ref_kind=ref_kind if receiver else None, ref_id=row.ref_id if receiver else None)
 
 
-def route_feedback_button(root: Router, kind: str, ref_kind: str | None = None) -> None:
-    """Send presses of the 反馈 button (key FEEDBACK_KEY) on cards of `kind` here; other buttons go where they went.
-
-    `ref_kind` "action" or "task" says what the card's ref_id is, so the feedback
-    is pre-filled with its person and linked to it; with None, the person is the
-    card's data["receiver"] if it has one, else the flow opens empty.
-    The card stays open: giving feedback does not answer it.
-    """
-    inner: CardHandler | None = root.cards.get(kind)
-
-    async def handler(ctx: Context, row: IssuedCard) -> None:
-        if ctx.event.action_key == FEEDBACK_KEY:
-            await _start_from_card(ctx, row, ref_kind)
-        elif inner is not None:
-            await inner(ctx, row)
-        else:
-            ctx.reply(ctx.t("card.unknown"))
-
-    root.cards[kind] = handler
-
-
 # -- reading feedback ------------------------------------------------------------------------------
 
-@router.command("my_feedback")
+@router.command("my_feedback", words=("我的反馈", "my feedback"))
 async def on_my_feedback(ctx: Context) -> None:
     await _view(ctx, "")
 

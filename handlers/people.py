@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Literal
+from typing import Iterable, Literal
 
 from rapidfuzz import fuzz, process
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.models import Employee
 from store.pinyin import name_keys
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from store.models import Employee
 
 # Scores are rapidfuzz 0–100 similarities, per person the best over name, userid,
 # pinyin and initials. A match is taken when the best score reaches ACCEPT and
@@ -213,12 +212,6 @@ _directories: dict[str, tuple[tuple[int, int], float, "Directory"]] = {}
 
 async def tenant_directory(session: "AsyncSession", tenant: str) -> "Directory":
     """The active people of `tenant` as a Directory, cached per tenant."""
-    import time
-
-    from sqlalchemy import func, select
-
-    from store.models import Employee
-
     active = (Employee.tenant == tenant) & Employee.active.is_(True)
     count, top = (await session.execute(select(func.count(), func.max(Employee.id)).where(active))).one()
     fingerprint = (int(count or 0), int(top or 0))

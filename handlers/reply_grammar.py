@@ -1,4 +1,6 @@
-"""The one-line replies of the weekly key action, leave requests and chat commands, as text only.
+"""The one-line replies of the weekly key action and leave requests, as text only.
+
+Commands are declared by the features that own them, with their words (handlers/router.py).
 
 Nothing here looks anything up: goals and witnesses come back as typed and are
 resolved by the caller against the tenant's goals and directory.
@@ -189,9 +191,9 @@ _YEAR_TURN_DAYS = 183
 _DATE_FORMAT_HINT = "请写成 12-05 这样的格式"
 
 # `请假至12-05` is glued, but `请假流程优化 @李娜` is somebody's weekly action.
-_LEAVE_HEAD = re.compile(
+LEAVE_HEAD = re.compile(
     r"\s*(?:请假(?=$|[\s:,至到从今明后\d])|leave(?=$|\s+(?:to|until|from|today|tomorrow|\d)))", re.IGNORECASE)
-_SKIP_HEAD = re.compile(r"\s*(?:本周跳过|skip\s+this\s+week\b)", re.IGNORECASE)
+SKIP_HEAD = re.compile(r"\s*(?:本周跳过|skip\s+this\s+week\b)", re.IGNORECASE)
 _DATE = (
     r"(?:今天|明天|后天|today|tomorrow"
     r"|(?:\d{4}\s*[-/.年]\s*)?\d{1,2}\s*[-/.月]\s*\d{1,2}\s*[日号]?)"
@@ -207,11 +209,11 @@ _DATE_LIKE = re.compile(r"\d[\d\s\-/.年月日号]*\d|\d")
 def parse_leave(text: str, today: date) -> LeaveRequest | None:
     """`请假 12-01 至 12-05 年假` / `请假 至 12-05` / `本周跳过 出差`; None if the text is neither."""
     folded = fold_width(text)
-    m = _SKIP_HEAD.match(folded)
+    m = SKIP_HEAD.match(folded)
     if m:
         monday = today - timedelta(days=today.weekday())
         return LeaveRequest(monday, monday + timedelta(days=6), _reason(text[m.end():]), whole_week=True)
-    m = _LEAVE_HEAD.match(folded)
+    m = LEAVE_HEAD.match(folded)
     if not m:
         return None
     body_at = m.end()
@@ -292,44 +294,3 @@ def _date_value(token: str, today: date, *, before: date | None = None) -> date:
         return date(year, month, day)
     except ValueError:  # 02-29 in a year that has none
         raise _invalid(token) from None
-
-
-# -- chat commands -----------------------------------------------------------
-
-_EXACT_COMMANDS: dict[str, str] = {
-    "完成": "done", "已完成": "done", "完成了": "done", "done": "done",
-    "未完成": "not_done", "没完成": "not_done", "没有完成": "not_done", "not done": "not_done",
-    "帮助": "help", "help": "help", "?": "help", "菜单": "help",
-    "取消": "cancel", "cancel": "cancel",
-    "我的": "status", "本周": "status", "我的数据": "status", "status": "status",
-    "我的反馈": "my_feedback",
-}
-# Commands followed by an argument. The keyword must stand alone (end, space, colon,
-# @ or #) because weekly actions often start with the same words: `修改注册资料 @李娜`
-# is an action, `修改 @王强` is an edit.
-_ARG_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("修改", "edit"), ("edit", "edit"),
-    ("反馈", "feedback"), ("简报", "brief"), ("任务", "task"), ("进度", "progress"),
-)
-_ARG_BOUNDARY = re.compile(r"$|[\s:@#]")
-
-
-def classify_command(text: str) -> tuple[str, str]:
-    """(command, rest) for the bot's chat commands; ('', text) when the text is not one."""
-    raw = text.strip()
-    folded = fold_width(raw)  # same length as raw, so offsets carry over
-    key = collapse_spaces(folded).casefold()
-    bare = key.rstrip("。.!~ ")
-    command = _EXACT_COMMANDS.get(key) or _EXACT_COMMANDS.get(bare)
-    if command:
-        return command, ""
-
-    low = folded.casefold()
-    for word, command in _ARG_COMMANDS:
-        if low.startswith(word) and _ARG_BOUNDARY.match(low, len(word)):
-            return command, raw[len(word):].lstrip(" \t:：\u3000").strip()
-    if _LEAVE_HEAD.match(folded):
-        return "leave", raw
-    if _SKIP_HEAD.match(folded):
-        return "skip", raw
-    return "", text

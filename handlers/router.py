@@ -1,60 +1,229 @@
-"""Routes an event to the handler that owns it: command, card press, pending conversation, menu."""
+"""Routes an event to the handler that owns it: command, card press, pending conversation, menu.
+
+A feature declares everything it answers on a `Router` of its own, and the root router
+includes every feature's:
+
+    router = Router("kudos")
+
+    @router.command("kudos", words=("点赞", "kudos"), args=True, access="own")
+    async def on_kudos(ctx: Context) -> None: ...          # ctx.args is the text after the word
+
+    @router.card("kudos_pick", access="recipient")
+    async def on_pick(ctx: Context, row: IssuedCard) -> None: ...
+
+    @router.action(GiveKudos)                               # a typed button on any card
+    async def on_give(ctx: Context, row: IssuedCard, action: GiveKudos) -> None: ...
+
+The words of every command make up the command table the root classifies text with, so a
+new command needs no edit of a shared list; `access` names the rule that decides who may
+use it (the isolation tests read these declarations and try each as every role).
+"""
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Literal, TypeVar
 
 from sqlalchemy import select
 
 from bot.core.timeutil import aware
+from handlers.actions import CardAction
 from handlers.context import BROADCAST, Context
+from handlers.reply_grammar import collapse_spaces, fold_width
 from store.models import IssuedCard, ScheduledSend
 
 Handler = Callable[[Context], Awaitable[None]]
 CardHandler = Callable[[Context, IssuedCard], Awaitable[None]]
+A = TypeVar("A", bound=CardAction)
+ActionHandler = Callable[[Context, IssuedCard, Any], Awaitable[None]]
+
+# Who may use a command or press a card kind; the rules are spelled out in tests/access_policy.py.
+Access = Literal["own", "read_person", "give_feedback", "view_task", "report_task", "edit_task", "create_task",
+                 "recipient", "any"]
+
+# An argument command's word must stand alone (end, space, colon, @ or #): weekly actions often
+# start with the same words — `修改注册资料 @李娜` is an action, `修改 @王强` is an edit.
+_ARG_BOUNDARY = re.compile(r"$|[\s:@#]")
+_TRAILING = "。.!！~～ "
+# Commands that act on the flow itself, so they do not put it aside first.
+ENGINE_COMMANDS = frozenset({"continue", "cancel"})
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    handler: Handler
+    words: tuple[str, ...] = ()
+    args: bool = False  # the word may be followed by an argument (`简报 @王强`)
+    pattern: re.Pattern[str] | None = None  # matched on the width-folded text instead of words (请假 …)
+    access: tuple[Access, ...] = ("own",)  # the rules its uses follow (`反馈 @x …` gives, `反馈 查看 @x` reads)
+
+
+@dataclass(frozen=True)
+class CardSpec:
+    kind: str
+    handler: CardHandler
+    access: Access = "recipient"
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    action: type[CardAction]
+    handler: ActionHandler
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """A multi-step exchange: its replies go to `handler` while it is under way."""
+
+    kind: str
+    handler: Handler
+    label: str = "flow.default"  # text key naming it in "已暂停{label}"
+    # Asks the open question again when the person comes back to it with 继续.
+    resume: Handler | None = None
+
+
+@dataclass(frozen=True)
+class CompleteMessage:
+    """Text that stands on its own and belongs to a feature (a whole weekly action): it is handled
+    by that feature even while another flow is under way, which is put aside first."""
+
+    test: Callable[[Context], Awaitable[bool]]
+    handler: Handler
+    owns: tuple[str, ...]  # the flows that take such text themselves
+
+
+@dataclass
+class CommandTable:
+    """Text → (command, argument), from the words the features declared."""
+
+    exact: dict[str, str] = field(default_factory=dict)
+    prefixed: list[tuple[str, str]] = field(default_factory=list)  # longest word first
+    patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+
+    def add(self, spec: CommandSpec) -> None:
+        for word in spec.words:
+            key = collapse_spaces(fold_width(word)).casefold()
+            if key in self.exact and self.exact[key] != spec.name:
+                raise ValueError(f"the word {word!r} is claimed by {self.exact[key]!r} and {spec.name!r}")
+            self.exact[key] = spec.name
+            if spec.args:
+                self.prefixed.append((key, spec.name))
+        self.prefixed.sort(key=lambda wc: -len(wc[0]))
+        if spec.pattern is not None:
+            self.patterns.append((spec.pattern, spec.name))
+
+    def classify(self, text: str) -> tuple[str, str]:
+        """(command, rest) for a chat command; ('', text) when the text is not one."""
+        raw = text.strip()
+        folded = fold_width(raw)  # same length as raw, so offsets carry over
+        key = collapse_spaces(folded).casefold()
+        command = self.exact.get(key) or self.exact.get(key.rstrip(_TRAILING))
+        if command:
+            return command, ""
+        low = folded.casefold()
+        for word, command in self.prefixed:
+            if low.startswith(word) and _ARG_BOUNDARY.match(low, len(word)):
+                return command, raw[len(word):].lstrip(" \t:：\u3000").strip()
+        for pattern, command in self.patterns:
+            if pattern.match(folded):
+                return command, raw
+        return "", text
 
 
 class Router:
-    def __init__(self) -> None:
-        self.commands: dict[str, Handler] = {}
-        self.cards: dict[str, CardHandler] = {}
-        self.conversations: dict[str, Handler] = {}
+    def __init__(self, name: str = "root") -> None:
+        self.name = name
+        self.commands: dict[str, CommandSpec] = {}
+        self.cards: dict[str, CardSpec] = {}
+        self.actions: dict[str, ActionSpec] = {}
+        self.flows: dict[str, FlowSpec] = {}
+        self.complete: list[CompleteMessage] = []
         self.menus: dict[str, Handler] = {}
         self.fallback: Handler | None = None
+        self.table = CommandTable()
 
-    def command(self, name: str) -> Callable[[Handler], Handler]:
+    # -- declaring ------------------------------------------------------------------------
+    def command(self, name: str, *, words: tuple[str, ...] = (), args: bool = False,
+                pattern: re.Pattern[str] | None = None,
+                access: Access | tuple[Access, ...] = "own") -> Callable[[Handler], Handler]:
+        if not words and pattern is None:
+            raise ValueError(f"command {name!r} needs words or a pattern")
+
         def deco(fn: Handler) -> Handler:
-            self.commands[name] = fn
+            rules = (access,) if isinstance(access, str) else tuple(access)
+            self._add_command(CommandSpec(name, fn, words, args, pattern, rules))
             return fn
         return deco
 
-    def card(self, kind: str) -> Callable[[CardHandler], CardHandler]:
+    def card(self, kind: str, *, access: Access = "recipient") -> Callable[[CardHandler], CardHandler]:
         def deco(fn: CardHandler) -> CardHandler:
-            self.cards[kind] = fn
+            self._add(self.cards, kind, CardSpec(kind, fn, access))
             return fn
         return deco
 
-    def conversation(self, kind: str) -> Callable[[Handler], Handler]:
-        def deco(fn: Handler) -> Handler:
-            self.conversations[kind] = fn
+    def action(self, action: type[A]) -> Callable[[Callable[[Context, IssuedCard, A], Awaitable[None]]],
+                                                  Callable[[Context, IssuedCard, A], Awaitable[None]]]:
+        """Presses of a typed button, on whichever card carries it (the card declares the button)."""
+        def deco(fn: Callable[[Context, IssuedCard, A], Awaitable[None]]) -> Callable[[Context, IssuedCard, A], Awaitable[None]]:
+            self._add(self.actions, action.prefix, ActionSpec(action, fn))
             return fn
         return deco
+
+    def conversation(self, kind: str, *, label: str = "flow.default",
+                     resume: Handler | None = None) -> Callable[[Handler], Handler]:
+        """Replies to the open exchange `kind` come here. A command in between puts it aside
+        ("已暂停{label}，回复「继续」接着填"), and 继续 brings it back through `resume`."""
+        def deco(fn: Handler) -> Handler:
+            self._add(self.flows, kind, FlowSpec(kind, fn, label, resume))
+            return fn
+        return deco
+
+    def complete_message(self, test: Callable[[Context], Awaitable[bool]], handler: Handler, *,
+                         owns: tuple[str, ...] = ()) -> None:
+        self.complete.append(CompleteMessage(test, handler, owns))
+
+    @property
+    def conversations(self) -> dict[str, Handler]:
+        return {kind: spec.handler for kind, spec in self.flows.items()}
 
     def menu(self, key: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
-            self.menus[key] = fn
+            self._add(self.menus, key, fn)
             return fn
         return deco
 
+    def _add(self, table: dict[str, Any], key: str, value: Any) -> None:
+        if key in table:
+            raise ValueError(f"{key!r} registered twice (router {self.name!r})")
+        table[key] = value
+
+    def _add_command(self, spec: CommandSpec) -> None:
+        if spec.name in self.commands:
+            # One command may be declared by several decorators only with the same handler.
+            raise ValueError(f"command {spec.name!r} registered twice (router {self.name!r})")
+        self.commands[spec.name] = spec
+        self.table.add(spec)
+
     def include(self, other: "Router") -> None:
-        for mine, theirs in ((self.commands, other.commands), (self.cards, other.cards),
-                             (self.conversations, other.conversations), (self.menus, other.menus)):
-            clash = set(mine) & set(theirs)
-            if clash:
-                raise ValueError(f"routes registered twice: {sorted(clash)}")
-            mine.update(theirs)
+        for spec in other.commands.values():
+            self._add_command(spec)
+        for kind, card in other.cards.items():
+            self._add(self.cards, kind, card)
+        for prefix, act in other.actions.items():
+            self._add(self.actions, prefix, act)
+        for kind, flow in other.flows.items():
+            self._add(self.flows, kind, flow)
+        self.complete += other.complete
+        for key, handler in other.menus.items():
+            self._add(self.menus, key, handler)
         if other.fallback is not None:
             self.fallback = other.fallback
 
+    def classify(self, text: str) -> tuple[str, str]:
+        return self.table.classify(text)
+
+    # -- dispatching ----------------------------------------------------------------------
     async def dispatch(self, ctx: Context) -> None:
         ev = ctx.event
         if ctx.me is None or not ctx.me.active:
@@ -73,23 +242,64 @@ class Router:
         # "enter" (the user opened the app) needs no answer: unsolicited messages annoy.
 
     async def _text(self, ctx: Context) -> None:
-        from handlers.reply_grammar import classify_command
-
-        name, _rest = classify_command(ctx.event.text)
-        if name and name in self.commands:
-            await self.commands[name](ctx)
-            return
-        if name:  # a command of a feature this installation does not have
-            ctx.reply(ctx.t("help"))
-            return
+        name, rest = self.classify(ctx.event.text)
         conv = await ctx.conversation()
-        if conv is not None and conv.kind in self.conversations:
-            await self.conversations[conv.kind](ctx)
+        open_flow = self.flows.get(conv.kind) if conv is not None else None
+        if name:
+            ctx.args = rest
+            if open_flow is not None and name not in ENGINE_COMMANDS:
+                await self.put_aside(ctx, open_flow)
+            await self.commands[name].handler(ctx)
+            return
+        if open_flow is not None:
+            for complete in self.complete:
+                if open_flow.kind not in complete.owns and await complete.test(ctx):
+                    await self.put_aside(ctx, open_flow)
+                    await complete.handler(ctx)
+                    return
+            await open_flow.handler(ctx)
             return
         if self.fallback is not None:
             await self.fallback(ctx)
         else:
             ctx.reply(ctx.t("help"))
+
+    # -- the flow engine's own commands --------------------------------------------------
+    async def put_aside(self, ctx: Context, flow: FlowSpec) -> None:
+        """Suspend the open flow and say so in one line, before something else is handled."""
+        if await ctx.suspend():
+            ctx.reply(ctx.t("flow.paused", what=ctx.t(flow.label)))
+
+    async def resume(self, ctx: Context) -> None:
+        """继续: the exchange under way asks its question again; else the newest one put aside comes back."""
+        conv = await ctx.conversation()
+        flow = self.flows.get(conv.kind) if conv is not None else None
+        if flow is None:
+            taken = await ctx.take_suspended()
+            flow = self.flows.get(taken[0]) if taken else None
+        if flow is None:
+            ctx.reply(ctx.t("flow.nothing"))
+            return
+        if flow.resume is not None:
+            await flow.resume(ctx)
+        else:
+            ctx.reply(ctx.t("flow.resumed", what=ctx.t(flow.label)))
+
+    async def cancel(self, ctx: Context) -> None:
+        """取消: the exchange under way ends (what was put aside stays, and the answer says so)."""
+        conv = await ctx.conversation()
+        flow = self.flows.get(conv.kind) if conv is not None else None
+        await ctx.clear_conversation()
+        aside = [self.flows[k] for k in await ctx.suspended() if k in self.flows]
+        text = ctx.t("flow.cancelled", what=ctx.t(flow.label)) if flow else ctx.t("flow.cancelled.none")
+        if aside:
+            text += ctx.t("flow.still_aside", what=ctx.t(aside[0].label))
+        ctx.reply(text)
+
+    def add_engine_commands(self) -> None:
+        """继续 and 取消 belong to the engine: the root router answers them for every flow."""
+        self._add_command(CommandSpec("continue", self.resume, ("继续", "接着填", "continue", "resume")))
+        self._add_command(CommandSpec("cancel", self.cancel, ("取消", "算了", "cancel")))
 
     async def _card(self, ctx: Context) -> None:
         ev = ctx.event
@@ -103,16 +313,30 @@ class Router:
             ctx.reply(ctx.t("card.used"))
         elif aware(row.expires_at) <= ctx.now:
             ctx.reply(ctx.t("card.expired"))
-        elif row.kind not in self.cards:
-            ctx.reply(ctx.t("card.unknown"))
+        elif ev.action_key not in _button_keys(row):
+            ctx.reply(ctx.t("card.unknown"))  # a key the card never offered: forged or stale
+        elif (typed := self._typed(ev.action_key)) is not None:
+            spec, action = typed
+            await spec.handler(ctx, row, action)
+        elif row.kind in self.cards:
+            await self.cards[row.kind].handler(ctx, row)
         else:
-            valid_keys = {b["key"] for b in row.card.get("buttons", [])}
-            if row.card.get("submit"):
-                valid_keys.add(row.card["submit"]["key"])
-            if ev.action_key not in valid_keys:
-                ctx.reply(ctx.t("card.unknown"))
-                return
-            await self.cards[row.kind](ctx, row)
+            ctx.reply(ctx.t("card.unknown"))
+
+    def _typed(self, key: str) -> tuple[ActionSpec, CardAction] | None:
+        prefix = key.split(":", 1)[0]
+        spec = self.actions.get(prefix)
+        if spec is None:
+            return None
+        action = spec.action.unpack(key)
+        return (spec, action) if action is not None else None
+
+
+def _button_keys(row: IssuedCard) -> set[str]:
+    keys = {b["key"] for b in row.card.get("buttons", [])}
+    if row.card.get("submit"):
+        keys.add(row.card["submit"]["key"])
+    return keys
 
 
 async def _in_audience(ctx: Context, row: IssuedCard) -> bool:

@@ -24,17 +24,37 @@ from typing import Any
 
 from sqlalchemy import select
 
+from pydantic import Field
+
+from bot.core.config import Section
 from cards.model import Button, Card
+from bot.core.calendar import WorkCalendar
 from bot.core.timeutil import aware
+from handlers import tasks_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
+from handlers.feedback import GiveFeedback
 from handlers.people import Directory, tenant_directory
-from handlers.reply_grammar import classify_command, fold_width
+from handlers.reply_grammar import fold_width
 from handlers.router import Router
+from store.pulse import reporting_line
+from store.scheduled import claim_send
 from store.models import Employee, Escalation, IssuedCard, Project, Task, TaskUpdate
 from store.tasks import (BLOCKED, DONE, OPEN_STATUSES, collaborator_list, episode_of, find_project, find_task,
                          normalize_task_code, resolve_escalations, utc)
 
-router = Router()
+router = Router("tasks")
+
+
+class TaskSettings(Section, name="tasks", legacy={
+        "escalate_after_hours": "escalate_after_hours", "escalate_climb_hours": "escalate_climb_hours"}):
+    """[tenants.tasks]"""
+
+    escalate_after_hours: float = Field(2.0, gt=0)  # past due and no status update for this long → escalate
+    escalate_climb_hours: float = Field(4.0, gt=0)  # still stale this much later → one level up
+    # The owner is reminded this many working hours before the due time (0: no early reminder),
+    # and again when it comes.
+    remind_before_working_hours: float = Field(2.0, ge=0)
+    remind_at_due: bool = True
 
 OWNER_CARD = "task_owner"
 ESCALATION_CARD = "task_escalation"
@@ -226,8 +246,6 @@ async def show_task(ctx: Context, task: Task) -> None:
     fields = await task_fields(ctx, task, with_owner=True)
     if task.status == DONE:
         fields.append((ctx.t("task.field.delivered"), task.deliverable or "—"))
-    from handlers.feedback import FEEDBACK_KEY
-
     body = "\n".join(lines) or ctx.t("task.hist.none")
     me = ctx.event.userid
     if task.status != DONE and (me == task.owner_userid or me in collaborator_list(task)):
@@ -237,7 +255,7 @@ async def show_task(ctx: Context, task: Task) -> None:
         await ctx.issue_card(me, OWNER_CARD, card, ref_id=task.id, ttl_hours=OWNER_CARD_TTL_HOURS)
         return
     card = Card(title=ctx.t("task.view.title", code=task.code, title=task.title), body=body, fields=fields,
-                buttons=[Button(FEEDBACK_KEY, ctx.t("task.btn.feedback"))])
+                buttons=[Button(GiveFeedback(about="task").pack(), ctx.t("task.btn.feedback"))])
     await ctx.issue_card(me, VIEW_CARD, card, ref_id=task.id)
 
 
@@ -276,8 +294,6 @@ async def may_view(ctx: Context, task: Task) -> bool:
     """People on the task, the project's PMO, the task's creator, managers of its people, and pmo/admin/hr."""
     if _has_any(ctx.me, VIEWER_ROLES) or await may_report(ctx, task):
         return True
-    from store.pulse import reporting_line
-
     line = await reporting_line(ctx.session, ctx.tenant.key, ctx.event.userid)
     if line & {task.owner_userid, *collaborator_list(task)}:
         return True
@@ -408,39 +424,24 @@ async def _resolve_people(ctx: Context, tokens: list[str], problems: list[str]) 
 
 
 # -- 任务 ----------------------------------------------------------------------------------------
-_QUESTIONS = (ASK_BLOCK_REASON, ASK_DELIVERABLE, ASK_NEW_DUE)
 
 
-async def _ask(ctx: Context, kind: str, data: dict[str, Any]) -> None:
-    """Wait for the answer to a question; a half-written weekly action is kept aside meanwhile."""
+async def _ask(ctx: Context, kind: str, data: dict[str, Any], question: str, **kw: Any) -> None:
+    """Ask one question and wait for its answer; 继续 after an interruption asks it again."""
+    await ctx.set_conversation(kind, {**data, "question": question, "question_kw": kw})
+    ctx.reply(ctx.t(question, **kw))
+
+
+async def _ask_again(ctx: Context) -> None:
     conv = await ctx.conversation()
-    if conv is not None and conv.kind not in _QUESTIONS:
-        data = {**data, "resume": {"kind": conv.kind, "data": dict(conv.data)}}
-    elif conv is not None and conv.data.get("resume"):
-        data = {**data, "resume": conv.data["resume"]}
-    await ctx.set_conversation(kind, data)
+    data = dict(conv.data) if conv is not None else {}
+    ctx.reply(ctx.t(str(data.get("question") or "flow.resumed"), **dict(data.get("question_kw") or {"what": ""})))
 
 
-async def _done_asking(ctx: Context, data: dict[str, Any]) -> None:
-    """The question is answered (or dropped): bring back what was under way before it."""
-    resume = data.get("resume")
-    if isinstance(resume, dict) and resume.get("kind"):
-        await ctx.set_conversation(str(resume["kind"]), dict(resume.get("data") or {}))
-    else:
-        await ctx.clear_conversation()
-
-
-async def _drop_pending_question(ctx: Context) -> None:
-    """A new command supersedes an unanswered question, so a later message is not taken as its answer."""
-    conv = await ctx.conversation()
-    if conv is not None and conv.kind in _QUESTIONS:
-        await _done_asking(ctx, dict(conv.data))
-
-
-@router.command("task")
+@router.command("task", words=("任务", "task"), args=True,
+                access=("view_task", "create_task", "edit_task"))
 async def on_task(ctx: Context) -> None:
-    await _drop_pending_question(ctx)
-    _, rest = classify_command(ctx.event.text)
+    rest = ctx.args
     if not rest:
         await list_my_tasks(ctx)
         return
@@ -535,9 +536,6 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
 
 async def notify_assignment(ctx: Context, task: Task, *, by: str) -> None:
     """The assignment card to the owner, claimed so the scan does not send it again."""
-    from bot.core.calendar import WorkCalendar
-    from schedules.jobs import claim_send
-
     assert task.id is not None
     await claim_send(ctx.session, ctx.tenant.key, task.owner_userid, assign_send_kind(task.id), "assign", utc(ctx.now))
     today = local(ctx, ctx.now).date()
@@ -646,10 +644,9 @@ async def _list_line(ctx: Context, t: Task, suffix: str) -> str:
 
 
 # -- 进度 -----------------------------------------------------------------------------------------
-@router.command("progress")
+@router.command("progress", words=("进度", "progress"), args=True, access="report_task")
 async def on_progress(ctx: Context) -> None:
-    await _drop_pending_question(ctx)
-    _, rest = classify_command(ctx.event.text)
+    rest = ctx.args
     if not rest:
         await list_my_tasks(ctx)
         return
@@ -685,15 +682,14 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         ctx.reply(ctx.t("task.already_done", code=task.code))
         return
     if status == BLOCKED and not note:
-        await _ask(ctx, ASK_BLOCK_REASON, {"task_id": task.id, "from_card": from_card})
-        ctx.reply(ctx.t("task.ask.reason", code=task.code))
+        await _ask(ctx, ASK_BLOCK_REASON, {"task_id": task.id, "from_card": from_card}, "task.ask.reason", code=task.code)
         return
     if status == DONE:
         if note.casefold() in _VAGUE_DELIVERABLES or (note and len(note) < 2):
             note = ""
         if task.deliverable_template and not note:
-            await _ask(ctx, ASK_DELIVERABLE, {"task_id": task.id, "from_card": from_card})
-            ctx.reply(ctx.t("task.ask.deliverable", code=task.code, template=task.deliverable_template))
+            await _ask(ctx, ASK_DELIVERABLE, {"task_id": task.id, "from_card": from_card}, "task.ask.deliverable",
+                       code=task.code, template=task.deliverable_template)
             return
     now = utc(ctx.now)
     old = task.status
@@ -724,12 +720,12 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         ctx.reply(ctx.t("task.status.ok", code=task.code, status=status_label(task)))
 
 
-@router.conversation(ASK_BLOCK_REASON)
+@router.conversation(ASK_BLOCK_REASON, label="task.flow.reason", resume=_ask_again)
 async def on_block_reason(ctx: Context) -> None:
     await _answer(ctx, BLOCKED)
 
 
-@router.conversation(ASK_DELIVERABLE)
+@router.conversation(ASK_DELIVERABLE, label="task.flow.deliverable", resume=_ask_again)
 async def on_deliverable(ctx: Context) -> None:
     await _answer(ctx, DONE)
 
@@ -737,7 +733,7 @@ async def on_deliverable(ctx: Context) -> None:
 async def _answer(ctx: Context, status: str) -> None:
     conv = await ctx.conversation()
     data = dict(conv.data) if conv is not None else {}
-    await _done_asking(ctx, data)
+    await ctx.clear_conversation()
     task = await task_by_id(ctx, data.get("task_id"))
     if task is None:
         ctx.reply(ctx.t("card.unknown"))
@@ -760,17 +756,17 @@ async def change_due(ctx: Context, task: Task, new_due: datetime, reason: str) -
     await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.due", who=who, due=fmt_time(ctx, task.due_at)))
 
 
-@router.conversation(ASK_NEW_DUE)
+@router.conversation(ASK_NEW_DUE, label="task.flow.due", resume=_ask_again)
 async def on_new_due(ctx: Context) -> None:
     conv = await ctx.conversation()
     data = dict(conv.data) if conv is not None else {}
     task = await task_by_id(ctx, data.get("task_id"))
     if task is None:
-        await _done_asking(ctx, data)
+        await ctx.clear_conversation()
         ctx.reply(ctx.t("card.unknown"))
         return
     if task.status == DONE:
-        await _done_asking(ctx, data)
+        await ctx.clear_conversation()
         ctx.reply(ctx.t("task.already_done", code=task.code))
         return
     today = local(ctx, ctx.now).date()
@@ -796,14 +792,14 @@ async def on_new_due(ctx: Context) -> None:
         data["tries"] = int(data.get("tries", 0)) + 1
         if data["tries"] >= 3:
             # Whatever they are typing now is not an answer; let it reach the rest of the bot.
-            await _done_asking(ctx, data)
+            await ctx.clear_conversation()
             problems.append(ctx.t("task.due.gave_up"))
         else:
             await ctx.set_conversation(ASK_NEW_DUE, data)  # keep asking; `取消` ends it
         ctx.reply("\n".join(problems))
         return
     assert due is not None
-    await _done_asking(ctx, data)
+    await ctx.clear_conversation()
     old = fmt_time(ctx, task.due_at)
     await change_due(ctx, task, due.replace(tzinfo=ctx.tenant.tz), reason)
     new = fmt_time(ctx, task.due_at)
@@ -817,7 +813,6 @@ async def on_new_due(ctx: Context) -> None:
 # -- card presses -------------------------------------------------------------------------------------
 @router.card(OWNER_CARD)
 async def on_owner_card(ctx: Context, row: IssuedCard) -> None:
-    await _drop_pending_question(ctx)
     task = await task_by_id(ctx, row.ref_id)
     if task is None:
         await ctx.close_card(row, ctx.t("card.unknown"))
@@ -864,5 +859,11 @@ async def on_escalation_card(ctx: Context, row: IssuedCard) -> None:
                               body=ctx.t("task.card.nudge.body", who=who, due=fmt_time(ctx, task.due_at)))
         ctx.reply(ctx.t("task.nudge.ok", owner=owner))
     elif key == "due":
-        await _ask(ctx, ASK_NEW_DUE, {"task_id": task.id, "episode": row.data.get("episode")})
-        ctx.reply(ctx.t("task.due.ask", code=task.code, due=fmt_time(ctx, task.due_at)))
+        await _ask(ctx, ASK_NEW_DUE, {"task_id": task.id, "episode": row.data.get("episode")}, "task.due.ask",
+                   code=task.code, due=fmt_time(ctx, task.due_at))
+
+
+@router.card(VIEW_CARD)
+async def on_view_card(ctx: Context, row: IssuedCard) -> None:
+    """The task view's one button, 反馈, is the feedback feature's typed action; nothing else is pressable."""
+    ctx.reply(ctx.t("card.unknown"))

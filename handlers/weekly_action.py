@@ -8,21 +8,36 @@ reported and the valid parts stay in the draft.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
 
 from cards.model import Button, Card
+from handlers.actions import CardAction
 from handlers.context import Context
 from handlers.feedback import feedback_buttons
 from handlers.people import Directory, tenant_directory
-from handlers.reply_grammar import classify_command, parse_action_reply, parse_leave, LeaveParseError
+from handlers.reply_grammar import LEAVE_HEAD, SKIP_HEAD, LeaveParseError, parse_action_reply, parse_leave
 from handlers.router import Router
 from bot.core.calendar import iso_week, week_days, week_label
 from store.goals import find_goal
+from store.pulse import action_status
 from store.models import ActionEdit, Goal, Leave, WeeklyAction, WitnessEvent
 
-router = Router()
+
+
+class PickWitness(CardAction, prefix="pick"):
+    userid: str
+
+
+class PickGoal(CardAction, prefix="goal"):
+    code: str
+
+
+NO_GOAL = "none"  # the 不关联目标 button of the goal card
+
+router = Router("weekly_action")
 
 MAX_THING = 20
 DRAFT = "weekly_draft"
@@ -119,7 +134,7 @@ async def _resolve_witness(ctx: Context, draft: dict[str, Any], token: str, prob
     card = Card(
         title=ctx.t("witness.choose.title"),
         body=ctx.t("witness.choose.body", token=token),
-        buttons=[Button(key=f"pick:{p.userid}", text=f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
+        buttons=[Button(key=PickWitness(userid=p.userid).pack(), text=f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
                  for p in others],
     )
     await ctx.issue_card(ctx.event.userid, "witness_choice", card, data={"purpose": purpose}, ttl_hours=ctx.tenant.draft_ttl_hours)
@@ -136,8 +151,8 @@ async def _goal_card(ctx: Context) -> None:
     picks = (mine + [g for g in rows if g not in mine])[:5]
     card = Card(
         title=ctx.t("ask.goal.title"), body=ctx.t("ask.goal.body"),
-        buttons=[Button(key=f"goal:{g.code}", text=f"{g.code} {g.title}"[:20]) for g in picks]
-        + [Button(key="goal:none", text=ctx.t("btn.none_goal"))],
+        buttons=[Button(key=PickGoal(code=g.code).pack(), text=f"{g.code} {g.title}"[:20]) for g in picks]
+        + [Button(key=PickGoal(code=NO_GOAL).pack(), text=ctx.t("btn.none_goal"))],
     )
     await ctx.issue_card(me.userid, "goal_choice", card, ttl_hours=ctx.tenant.draft_ttl_hours)
 
@@ -199,7 +214,7 @@ async def _invite(ctx: Context, action: WeeklyAction) -> None:
     card = Card(title=ctx.t("invite.title"), body=ctx.t("invite.body", name=owner, thing=action.thing),
                 fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
                 buttons=[Button("accept", ctx.t("btn.accept"), "primary"), Button("decline", ctx.t("btn.decline"))]
-                + await feedback_buttons(ctx, action.witness_userid, action.userid))
+                + await feedback_buttons(ctx, action.witness_userid, action.userid, about="action"))
     await ctx.issue_card(action.witness_userid, "witness_invite", card, ref_id=action.id, ttl_hours=72)
 
 
@@ -216,23 +231,37 @@ async def on_text(ctx: Context) -> None:
     await _advance(ctx, draft, problems)
 
 
+async def _resume_draft(ctx: Context) -> None:
+    conv = await ctx.conversation()
+    await _advance(ctx, dict(conv.data) if conv is not None and conv.kind == DRAFT else {}, [])
+
+
+async def _is_whole_action(ctx: Context) -> bool:
+    """A whole weekly action (the thing and a witness) stands on its own, whatever else is under way."""
+    if await my_action(ctx) is not None:
+        return False
+    parsed = parse_action_reply(ctx.event.text, platform_mentions=ctx.event.mentions or None)
+    return bool(parsed.thing) and bool(parsed.witness_tokens) and not parsed.too_long
+
+
 router.fallback = on_text
-router.conversation(DRAFT)(on_text)
+router.conversation(DRAFT, label="flow.weekly", resume=_resume_draft)(on_text)
+router.complete_message(_is_whole_action, on_text, owns=(DRAFT,))
 
 
-@router.command("edit")
+@router.command("edit", words=("修改", "edit"), args=True)
 async def on_edit(ctx: Context) -> None:
-    _, rest = classify_command(ctx.event.text)
+    rest = ctx.args
     await _edit(ctx, rest)
 
 
-@router.conversation(EDIT)
+@router.conversation(EDIT, label="flow.weekly_edit")
 async def on_edit_reply(ctx: Context) -> None:
     await ctx.clear_conversation()
     await _edit(ctx, ctx.event.text)
 
 
-@router.conversation(REWITNESS)
+@router.conversation(REWITNESS, label="flow.weekly_edit")
 async def on_rewitness(ctx: Context) -> None:
     await ctx.clear_conversation()
     await _edit(ctx, ctx.event.text)
@@ -303,13 +332,12 @@ async def _apply_edit(ctx: Context, action: WeeklyAction, draft: dict[str, Any],
 
 
 def _with_text(ctx: Context, text: str) -> Context:
-    from dataclasses import replace
     ev = replace(ctx.event, text=text)
     return Context(session=ctx.session, tenant=ctx.tenant, event=ev, me=ctx.me, now=ctx.now, sent=ctx.sent,
                    data_dir=ctx.data_dir)
 
 
-@router.command("done")
+@router.command("done", words=("完成", "已完成", "完成了", "done"))
 async def on_done(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
@@ -345,11 +373,11 @@ async def _ask_confirmation(ctx: Context, action: WeeklyAction) -> None:
     card = Card(title=ctx.t("confirm.title"), body=ctx.t("confirm.body", name=owner, thing=action.thing),
                 fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
                 buttons=[Button("confirm", ctx.t("btn.confirm"), "primary"), Button("deny", ctx.t("btn.deny"))]
-                + await feedback_buttons(ctx, action.witness_userid, action.userid))
+                + await feedback_buttons(ctx, action.witness_userid, action.userid, about="action"))
     await ctx.issue_card(action.witness_userid, "witness_confirm", card, ref_id=action.id, ttl_hours=72)
 
 
-@router.command("not_done")
+@router.command("not_done", words=("未完成", "没完成", "没有完成", "not done"))
 async def on_not_done(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
@@ -457,8 +485,9 @@ async def on_confirm_card(ctx: Context, row: Any) -> None:
 
 @router.card("witness_choice")
 async def on_witness_choice(ctx: Context, row: Any) -> None:
-    userid = ctx.event.action_key.removeprefix("pick:")
-    chosen = await ctx.employee(userid)
+    picked = PickWitness.unpack(ctx.event.action_key)
+    userid = picked.userid if picked else ""
+    chosen = await ctx.employee(userid) if userid else None
     if chosen is None or not chosen.active:
         await ctx.close_card(row, "该同事已不在名单中")
         return
@@ -477,22 +506,26 @@ async def on_witness_choice(ctx: Context, row: Any) -> None:
 
 @router.card("goal_choice")
 async def on_goal_choice(ctx: Context, row: Any) -> None:
-    code = ctx.event.action_key.removeprefix("goal:")
-    await ctx.close_card(row, ctx.t("btn.none_goal") if code == "none" else f"{code}")
+    picked = PickGoal.unpack(ctx.event.action_key)
+    if picked is None:
+        ctx.reply(ctx.t("card.unknown"))
+        return
+    code = picked.code
+    await ctx.close_card(row, ctx.t("btn.none_goal") if code == NO_GOAL else f"{code}")
     conv = await ctx.conversation()
     draft = dict(conv.data) if conv is not None and conv.kind == DRAFT else {}
-    draft["goal"], draft["goal_set"] = (None if code == "none" else code), True
+    draft["goal"], draft["goal_set"] = (None if code == NO_GOAL else code), True
     if await my_action(ctx) is None:
         await _advance(ctx, draft, [])
 
 
 # -- leave and skipping ------------------------------------------------------------------
-@router.command("leave")
+@router.command("leave", pattern=LEAVE_HEAD)
 async def on_leave(ctx: Context) -> None:
     await _leave(ctx, ctx.event.text)
 
 
-@router.command("skip")
+@router.command("skip", pattern=SKIP_HEAD)
 async def on_skip(ctx: Context) -> None:
     await _leave(ctx, ctx.event.text)
 
@@ -535,7 +568,7 @@ async def on_prompt_card(ctx: Context, row: Any) -> None:
 
 
 # -- status and help -----------------------------------------------------------------------
-@router.command("status")
+@router.command("status", words=("我的", "本周", "我的数据", "status"))
 async def on_status(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
@@ -553,21 +586,14 @@ async def on_status(ctx: Context) -> None:
                 ctx.t("status.leave", start=f"{away.start_day:%m-%d}", end=f"{away.end_day:%m-%d}", reason=reason))
         ctx.reply(ctx.t("status.away", week=week, what=what))
         return
-    from store.pulse import action_status
     card = Card(title=f"{ctx.t('summary.title')} · {action.week}", fields=await _fields(ctx, action)
                 + [(ctx.t("field.status"), action_status(action, week_over=False))])
     await ctx.issue_card(action.userid, "status", card, ref_id=action.id)
 
 
-@router.command("help")
+@router.command("help", words=("帮助", "help", "?", "菜单"))
 async def on_help(ctx: Context) -> None:
     ctx.reply(ctx.t("help"))
-
-
-@router.command("cancel")
-async def on_cancel(ctx: Context) -> None:
-    await ctx.clear_conversation()
-    ctx.reply("已取消。")
 
 
 @router.menu("weekly")

@@ -12,15 +12,21 @@ restarts and several processes never send it twice.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 
 from bot.core.config import ReviewPeriod, TenantConfig
 from bot.core.calendar import WorkCalendar
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
+from handlers.brief import deliver, write_document
+from schedules.registry import JobEnv, JobRegistry
+from store import audit
+from store.brief import build_brief
+from store.models import Employee
+from store.scheduled import claim_send
+
+jobs = JobRegistry()
 
 # Down on the opening morning: the briefs still go out on the following days, for this long.
 CATCH_UP_DAYS = 7
@@ -60,24 +66,19 @@ def reviewer(everyone: dict[str, Any], userid: str) -> str | None:
     return None
 
 
-async def review_briefs(runtime: "Runtime", tenant: TenantConfig, at: datetime) -> int:
+@jobs.job("review_briefs", at=review_briefs_at)
+async def review_briefs(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     """Send the briefs of every open review period not sent yet; returns how many briefs went out."""
-    from handlers.brief import deliver, write_document
-    from schedules.jobs import _record_run, claim_send, job_context
-    from store import audit
-    from store.brief import build_brief
-    from store.models import Employee
-
     cal = WorkCalendar(tenant)
     periods = open_periods(tenant, cal, at.astimezone(tenant.tz).date())
     if not periods:
         return 0
-    data_dir = runtime.config.server.data_dir
+    data_dir = env.data_dir
     sent = 0
     for period in periods:
         count = 0
-        async with runtime.db.transaction() as s:
-            ctx = job_context(s, tenant, at)
+        async with env.db.transaction() as s:
+            ctx = env.outgoing(s, tenant, at)
             everyone = {e.userid: e for e in (await s.execute(select(Employee).where(
                 Employee.tenant == tenant.key))).scalars()}
             for subject in sorted(u for u, e in everyone.items() if e.active):
@@ -88,6 +89,6 @@ async def review_briefs(runtime: "Runtime", tenant: TenantConfig, at: datetime) 
                 await deliver(ctx, boss, brief, write_document(brief, data_dir))
                 audit.record(s, tenant.key, boss, audit.SEND_BRIEF, subject, at)
                 count += 1
-        await _record_run(runtime, tenant.key, "review_briefs", period.period, count)
+        await env.record_run(tenant.key, "review_briefs", period.period, count)
         sent += count
     return sent

@@ -5,7 +5,7 @@ claimed first (a `scheduled_send` row for owner cards, an `escalation` row for
 escalations), so restarts and several processes send each one once.
 
 Blocking rule: a task that is past due and has had no status update for
-`escalate_after_hours` goes to the owner's manager and the project's PMO
+`[tenants.tasks] escalate_after_hours` goes to the owner's manager and the project's PMO
 (level 1). Still stale `escalate_climb_hours` after the last level was told, it
 goes one level further up the management chain. Nothing goes out outside the
 tenant's working hours; what fell due then goes at the next working moment.
@@ -14,24 +14,22 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.core.config import TenantConfig
-from bot.core.timeutil import aware
-from handlers.tasks import (ESCALATION_CARD, assign_send_kind, due_card_day, due_send_kind, fmt_hours, fmt_time,
-                            send_escalation_card, send_owner_card)
 from bot.core.calendar import WorkCalendar
-from schedules.jobs import _record_run, claim_send, job_context
+from bot.core.config import TenantConfig
+from bot.core.timeutil import aware, utc
+from handlers.context import Outgoing
+from handlers.tasks import (ESCALATION_CARD, TaskSettings, assign_send_kind, due_card_day, due_send_kind, fmt_hours,
+                            fmt_time, send_escalation_card, send_owner_card)
+from schedules.registry import JobEnv, JobRegistry
 from store.db import Database, try_insert
 from store.models import Employee, Escalation, IssuedCard, Project, ScheduledSend, Task
+from store.scheduled import claim_send
 from store.tasks import DONE, OPEN_STATUSES, episode_of, management_chain, stale_anchor
-from bot.core.timeutil import utc
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
-
+jobs = JobRegistry()
 log = logging.getLogger(__name__)
 
 JOB = "overdue_scan"
@@ -47,11 +45,12 @@ def scan_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | 
     return local.time() if in_working_hours(cal, tenant, local) else None
 
 
-async def overdue_scan(runtime: "Runtime", tenant: TenantConfig, at: datetime) -> int:
+@jobs.job(JOB, at=scan_at, every_tick=True)
+async def overdue_scan(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     """Run the scan as of `at`; returns the number of cards sent."""
-    sent = await scan(runtime.db, tenant, at)
+    sent = await scan(env.db, tenant, at)
     if sent:
-        await _record_run(runtime, tenant.key, JOB, at.astimezone(tenant.tz).date().isoformat(), sent)
+        await env.record_run(tenant.key, JOB, at.astimezone(tenant.tz).date().isoformat(), sent)
     return sent
 
 
@@ -67,7 +66,7 @@ async def scan(db: Database, tenant: TenantConfig, at: datetime) -> int:
 
 # -- escalation ----------------------------------------------------------------------------
 async def escalate(db: Database, tenant: TenantConfig, cal: WorkCalendar, at: datetime) -> int:
-    cutoff = utc(at - timedelta(hours=tenant.escalate_after_hours))
+    cutoff = utc(at - timedelta(hours=TaskSettings.of(tenant).escalate_after_hours))
     async with db.session() as s:
         ids = list((await s.execute(select(Task.id).where(
             Task.tenant == tenant.key, Task.status.in_(OPEN_STATUSES),
@@ -90,7 +89,7 @@ async def _escalate_one(s, tenant: TenantConfig, cal: WorkCalendar, at: datetime
                             .with_for_update())).scalar_one_or_none()
     if task is None or task.status == DONE:
         return 0
-    stale_at = stale_anchor(task) + timedelta(hours=tenant.escalate_after_hours)
+    stale_at = stale_anchor(task) + timedelta(hours=TaskSettings.of(tenant).escalate_after_hours)
     if at < _next_working(cal, tenant, stale_at):
         return 0
     episode = episode_of(task)
@@ -105,7 +104,7 @@ async def _escalate_one(s, tenant: TenantConfig, cal: WorkCalendar, at: datetime
         last = steps[-1]
         if last.resolved_at is not None:
             return 0
-        climb_at = aware(last.created_at) + timedelta(hours=tenant.escalate_climb_hours)
+        climb_at = aware(last.created_at) + timedelta(hours=TaskSettings.of(tenant).escalate_climb_hours)
         if at < _next_working(cal, tenant, climb_at):
             return 0
         level = last.level + 1
@@ -116,7 +115,7 @@ async def _escalate_one(s, tenant: TenantConfig, cal: WorkCalendar, at: datetime
     if not await try_insert(s, Escalation, dict(tenant=tenant.key, task_id=task.id, episode=episode, level=level,
                                                 to_userids=";".join(recipients), created_at=utc(at))):
         return 0  # another process told them
-    ctx = job_context(s, tenant, utc(at))
+    ctx = Outgoing(session=s, tenant=tenant, now=utc(at))
     for userid in recipients:
         await send_escalation_card(ctx, task, userid=userid, level=level, episode=episode, told_before=told)
     return len(recipients)
@@ -146,7 +145,7 @@ async def settle_episodes(db: Database, tenant: TenantConfig, at: datetime) -> i
     """Close what a status update or a new due time left behind: open escalations of an
     ended episode (a status update racing a scan) and their cards (a due time moved by import)."""
     async with db.transaction() as s:
-        ctx = job_context(s, tenant, utc(at))
+        ctx = Outgoing(session=s, tenant=tenant, now=utc(at))
         rows = list((await s.execute(select(Escalation, Task)
                                      .join(Task, Task.id == Escalation.task_id, isouter=True)
                                      .where(Escalation.tenant == tenant.key, Escalation.resolved_at.is_(None))
@@ -177,7 +176,7 @@ async def owner_cards(db: Database, tenant: TenantConfig, cal: WorkCalendar, at:
     next_working = cal.next_working_day(today)
     sent = 0
     async with db.transaction() as s:
-        ctx = job_context(s, tenant, utc(at))
+        ctx = Outgoing(session=s, tenant=tenant, now=utc(at))
         tasks = list((await s.execute(select(Task).where(
             Task.tenant == tenant.key, Task.status.in_(OPEN_STATUSES)).order_by(Task.id))).scalars())
         if not tasks:
@@ -218,19 +217,20 @@ async def _due_reminder(ctx, cal: WorkCalendar, tenant: TenantConfig, task: Task
 
     The claim's day is the due time itself, so a moved due time is reminded of again.
     """
+    settings = TaskSettings.of(tenant)
     due = aware(task.due_at)
     slot = utc(due).strftime("%Y-%m-%dT%H:%M")
     owner, task_id = task.owner_userid, task.id or 0
     if at < due:
-        if tenant.remind_before_working_hours <= 0:
+        if settings.remind_before_working_hours <= 0:
             return 0
-        if at < cal.working_hours_before(due, tenant.remind_before_working_hours,
+        if at < cal.working_hours_before(due, settings.remind_before_working_hours,
                                          tenant.work_hours_start, tenant.work_hours_end):
             return 0
         kind, title, body = before_send_kind(task_id), "task.card.soon", ctx.t(
             "task.card.soon.body", due=fmt_time(ctx, due), left=fmt_left(ctx, due))
     else:
-        if not tenant.remind_at_due:
+        if not settings.remind_at_due:
             return 0
         # Once escalated, the manager's card has taken over; the owner gets the nudge from there.
         escalated = (await ctx.session.execute(select(Escalation.id).where(
@@ -239,7 +239,7 @@ async def _due_reminder(ctx, cal: WorkCalendar, tenant: TenantConfig, task: Task
         if escalated is not None or aware(task.status_updated_at) >= due:
             return 0
         kind, title, body = at_send_kind(task_id), "task.card.now", ctx.t(
-            "task.card.now.body", due=fmt_time(ctx, due), hours=fmt_hours(tenant.escalate_after_hours))
+            "task.card.now.body", due=fmt_time(ctx, due), hours=fmt_hours(settings.escalate_after_hours))
     if (owner, kind, slot) in claimed or not await claim_send(ctx.session, tenant.key, owner, kind, slot, utc(at)):
         return 0
     await send_owner_card(ctx, task, title_key=title, body=body)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 from zoneinfo import ZoneInfo
@@ -16,6 +16,8 @@ from bot.core.calendar import normalize_week, week_days
 from store.db import Database
 from store.live import counted_weeks
 from store.models import ActionEdit, Employee, Goal, Leave, Tenant, WeeklyAction
+from store.feedback import feedback_counts
+from store.task_figures import DEFINITIONS as TASK_DEFINITIONS, HEADER as TASK_HEADER, task_figures_for_weeks
 from store.pulse import DEFINITIONS, DeptFigures, action_status, department_figures
 from bot.core.timeutil import aware
 
@@ -287,7 +289,6 @@ async def _write_xlsx(
     for dept, tag, n in await _feedback_rows(db, tenant, weeks, tz):
         fb_ws.append([text_cell(fb_ws, dept), text_cell(fb_ws, tag), n])
 
-    from store.task_figures import DEFINITIONS as TASK_DEFINITIONS, HEADER as TASK_HEADER
     task_ws = wb.create_sheet("任务交付")
     _layout(task_ws, _TASK_WIDTHS)
     header(task_ws, TASK_HEADER, numeric_from=3)
@@ -329,14 +330,12 @@ ROW_DEFINITIONS: list[tuple[str, str]] = [
 
 
 async def _feedback_rows(db: Database, tenant: str, weeks: list[str], tz: ZoneInfo) -> list[tuple[str, str, int]]:
-    from store.feedback import feedback_counts
 
     async with db.session() as s:
         return await feedback_counts(s, tenant, weeks, tz)
 
 
 async def _task_figures(db: Database, tenant: str, weeks: list[str], now: datetime) -> Any:
-    from store.task_figures import task_figures_for_weeks
 
     return await task_figures_for_weeks(db, tenant, weeks, now=now)
 

@@ -14,6 +14,7 @@ from typing import AsyncIterator
 import pytest
 from sqlalchemy.engine import make_url
 
+import handlers.routes  # noqa: F401  (the features declare their config sections on import)
 from store.db import Database
 from store.migrate import upgrade
 

@@ -20,6 +20,8 @@ from bot.core.clock import FrozenClock
 from bot.core.config import Config, parse_config
 from bot.demo import DATA, DEMO_TENANT
 from bot.runtime import Runtime
+from handlers.router import Router
+from schedules.registry import JobRegistry
 from store.db import Database
 from store.goals import import_goals
 from store.roster import ensure_tenant, import_roster
@@ -108,11 +110,13 @@ class ConsoleBot:
 
 
 @asynccontextmanager
-async def console_bot(db: Database, clock: FrozenClock, data_dir: Path, **tenant: Any) -> AsyncIterator[ConsoleBot]:
-    """The bot with the demo company on a real HTTP server on 127.0.0.1:0."""
+async def console_bot(db: Database, clock: FrozenClock, data_dir: Path, *, router: Router | None = None,
+                      jobs: JobRegistry | None = None, **tenant: Any) -> AsyncIterator[ConsoleBot]:
+    """The bot with the demo company on a real HTTP server on 127.0.0.1:0 (with every built-in feature,
+    or the given router and jobs)."""
     config = demo_test_config(db.url, data_dir, **tenant)
     await seed_demo_company(db, config)
-    runtime = make_runtime(config, db, clock)
+    runtime = make_runtime(config, db, clock, router=router, jobs=jobs)
     app = build_app(runtime, start_background=False)
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
         yield ConsoleBot(runtime, client)

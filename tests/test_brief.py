@@ -210,8 +210,10 @@ async def test_brief_matches_a_hand_count_and_goes_to_managers_once(
         await bot.say("wangqiang", "简报")  # his own; the review period opened this week
         own = await bot.new("wangqiang")
         assert own[0]["card"]["title"] == "事实简报 · 王强 · 2026Q4" and own[0]["card"]["buttons"] == []
+        # 刘洋 left the feedback flow open: the command puts it aside first, and says so.
         await bot.say("liuyang", "简报 @王强 2026Q5")
-        assert [m["text"] for m in await bot.new("liuyang")] == ["期间“2026Q5”无效，请写成 2026Q4 这样的形式。"]
+        assert [m["text"] for m in await bot.new("liuyang")] == [
+            "已暂停填写反馈，回复「继续」接着填。", "期间“2026Q5”无效，请写成 2026Q4 这样的形式。"]
 
         async with db.session() as s:
             log = [(a.actor_userid, a.action, a.subject) for a in (await s.execute(
@@ -225,14 +227,14 @@ def test_review_briefs_wait_for_the_opening_working_morning() -> None:
     from bot.core.config import parse_config
     from schedules.briefs import review_briefs_at, reviewer
     from bot.core.calendar import WorkCalendar
-    from schedules.jobs import JOBS
+    from schedules.jobs import all_jobs
 
     # Opens on a Saturday: the briefs go out on the next working day at the start of working hours,
     # and are still caught up for a few days after, never before.
     tenant = parse_config({"tenants": [{"key": "demo", "name": "康骨", "review_periods": [
         {"period": "2026Q4", "opens": "2027-01-09"}]}]}).tenants[0]
     cal = WorkCalendar(tenant)
-    assert JOBS["review_briefs"].at is review_briefs_at
+    assert all_jobs()["review_briefs"].at is review_briefs_at
     assert review_briefs_at(tenant, cal, at("2027-01-08 09:00")) is None
     assert review_briefs_at(tenant, cal, at("2027-01-09 09:00")) is None
     assert review_briefs_at(tenant, cal, at("2027-01-11 09:00")) == tenant.work_hours_start

@@ -41,7 +41,6 @@ from bot.dingtalk_api import DingTalkApi
 from cards.model import Button, Card, Message
 from cards.texts import t
 from handlers.context import new_card_id
-from schedules.jobs import run_job
 from store import outbox
 from store.db import Database
 from store.models import OutboxMessage
@@ -260,7 +259,7 @@ async def test_chaos_on_both_platforms_delivers_everything_once(db: Database, tm
         wecom_proxy.rate = ding_proxy.rate = 0.1
         stop_tokens = asyncio.Event()
         token_task = asyncio.ensure_future(invalidate_tokens(stop_tokens))
-        prompted = {key: await run_job(runtime, "morning_prompt", config.tenant(key), clock.now()) for key in TENANTS}
+        prompted = {key: await runtime.run_job("morning_prompt", config.tenant(key), clock.now()) for key in TENANTS}
         runtime.wake_outbox()
         await wave()
         await asyncio.sleep(1.0)

@@ -83,11 +83,16 @@ def test_secret_files_readable_by_others_are_warned_about(tmp_path: Path, caplog
 
 
 def test_every_key_of_the_model_is_documented_in_the_example() -> None:
-    from bot.core.config import Config, DingTalkConfig, TenantConfig, WeComConfig
+    from bot.core.config import Config, DingTalkConfig, TenantConfig, WeComConfig, sections
+    import handlers.routes  # noqa: F401  every feature declares its section on import
     text = EXAMPLE.read_text(encoding="utf-8")
     tomllib.loads(text)
     models = [Config.model_fields["server"].annotation, Config.model_fields["database"].annotation,
-              Config.model_fields["console"].annotation, TenantConfig, WeComConfig, DingTalkConfig]
+              Config.model_fields["console"].annotation, TenantConfig, WeComConfig, DingTalkConfig,
+              *[m for m in sections().values() if m.__module__.startswith("handlers.")]]
+    for name, section in sections().items():
+        if section.__module__.startswith("handlers."):  # built-in features (tests may declare more)
+            assert f"[tenants.{name}]" in text, f"the section [tenants.{name}] is not in config.example.toml"
     for model in models:
         for name in model.model_fields:  # type: ignore[union-attr]
             if name in ("wecom", "dingtalk"):
@@ -106,3 +111,24 @@ def test_odd_keys_are_quoted_and_a_bad_aes_key_is_refused_at_load() -> None:
     assert "tenants[0].wecom.encoding_aes_key" in str(e.value) and "base64" in str(e.value)
     wecom["encoding_aes_key"] = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"  # Tencent's sample key
     assert parse_config({"tenants": [{"key": "acme", "name": "A", "wecom": wecom}]}).tenants[0].wecom
+
+
+def test_feature_sections_keep_dotted_errors_and_read_old_top_level_keys(caplog: pytest.LogCaptureFixture) -> None:
+    from handlers.feedback import FeedbackSettings
+    from handlers.tasks import TaskSettings
+
+    with pytest.raises(ConfigError) as e:
+        parse_config({"tenants": [{"key": "acme", "name": "A", "tasks": {"escalate_after_hours": -1, "typo": 1}}]})
+    assert "config error at tenants[0].tasks.escalate_after_hours" in str(e.value)
+    assert "config error at tenants[0].tasks.typo: unknown key" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        parse_config({"tenants": [{"key": "acme", "name": "A", "no_such_feature": {}}]})
+    assert "tenants[0].no_such_feature: unknown key" in str(e.value)
+
+    tenant = parse_config({"tenants": [{"key": "acme", "name": "A", "feedback": {"peer": True}}]}).tenants[0]
+    assert FeedbackSettings.of(tenant).peer is True and TaskSettings.of(tenant).escalate_after_hours == 2.0
+    # A configuration written before the sections existed still means what it meant.
+    old = parse_config({"tenants": [{"key": "acme", "name": "A", "peer_feedback": True, "escalate_after_hours": 3}]})
+    assert FeedbackSettings.of(old.tenants[0]).peer is True
+    assert TaskSettings.of(old.tenants[0]).escalate_after_hours == 3.0
+    assert "tenants.peer_feedback is now [tenants.feedback] peer" in caplog.text

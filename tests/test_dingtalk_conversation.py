@@ -20,7 +20,6 @@ from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
 from bot.dingtalk import DingTalkAdapter
 from bot.runtime import Runtime
-from schedules.jobs import run_job
 from store.db import Database
 from store.models import Employee, OutboxMessage, WeeklyAction
 from tests.fakes.dingtalk_server import FakeApp, FakeCard, FakeDingTalk, tenant_config
@@ -118,7 +117,7 @@ async def test_weekly_loop_over_dingtalk(db: Database, tmp_path: Path, mode: str
         tenant = people.tenant
         # 09:30: the prompt reaches everyone, 王强 included, by batchSend (20 people a call):
         # a shared card becomes markdown whose button is a reply hint.
-        assert await run_job(people.runtime, "morning_prompt", tenant, clock.now()) == 40
+        assert await people.runtime.run_job("morning_prompt", tenant, clock.now()) == 40
         await people.runtime.settle()
         prompt = people.new("wangqiang")
         assert len(prompt) == 1 and prompt[0].kind == "markdown"
@@ -163,7 +162,7 @@ async def test_weekly_loop_over_dingtalk(db: Database, tmp_path: Path, mode: str
 
         # 17:30: the pulse; HR gets the company card and the XLSX export as a DingTalk file.
         clock.set(at("2026-10-10 17:30"))
-        assert await run_job(people.runtime, "pulse", tenant, clock.now()) > 0
+        assert await people.runtime.run_job("pulse", tenant, clock.now()) > 0
         await people.runtime.settle()
         assert people.card("zhoumin", "组织脉搏")
         [export] = [d for d in people.fake.delivered["zhoumin"] if d.kind == "file"]

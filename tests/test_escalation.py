@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.core.clock import FrozenClock
-from schedules.jobs import tick
 from schedules.tasks_scan import scan
 from store.db import Database
 from store.models import Escalation, IssuedCard, OutboxMessage, Project, ScheduledSend, Task, TaskUpdate
@@ -43,7 +42,7 @@ async def count(db: Database, model: type, *where) -> int:  # type: ignore[no-un
 
 # The escalation tests count the cards the scan sends: the owner's reminders before and at
 # the due time (tests/test_task_reminders.py) are switched off in them.
-NO_REMINDERS = {"remind_before_working_hours": 0, "remind_at_due": False}
+NO_REMINDERS = {"tasks": {"remind_before_working_hours": 0, "remind_at_due": False}}
 
 
 async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tmp_path: Path) -> None:
@@ -171,15 +170,15 @@ async def test_an_escalation_due_at_night_waits_for_the_next_working_morning(db:
         for when in ("2026-12-04 22:00", "2026-12-05 10:00", "2026-12-06 15:00", "2026-12-07 08:59"):
             assert await bot.run_job("overdue_scan", at(when)) == 0, when
         # The ticker runs the scan on every beat of the working day; Monday 09:00 it goes out.
-        await tick(bot.runtime, at("2026-12-07 08:59:40"))
+        await bot.runtime.tick(at("2026-12-07 08:59:40"))
         assert await escalations(db) == []
-        await tick(bot.runtime, at("2026-12-07 09:00:10"))
+        await bot.runtime.tick(at("2026-12-07 09:00:10"))
         await bot.runtime.settle()
         [esc] = await escalations(db)
         assert (esc.to_userids, aware(esc.created_at)) == ("hanmei;guoqing", at("2026-12-07 09:00:10"))
         assert (await bot.last_card("hanmei", "阻塞预警"))["title"] == "阻塞预警：T20 现场网络保障"
-        await tick(bot.runtime, at("2026-12-07 09:00:40"))
-        await tick(bot.runtime, at("2026-12-07 11:17:25"))
+        await bot.runtime.tick(at("2026-12-07 09:00:40"))
+        await bot.runtime.tick(at("2026-12-07 11:17:25"))
         assert len(await escalations(db)) == 1
         assert len([m for m in await bot.all_messages("hanmei") if m["kind"] == "card"]) == 1
 

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.core.clock import FrozenClock
-from bot.core.config import DEFAULT_TAGS
+from handlers.feedback import DEFAULT_TAGS
 from bot.core.events import Event
 from handlers.feedback import is_vague, match_tag, parse_feedback
-from handlers.reply_grammar import classify_command
+from handlers.routes import classify_command
 from store.audit import VIEW_FEEDBACK
 from store.db import Database
 from store.feedback import feedback_counts
@@ -127,11 +127,15 @@ async def test_manager_records_feedback_in_one_message_and_the_employee_is_told(
         assert await count_feedback(db) == 3
         assert (await said(bot, "liuyang"))[-1] == "这张卡片已经处理过了。"
 
-        # Feedback given in the middle of one's own weekly action does not lose that draft.
+        # Feedback given in the middle of one's own weekly action does not lose that draft: the
+        # draft is put aside (and the bot says so), and 继续 brings it back.
         await bot.say("liuyang", "无 准备团队季度复盘材料")
         assert await said(bot, "liuyang") == ["请 @ 一位同事作为见证人，例如 @李娜"]
         await bot.say("liuyang", "反馈 @孙丽 #风险预警 客户级 发现说明书版本与注册证不一致并当天拦截")
         assert await count_feedback(db) == 4
+        assert (await said(bot, "liuyang"))[0] == "已暂停填写本周关键动作，回复「继续」接着填。"
+        await bot.say("liuyang", "继续")
+        assert await said(bot, "liuyang") == ["请 @ 一位同事作为见证人，例如 @李娜"]
         await bot.say("liuyang", "@赵磊")
         async with db.session() as s:
             action = (await s.execute(select(WeeklyAction).where(WeeklyAction.userid == "liuyang"))).scalar_one()
@@ -141,7 +145,7 @@ async def test_manager_records_feedback_in_one_message_and_the_employee_is_told(
 async def test_card_flow_from_the_menu_and_from_a_witness_card(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-02 10:00"))
     # This tenant keeps feedback to reporting lines (peer feedback is on by default).
-    async with console_bot(db, clock, tmp_path, peer_feedback=False) as bot:
+    async with console_bot(db, clock, tmp_path, feedback={"peer": False}) as bot:
         await menu(bot, "liuyang", "feedback")
         person = await open_card(bot, "liuyang")
         assert person["title"] == "微反馈 · 给谁？"
@@ -196,7 +200,7 @@ async def test_card_flow_from_the_menu_and_from_a_witness_card(db: Database, tmp
 async def test_refusals_store_nothing(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-01 10:00"))
     # Peer feedback is on by default; this tenant keeps feedback to reporting lines.
-    async with console_bot(db, clock, tmp_path, peer_feedback=False) as bot:
+    async with console_bot(db, clock, tmp_path, feedback={"peer": False}) as bot:
         # Vague: refused with a request for the event; the rest of the draft is kept.
         await bot.say("liuyang", "反馈 @孙丽 #主动补位 团队级 继续加油")
         assert await said(bot, "liuyang") == [
@@ -229,7 +233,7 @@ async def test_refusals_store_nothing(db: Database, tmp_path: Path) -> None:
 
 async def test_peer_feedback_where_the_tenant_allows_it_and_silent_receivers(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-01 10:00"))
-    async with console_bot(db, clock, tmp_path, peer_feedback=True, notify_feedback_receiver=False) as bot:
+    async with console_bot(db, clock, tmp_path, feedback={"peer": True, "notify_receiver": False}) as bot:
         await bot.say("wangqiang", f"反馈 @李纳 #跨部门协作 客户级 {EVENT}")
         [row] = await feedback_rows(db)
         assert (row.giver_userid, row.receiver_userid, row.tag) == ("wangqiang", "li_na2", "跨部门协作")

@@ -22,9 +22,7 @@ without a policy entry, or an entry for one that is gone.
 """
 from __future__ import annotations
 
-import ast
 import asyncio
-import inspect
 import io
 import json
 import os
@@ -53,9 +51,8 @@ from bot.runtime import Runtime
 from cards import dingtalk as dingtalk_cards
 from cards.model import Message
 from cards.texts import TEXTS
-from handlers import reply_grammar
 from handlers.routes import build_router
-from schedules.jobs import JOBS, run_job
+from schedules.jobs import all_jobs
 from store import outbox
 from store.db import Database
 from store.migrate import upgrade
@@ -279,15 +276,15 @@ def matrix_config(db_url: str, data_dir: Path) -> Config:
     rival_cfg["wecom"]["api_base"] = "http://127.0.0.1:9"  # nothing is relayed in the matrix
     # The matrix's give_feedback rule is the reporting line: these tenants switch peer feedback
     # (on by default) off, so a refusal to an outsider is what is checked.
-    rival_cfg = {**rival_cfg, "peer_feedback": False}
+    rival_cfg = {**rival_cfg, "feedback": {"peer": False}}
     return parse_config({
         "server": {"data_dir": str(data_dir)},
         "database": {"url": db_url},
         "console": {"enabled": True, "token": TOKEN},
         "tenants": [
-            {"key": DEMO, "name": "宁波康骨医疗器械有限公司", "peer_feedback": False},
+            {"key": DEMO, "name": "宁波康骨医疗器械有限公司", "feedback": {"peer": False}},
             rival_cfg,
-            {"key": DD, "name": "丙方集团", "peer_feedback": False, "dingtalk": {
+            {"key": DD, "name": "丙方集团", "feedback": {"peer": False}, "dingtalk": {
                 "client_id": "ddclient", "client_secret": "dd-secret", "robot_code": "ddclient", "mode": "http",
                 "api_base": "http://127.0.0.1:9"}},
         ],
@@ -335,7 +332,7 @@ async def build_companies(url: str, data_dir: Path) -> Template:
                                    now=clock.now(), by_userid=creator)
             assert r.ok, r.errors
         for key in CHAT_TENANTS:
-            await run_job(runtime, "overdue_scan", config.tenant(key), clock.now())
+            await runtime.run_job("overdue_scan", config.tenant(key), clock.now())
         await drain(runtime)
 
         async def play(since: str, until: str) -> None:
@@ -348,10 +345,10 @@ async def build_companies(url: str, data_dir: Path) -> Template:
         await play("2026-12-03", "2026-12-04")
         clock.set(at("2026-12-03 14:30"))  # T1 was due at 12:00 and nobody has said a word: escalated
         for key in CHAT_TENANTS:
-            await run_job(runtime, "overdue_scan", config.tenant(key), clock.now())
+            await runtime.run_job("overdue_scan", config.tenant(key), clock.now())
         clock.set(at("2026-12-04 09:30"))  # Friday, the last working day: last_day cards and the prompt
         for key in CHAT_TENANTS:
-            await run_job(runtime, "morning_prompt", config.tenant(key), clock.now())
+            await runtime.run_job("morning_prompt", config.tenant(key), clock.now())
         await play("2026-12-04", "2026-12-05")
         await drain(runtime)
         await _deliver_console(runtime, config.tenant(DEMO))
@@ -797,6 +794,10 @@ def fill(text: str, tenant: str) -> str:
     return text.format(elsewhere=ONLY_IN[OTHER[tenant]], elsewhere_task=TASK_ONLY_IN[OTHER[tenant]])
 
 
+def world_jobs() -> list[str]:
+    return all_jobs().names()
+
+
 def button(card: CardFacts) -> str:
     press = CARDS[card.kind].press
     return next(k for k in card.keys if k.startswith(press))
@@ -857,6 +858,7 @@ def example(world: World, key: str, userid: str) -> tuple[str, str, dict[str, An
         "GET /console/api/clock": ("GET", "/console/api/clock", None),
         "PUT /console/api/clock": ("PUT", "/console/api/clock", {"now": "2027-01-04T09:30:00+08:00"}),
         "DELETE /console/api/clock": ("DELETE", "/console/api/clock", None),
+        "GET /console/api/jobs": ("GET", "/console/api/jobs", None),
         "POST /console/api/jobs/{name}/run": ("POST", "/console/api/jobs/morning_prompt/run", {"tenant": DEMO}),
         "GET /console/api/pulse": ("GET", f"/console/api/pulse?{q}", None),
         # An employee's chart is refused for the role (403), not the token; it draws nothing.
@@ -1052,7 +1054,7 @@ async def job_stays_in_tenant(world: World, role: str, route: str) -> None:
     # The Friday pulse draws charts and workbooks: once per company is enough.
     pulse = {"hr": DEMO, "admin": RIVAL}.get(role)
     for tenant in CHAT_TENANTS:
-        for job in [j for j in JOBS if j != "pulse" or tenant == pulse]:
+        for job in [j for j in world_jobs() if j != "pulse" or tenant == pulse]:
             at_ = world.clock.now().isoformat()
             outcome = await world.attempt(lambda: _post(world, f"/console/api/jobs/{job}/run",
                                                         {"tenant": tenant, "at": at_}))
@@ -1306,18 +1308,6 @@ def app_routes() -> set[str]:
     return {f"{'GET' if r.method == 'HEAD' else r.method} {r.resource.canonical}" for r in app.router.routes()}
 
 
-def parser_commands() -> set[str]:
-    """Every command name the chat parser can return, read from its tables and its code."""
-    names = set(reply_grammar._EXACT_COMMANDS.values()) | {c for _, c in reply_grammar._ARG_COMMANDS}
-    tree = ast.parse(inspect.getsource(reply_grammar.classify_command))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and node.value.elts:
-            first = node.value.elts[0]
-            if isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value:
-                names.add(first.value)
-    return names
-
-
 def test_every_route_has_a_policy_entry() -> None:
     routes = app_routes()
     assert not routes - set(ROUTES), f"routes without an entry in tests/access_policy.py ROUTES: {sorted(routes - set(ROUTES))}"
@@ -1326,15 +1316,22 @@ def test_every_route_has_a_policy_entry() -> None:
 
 def test_every_chat_command_card_and_menu_has_a_policy_entry() -> None:
     router = build_router()
-    for what, have, table in (("commands", set(router.commands) | parser_commands(), COMMANDS),
+    for what, have, table in (("commands", set(router.commands), COMMANDS),
                               ("card kinds", set(router.cards), CARDS), ("menu keys", set(router.menus), MENUS)):
         assert not have - set(table), f"{what} without an entry in tests/access_policy.py: {sorted(have - set(table))}"
         assert not set(table) - have, f"entries for {what} that are gone: {sorted(set(table) - have)}"
     for name, command in COMMANDS.items():
-        assert reply_grammar.classify_command(command.sample)[0] == name, f"{command.sample!r} is not {name}"
+        assert router.classify(command.sample)[0] == name, f"{command.sample!r} is not {name}"
         for attempt in command.attempts:
             probe = fill(attempt.text, DEMO)
-            assert reply_grammar.classify_command(probe)[0] == name, f"{probe!r} is not the {name} command"
+            assert router.classify(probe)[0] == name, f"{probe!r} is not the {name} command"
+            # The feature declares who may use the command; every attempt's rule is that one
+            # (or own / never, which hold for every command).
+            assert attempt.rule in (*router.commands[name].access, "own", "never"), (
+                f"{name}: the attempt {probe!r} follows {attempt.rule!r}, the command declares "
+                f"{router.commands[name].access!r}")
+    for kind, card in CARDS.items():
+        assert router.cards[kind].access == card.who, f"card {kind}: declared {router.cards[kind].access!r}, policy {card.who!r}"
 
 
 def test_policy_entries_are_well_formed() -> None:

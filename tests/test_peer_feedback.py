@@ -21,7 +21,7 @@ async def given(db: Database) -> list[tuple[str, str]]:
 
 async def test_colleagues_recognise_each_other_by_default_within_a_monthly_quota(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-01 10:00"))
-    async with console_bot(db, clock, tmp_path, peer_feedback_monthly_quota=2) as bot:
+    async with console_bot(db, clock, tmp_path, feedback={"peer_monthly_quota": 2}) as bot:
         # 王强 (注册部, no reports) thanks 李纳 of 质量部 and 许静 of 销售部: peers, outside any line.
         await bot.say("wangqiang", f"反馈 @李纳 #跨部门协作 客户级 {EVENT}")
         assert (await said(bot, "wangqiang"))[0].startswith("已记录对 李纳 的反馈")

@@ -7,6 +7,8 @@ answers a Config or a ConfigError naming the key, nothing else.
 """
 from __future__ import annotations
 
+from handlers.routes import classify_command
+
 import csv
 import io
 import json
@@ -25,7 +27,7 @@ from bot.core.config import Config, ConfigError, TenantConfig, load_config, pars
 from bot.demo import DATA
 from handlers.feedback import is_vague, parse_feedback
 from handlers.reply_grammar import (MAX_THING_LENGTH, LeaveParseError, LeaveRequest, ParsedReply,
-                                    canonical_goal_code, classify_command, fold_width, parse_action_reply,
+                                    canonical_goal_code, fold_width, parse_action_reply,
                                     parse_leave)
 from store.db import Database
 from store.goals import import_goals
@@ -109,7 +111,7 @@ def test_mentions_round_trip(prefix: str, who: list[str], sep: str) -> None:
     assert not r.witnesses_are_userids
 
 
-_KNOWN_COMMANDS = {"", "done", "not_done", "help", "cancel", "status", "my_feedback", "edit", "feedback",
+_KNOWN_COMMANDS = {"", "done", "not_done", "help", "cancel", "continue", "status", "my_feedback", "edit", "feedback",
                    "brief", "task", "progress", "leave", "skip"}
 
 
@@ -356,9 +358,9 @@ BASE_CONFIG: dict[str, Any] = {
     "console": {"enabled": True, "token": "console-token-1"},
     "tenants": [
         {"key": "acme", "name": "示例", "timezone": "Asia/Shanghai", "morning_prompt_at": "09:30",
-         "extra_holidays": [date(2026, 12, 31)], "feedback_tags": [{"name": "主动补位", "polarity": "认可"}],
+         "extra_holidays": [date(2026, 12, 31)], "feedback": {"tags": [{"name": "主动补位", "polarity": "认可"}]},
          "review_periods": [{"period": "2026Q4", "opens": date(2027, 1, 4)}], "wecom": dict(_WECOM)},
-        {"key": "beta", "name": "B", "locale": "en", "escalate_after_hours": 2.5, "dingtalk": dict(_DINGTALK)},
+        {"key": "beta", "name": "B", "locale": "en", "tasks": {"escalate_after_hours": 2.5}, "dingtalk": dict(_DINGTALK)},
     ],
 }
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.core.clock import FrozenClock
-from schedules.jobs import tick
 from store.db import Database
 from store.models import OutboxMessage, ScheduledSend
 from tests.harness import at, console_bot
@@ -32,28 +31,28 @@ async def outbox_recipients(db: Database) -> list[str]:
 async def test_prompt_goes_out_once_at_0930_on_working_days(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-01 09:29"))
     async with console_bot(db, clock, tmp_path) as bot:
-        assert await tick(bot.runtime, at("2026-12-01 09:29")) == 0
-        assert await tick(bot.runtime, at("2026-12-01 09:30")) == 40
+        assert await bot.runtime.tick(at("2026-12-01 09:29")) == 0
+        assert await bot.runtime.tick(at("2026-12-01 09:30")) == 40
         # The ticker beats every 30 s; the slot is already taken.
-        assert await tick(bot.runtime, at("2026-12-01 09:30:30")) == 0
+        assert await bot.runtime.tick(at("2026-12-01 09:30:30")) == 0
         assert await bot.run_job("morning_prompt", at("2026-12-01 09:31")) == 0
         await bot.runtime.settle()
         assert len(await bot.all_messages("wangqiang")) == 1
         # Saturday 2026-12-05 is an ordinary weekend day: nothing.
-        assert await tick(bot.runtime, at("2026-12-05 09:30")) == 0
+        assert await bot.runtime.tick(at("2026-12-05 09:30")) == 0
         # A tenant override can make it a working day.
     async with console_bot(db, FrozenClock(at("2026-12-05 09:30")), tmp_path,
                            extra_workdays=["2026-12-05"]) as bot2:
-        assert await tick(bot2.runtime, at("2026-12-05 09:30")) == 40
+        assert await bot2.runtime.tick(at("2026-12-05 09:30")) == 40
 
 
 async def test_catch_up_the_same_morning_but_not_later(db: Database, tmp_path: Path) -> None:
     async with console_bot(db, FrozenClock(at("2026-12-02 11:29")), tmp_path) as bot:
         # The service was down at 09:30 and came back at 11:29: within the 2-hour grace.
-        assert await tick(bot.runtime, at("2026-12-02 11:29")) == 40
+        assert await bot.runtime.tick(at("2026-12-02 11:29")) == 40
     async with console_bot(db, FrozenClock(at("2026-12-03 11:31")), tmp_path) as bot:
         # Back at 11:31: too late; people are not prompted at lunch time.
-        assert await tick(bot.runtime, at("2026-12-03 11:31")) == 0
+        assert await bot.runtime.tick(at("2026-12-03 11:31")) == 0
 
 
 async def test_people_on_leave_and_people_with_an_action_are_not_prompted(db: Database, tmp_path: Path) -> None:

@@ -36,7 +36,6 @@ from bot.logs import QUIET_LIBRARIES, setup_logging
 from bot.replay import ReplayGuard
 from bot.wecom import WeComAdapter
 from bot.wecom_crypto import sign
-from schedules.jobs import run_job
 from store.db import Database
 from store.models import InboxEvent, OutboxMessage
 from tests.fakes.dingtalk_server import FakeDingTalk, tenant_config
@@ -272,7 +271,7 @@ async def test_no_wecom_secret_reaches_logs_or_errors(db: Database, tmp_path: Pa
     try:
         with everything_logged(monkeypatch) as logs:
             # The prompt goes out; then WeCom invalidates the token early and the bot refetches it.
-            assert await run_job(runtime, "morning_prompt", tenant, clock.now()) == 40
+            assert await runtime.run_job("morning_prompt", tenant, clock.now()) == 40
             await runtime.settle()
             fake.expire_tokens()
             assert set(await client.say("wangqiang", "O1-KR2 完成2份临床评价报告初稿 @李娜")) == {200}
@@ -338,7 +337,7 @@ async def test_no_dingtalk_secret_reaches_logs_or_errors(db: Database, tmp_path:
         async with dingtalk_company(db, tmp_path, clock, mode) as people:
             fake, app, runtime = people.fake, people.app, people.runtime
             tenant = people.tenant
-            assert await run_job(runtime, "morning_prompt", tenant, clock.now()) == 40
+            assert await runtime.run_job("morning_prompt", tenant, clock.now()) == 40
             await runtime.settle()
             await people.say("wangqiang", "O1-KR2 完成2份临床评价报告初稿 @李娜")
             await people.press("li_na", people.card("li_na", "见证邀请"), "接受见证")

@@ -1,6 +1,8 @@
 """The weekly action reply, leave requests and chat commands, parsed from text alone."""
 from __future__ import annotations
 
+from handlers.routes import classify_command
+
 from datetime import date
 
 import pytest
@@ -10,7 +12,6 @@ from handlers.reply_grammar import (
     LeaveParseError,
     LeaveRequest,
     canonical_goal_code,
-    classify_command,
     parse_action_reply,
     parse_leave,
 )

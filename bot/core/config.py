@@ -17,10 +17,10 @@ import tomllib
 import logging
 from datetime import date, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,9 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Strict = _Strict  # for feature sections' own nested models: unknown keys refused, values frozen
 
 
 class ServerConfig(_Strict):
@@ -92,14 +95,42 @@ class DingTalkConfig(_Strict):
     api_base: str = "https://api.dingtalk.com"
 
 
-class FeedbackTag(_Strict):
-    name: str = Field(min_length=1, max_length=20)
-    polarity: Literal["认可", "改进"] = "认可"
+# -- feature sections ----------------------------------------------------------------------
+_SECTIONS: dict[str, type["Section"]] = {}
 
 
-DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in (
-    ("主动补位", "认可"), ("方案创新", "认可"), ("客户需求深挖", "认可"), ("跨部门协作", "认可"),
-    ("风险预警", "认可"), ("知识沉淀", "认可"), ("响应不及时", "改进"), ("交付质量待提升", "改进"))]
+class Section(_Strict):
+    """A feature's own settings, the table `[tenants.NAME]` of each tenant.
+
+    A feature declares its section where it lives (`class TaskSettings(Section, name="tasks")`);
+    the tenant model gains the key when the configuration is parsed, so errors keep their dotted
+    path (`tenants[0].tasks.escalate_after_hours`) and an unknown section is an unknown key.
+    """
+
+    section: ClassVar[str] = ""
+    # Keys this section once had at the tenant's top level, and their names here; still read
+    # (with a warning) so an existing configuration keeps working after an upgrade.
+    legacy: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, name: str = "", legacy: dict[str, str] | None = None, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise TypeError(f"{cls.__name__} needs a section name: class {cls.__name__}(Section, name='…')")
+        if name in _SECTIONS and _SECTIONS[name].__qualname__ != cls.__qualname__:
+            raise TypeError(f"config section {name!r} is declared twice")
+        cls.section = name
+        cls.legacy = dict(legacy or {})
+        _SECTIONS[name] = cls
+
+    @classmethod
+    def of(cls, tenant: "TenantConfig") -> Self:
+        """This section of `tenant` (its defaults when the file has none)."""
+        found = getattr(tenant, cls.section, None)
+        return found if isinstance(found, cls) else cls()
+
+
+def sections() -> dict[str, type[Section]]:
+    return dict(_SECTIONS)
 
 
 class ReviewPeriod(_Strict):
@@ -122,21 +153,8 @@ class TenantConfig(_Strict):
     # Go-live date: no week ending before it counts (brief, trend, pulse, export). Unset: the day
     # of the first roster import or directory sync.
     live_from: date | None = None
-    # Micro-feedback
-    feedback_tags: list[FeedbackTag] = DEFAULT_TAGS
-    # May colleagues give feedback outside their reporting line? On by default: recognition between
-    # peers is most of what a company's feedback is. Each giver has a monthly quota of it.
-    peer_feedback: bool = True
-    peer_feedback_monthly_quota: int = Field(10, ge=1)
-    notify_feedback_receiver: bool = True
     review_periods: list[ReviewPeriod] = []
-    # Tasks and escalation
-    escalate_after_hours: float = Field(2.0, gt=0)  # past due and no status update for this long → escalate
-    escalate_climb_hours: float = Field(4.0, gt=0)  # still stale this much later → one level up
-    # The owner is reminded this many working hours before the due time (0: no early reminder),
-    # and again when it comes.
-    remind_before_working_hours: float = Field(2.0, ge=0)
-    remind_at_due: bool = True
+    # Working hours: when escalations and other working-time messages may go out.
     work_hours_start: time = time(9, 0)
     work_hours_end: time = time(18, 0)
     wecom: WeComConfig | None = None
@@ -227,17 +245,59 @@ def _resolve_env(node: Any, where: tuple[Any, ...] = ()) -> Any:
     return node
 
 
+_TENANT_MODELS: dict[tuple[str, ...], type[TenantConfig]] = {}
+
+
+def tenant_model() -> type[TenantConfig]:
+    """TenantConfig with a field for every feature section declared so far."""
+    names = tuple(sorted(_SECTIONS))
+    model = _TENANT_MODELS.get(names)
+    if model is None:
+        fields: dict[str, Any] = {n: (_SECTIONS[n], Field(default_factory=_SECTIONS[n])) for n in names}
+        model = create_model("TenantConfig", __base__=TenantConfig, **fields)
+        _TENANT_MODELS[names] = model
+    return model
+
+
+def _move_legacy_keys(tenant: dict[str, Any]) -> dict[str, Any]:
+    tenant = dict(tenant)
+    for name, section in _SECTIONS.items():
+        for old, new in section.legacy.items():
+            if old in tenant:
+                table = tenant.get(name)
+                table = dict(table) if isinstance(table, dict) else {}
+                if new not in table:
+                    table[new] = tenant[old]
+                    log.warning("config: tenants.%s is now [tenants.%s] %s; please move it", old, name, new)
+                tenant.pop(old)
+                tenant[name] = table
+    return tenant
+
+
 def parse_config(data: dict[str, Any]) -> Config:
     data = _resolve_env(data)
+    errors: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    raw_tenants = data.get("tenants")
+    if isinstance(raw_tenants, list):
+        model, tenants = tenant_model(), []
+        for i, raw in enumerate(raw_tenants):
+            try:
+                tenants.append(model.model_validate(_move_legacy_keys(raw) if isinstance(raw, dict) else raw))
+            except ValidationError as exc:
+                errors += [(("tenants", i, *e["loc"]), dict(e)) for e in exc.errors()]
+        data = {**data, "tenants": tenants}
+    config: Config | None = None
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
+        errors += [(tuple(e["loc"]), dict(e)) for e in exc.errors()]
+    if errors or config is None:
         lines = []
-        for err in exc.errors():
-            key = _path(err["loc"])
+        for loc, err in errors:
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            lines.append(f"config error at {key}: {msg}")
+            lines.append(f"config error at {_path(loc)}: {msg}")
         raise ConfigError("\n".join(lines)) from None
+    return config
 
 
 def load_config(path: str | Path) -> Config:
