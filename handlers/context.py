@@ -129,6 +129,13 @@ class Outgoing:
         return (await self.session.execute(select(Employee).where(
             Employee.tenant == self.tenant.key, Employee.userid == userid))).scalar_one_or_none()
 
+    async def name_of(self, userid: str | None) -> str:
+        """The person's name as people see it; their user id when they are not on the roster."""
+        if not userid:
+            return ""
+        emp = await self.employee(userid)
+        return emp.name if emp else userid
+
 
 @dataclass(kw_only=True)
 class Context(Outgoing):

@@ -393,7 +393,7 @@ async def _advance(ctx: Context, draft: dict[str, Any], problems: list[str], *, 
         draft["asked"] = "event"
         await ctx.set_conversation(DRAFT, draft)
         if not problems:
-            name = await _name(ctx, draft["receiver"])
+            name = await ctx.name_of(draft["receiver"])
             ctx.reply(ctx.t("fb.ask.event", name=name))
 
 
@@ -461,11 +461,6 @@ async def _impact_card(ctx: Context, draft: dict[str, Any]) -> None:
     await _issue(ctx, "fb_impact", card, draft)
 
 
-async def _name(ctx: Context, userid: str) -> str:
-    emp = await ctx.employee(userid)
-    return emp.name if emp else userid
-
-
 async def _record(ctx: Context, draft: dict[str, Any]) -> None:
     receiver = await ctx.employee(draft["receiver"])
     why = await may_give(ctx, ctx.event.userid, receiver) if receiver else ctx.t("fb.person.none", token=draft["receiver"])
@@ -484,7 +479,7 @@ async def _record(ctx: Context, draft: dict[str, Any]) -> None:
                        ref_kind=draft.get("ref_kind"), ref_id=draft.get("ref_id"))
     await ctx.session.flush()
     await _finish(ctx, draft)
-    giver = await _name(ctx, ctx.event.userid)
+    giver = await ctx.name_of(ctx.event.userid)
     what = ctx.t("fb.what", tag=tag.name, polarity=tag.polarity, impact=row.impact, event=row.event)
     if settings(ctx).notify_receiver:
         ctx.send(receiver.userid, ctx.t("fb.received", giver=giver, what=what))
@@ -540,7 +535,7 @@ async def on_draft_reply(ctx: Context) -> None:
     problems: list[str] = []
     choosing = await _absorb(ctx, draft, ctx.event.text, problems)
     if not choosing and not problems and draft.get("asked") == "event" and not draft.get("event"):
-        problems.append(ctx.t("fb.ask.event", name=await _name(ctx, draft.get("receiver", ""))))
+        problems.append(ctx.t("fb.ask.event", name=await ctx.name_of(draft.get("receiver", ""))))
     await _advance(ctx, draft, problems, choosing=choosing)
 
 

@@ -113,15 +113,8 @@ def status_label(task: Task) -> str:
     return f"{task.status}（{task.block_reason}）" if task.status == BLOCKED and task.block_reason else task.status
 
 
-async def name_of(ctx: Context, userid: str | None) -> str:
-    if not userid:
-        return ""
-    emp = await ctx.employee(userid)
-    return emp.name if emp else userid
-
-
 async def names(ctx: Context, userids: list[str]) -> str:
-    return "、".join([await name_of(ctx, u) for u in userids])
+    return "、".join([await ctx.name_of(u) for u in userids])
 
 
 async def project_of(ctx: Context, task: Task) -> Project | None:
@@ -157,7 +150,7 @@ async def task_fields(ctx: Context, task: Task, *, with_owner: bool = False) -> 
     project = await project_of(ctx, task)
     fields = [(ctx.t("task.field.project"), project.name if project else "—")]
     if with_owner:
-        fields.append((ctx.t("task.field.owner"), await name_of(ctx, task.owner_userid)))
+        fields.append((ctx.t("task.field.owner"), await ctx.name_of(task.owner_userid)))
     fields += [(ctx.t("task.field.due"), fmt_time(ctx, task.due_at)),
                (ctx.t("task.field.deliverable"), task.deliverable_template or "—"),
                (ctx.t("task.field.status"), status_label(task))]
@@ -195,7 +188,7 @@ def fmt_since(ctx: Context, since: datetime) -> str:
 async def send_escalation_card(ctx: Context, task: Task, *, userid: str, level: int, episode: int,
                                told_before: list[str]) -> Card:
     """The 阻塞预警 card with 催办 / 调整截止 / 查看."""
-    owner = await name_of(ctx, task.owner_userid)
+    owner = await ctx.name_of(task.owner_userid)
     # The real time since the last status update, not the rule's threshold: a card that went out
     # at the next working morning says how long the task has really been silent.
     since = fmt_since(ctx, task.status_updated_at)
@@ -233,7 +226,7 @@ async def show_task(ctx: Context, task: Task) -> None:
         Escalation.tenant == ctx.tenant.key, Escalation.task_id == task.id))).scalars())
     events: list[tuple[datetime, int, str]] = []
     for u in ups:
-        who = await name_of(ctx, u.by_userid) if u.by_userid else ctx.t("task.hist.system")
+        who = await ctx.name_of(u.by_userid) if u.by_userid else ctx.t("task.hist.system")
         events.append((aware(u.at), u.id or 0, await _history_line(ctx, u, who)))
     last = 1 << 62  # a resolution is told after the update that caused it
     for e in escs:
@@ -270,7 +263,7 @@ async def _history_line(ctx: Context, u: TaskUpdate, who: str) -> str:
     if u.kind == "nudge":
         return ctx.t("task.hist.nudge", who=who)
     if u.note == "负责人":
-        old, new = await name_of(ctx, u.old_value), await name_of(ctx, u.new_value)
+        old, new = await ctx.name_of(u.old_value), await ctx.name_of(u.new_value)
     else:
         old, new = u.old_value or "—", u.new_value or "—"
     return ctx.t("task.hist.edit", who=who, field=u.note, old=old, new=new)
@@ -526,8 +519,8 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
     await notify_assignment(ctx, task, by=me.name)
     for uid in collaborators:
         ctx.send(uid, ctx.t("task.collab.added", who=me.name, code=code, title=title,
-                            owner=await name_of(ctx, owner)))
-    reply = ctx.t("task.created", code=code, title=title, project=project.name, owner=await name_of(ctx, owner),
+                            owner=await ctx.name_of(owner)))
+    reply = ctx.t("task.created", code=code, title=title, project=project.name, owner=await ctx.name_of(owner),
                   due=fmt_time(ctx, task.due_at))
     if new_project:
         reply += "\n" + ctx.t("task.project_new", project=project.code)
@@ -580,7 +573,7 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
     if people:
         if people[0] != task.owner_userid:
             log("负责人", task.owner_userid, people[0])
-            changes.append(f"{ctx.t('task.field.owner')} {await name_of(ctx, task.owner_userid)} → {await name_of(ctx, people[0])}")
+            changes.append(f"{ctx.t('task.field.owner')} {await ctx.name_of(task.owner_userid)} → {await ctx.name_of(people[0])}")
             task.owner_userid = people[0]
         collab = [u for u in people[1:] if u != people[0]]
         if len(people) > 1 and ";".join(collab) != task.collaborators:
@@ -602,10 +595,10 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
     summary = "；".join(changes)
     if task.owner_userid != old_owner:
         ctx.send(old_owner, ctx.t("task.owner.moved", code=task.code, title=task.title,
-                                  owner=await name_of(ctx, task.owner_userid)))
-        await notify_assignment(ctx, task, by=await name_of(ctx, by))
+                                  owner=await ctx.name_of(task.owner_userid)))
+        await notify_assignment(ctx, task, by=await ctx.name_of(by))
     elif by != task.owner_userid:
-        ctx.send(task.owner_userid, ctx.t("task.edited.owner", who=await name_of(ctx, by), code=task.code,
+        ctx.send(task.owner_userid, ctx.t("task.edited.owner", who=await ctx.name_of(by), code=task.code,
                                           changes=summary))
     ctx.reply(ctx.t("task.edited", code=task.code, changes=summary))
 
@@ -631,7 +624,7 @@ async def list_my_tasks(ctx: Context) -> None:
     if theirs:
         lines.append(ctx.t("task.list.pmo", n=len(theirs), projects="、".join(sorted(p.name for p in run.values()))))
         for t in theirs:
-            lines.append(await _list_line(ctx, t, "｜" + ctx.t("task.field.owner") + " " + await name_of(ctx, t.owner_userid)))
+            lines.append(await _list_line(ctx, t, "｜" + ctx.t("task.field.owner") + " " + await ctx.name_of(t.owner_userid)))
     lines.append(ctx.t("task.list.hint", code=(mine or theirs)[0].code))
     ctx.reply("\n".join(lines))
 
@@ -702,7 +695,7 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
     ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid, at=now,
                                kind="status", old_value=old, new_value=status, note=note))
     await resolve_escalations(ctx.session, ctx.tenant.key, task.id or 0, now)
-    who = await name_of(ctx, ctx.event.userid)
+    who = await ctx.name_of(ctx.event.userid)
     await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.status", who=who, status=status_label(task)))
     await ctx.expire_cards(kind=OWNER_CARD, ref_id=task.id or 0, result=ctx.t("task.card.updated", status=status))
 
@@ -752,7 +745,7 @@ async def change_due(ctx: Context, task: Task, new_due: datetime, reason: str) -
     task.due_at = utc(new_due)
     ctx.session.add(task)
     await resolve_escalations(ctx.session, ctx.tenant.key, task.id or 0, ctx.now)
-    who = await name_of(ctx, ctx.event.userid)
+    who = await ctx.name_of(ctx.event.userid)
     await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.due", who=who, due=fmt_time(ctx, task.due_at)))
 
 
@@ -803,7 +796,7 @@ async def on_new_due(ctx: Context) -> None:
     old = fmt_time(ctx, task.due_at)
     await change_due(ctx, task, due.replace(tzinfo=ctx.tenant.tz), reason)
     new = fmt_time(ctx, task.due_at)
-    who = await name_of(ctx, ctx.event.userid)
+    who = await ctx.name_of(ctx.event.userid)
     if task.owner_userid != ctx.event.userid:
         ctx.send(task.owner_userid, ctx.t("task.due.owner", who=who, code=task.code, title=task.title,
                                           old=old, new=new, reason=reason))
@@ -846,7 +839,7 @@ async def on_escalation_card(ctx: Context, row: IssuedCard) -> None:
         await ctx.close_card(row, ctx.t("task.esc.over"))
         return
     if key == "nudge":
-        owner = await name_of(ctx, task.owner_userid)
+        owner = await ctx.name_of(task.owner_userid)
         if row.data.get("nudged"):
             ctx.reply(ctx.t("task.nudge.again", owner=owner))
             return
@@ -854,7 +847,7 @@ async def on_escalation_card(ctx: Context, row: IssuedCard) -> None:
         ctx.session.add(row)
         ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid,
                                    at=utc(ctx.now), kind="nudge"))
-        who = await name_of(ctx, ctx.event.userid)
+        who = await ctx.name_of(ctx.event.userid)
         await send_owner_card(ctx, task, title_key="task.card.nudge",
                               body=ctx.t("task.card.nudge.body", who=who, due=fmt_time(ctx, task.due_at)))
         ctx.reply(ctx.t("task.nudge.ok", owner=owner))

@@ -64,13 +64,6 @@ async def directory(ctx: Context) -> Directory:
     return await tenant_directory(ctx.session, ctx.tenant.key)
 
 
-async def name_of(ctx: Context, userid: str | None) -> str:
-    if not userid:
-        return ""
-    emp = await ctx.employee(userid)
-    return emp.name if emp else userid
-
-
 async def goal_label(ctx: Context, code: str | None) -> str:
     if not code:
         return ctx.t("goal.none")
@@ -198,19 +191,19 @@ async def _record(ctx: Context, draft: dict[str, Any]) -> None:
 async def _fields(ctx: Context, action: WeeklyAction) -> list[tuple[str, str]]:
     return [(ctx.t("field.goal"), await goal_label(ctx, action.goal_code)),
             (ctx.t("field.thing"), action.thing),
-            (ctx.t("field.witness"), await name_of(ctx, action.witness_userid))]
+            (ctx.t("field.witness"), await ctx.name_of(action.witness_userid))]
 
 
 async def _send_summary(ctx: Context, action: WeeklyAction, title: str) -> None:
     await ctx.expire_cards(kind="action_owner", ref_id=action.id or 0, result=ctx.t("btn.edit"))
-    card = Card(title=title, body=ctx.t("summary.body", witness=await name_of(ctx, action.witness_userid)),
+    card = Card(title=title, body=ctx.t("summary.body", witness=await ctx.name_of(action.witness_userid)),
                 fields=await _fields(ctx, action),
                 buttons=[Button("edit", ctx.t("btn.edit")), Button("done", ctx.t("btn.done"), "primary")])
     await ctx.issue_card(action.userid, "action_owner", card, ref_id=action.id, ttl_hours=24 * 7)
 
 
 async def _invite(ctx: Context, action: WeeklyAction) -> None:
-    owner = await name_of(ctx, action.userid)
+    owner = await ctx.name_of(action.userid)
     card = Card(title=ctx.t("invite.title"), body=ctx.t("invite.body", name=owner, thing=action.thing),
                 fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
                 buttons=[Button("accept", ctx.t("btn.accept"), "primary"), Button("decline", ctx.t("btn.decline"))]
@@ -312,7 +305,7 @@ async def _apply_edit(ctx: Context, action: WeeklyAction, draft: dict[str, Any],
     witness_changed = bool(new_witness and (new_witness != action.witness_userid or action.witness_state == "declined"))
     if witness_changed and new_witness != action.witness_userid:
         log("witness", action.witness_userid, new_witness)
-        changes.append(f"{ctx.t('field.witness')} {await name_of(ctx, action.witness_userid)} → {await name_of(ctx, new_witness)}")
+        changes.append(f"{ctx.t('field.witness')} {await ctx.name_of(action.witness_userid)} → {await ctx.name_of(new_witness)}")
     if not changes and not witness_changed:
         if not quiet_if_empty:
             ctx.reply(ctx.t("edit.nothing"))
@@ -347,7 +340,7 @@ async def on_done(ctx: Context) -> None:
 
 
 async def _mark_done(ctx: Context, action: WeeklyAction) -> None:
-    witness = await name_of(ctx, action.witness_userid)
+    witness = await ctx.name_of(action.witness_userid)
     if action.status == "confirmed":
         ctx.reply(ctx.t("confirmed.owner", witness=witness, thing=action.thing))
         return
@@ -367,7 +360,7 @@ async def _mark_done(ctx: Context, action: WeeklyAction) -> None:
 
 
 async def _ask_confirmation(ctx: Context, action: WeeklyAction) -> None:
-    owner = await name_of(ctx, action.userid)
+    owner = await ctx.name_of(action.userid)
     ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
                                  witness_userid=action.witness_userid, kind="asked", at=ctx.now))
     card = Card(title=ctx.t("confirm.title"), body=ctx.t("confirm.body", name=owner, thing=action.thing),
@@ -440,7 +433,7 @@ async def on_invite_card(ctx: Context, row: Any) -> None:
     if action is None or action.witness_userid != ctx.event.userid:
         await ctx.close_card(row, "见证人已更换")
         return
-    witness = await name_of(ctx, ctx.event.userid)
+    witness = await ctx.name_of(ctx.event.userid)
     if ctx.event.action_key == "accept":
         action.witness_state = "accepted"
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
@@ -464,7 +457,7 @@ async def on_confirm_card(ctx: Context, row: Any) -> None:
     if action is None or action.witness_userid != ctx.event.userid or action.status != "done":
         await ctx.close_card(row, "已失效")
         return
-    witness = await name_of(ctx, ctx.event.userid)
+    witness = await ctx.name_of(ctx.event.userid)
     if ctx.event.action_key == "confirm":
         action.status, action.confirmed_at = "confirmed", ctx.now
         if action.witness_state != "accepted":
