@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run PORT=8090` when 8080 is taken; DATA_DIR holds the demo database and exports.
+PORT ?= 8080
+DATA_DIR ?= var
 
 .PHONY: run test venv clean bench
 
@@ -16,7 +19,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/dongxian demo
+	$(BIN)/dongxian demo --port $(PORT) --data-dir $(DATA_DIR)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

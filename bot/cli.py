@@ -122,7 +122,7 @@ def cmd_org_import(args: argparse.Namespace) -> int:
 
     async def go(db: Any) -> int:
         await ensure_tenant(db, tenant)
-        report = await import_roster(db, tenant.key, Path(args.file), dry_run=args.dry_run)
+        report = await import_roster(db, tenant.key, Path(args.file), dry_run=args.dry_run, now=utcnow())
         print(report.summary())
         return 1 if report.errors else 0
 
@@ -138,15 +138,41 @@ def cmd_org_sync(args: argparse.Namespace) -> int:
         await ensure_tenant(db, tenant)
         if tenant.wecom:
             from bot.wecom_directory import sync_wecom_directory
-            report = await sync_wecom_directory(db, tenant)
+            report = await sync_wecom_directory(db, tenant, now=utcnow())
         elif tenant.dingtalk:
             from bot.dingtalk.directory import sync_dingtalk_directory
-            report = await sync_dingtalk_directory(db, tenant)
+            report = await sync_dingtalk_directory(db, tenant, now=utcnow())
         else:
             print(f"tenant {tenant.key!r} has no [tenants.wecom] or [tenants.dingtalk] section: use `org import`", file=sys.stderr)
             return 2
         print(report.summary() if hasattr(report, "summary") else report)
         return 1 if getattr(report, "errors", None) else 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_org_roles(args: argparse.Namespace) -> int:
+    from store.roles import RoleError, change_roles, people_with_roles
+
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+
+    async def go(db: Any) -> int:
+        if args.roles_cmd == "list":
+            rows = await people_with_roles(db, tenant.key)
+            for userid, name, dept, roles in rows:
+                print(f"{userid}\t{name}\t{dept}\t{';'.join(roles)}")
+            if not rows:
+                print("还没有人被授予角色：dongxian org roles --tenant KEY add USERID hr")
+            return 0
+        try:
+            change = await change_roles(db, tenant.key, args.roles_cmd, args.userid, args.role,
+                                        by=args.by, now=utcnow())
+        except RoleError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(change.summary())
+        return 0
 
     return asyncio.run(_with_db(config, go))
 
@@ -282,6 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     sync = with_config(org.add_parser("sync", help="sync the directory from WeCom/DingTalk"))
     sync.add_argument("--tenant", required=True)
     sync.set_defaults(fn=cmd_org_sync)
+    # `org roles --tenant KEY set|add|remove USERID ROLE…` and `org roles --tenant KEY list`.
+    roles = with_config(org.add_parser("roles", help="grant roles by hand: hr, pmo, admin, manager (kept over a sync)"))
+    roles.add_argument("--tenant", required=True)
+    roles.add_argument("--by", default="cli", help="who makes the change, for the audit log (default: cli)")
+    roles_sub = roles.add_subparsers(dest="roles_cmd", required=True)
+    for name, text in (("set", "give USERID exactly these roles (none: take all away)"),
+                       ("add", "add roles to USERID"), ("remove", "take roles from USERID")):
+        rp = roles_sub.add_parser(name, help=text)
+        rp.add_argument("userid")
+        rp.add_argument("role", nargs="*" if name == "set" else "+", help="manager | hr | pmo | admin")
+    roles_sub.add_parser("list", help="everyone holding a role")
+    roles.set_defaults(fn=cmd_org_roles)
 
     goals = sub.add_parser("goals", help="company and department goals").add_subparsers(dest="goals_cmd", required=True)
     gimp = with_config(goals.add_parser("import", help="import goals CSV/XLSX"))

@@ -19,9 +19,12 @@ from sqlalchemy import delete, select
 from bot.adapter import Adapter, SendResult
 from bot.core.clock import utcnow
 from bot.core.config import TenantConfig
+from bot.core.calendar import WorkCalendar, iso_week
 from bot.core.events import Event
 from bot.storable import UNSTORABLE, storable
 from cards.model import Message
+from schedules.briefs import open_periods
+from store.live import is_counted, live_from
 from store.models import ConsoleMessage, Employee
 
 log = logging.getLogger(__name__)
@@ -273,7 +276,10 @@ class ConsoleAdapter(Adapter):
             return at
         sent = await self.runtime.run_job(name, tenant, at)
         self.runtime.wake_outbox()
-        return web.json_response({"job": name, "tenant": tenant.key, "at": at.isoformat(), "sent": sent})
+        out: dict[str, Any] = {"job": name, "tenant": tenant.key, "at": at.isoformat(), "sent": sent}
+        if not sent:
+            out["note"] = await _why_nothing(self.runtime, name, tenant, at)
+        return web.json_response(out)
 
     # -- sending -----------------------------------------------------------------
     async def send(self, tenant: TenantConfig, userid: str, message: Message) -> SendResult:
@@ -315,3 +321,26 @@ def _parse_time(value: Any) -> datetime | web.Response:
 def _quote(name: str) -> str:
     from urllib.parse import quote
     return quote(name)
+
+
+async def _why_nothing(runtime: Any, name: str, tenant: TenantConfig, at: datetime) -> str:
+    """Why a job run by hand sent nothing, so "已发送 0 条" does not stand alone."""
+    cal = WorkCalendar(tenant)
+    day = at.astimezone(tenant.tz).date()
+    if name == "review_briefs":
+        if not tenant.review_periods:
+            return "没有配置考评期：在租户配置的 review_periods 中加入 period 和 opens（开始日期）"
+        if not open_periods(tenant, cal, day):
+            opens = "、".join(f"{p.period} 于 {p.opens.isoformat()}" for p in tenant.review_periods)
+            return f"今天不是考评期开始的日子（{opens}）"
+        return "本期的事实简报已经发送过"
+    if name in ("morning_prompt", "overdue_scan") and not cal.is_working_day(day):
+        return "今天不是工作日"
+    if name == "pulse":
+        async with runtime.db.session() as s:
+            if not is_counted(iso_week(day), await live_from(s, tenant.key)):
+                return "这一周在上线日期之前，没有数据可发"
+        return "本周的脉搏卡片已经发送过，或还没有经理和 HR"
+    if name == "morning_prompt":
+        return "需要提醒的人今天都已提醒过，或本周都已填写"
+    return "没有到期需要发送的内容"

@@ -18,13 +18,16 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.clock import utcnow
+from datetime import date, datetime, time, timedelta, timezone
+
 from bot.core.config import TenantConfig
 from bot.console import token_ok
+from store.audit import VIEW_AUDIT, search
+from store.live import is_counted, live_from
 from store.models import AuditLog, Employee, WeeklyAction
 
 STATIC_DIR = Path(__file__).with_name("console_static")
-_ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
+_ASSETS = {"console.css": "text/css", "console.js": "text/javascript", "audit.js": "text/javascript"}
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TREND_WEEKS = 12
 _MAX_EXPORT_WEEKS = 53
@@ -50,6 +53,8 @@ def add_page_routes(app: web.Application, runtime: Any) -> None:
     r.add_get("/console/api/pulse", page.pulse)
     r.add_get("/console/api/pulse/chart.png", page.chart)
     r.add_get("/console/api/export.xlsx", page.export)
+    r.add_get("/console/audit", page.audit_page)
+    r.add_get("/console/api/audit", page.audit)
 
 
 def _bad(msg: str, status: int = 400) -> web.Response:
@@ -84,6 +89,10 @@ class ConsolePage:
 
     async def index(self, request: web.Request) -> web.Response:
         return web.Response(body=(STATIC_DIR / "index.html").read_bytes(), content_type="text/html",
+                            charset="utf-8", headers=_PAGE_HEADERS)
+
+    async def audit_page(self, request: web.Request) -> web.Response:
+        return web.Response(body=(STATIC_DIR / "audit.html").read_bytes(), content_type="text/html",
                             charset="utf-8", headers=_PAGE_HEADERS)
 
     async def asset(self, request: web.Request) -> web.Response:
@@ -132,21 +141,28 @@ class ConsolePage:
         return f"{year}-W{num:02d}"
 
     async def _scope(self, s: AsyncSession, tenant: TenantConfig, me: Employee) -> tuple[str, set[str] | None]:
-        """('company', None) for HR and admins, ('line', reports) for managers, ('self', {me})."""
-        from store.pulse import reporting_line
+        """('company', None) for HR and admins, ('line', team) for managers, ('self', {me}).
+
+        A manager's team is counted as on their Friday card (store.pulse.OrgTree.team).
+        """
+        from store.pulse import team_of
 
         if me.has_role("hr") or me.has_role("admin"):
             return "company", None
-        line = await reporting_line(s, tenant.key, me.userid)
+        team = await team_of(s, tenant.key, me.userid)
         # Someone with reports leads a team even when the roster forgot the manager role.
-        if me.has_role("manager") or line:
-            return "line", line
+        if team:
+            return "line", team
+        if me.has_role("manager"):
+            return "line", set()
         return "self", {me.userid}
 
     async def _audit(self, tenant: TenantConfig, me: Employee, action: str, subject: str) -> None:
         async with self.runtime.db.transaction() as s:
-            # Real time, not the console's simulated clock: the audit trail records when it happened.
-            s.add(AuditLog(tenant=tenant.key, actor_userid=me.userid, action=action, subject=subject, at=utcnow()))
+            # The bot's clock, as the chat handlers' audit rows use: with the console's simulated clock
+            # the audit view would otherwise interleave two time lines (in production they are one).
+            s.add(AuditLog(tenant=tenant.key, actor_userid=me.userid, action=action, subject=subject,
+                           at=self.runtime.clock.now().astimezone(timezone.utc)))
 
     # -- endpoints ---------------------------------------------------------------
     async def pulse(self, request: web.Request) -> web.Response:
@@ -165,7 +181,11 @@ class ConsolePage:
                            "roles": ["employee", *me.role_list]},
                 "actions": await self._own_actions(s, tenant, me, week, names),
             }
-            if scope != "self":
+            live = await live_from(s, tenant.key)
+            out["live_from"] = live.isoformat() if live else None
+            # A week before go-live has no figures: showing zeros would read as nobody filling in.
+            out["before_live"] = not is_counted(week, live)
+            if scope != "self" and not out["before_live"]:
                 p = await compute_pulse(s, tenant.key, week, people=people)
                 out["people"] = len(people) if people is not None else p.total.population
                 out["departments"] = [figures_json(d) for d in p.departments]
@@ -175,10 +195,11 @@ class ConsolePage:
                 out["chart"] = f"/console/api/pulse/chart.png?{q}"
                 if scope == "line":
                     # Who did not fill in is for the manager's eyes only, never the company view.
-                    out["missing"] = [_person(u, names) for u in p.missing]
+                    # The manager is counted in the figures, but is not listed to himself.
+                    out["missing"] = [_person(u, names) for u in p.missing if u != me.userid]
                 else:
                     out["export"] = f"/console/api/export.xlsx?{q}"
-        if scope != "self":
+        if scope != "self" and not out["before_live"]:
             await self._audit(tenant, me, "view_pulse", f"{scope}:{week}")
         return web.json_response(out)
 
@@ -244,11 +265,61 @@ class ConsolePage:
                 return _bad(str(exc))
             body = out.read_bytes()
         await self._audit(tenant, me, "export", f"company:{weeks[0]}..{weeks[-1]}")
-        span = week if len(weeks) == 1 else f"{weeks[0]}_{weeks[-1]}"
+        span = week if len(weeks) == 1 else f"{weeks[0]}_{weeks[-1]}"  # noqa: E501
         return web.Response(body=body, content_type=XLSX_TYPE, headers={
             "Content-Disposition": f"attachment; filename=\"dongxian-{span}.xlsx\"; "
                                    f"filename*=UTF-8''{quote(f'动线周报-{span}.xlsx')}",
             "Cache-Control": "no-store"})
+
+    async def audit(self, request: web.Request) -> web.Response:
+        """The audit log for HR and admins: who read whose data and when, by person and date."""
+        viewer = await self._viewer(request)
+        if isinstance(viewer, web.Response):
+            return viewer
+        tenant, me, _week = viewer
+        if not (me.has_role("hr") or me.has_role("admin")):
+            return _bad("the audit log is for HR and admins", 403)
+        tz = tenant.tz
+        try:
+            first = date.fromisoformat(request.query["from"]) if request.query.get("from") else None
+            last = date.fromisoformat(request.query["to"]) if request.query.get("to") else None
+        except ValueError:
+            return _bad("from and to are dates: YYYY-MM-DD")
+        if first and last and last < first:
+            return _bad("to is before from")
+        person = request.query.get("person", "").strip() or None
+        start = datetime.combine(first, time(0), tzinfo=tz) if first else None
+        end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz) if last else None
+        async with self.runtime.db.session() as s:
+            rows = await search(s, tenant.key, person=person, start=start, end=end)
+            names = await _names(s, tenant.key)
+        entries = [{
+            "at": r.at.astimezone(tz).strftime("%Y-%m-%d %H:%M"), "actor": _person(r.actor_userid, names),
+            "action": r.action, "action_text": AUDIT_ACTIONS.get(r.action, r.action),
+            "subject": r.subject, "subject_text": _audit_subject(r.subject, names),
+        } for r in rows]
+        await self._audit(tenant, me, VIEW_AUDIT, person or "")
+        return web.json_response({"tenant": tenant.key, "timezone": tenant.timezone, "entries": entries})
+
+
+AUDIT_ACTIONS = {
+    "view_pulse": "查看脉搏数据", "view_pulse_chart": "查看趋势图", "export": "导出周报",
+    "view_feedback": "查看反馈", "view_brief": "查看事实简报", "send_brief": "收到事实简报",
+    "change_roles": "修改角色", "view_audit": "查看审计日志",
+}
+_SCOPES = {"company": "全公司", "line": "汇报线"}
+
+
+def _audit_subject(subject: str, names: dict[str, tuple[str, str]]) -> str:
+    """'lina' → '李娜（lina）'; 'line:2026-W49' → '汇报线 · 2026-W49'; 'lina: - → hr' → '李娜（lina）：- → hr'."""
+    if subject in names:
+        return f"{names[subject][0]}（{subject}）"
+    head, sep, rest = subject.partition(":")
+    if sep and head in _SCOPES:
+        return f"{_SCOPES[head]} · {rest}"
+    if sep and head in names:
+        return f"{names[head][0]}（{head}）：{rest.strip()}"
+    return subject
 
 
 async def _names(s: AsyncSession, tenant: str) -> dict[str, tuple[str, str]]:

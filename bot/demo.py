@@ -33,7 +33,7 @@ async def seed_demo(db: Database, config: Config) -> None:
     await upgrade(db)
     tenant = config.tenant(DEMO_TENANT)
     await ensure_tenant(db, tenant)
-    report = await import_roster(db, tenant.key, DATA / "roster.csv")
+    report = await import_roster(db, tenant.key, DATA / "roster.csv", now=utcnow())
     if report.errors:
         raise RuntimeError("demo roster is invalid: " + "; ".join(report.errors))
     goals = await import_goals(db, tenant.key, DATA / "goals.csv", now=utcnow(), by_userid="zhoumin")

@@ -17,7 +17,10 @@ from sqlalchemy import select
 
 from bot.core.config import TenantConfig
 from bot.wecom_api import WeComAPI, standalone_api
+from datetime import datetime
+
 from store.db import Database
+from store.live import mark_live
 from store.models import Department, Employee
 from store.pinyin import name_keys
 
@@ -118,8 +121,11 @@ async def fetch_directory(api: WeComAPI) -> tuple[list[dict[str, Any]], list[dic
 
 
 async def sync_wecom_directory(runtime_or_db: Any, tenant_cfg: TenantConfig, *, api: WeComAPI | None = None,
-                               dry_run: bool = False) -> DirectorySyncReport:
-    """Fetch the app-visible directory and upsert it into the tenant's roster."""
+                               dry_run: bool = False, now: datetime | None = None) -> DirectorySyncReport:
+    """Fetch the app-visible directory and upsert it into the tenant's roster.
+
+    `now`, when given, is the moment of the sync: the first sync or import sets the go-live date.
+    """
     if tenant_cfg.wecom is None:
         raise ValueError(f"tenant {tenant_cfg.key!r} has no [tenants.wecom] section")
     db: Database = runtime_or_db.db if hasattr(runtime_or_db, "db") else runtime_or_db
@@ -179,5 +185,7 @@ async def sync_wecom_directory(runtime_or_db: Any, tenant_cfg: TenantConfig, *, 
                 report.deactivated.append(uid)
                 if not dry_run:
                     row.active = False
+        if not dry_run and now is not None:
+            await mark_live(s, tenant, now.astimezone(tenant_cfg.tz).date())
     log.info("WeCom directory sync for %s: %s", tenant, report.summary().splitlines()[0])
     return report

@@ -80,16 +80,39 @@ TEXTS: dict[str, dict[str, str]] = {
     "unknown_user": {"zh": "你还不在动线的名单中，请联系 HR 导入名册。", "en": "You are not on the roster yet; please ask HR."},
     "error": {"zh": "抱歉，处理时出错了，请稍后再试。", "en": "Sorry, something went wrong; please try again later."},
     "help": {
-        "zh": "动线 · 可以这样说：\n· 记录本周关键动作：O1-KR2 完成2份临床评价报告初稿 @李娜\n· 完成 / 未完成\n· 修改 完成3份报告 / 修改 @王强\n· 请假 至 12-05 ／ 本周跳过 出差\n· 我的：查看本周状态\n· 反馈 @王强 #主动补位 客户级 具体事件\n· 我的反馈 ／ 简报 @王强 2026Q4",
-        "en": "Dongxian — you can say:\n· record: O1-KR2 Finish 2 drafts @Li Na\n· done / not done\n· edit …\n· leave to 12-05 / skip this week\n· status",
+        "zh": ("动线 · 可以这样说：\n"
+               "· 记录本周关键动作：O1-KR2 完成2份临床评价报告初稿 @李娜\n"
+               "· 完成 / 未完成\n"
+               "· 修改 完成3份报告 / 修改 @王强\n"
+               "· 请假 至 12-05 ／ 本周跳过 出差\n"
+               "· 我的：查看本周状态\n"
+               "· 反馈 @王强 #主动补位 客户级 具体事件（汇报线内不限；给其他同事每月有上限）\n"
+               "· 反馈 查看 @王强 ／ 我的反馈\n"
+               "· 简报 @王强 2026Q4\n"
+               "· 任务：我的未完成任务（PMO 还能看到所负责项目的任务）／ 任务 T12：任务详情\n"
+               "· 进度 T12 进行中 ／ 进度 T12 阻塞 原因 ／ 进度 T12 完成 交付物"),
+        "en": ("Dongxian — you can say:\n"
+               "· record this week's key action: O1-KR2 Finish 2 drafts @Li Na\n"
+               "· done / not done\n"
+               "· edit Finish 3 drafts / edit @Wang Qiang\n"
+               "· leave to 12-05 / skip this week\n"
+               "· status: this week's action\n"
+               "· feedback @Wang Qiang #tag team-level what happened (your line: no limit; others: a monthly quota)\n"
+               "· view feedback @Wang Qiang / my feedback\n"
+               "· brief @Wang Qiang 2026Q4\n"
+               "· task: my open tasks (a PMO also sees their projects') / task T12: the task and its history\n"
+               "· progress T12 doing / blocked REASON / done DELIVERABLE"),
     },
     "status.none": {"zh": "本周（{week}）还没有关键动作。", "en": "No key action this week ({week})."},
+    "status.away": {"zh": "本周（{week}）你{what}，不需要填写关键动作，也不会收到提醒。回来后如要补记，直接发本周的关键动作即可。", "en": "This week ({week}) you are {what}: no key action is expected and no reminders are sent. To record one anyway, just send it."},
+    "status.leave": {"zh": "请假 {start}~{end}{reason}", "en": "on leave {start}–{end}{reason}"},
+    "status.skip": {"zh": "已跳过本周{reason}", "en": "skipping this week{reason}"},
     "pulse.title.manager": {"zh": "团队脉搏 · {week}", "en": "Team pulse · {week}"},
     "pulse.title.hr": {"zh": "组织脉搏 · {week}", "en": "Company pulse · {week}"},
     "pulse.fill": {"zh": "填写率", "en": "Fill rate"},
     "pulse.completion": {"zh": "完成率", "en": "Completion"},
     "pulse.linkage": {"zh": "目标关联度", "en": "Goal linkage"},
-    "pulse.witness": {"zh": "同事见证频次", "en": "Witness frequency"},
+    "pulse.witness": {"zh": "见证确认率", "en": "Witness confirmation rate"},
     "pulse.missing": {"zh": "本周未填写：{names}", "en": "Not filled this week: {names}"},
     "pulse.export": {"zh": "本周明细与部门指标见附件。", "en": "Details and department figures attached."},
     "status.label.open": {"zh": "进行中", "en": "in progress"},

@@ -30,7 +30,7 @@ from handlers.people import Directory, Person, tenant_directory
 from handlers.reply_grammar import collapse_spaces, fold_width
 from handlers.router import Router
 from store import audit
-from store.feedback import IMPACTS, add_feedback, counts_by_tag, received
+from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
 from store.models import Employee, Feedback, IssuedCard, Task, WeeklyAction
 from store.pulse import reporting_line
 
@@ -55,7 +55,10 @@ class FeedbackSettings(Section, name="feedback", legacy={
     """[tenants.feedback]"""
 
     tags: list[FeedbackTag] = DEFAULT_TAGS  # the behaviour tags feedback is given with
-    peer: bool = False  # may colleagues outside one's reporting line give feedback?
+    # May colleagues give feedback outside their reporting line? On by default: recognition between
+    # peers is most of what a company's feedback is. Each giver has a monthly quota of it.
+    peer: bool = True
+    peer_monthly_quota: int = Field(10, ge=1)  # feedback one person may give outside their line per month
     notify_receiver: bool = True  # tell the receiver at once
 
 
@@ -221,11 +224,25 @@ async def may_give(ctx: Context, giver: str, receiver: Employee) -> str | None:
         return ctx.t("fb.self")
     if not receiver.active:
         return ctx.t("fb.person.none", token=receiver.name)
-    if receiver.userid in await reporting_line(ctx.session, ctx.tenant.key, giver):
+    line = await reporting_line(ctx.session, ctx.tenant.key, giver)
+    if receiver.userid in line:
         return None
-    if settings(ctx).peer:
-        return None
-    return ctx.t("fb.outside_line", name=receiver.name)
+    if not settings(ctx).peer:
+        return ctx.t("fb.outside_line", name=receiver.name)
+    quota = settings(ctx).peer_monthly_quota
+    if await peer_feedback_this_month(ctx, giver, line) >= quota:
+        return ctx.t("fb.quota", n=quota)
+    return None
+
+
+async def peer_feedback_this_month(ctx: Context, giver: str, line: set[str]) -> int:
+    """Feedback `giver` gave this calendar month (tenant time) to people outside their line."""
+    tz = ctx.tenant.tz
+    first = ctx.now.astimezone(tz).date().replace(day=1)
+    rows = (await ctx.session.execute(select(Feedback.receiver_userid).where(
+        Feedback.tenant == ctx.tenant.key, Feedback.giver_userid == giver,
+        Feedback.created_at >= local_day_start(first, tz)))).scalars()
+    return sum(1 for r in rows if r not in line)
 
 
 async def may_view(ctx: Context, viewer: Employee, subject: str) -> bool:

@@ -11,6 +11,7 @@ TEXTS = register({
     "fb.person.many": {"zh": "一条反馈只给一位同事，请只 @ 一位。", "en": "One piece of feedback is for one colleague; please @ only one."},
     "fb.person.ambiguous": {"zh": "“{token}”匹配到多位同事：{names}，请写全名或账号。", "en": "\"{token}\" matches several colleagues: {names}; please write the full name or user id."},
     "fb.outside_line": {"zh": "{name} 不在你的汇报线内，只能给自己汇报线内的同事反馈。可以 @ 另一位同事，或回复“取消”。", "en": "{name} is not in your reporting line; feedback goes to people in your reporting line. @ someone else, or reply \"cancel\"."},
+    "fb.quota": {"zh": "本月你已给汇报线以外的同事 {n} 条反馈，达到每月上限，下月 1 日恢复；给自己汇报线内同事的反馈不受限制。", "en": "You have given {n} pieces of feedback outside your reporting line this month, the monthly limit; it resets on the 1st. Feedback to your own line is not limited."},
     "fb.no_line": {"zh": "你的汇报线内还没有同事，暂时无法给出反馈。", "en": "There is nobody in your reporting line to give feedback to."},
     "fb.person.title": {"zh": "微反馈 · 给谁？", "en": "Feedback · for whom?"},
     "fb.person.body": {"zh": "选择要反馈的同事，或直接 @ 他/她。", "en": "Pick the colleague, or @ them."},

@@ -53,6 +53,10 @@ class TaskSettings(Section, name="tasks", legacy={
 
     escalate_after_hours: float = Field(2.0, gt=0)  # past due and no status update for this long → escalate
     escalate_climb_hours: float = Field(4.0, gt=0)  # still stale this much later → one level up
+    # The owner is reminded this many working hours before the due time (0: no early reminder),
+    # and again when it comes.
+    remind_before_working_hours: float = Field(2.0, ge=0)
+    remind_at_due: bool = True
 
 OWNER_CARD = "task_owner"
 ESCALATION_CARD = "task_escalation"
@@ -157,23 +161,40 @@ async def task_fields(ctx: Context, task: Task, *, with_owner: bool = False) -> 
 async def send_owner_card(ctx: Context, task: Task, *, title_key: str, body: str) -> Card:
     """The card with 进行中 / 阻塞 / 完成 for the task's owner."""
     card = Card(title=ctx.t(title_key, code=task.code, title=task.title), body=body,
-                fields=await task_fields(ctx, task),
-                buttons=[Button("progress", ctx.t("task.btn.progress")), Button("blocked", ctx.t("task.btn.blocked")),
-                         Button("done", ctx.t("task.btn.done"), "primary")])
+                fields=await task_fields(ctx, task), buttons=_status_buttons(ctx))
     return await ctx.issue_card(task.owner_userid, OWNER_CARD, card, ref_id=task.id,
                                 ttl_hours=OWNER_CARD_TTL_HOURS)
+
+
+def _status_buttons(ctx: Context) -> list[Button]:
+    return [Button("progress", ctx.t("task.btn.progress")), Button("blocked", ctx.t("task.btn.blocked")),
+            Button("done", ctx.t("task.btn.done"), "primary")]
+
+
+def fmt_since(ctx: Context, since: datetime) -> str:
+    """How long ago `since` was, as people say it: 40 分钟, 5 小时, 1 天 3 小时."""
+    minutes = max(0, int((ctx.now - aware(since)).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return ctx.t("time.days_hours", d=days, h=hours) if hours else ctx.t("time.days", d=days)
+    if hours:
+        return ctx.t("time.hours", h=hours)
+    return ctx.t("time.minutes", m=mins)
 
 
 async def send_escalation_card(ctx: Context, task: Task, *, userid: str, level: int, episode: int,
                                told_before: list[str]) -> Card:
     """The 阻塞预警 card with 催办 / 调整截止 / 查看."""
     owner = await ctx.name_of(task.owner_userid)
+    # The real time since the last status update, not the rule's threshold: a card that went out
+    # at the next working morning says how long the task has really been silent.
+    since = fmt_since(ctx, task.status_updated_at)
     if level == 1:
-        body = ctx.t("task.esc.body", owner=owner, due=fmt_time(ctx, task.due_at),
-                     hours=fmt_hours(TaskSettings.of(ctx.tenant).escalate_after_hours))
+        body = ctx.t("task.esc.body", owner=owner, due=fmt_time(ctx, task.due_at), since=since)
     else:
         body = ctx.t("task.esc.body.up", owner=owner, due=fmt_time(ctx, task.due_at),
-                     told=await names(ctx, told_before), hours=fmt_hours(TaskSettings.of(ctx.tenant).escalate_climb_hours))
+                     told=await names(ctx, told_before), since=since)
     fields = await task_fields(ctx, task, with_owner=True)
     fields.append((ctx.t("task.field.updated"), fmt_time(ctx, task.status_updated_at)))
     card = Card(title=ctx.t("task.esc.title" if level == 1 else "task.esc.title.up", code=task.code, title=task.title),
@@ -216,10 +237,17 @@ async def show_task(ctx: Context, task: Task) -> None:
     fields = await task_fields(ctx, task, with_owner=True)
     if task.status == DONE:
         fields.append((ctx.t("task.field.delivered"), task.deliverable or "—"))
-    card = Card(title=ctx.t("task.view.title", code=task.code, title=task.title),
-                body="\n".join(lines) or ctx.t("task.hist.none"), fields=fields,
+    body = "\n".join(lines) or ctx.t("task.hist.none")
+    me = ctx.event.userid
+    if task.status != DONE and (me == task.owner_userid or me in collaborator_list(task)):
+        # The people doing the task get its status buttons right here (the owner card's kind).
+        card = Card(title=ctx.t("task.view.title", code=task.code, title=task.title), body=body, fields=fields,
+                    buttons=_status_buttons(ctx))
+        await ctx.issue_card(me, OWNER_CARD, card, ref_id=task.id, ttl_hours=OWNER_CARD_TTL_HOURS)
+        return
+    card = Card(title=ctx.t("task.view.title", code=task.code, title=task.title), body=body, fields=fields,
                 buttons=[Button(GiveFeedback(about="task").pack(), ctx.t("task.btn.feedback"))])
-    await ctx.issue_card(ctx.event.userid, VIEW_CARD, card, ref_id=task.id)
+    await ctx.issue_card(me, VIEW_CARD, card, ref_id=task.id)
 
 
 async def _history_line(ctx: Context, u: TaskUpdate, who: str) -> str:
@@ -565,22 +593,36 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
 
 
 async def list_my_tasks(ctx: Context) -> None:
+    """The sender's open tasks, and for a PMO the open tasks of the projects they run."""
     me = ctx.event.userid
     rows = list((await ctx.session.execute(select(Task).where(
         Task.tenant == ctx.tenant.key, Task.status.in_(OPEN_STATUSES)).order_by(Task.due_at, Task.code))).scalars())
     mine = [t for t in rows if t.owner_userid == me or me in collaborator_list(t)]
-    if not mine:
+    run = {p.id: p for p in (await ctx.session.execute(select(Project).where(
+        Project.tenant == ctx.tenant.key, Project.pmo_userid == me))).scalars()}
+    theirs = [t for t in rows if t.project_id in run and t not in mine]
+    if not mine and not theirs:
         ctx.reply(ctx.t("task.list.none"))
         return
-    lines = [ctx.t("task.list.head", n=len(mine))]
-    for t in mine:
-        project = await project_of(ctx, t)
-        role = "" if t.owner_userid == me else ctx.t("task.list.collab")
-        late = ctx.t("task.list.late") if aware(t.due_at) < ctx.now else ""
-        lines.append(f"· {t.code} {t.title}｜{project.name if project else '—'}｜"
-                     f"{ctx.t('task.field.due')} {fmt_time(ctx, t.due_at)}{late}｜{status_label(t)}{role}")
-    lines.append(ctx.t("task.list.hint", code=mine[0].code))
+    lines: list[str] = []
+    if mine:
+        lines.append(ctx.t("task.list.head", n=len(mine)))
+        for t in mine:
+            role = "" if t.owner_userid == me else ctx.t("task.list.collab")
+            lines.append(await _list_line(ctx, t, role))
+    if theirs:
+        lines.append(ctx.t("task.list.pmo", n=len(theirs), projects="、".join(sorted(p.name for p in run.values()))))
+        for t in theirs:
+            lines.append(await _list_line(ctx, t, "｜" + ctx.t("task.field.owner") + " " + await ctx.name_of(t.owner_userid)))
+    lines.append(ctx.t("task.list.hint", code=(mine or theirs)[0].code))
     ctx.reply("\n".join(lines))
+
+
+async def _list_line(ctx: Context, t: Task, suffix: str) -> str:
+    project = await project_of(ctx, t)
+    late = ctx.t("task.list.late") if aware(t.due_at) < ctx.now else ""
+    return (f"· {t.code} {t.title}｜{project.name if project else '—'}｜"
+            f"{ctx.t('task.field.due')} {fmt_time(ctx, t.due_at)}{late}｜{status_label(t)}{suffix}")
 
 
 # -- 进度 -----------------------------------------------------------------------------------------

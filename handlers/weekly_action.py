@@ -24,7 +24,7 @@ from handlers.intent import Intent, classify
 from handlers.people import MAX_CANDIDATES, Directory, tenant_directory
 from handlers.reply_grammar import LeaveParseError, parse_action_reply, parse_leave, starts_leave, starts_skip
 from handlers.router import Router
-from bot.core.calendar import WorkCalendar, iso_week, week_days
+from bot.core.calendar import WorkCalendar, iso_week, week_days, week_label
 from store.goals import find_goal
 from store.models import ActionEdit, Goal, Leave, WeeklyAction, WitnessEvent
 from store.pulse import action_status
@@ -630,7 +630,7 @@ async def on_leave_past_answer(ctx: Context) -> None:
 
 async def _store_leave(ctx: Context, start, end, reason: str, *, whole_week: bool) -> None:  # type: ignore[no-untyped-def]
     ctx.session.add(Leave(tenant=ctx.tenant.key, userid=ctx.event.userid, start_day=start, end_day=end,
-                          reason=reason, created_at=ctx.now))
+                          reason=reason, kind="skip" if whole_week else "leave", created_at=ctx.now))
     await ctx.clear_conversation()
     suffix = f"（{reason}）" if reason else ""
     if whole_week:
@@ -658,7 +658,19 @@ async def on_prompt_card(ctx: Context, row: Any) -> None:
 async def on_status(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
-        ctx.reply(ctx.t("status.none", week=this_week(ctx)))
+        week = week_label(this_week(ctx), ctx.tenant.locale)
+        days = week_days(this_week(ctx))
+        away = (await ctx.session.execute(select(Leave).where(
+            Leave.tenant == ctx.tenant.key, Leave.userid == ctx.event.userid,
+            Leave.start_day <= days[-1], Leave.end_day >= days[0]).order_by(Leave.start_day, Leave.id))).scalars().first()
+        if away is None:
+            ctx.reply(ctx.t("status.none", week=week))
+            return
+        # Someone on leave asking 我的 should hear that nothing is expected of them, not "no action".
+        reason = f"（{away.reason}）" if away.reason else ""
+        what = (ctx.t("status.skip", reason=reason) if away.kind == "skip" else
+                ctx.t("status.leave", start=f"{away.start_day:%m-%d}", end=f"{away.end_day:%m-%d}", reason=reason))
+        ctx.reply(ctx.t("status.away", week=week, what=what))
         return
     card = Card(title=f"{ctx.t('summary.title')} · {action.week}", fields=await _fields(ctx, action)
                 + [(ctx.t("field.status"), action_status(action, week_over=False))])

@@ -12,13 +12,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.core.calendar import WorkCalendar, iso_week
+from bot.core.calendar import WorkCalendar, iso_week, week_label
 from bot.core.config import TenantConfig
 from cards.chart import trend_png
 from cards.model import Card, Message
 from handlers.context import Outgoing
 from schedules.registry import JobEnv, JobRegistry
 from store.export import export_weekly
+from store.live import is_counted, live_from
 from store.models import Employee, ScheduledSend
 from store.pulse import compute_pulse, org_tree, trend
 from store.scheduled import claim_send
@@ -67,6 +68,9 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
     week = iso_week(day)
     if not forced and cal.last_working_day(week) != day:
         return 0
+    async with env.db.session() as s:
+        if not is_counted(week, await live_from(s, tenant.key)):
+            return 0  # before go-live: there is nothing to report yet
     # Figures are computed on a read session, and each card is claimed and queued in a
     # short transaction of its own: at 100,000 people the figures take minutes, and
     # one long write transaction would keep every callback waiting meanwhile.
@@ -88,16 +92,19 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
         for boss in staff:
             if not (boss.has_role("manager") or boss.userid in has_reports) or (boss.userid, "pulse_team") in done:
                 continue
-            line = tree.line(boss.userid)
-            if not line:
+            # The manager and their line, counted as HR's card and the export count the department.
+            team = tree.team(boss.userid)
+            if not team:
                 continue
-            p = await compute_pulse(s, tenant.key, week, people=line)
+            p = await compute_pulse(s, tenant.key, week, people=team)
             cards.append((boss.userid, "pulse_team", pulse_card(
-                ctx, ctx.t("pulse.title.manager", week=week), p, show_missing=[names.get(u, u) for u in p.missing],
-                extra=_task_fields(combine([tasks_by_owner[u] for u in line if u in tasks_by_owner])))))
+                ctx, ctx.t("pulse.title.manager", week=week_label(week, tenant.locale)), p,
+                show_missing=[names.get(u, u) for u in p.missing if u != boss.userid],
+                extra=_task_fields(combine([tasks_by_owner[u] for u in team if u in tasks_by_owner])))))
         hr = [e.userid for e in staff if e.has_role("hr") and (e.userid, "pulse_company") not in done]
         if hr:
-            company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week), await compute_pulse(s, tenant.key, week),
+            company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week_label(week, tenant.locale)),
+                                 await compute_pulse(s, tenant.key, week),
                                  extra=_task_fields(tasks.total))
             cards += [(u, "pulse_company", company) for u in hr]
     sent = 0

@@ -21,8 +21,8 @@ from bot.core.calendar import WorkCalendar
 from bot.core.config import TenantConfig
 from bot.core.timeutil import aware, utc
 from handlers.context import Outgoing
-from handlers.tasks import (ESCALATION_CARD, TaskSettings, assign_send_kind, due_card_day, due_send_kind, fmt_time,
-                            send_escalation_card, send_owner_card)
+from handlers.tasks import (ESCALATION_CARD, TaskSettings, assign_send_kind, due_card_day, due_send_kind, fmt_hours,
+                            fmt_time, send_escalation_card, send_owner_card)
 from schedules.registry import JobEnv, JobRegistry
 from store.db import Database, try_insert
 from store.models import Employee, Escalation, IssuedCard, Project, ScheduledSend, Task
@@ -207,4 +207,56 @@ async def owner_cards(db: Database, tenant: TenantConfig, cal: WorkCalendar, at:
                     await send_owner_card(ctx, task, title_key="task.card.due",
                                           body=ctx.t("task.card.due.body", due=fmt_time(ctx, task.due_at)))
                     sent += 1
+            sent += await _due_reminder(ctx, cal, tenant, task, at, claimed)
     return sent
+
+
+async def _due_reminder(ctx, cal: WorkCalendar, tenant: TenantConfig, task: Task, at: datetime,  # type: ignore[no-untyped-def]
+                        claimed: set[tuple[str, str, str]]) -> int:
+    """The owner's reminder before the due time and the one at it, each once per due time.
+
+    The claim's day is the due time itself, so a moved due time is reminded of again.
+    """
+    settings = TaskSettings.of(tenant)
+    due = aware(task.due_at)
+    slot = utc(due).strftime("%Y-%m-%dT%H:%M")
+    owner, task_id = task.owner_userid, task.id or 0
+    if at < due:
+        if settings.remind_before_working_hours <= 0:
+            return 0
+        if at < cal.working_hours_before(due, settings.remind_before_working_hours,
+                                         tenant.work_hours_start, tenant.work_hours_end):
+            return 0
+        kind, title, body = before_send_kind(task_id), "task.card.soon", ctx.t(
+            "task.card.soon.body", due=fmt_time(ctx, due), left=fmt_left(ctx, due))
+    else:
+        if not settings.remind_at_due:
+            return 0
+        # Once escalated, the manager's card has taken over; the owner gets the nudge from there.
+        escalated = (await ctx.session.execute(select(Escalation.id).where(
+            Escalation.tenant == tenant.key, Escalation.task_id == task_id,
+            Escalation.episode == episode_of(task)))).first()
+        if escalated is not None or aware(task.status_updated_at) >= due:
+            return 0
+        kind, title, body = at_send_kind(task_id), "task.card.now", ctx.t(
+            "task.card.now.body", due=fmt_time(ctx, due), hours=fmt_hours(settings.escalate_after_hours))
+    if (owner, kind, slot) in claimed or not await claim_send(ctx.session, tenant.key, owner, kind, slot, utc(at)):
+        return 0
+    await send_owner_card(ctx, task, title_key=title, body=body)
+    return 1
+
+
+def before_send_kind(task_id: int) -> str:
+    return f"task_before:{task_id}"
+
+
+def at_send_kind(task_id: int) -> str:
+    return f"task_at:{task_id}"
+
+
+def fmt_left(ctx, due: datetime) -> str:  # type: ignore[no-untyped-def]
+    minutes = max(1, int((due - ctx.now).total_seconds() // 60))
+    hours, mins = divmod(minutes, 60)
+    if hours and mins:
+        return f"{ctx.t('time.hours', h=hours)} {ctx.t('time.minutes', m=mins)}"
+    return ctx.t("time.hours", h=hours) if hours else ctx.t("time.minutes", m=mins)

@@ -19,6 +19,8 @@ from bot.core.calendar import iso_week, week_days
 from store.feedback import local_day_start
 from store.models import (Employee, Escalation, Feedback, Goal, GoalAdjustment, Leave, Task, WeeklyAction)
 from store.pulse import DONE_STATUSES, action_status
+from store.live import counted_weeks, live_from
+from store.task_figures import delivery_dues
 from bot.core.timeutil import aware
 
 _PERIOD = re.compile(r"^\s*(\d{4})\s*[-_ ]?\s*[Qq]\s*([1-4])\s*$")
@@ -239,7 +241,8 @@ class Brief:
         episodes = {(e.task_code, e.episode) for e in self.escalations}
         figs = [
             Figure("weeks", "统计周数", str(len(self.weeks)), [],
-                   f"{self.period} 中截至 {self.as_of.isoformat()} 已开始的 ISO 周（周四落在本季度的周）。"),
+                   f"{self.period} 中截至 {self.as_of.isoformat()} 已开始的周（周一至周日；跨季度的周算在它的周四所在的季度），"
+                   "上线日期之前的周不计。"),
             Figure("skipped", "请假/跳过周", str(len(self.skipped_weeks)), [l.anchor for l in self.leaves],
                    "没有关键动作、且与请假记录有重叠的周；不计入应填周数。"),
             Figure("filled", "填写关键动作", f"{len(self.actions)}/{len(self.expected_weeks)} 周", acts,
@@ -280,7 +283,8 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     today = now.astimezone(tz).date()
     as_of = min(today, last)
     start, end = local_day_start(first, tz), local_day_start(last + timedelta(days=1), tz)
-    weeks = period_weeks(period, until=today)
+    # Weeks before the go-live date are nobody's missed weeks.
+    weeks = counted_weeks(period_weeks(period, until=today), await live_from(session, tenant))
 
     action_rows = list((await session.execute(select(WeeklyAction).where(
         WeeklyAction.tenant == tenant, WeeklyAction.userid == userid,
@@ -342,8 +346,10 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     adjustments = [AdjustmentRecord(g.id or 0, g.goal_code, aware(g.at).astimezone(tz).date(),
                                     names.get(g.by_userid, g.by_userid), g.field_name, g.old_value, g.new_value,
                                     g.reason, g.note) for g in adj_rows]
+    # The same delivery due time as the task figures of the cards and the export.
+    dues = await delivery_dues(session, tenant, task_rows, tz)
     tasks = [TaskRecord(t.id or 0, t.code, t.title, aware(t.due_at), aware(t.completed_at) if t.completed_at else None,
-                        t.status, _outcome(t, now)) for t in task_rows]
+                        t.status, _outcome(t, now, dues.get(t.id or 0))) for t in task_rows]
     escalations = [EscalationRecord(e.id or 0, task_codes.get(e.task_id, str(e.task_id)), e.level, e.episode,
                                     aware(e.created_at), aware(e.resolved_at) if e.resolved_at else None)
                    for e in esc_rows]
@@ -353,8 +359,8 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
                  adjustments=adjustments, tasks=tasks, escalations=escalations)
 
 
-def _outcome(t: Task, now: datetime) -> str:
-    due = aware(t.due_at)
+def _outcome(t: Task, now: datetime, due: datetime | None = None) -> str:
+    due = due or aware(t.due_at)
     if t.status == DONE_TASK and t.completed_at is not None:
         return "按时交付" if aware(t.completed_at) <= due else "逾期交付"
     return "逾期未交付" if due < now else "未到期"

@@ -56,6 +56,9 @@ class Tenant(SQLModel, table=True):
     timezone: str = "Asia/Shanghai"
     locale: str = "zh"
     platform: str = "console"
+    # The go-live date: weeks ending before it count nowhere (brief, trend, pulse, export).
+    # Set by the first roster import or directory sync unless configured (`live_from`).
+    live_from: Optional[date] = None
 
 
 class Department(SQLModel, table=True):
@@ -163,6 +166,7 @@ class Leave(SQLModel, table=True):
     start_day: date
     end_day: date
     reason: str = ""
+    kind: str = Field(default="leave", max_length=8)  # leave (请假) | skip (本周跳过)
     created_at: datetime = _ts(nullable=False)
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import normalize_week, week_back, week_days, week_range
-from store.models import Employee, Leave, WeeklyAction
+from store.live import counted_weeks
+from store.models import Employee, Leave, Tenant, WeeklyAction
 
 DONE_STATUSES = ("done", "confirmed")
 DIVERSITY_WEEKS = 8
@@ -25,16 +26,16 @@ _CHUNK = 5000
 # Each figure's definition, worded exactly as computed below; the export prints this list.
 DEFINITIONS: list[tuple[str, str]] = [
     ("人数", "统计时在职（active）的员工人数，按员工当前所在部门（完整部门路径）归类。"),
-    ("请假跳过", "本周没有关键动作、且有请假记录与本周（周一至周日）有重叠的人数；这些人不计入填写率的分母。"),
+    ("请假/跳过", "本周没有关键动作、且有请假或“本周跳过”记录与本周（周一至周日）有重叠的人数；这些人不计入填写率的分母。"),
     ("已填写", "本周填写了关键动作的在职人数（每人每周最多一条）。"),
     ("关键动作数", "本周在职员工填写的关键动作条数。"),
     ("已完成", "状态为“已完成”或“已确认”的关键动作条数。"),
     ("关联目标", "填写了目标编号的关键动作条数。"),
     ("见证确认", "见证人已确认完成的关键动作条数。"),
-    ("填写率", "已填写 ÷（人数 − 请假跳过）；分母为 0 时留空。"),
+    ("填写率", "已填写 ÷（人数 − 请假/跳过）；分母为 0 时留空。"),
     ("完成率", "已完成 ÷ 关键动作数；分母为 0 时留空。"),
     ("目标关联度", "关联目标 ÷ 关键动作数；分母为 0 时留空。"),
-    ("同事见证频次", "见证确认 ÷ 已完成（含已确认）；分母为 0 时留空。"),
+    ("见证确认率", "见证确认 ÷ 已完成（含已确认）；分母为 0 时留空。"),
     ("见证次数", "本周某人作为见证人确认他人关键动作的次数。"),
     ("见证多样性", f"截至本周的最近 {DIVERSITY_WEEKS} 周内，某人的关键动作中不同见证人的个数 ÷ 其关键动作条数。"),
     ("互相见证", f"最近 {DIVERSITY_WEEKS} 周内，两人各自至少 2 条关键动作，且见证人始终只有对方。"),
@@ -332,6 +333,19 @@ class OrgTree:
         return seen & self.active
 
 
+    def team(self, manager_userid: str) -> set[str]:
+        """The people a manager's figures count: their line and the manager, as in the department's.
+
+        The manager fills in a weekly action like everyone else; leaving them out made
+        the manager's card say 3/4 where HR's card, counting the whole department, said 4/5.
+        Empty when the manager leads nobody.
+        """
+        line = self.line(manager_userid)
+        if not line:
+            return set()
+        return line | ({manager_userid} & self.active)
+
+
 async def org_tree(session: AsyncSession, tenant: str) -> OrgTree:
     """One query for the whole tenant: the Friday job asks for every manager's line."""
     rows = (await session.execute(
@@ -352,14 +366,20 @@ async def reporting_line(session: AsyncSession, tenant: str, manager_userid: str
     return (await org_tree(session, tenant)).line(manager_userid)
 
 
+async def team_of(session: AsyncSession, tenant: str, manager_userid: str) -> set[str]:
+    """A manager's team for the figures (see OrgTree.team)."""
+    return (await org_tree(session, tenant)).team(manager_userid)
+
+
 async def trend(
     session: AsyncSession, tenant: str, end_week: str, weeks: int = 12, people: set[str] | None = None
 ) -> list[tuple[str, DeptFigures]]:
-    """Scope totals for the `weeks` weeks ending with `end_week`, oldest first."""
+    """Scope totals for the `weeks` weeks ending with `end_week`, oldest first; none before go-live."""
     if weeks < 1:
         raise ValueError("weeks must be at least 1")
     out = []
-    for week in week_range(week_back(end_week, weeks - 1), end_week):
+    live = (await session.get(Tenant, tenant))
+    for week in counted_weeks(week_range(week_back(end_week, weeks - 1), end_week), live.live_from if live else None):
         depts = await department_figures(session, tenant, week, people=people)
         out.append((week, _total(depts, people)))
     return out

@@ -14,9 +14,13 @@ from store.import_report import ImportReport
 from pathlib import Path
 from typing import Any, Iterable
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import insert, select, text, update
 
 from bot.core.config import TenantConfig
+from store.live import mark_live
 from store.db import Database, try_insert
 from store.models import Department, Employee, Tenant
 from store.pinyin import name_keys
@@ -180,20 +184,31 @@ class _Person:
 
 async def ensure_tenant(db: Database, cfg: TenantConfig) -> None:
     """Create or refresh the Tenant row from its configuration."""
-    values = {
+    values: dict[str, Any] = {
         "key": cfg.key, "name": cfg.name, "timezone": cfg.timezone, "locale": cfg.locale, "platform": cfg.platform,
     }
+    if cfg.live_from is not None:
+        # A configured go-live date overrides the one the first import recorded.
+        values["live_from"] = cfg.live_from
     async with db.transaction() as s:
         # Insert-or-ignore first, so two processes starting together do not collide.
         if not await try_insert(s, Tenant, values):
             await s.execute(update(Tenant).where(Tenant.key == cfg.key).values(**values))
 
 
-async def import_roster(db: Database, tenant_key: str, path: Path, *, dry_run: bool = False) -> RosterReport:
-    """Upsert the roster from a CSV/XLSX file; all or nothing."""
+async def import_roster(db: Database, tenant_key: str, path: Path, *, dry_run: bool = False,
+                        now: datetime | None = None) -> RosterReport:
+    """Upsert the roster from a CSV/XLSX file; all or nothing.
+
+    `now` is the moment of the import: the first import given one sets the tenant's
+    go-live date to that day (store.live). Without it the go-live date is left alone,
+    which is what tests replaying a past quarter want; the CLI always passes it.
+    """
     async with db.session() as s:
-        if await s.get(Tenant, tenant_key) is None:
+        tenant = await s.get(Tenant, tenant_key)
+        if tenant is None:
             raise ValueError(f"租户 {tenant_key!r} 不存在：请先在配置文件中添加该租户并初始化")
+    today = now.astimezone(ZoneInfo(tenant.timezone)).date() if now is not None else None
     report = RosterReport(dry_run=dry_run)
     try:
         rows = read_table(path, ROSTER_COLUMNS)
@@ -209,6 +224,8 @@ async def import_roster(db: Database, tenant_key: str, path: Path, *, dry_run: b
     else:
         async with db.transaction() as s:
             await _apply(s, tenant_key, people, report, write=True)
+            if today is not None:
+                await mark_live(s, tenant_key, today)
     return report
 
 

@@ -1,9 +1,12 @@
 """Task figures per project, department and person: on-time delivery, open escalations, resolution time.
 
-A task counts in a period when its due time (as it stands, after adjustments)
-falls in it and its outcome is known: delivered (on time if completed at or
-before the due time) or past due without delivery (late). Tasks not yet due
-and not delivered are left out. Departments and people are the owner's.
+A task is judged against its delivery due time: the due time as it stands,
+unless the task was escalated, in which case the due time in force at its first
+escalation — moving the due date after an escalation does not turn a late task
+into an on-time one. A task counts in a period when that time falls in it and
+its outcome is known: delivered (on time if completed at or before it) or past
+it without delivery (late). Tasks not yet due and not delivered are left out.
+Departments and people are the owner's.
 
 An escalation episode (one stale spell of one task, whatever levels it
 climbed) counts in the period of its first escalation; it is resolved when a
@@ -23,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import week_days
 from store.db import Database
-from store.models import Employee, Escalation, Project, Task, Tenant
+from store.models import Employee, Escalation, Project, Task, TaskUpdate, Tenant
 from bot.core.timeutil import aware
 
 COMPANY = "全公司"
@@ -31,19 +34,20 @@ UNKNOWN_DEPARTMENT = "（未知部门）"
 DONE = "已完成"
 
 HEADER = ["范围", "编号", "名称", "到期任务", "按时交付", "逾期交付", "逾期未交付", "按时交付率",
-          "预警次数", "已解除", "未解除预警", "解除用时中位数（分钟）"]
+          "预警次数", "已解除", "未解除预警", "解除用时中位数（时:分）"]
 SCOPE_LABELS = {"project": "项目", "department": "部门", "person": "个人", "total": "合计"}
 
 DEFINITIONS: list[tuple[str, str]] = [
-    ("到期任务", "截止时间（以调整后的为准）落在统计期内、且已交付或已过截止时间的任务数；未到期且未交付的任务不计。"),
-    ("按时交付", "完成时间不晚于截止时间的任务数。"),
+    ("到期任务", "考核截止时间落在统计期内、且已交付或已过该时间的任务数；未到期且未交付的任务不计。"),
+    ("考核截止时间", "任务的截止时间；任务被阻塞预警过的，取首次预警时有效的截止时间（预警后再调整截止时间不改变按时与否）。"),
+    ("按时交付", "完成时间不晚于考核截止时间的任务数。"),
     ("逾期交付", "完成时间晚于截止时间的任务数。"),
     ("逾期未交付", "已过截止时间仍未完成的任务数。"),
     ("按时交付率", "按时交付 ÷ 到期任务；分母为 0 时留空。"),
     ("预警次数", "首次阻塞预警发生在统计期内的停滞次数（同一次停滞逐级升级只算一次）。"),
     ("已解除", "上述预警中，已因进度更新或截止时间调整而解除的次数。"),
     ("未解除预警", "统计期末（期末在将来时为当前时刻）仍未解除的预警次数，含更早开始的。"),
-    ("解除用时中位数（分钟）", "已解除预警从首次预警到解除的用时的中位数。"),
+    ("解除用时中位数（时:分）", "已解除预警从首次预警到解除的用时的中位数，以小时:分钟显示。"),
     ("部门 / 个人", "按任务负责人当前所在部门和负责人本人统计。"),
 ]
 
@@ -93,6 +97,44 @@ class TaskFigureSet:
         return out
 
 
+_DUE_FORMAT = "%Y-%m-%d %H:%M"  # how a due change is logged (tenant-local), see handlers.tasks.change_due
+
+
+def delivery_due(current_due: datetime, first_escalated: datetime | None,
+                 due_changes: list[tuple[datetime, str]], tz: ZoneInfo) -> datetime:
+    """The due time a delivery is judged against (see the module docstring).
+
+    `due_changes` are (when, the due time before the change as logged) of one task.
+    """
+    current_due = aware(current_due)
+    if first_escalated is None:
+        return current_due
+    later = sorted((aware(at), old) for at, old in due_changes if aware(at) >= aware(first_escalated))
+    if not later:
+        return current_due
+    try:
+        return datetime.strptime(later[0][1], _DUE_FORMAT).replace(tzinfo=tz)
+    except ValueError:
+        return current_due  # an unreadable log line: judge by the due time as it stands
+
+
+async def delivery_dues(session: AsyncSession, tenant: str, tasks: list[Task], tz: ZoneInfo) -> dict[int, datetime]:
+    """task id → delivery due time, for `tasks` (two queries whatever their number)."""
+    first: dict[int, datetime] = {}
+    for task_id, created in (await session.execute(select(Escalation.task_id, Escalation.created_at).where(
+            Escalation.tenant == tenant))).all():
+        if task_id not in first or aware(created) < first[task_id]:
+            first[task_id] = aware(created)
+    changes: dict[int, list[tuple[datetime, str]]] = {}
+    if first:
+        for task_id, at, old in (await session.execute(select(TaskUpdate.task_id, TaskUpdate.at, TaskUpdate.old_value)
+                                                       .where(TaskUpdate.tenant == tenant, TaskUpdate.kind == "due"))).all():
+            if task_id in first:
+                changes.setdefault(task_id, []).append((at, old))
+    return {t.id: delivery_due(t.due_at, first.get(t.id), changes.get(t.id, []), tz)
+            for t in tasks if t.id is not None}
+
+
 def weeks_window(weeks: list[str], tz: ZoneInfo) -> tuple[datetime, datetime]:
     """[Monday 00:00 of the first week, Monday 00:00 after the last) in the tenant's time zone."""
     first = min(week_days(w)[0] for w in weeks)
@@ -113,6 +155,9 @@ async def task_figures(session: AsyncSession, tenant: str, *, start: datetime, e
     projects = {p.id: p for p in (await session.execute(select(Project).where(Project.tenant == tenant))).scalars()}
     tasks = {t.id: t for t in (await session.execute(select(Task).where(Task.tenant == tenant))).scalars()
              if people is None or t.owner_userid in people}
+    tenant_row = await session.get(Tenant, tenant)
+    tz = ZoneInfo(tenant_row.timezone if tenant_row is not None else "Asia/Shanghai")
+    dues = await delivery_dues(session, tenant, list(tasks.values()), tz)
 
     by_project: dict[str, TaskFigures] = {}
     by_dept: dict[str, TaskFigures] = {}
@@ -133,7 +178,7 @@ async def task_figures(session: AsyncSession, tenant: str, *, start: datetime, e
         ]
 
     for task in tasks.values():
-        due = aware(task.due_at)
+        due = dues.get(task.id, aware(task.due_at))  # type: ignore[arg-type]
         if not start <= due < end:
             continue
         if task.status == DONE and task.completed_at is not None:

@@ -40,9 +40,14 @@ async def count(db: Database, model: type, *where) -> int:  # type: ignore[no-un
         return int((await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
 
 
+# The escalation tests count the cards the scan sends: the owner's reminders before and at
+# the due time (tests/test_task_reminders.py) are switched off in them.
+NO_REMINDERS = {"tasks": {"remind_before_working_hours": 0, "remind_at_due": False}}
+
+
 async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-11-30 10:00"))
-    async with console_bot(db, clock, tmp_path) as bot:
+    async with console_bot(db, clock, tmp_path, **NO_REMINDERS) as bot:
         # 罗毅 (采购部, manager 梁波, whose manager is 陈杰) owns T12 of 郭庆's project, due Tuesday 12:00.
         report = await import_tasks(db, "demo", csv(
             tmp_path, "发布会,新品发布会,guoqing,T12,直播系统压测,luoyi,,2026-12-01 12:00,压测报告"), now=clock.now())
@@ -64,7 +69,8 @@ async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tm
             got = await bot.new(boss)
             assert [m["card"]["title"] for m in got] == ["阻塞预警：T12 直播系统压测"]
             card = got[0]["card"]
-            assert card["body"] == "罗毅 负责的任务已过截止时间（12-01 12:00），2 小时没有更新进度。"
+            # The real silence: no update since the import on Monday 10:00 (it used to say "2 小时").
+            assert card["body"] == "罗毅 负责的任务已过截止时间（12-01 12:00），已 1 天 4 小时 没有更新进度。"
             assert [b["text"] for b in card["buttons"]] == ["催办", "调整截止", "查看"]
         assert await bot.new("luoyi") == [] and await bot.new("chenjie") == []
 
@@ -117,7 +123,7 @@ async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tm
         assert await bot.run_job("overdue_scan", at("2026-12-02 09:00")) == 1
         up = await bot.new("chenjie")
         assert [m["card"]["title"] for m in up] == ["阻塞预警（升级）：T12 直播系统压测"]
-        assert "已告知 梁波、郭庆，4 小时后仍未更新进度" in up[0]["card"]["body"]
+        assert "已告知 梁波、郭庆，仍未更新进度（已 18 小时 没有更新）" in up[0]["card"]["body"]
         assert await bot.new("liangbo") == [] and await bot.new("guoqing") == []
         # 陈杰 has nobody above him: no further level.
         assert await bot.run_job("overdue_scan", at("2026-12-02 13:00")) == 0
@@ -139,13 +145,17 @@ async def test_stale_task_escalates_once_per_episode_and_climbs(db: Database, tm
         assert (due.old_value, due.new_value, due.note, due.by_userid) == (
             "2026-12-01 12:00", "2026-12-03 18:00", "等供应商到货", "guoqing")
 
-        # Delivered before the new due time: on time. Resolution times by hand: 14:00→14:30 and
+        # Delivered before the new due time, but the task was escalated as overdue first: it is
+        # judged against the due time in force then (12-01 12:00), so it is late. (Changed on
+        # purpose: moving the due date after an escalation used to turn it into on time.)
+        # Resolution times by hand: 14:00→14:30 and
         # 16:30→09:10 the next day, 30 and 1000 minutes, median 515.
         clock.set(at("2026-12-03 17:00"))
         await bot.say("luoyi", "进度 T12 完成 压测报告 https://wiki.example/t12")
         figures = await task_figures_for_weeks(db, "demo", ["2026-W49"], now=at("2026-12-04 12:00"))
         t = figures.total
-        assert (t.due, t.on_time, t.on_time_rate, t.escalations, t.resolved, t.open_escalations) == (1, 1, 1.0, 2, 2, 0)
+        assert (t.due, t.on_time, t.late_done, t.on_time_rate, t.escalations, t.resolved, t.open_escalations) == (
+            1, 0, 1, 0.0, 2, 2, 0)
         assert sorted(t.resolution_minutes) == [30.0, 1000.0] and t.median_resolution_minutes == 515.0
         assert [d.key for d in figures.departments] == ["康骨医疗/采购部"]
 

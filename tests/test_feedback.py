@@ -144,7 +144,8 @@ async def test_manager_records_feedback_in_one_message_and_the_employee_is_told(
 
 async def test_card_flow_from_the_menu_and_from_a_witness_card(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-02 10:00"))
-    async with console_bot(db, clock, tmp_path) as bot:
+    # This tenant keeps feedback to reporting lines (peer feedback is on by default).
+    async with console_bot(db, clock, tmp_path, feedback={"peer": False}) as bot:
         await menu(bot, "liuyang", "feedback")
         person = await open_card(bot, "liuyang")
         assert person["title"] == "微反馈 · 给谁？"
@@ -198,7 +199,8 @@ async def test_card_flow_from_the_menu_and_from_a_witness_card(db: Database, tmp
 
 async def test_refusals_store_nothing(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-01 10:00"))
-    async with console_bot(db, clock, tmp_path) as bot:
+    # Peer feedback is on by default; this tenant keeps feedback to reporting lines.
+    async with console_bot(db, clock, tmp_path, feedback={"peer": False}) as bot:
         # Vague: refused with a request for the event; the rest of the draft is kept.
         await bot.say("liuyang", "反馈 @孙丽 #主动补位 团队级 继续加油")
         assert await said(bot, "liuyang") == [

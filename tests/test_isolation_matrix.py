@@ -275,14 +275,17 @@ def matrix_config(db_url: str, data_dir: Path) -> Config:
     rival, _ = wecom_fakes()
     rival_cfg = wecom_tenant(rival, RIVAL, name="杭州乙方科技有限公司")
     rival_cfg["wecom"]["api_base"] = "http://127.0.0.1:9"  # nothing is relayed in the matrix
+    # The matrix's give_feedback rule is the reporting line: these tenants switch peer feedback
+    # (on by default) off, so a refusal to an outsider is what is checked.
+    rival_cfg = {**rival_cfg, "feedback": {"peer": False}}
     return parse_config({
         "server": {"data_dir": str(data_dir)},
         "database": {"url": db_url},
         "console": {"enabled": True, "token": TOKEN},
         "tenants": [
-            {"key": DEMO, "name": "宁波康骨医疗器械有限公司"},
+            {"key": DEMO, "name": "宁波康骨医疗器械有限公司", "feedback": {"peer": False}},
             rival_cfg,
-            {"key": DD, "name": "丙方集团", "dingtalk": {
+            {"key": DD, "name": "丙方集团", "feedback": {"peer": False}, "dingtalk": {
                 "client_id": "ddclient", "client_secret": "dd-secret", "robot_code": "ddclient", "mode": "http",
                 "api_base": "http://127.0.0.1:9"}},
         ],
@@ -871,6 +874,7 @@ def example(world: World, key: str, userid: str) -> tuple[str, str, dict[str, An
         # An employee's chart is refused for the role (403), not the token; it draws nothing.
         "GET /console/api/pulse/chart.png": ("GET", f"/console/api/pulse/chart.png?tenant={DEMO}&userid=wangqiang", None),
         "GET /console/api/export.xlsx": ("GET", f"/console/api/export.xlsx?{q}", None),
+        "GET /console/api/audit": ("GET", f"/console/api/audit?{q}", None),
     }[key]
 
 
@@ -1136,6 +1140,20 @@ async def export_scope(world: World, role: str, route: str) -> None:
         text = workbook_text(outcome.body)
         check_reveals(world, tenant, actor, text, f"export for {tenant}/{actor}")
         assert ("DMX01" if tenant == DEMO else "RVX01") in text
+
+
+@check
+async def audit_scope(world: World, role: str, route: str) -> None:
+    actor = ROLE_ACTORS[role]
+    for tenant in CHAT_TENANTS:
+        outcome = await world.attempt(lambda: world.http("GET", f"/console/api/audit?tenant={tenant}&userid={actor}"))
+        if not world.companies[tenant].roles(actor) & {"hr", "admin"}:
+            assert outcome.status == 403
+            await check_nothing_changed(world, outcome, f"audit log for {tenant}/{actor}")
+            continue
+        assert outcome.status == 200
+        check_common(world, outcome, tenant, f"audit log for {tenant}/{actor}")
+        check_reveals(world, tenant, actor, outcome.body.decode(), f"audit log for {tenant}/{actor}")
 
 
 def verify_query(corp: FakeWeCom, when: float) -> tuple[str, str]:

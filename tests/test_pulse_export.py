@@ -184,21 +184,31 @@ async def test_xlsx_export_reads_back(db: Database, tmp_path: Path) -> None:
     wb = load_workbook(out)
     assert wb.sheetnames == ["明细", "部门指标", "反馈标签", "任务交付", "指标定义"]
 
+    # 明细 lists every active person each week, filled in or not; f has left and shows only
+    # where she filled in. (Columns changed on purpose: HR chases the missing from this sheet.)
     ws = wb["明细"]
     rows = list(ws.iter_rows(values_only=True))
-    assert list(rows[0]) == ["周", "工号", "姓名", "部门", "目标编号", "目标名称", "关键动作", "见证人", "状态",
-                             "完成时间", "确认时间", "修改次数"]
-    by_key = {(r[0], r[1]): r for r in rows[1:]}
-    assert len(rows) == 1 + 9 and ("2026-W41", "e") not in by_key and ("2026-W49", "x") not in by_key
+    assert list(rows[0]) == ["周", "周一", "工号", "姓名", "部门", "填写状态", "请假/跳过说明", "目标编号", "目标名称",
+                             "关键动作", "见证人", "见证人接受", "见证人确认", "动作状态", "完成时间", "确认时间",
+                             "修改次数"]
+    by_key = {(r[0], r[2]): r for r in rows[1:]}
+    assert len(rows) == 1 + 8 + 9 and ("2026-W41", "e") not in by_key and ("2026-W49", "x") not in by_key
+    assert ("2026-W48", "f") not in by_key and by_key[(W, "f")][5] == "已填写"
     a49 = by_key[(W, "a")]
-    assert a49[2:9] == ("张三", "总部/研发", "O1-KR2", "NMPA二类证平均获批周期≤82天", "a 的关键动作", "李四", "已完成")
-    assert a49[9] == datetime(2026, 12, 3, 16, 30) and a49[10] is None and a49[11] == 2
-    assert by_key[("2026-W48", "a")][8] == "待见证"  # done, week over, never confirmed
-    assert by_key[(W, "b")][8] == "进行中" and by_key[(W, "d")][8] == "未完成"
-    assert by_key[(W, "m1")][8] == "已确认" and by_key[(W, "m1")][10] == datetime(2026, 12, 2, 10, 0)
-    assert by_key[(W, "d")][4] == "O2" and not by_key[(W, "d")][5]  # O2 is not a known goal
-    b_row = next(r for r in ws.iter_rows(min_row=2) if r[1].value == "b" and r[0].value == W)
-    assert b_row[6].value == "=1+1" and b_row[6].data_type == "s"
+    assert a49[1] == datetime(2026, 11, 30)  # the Monday, as a date
+    assert a49[3:14] == ("张三", "总部/研发", "已填写", None, "O1-KR2", "NMPA二类证平均获批周期≤82天", "a 的关键动作",
+                         "李四", "未回应", "否", "已完成")
+    assert a49[14] == datetime(2026, 12, 3, 16, 30) and a49[15] is None and a49[16] == 2
+    assert by_key[("2026-W48", "a")][13] == "待见证"  # done, week over, never confirmed
+    assert by_key[(W, "b")][13] == "进行中" and by_key[(W, "d")][13] == "未完成"
+    assert by_key[(W, "m1")][12:14] == ("是", "已确认") and by_key[(W, "m1")][15] == datetime(2026, 12, 2, 10, 0)
+    assert by_key[(W, "d")][7] == "O2" and not by_key[(W, "d")][8]  # O2 is not a known goal
+    assert by_key[(W, "boss")][5:7] == ("未填写", None) and by_key[(W, "boss")][9] is None
+    assert by_key[(W, "c")][5:7] == ("请假", "请假 12-03~12-10")
+    assert by_key[(W, "e")][5:7] == ("已填写", "请假 12-01~12-02")  # filled in despite leave: counts
+    assert by_key[("2026-W48", "g")][5] == "请假" and by_key[(W, "g")][5] == "未填写"
+    b_row = next(r for r in ws.iter_rows(min_row=2) if r[2].value == "b" and r[0].value == W)
+    assert b_row[9].value == "=1+1" and b_row[9].data_type == "s"
 
     dept = list(wb["部门指标"].iter_rows(values_only=True))
     assert dept[0][:3] == ("周", "部门", "人数")
@@ -211,7 +221,7 @@ async def test_xlsx_export_reads_back(db: Database, tmp_path: Path) -> None:
     assert rate_cell.number_format == "0.0%"
 
     defs = {r[0]: r[1] for r in wb["指标定义"].iter_rows(min_row=2, values_only=True)}
-    assert "请假跳过" in defs["填写率"] and "已完成" in defs["同事见证频次"]
+    assert "请假/跳过" in defs["填写率"] and "已完成" in defs["见证确认率"]
     assert "Asia/Shanghai" in defs["时间"]
 
 
@@ -222,11 +232,13 @@ async def test_csv_export_reads_back(db: Database, tmp_path: Path) -> None:
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
     assert rows[0][0] == "周" and rows[0][-1] == "修改次数"
-    by_user = {r[1]: r for r in rows[1:]}
-    assert set(by_user) == {"m1", "a", "b", "d", "e", "f"}
-    assert by_user["a"][8:] == ["已完成", "2026-12-03 16:30", "", "2"]
-    assert by_user["m1"][10] == "2026-12-02 10:00"
-    assert by_user["b"][6] == "'=1+1"
+    by_user = {r[2]: r for r in rows[1:]}
+    assert set(by_user) == {"boss", "m1", "a", "b", "c", "d", "e", "f", "g"}
+    assert by_user["a"][1] == "2026-11-30"
+    assert by_user["a"][11:] == ["未回应", "否", "已完成", "2026-12-03 16:30", "", "2"]
+    assert by_user["m1"][15] == "2026-12-02 10:00"
+    assert by_user["b"][9] == "'=1+1"
+    assert by_user["c"][5:7] == ["请假", "请假 12-03~12-10"] and by_user["boss"][5] == "未填写"
 
     dept_file = tmp_path / "weekly-departments.csv"
     assert dept_file.read_bytes().startswith(b"\xef\xbb\xbf")

@@ -94,7 +94,7 @@ async def test_weekly_loop_from_prompt_to_export(db: Database, tmp_path: Path) -
         row = dict(zip(header, next(r for r in data if r[header.index("工号")] == "wangqiang")))
         assert row["关键动作"] == "完成2份临床评价报告初稿"
         assert row["见证人"] == "李娜"
-        assert row["状态"] == "已确认"
+        assert row["动作状态"] == "已确认" and row["填写状态"] == "已填写" and row["见证人确认"] == "是"
         assert row["目标编号"] == "O1-KR2"
 
 
@@ -121,17 +121,18 @@ async def test_pulse_figures_match_a_hand_count(db: Database, tmp_path: Path) ->
         assert reg.linkage_rate == 2 / 3 and reg.witness_rate == 1 / 2
         assert "liuyang" in p.missing and "sunli" not in p.missing
 
-        # Friday 17:30: 刘洋 gets his team's card (his reports, not himself: 4 people, 1 skipped);
-        # 陈杰, above him, sees that 刘洋 did not fill in; HR gets the company card + XLSX.
+        # Friday 17:30: 刘洋 gets his team's card (his reports and himself, as the department is
+        # counted on HR's card: 5 people, 1 skipped); 陈杰, above him, sees that 刘洋 did not fill in;
+        # HR gets the company card + XLSX. (Changed on purpose: the manager used to be left out.)
         clock.set(at("2026-12-04 17:30"))
         sent = await bot.run_job("pulse", at("2026-12-04 17:30"))
         assert sent > 0
         team = await bot.last_card("liuyang", "团队脉搏")
         fields = dict(tuple(f) for f in team["fields"])
-        assert fields["填写率"] == "100%（3/3）"
+        assert fields["填写率"] == "75%（3/4）"
         assert fields["完成率"] == "67%（2/3）"
         assert fields["目标关联度"] == "67%（2/3）"
-        assert fields["同事见证频次"] == "50%（1/2）"
+        assert fields["见证确认率"] == "50%（1/2）"
         assert "本周未填写" not in team["body"]
         ceo = await bot.last_card("chenjie", "团队脉搏")
         assert "刘洋" in ceo["body"].split("本周未填写：")[1]  # told privately, never in a group

@@ -641,7 +641,7 @@
     $("job-status").textContent = `${label}：运行中…`;
     try {
       const data = await apiJson("POST", `/console/api/jobs/${encodeURIComponent(name)}/run`, { tenant: state.tenant.key });
-      $("job-status").textContent = `${label}：已发送 ${data.sent} 条（${formatClock(new Date(data.at))}）`;
+      $("job-status").textContent = `${label}：已发送 ${data.sent} 条（${formatClock(new Date(data.at))}）${data.note ? `：${data.note}` : ""}`;
     } catch (e) {
       $("job-status").textContent = `${label}：失败 — ${e.message}`;
     }

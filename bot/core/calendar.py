@@ -59,6 +59,14 @@ def week_range(start: str, end: str) -> list[str]:
     return out
 
 
+def week_label(week: str, locale: str = "zh") -> str:
+    """'2026-W49' → '第49周（11-30~12-06）': the dates say which week, the code alone does not."""
+    days = week_days(week)
+    span = f"{days[0]:%m-%d}~{days[-1]:%m-%d}"
+    num = int(week.rsplit("W", 1)[1])
+    return f"week {num} ({span})" if locale == "en" else f"第{num}周（{span}）"
+
+
 def week_back(week: str, n: int) -> str:
     """The ISO week `n` weeks before `week` (n may be 0)."""
     return iso_week(week_days(week)[0] - timedelta(weeks=n))
@@ -164,3 +172,24 @@ class WorkCalendar:
         else:
             result = datetime.combine(self.next_working_day(day), start)
         return result.replace(tzinfo=self.tz) if aware else result
+
+    def working_hours_before(self, dt: datetime, hours: float, start: time = time(9, 0),
+                             end: time = time(18, 0)) -> datetime:
+        """The moment `hours` working hours before the aware `dt` (counting only working hours of working days).
+
+        Due Tuesday 10:00 with a 2-hour notice on 09:00–18:00 days → Monday 17:00.
+        """
+        if not start < end:
+            raise ValueError("working hours must start before they end")
+        left = timedelta(hours=hours)
+        local = dt.astimezone(self.tz).replace(tzinfo=None)
+        for _ in range(_MAX_SEARCH_DAYS):
+            day = local.date()
+            if self.is_working_day(day) and local.time() > start:
+                top = min(local, datetime.combine(day, end))
+                available = top - datetime.combine(day, start)
+                if left <= available:
+                    return (top - left).replace(tzinfo=self.tz).astimezone(dt.tzinfo)
+                left -= available
+            local = datetime.combine(day - timedelta(days=1), end)
+        raise ValueError("no working hours in the year before; check extra_holidays")

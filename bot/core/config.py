@@ -153,6 +153,9 @@ class TenantConfig(_Strict):
     extra_workdays: list[date] = []
     locale: Literal["zh", "en"] = "zh"
     hr_export_attach: bool = True
+    # Go-live date: no week ending before it counts (brief, trend, pulse, export). Unset: the day
+    # of the first roster import or directory sync.
+    live_from: date | None = None
     review_periods: list[ReviewPeriod] = []
     # Working hours: when escalations and other working-time messages may go out.
     work_hours_start: time = time(9, 0)

@@ -18,8 +18,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from bot.core.config import TenantConfig
+from datetime import datetime
+
 from bot.dingtalk.api import DingTalkApi, DingTalkApiError
 from store.db import Database, try_insert
+from store.live import mark_live
 from store.models import Department, Employee
 from store.pinyin import name_keys
 from store.roster import ROLES, RosterReport, path_prefixes
@@ -70,8 +73,11 @@ async def _read(api: DingTalkApi) -> tuple[dict[int, str], dict[str, dict[str, A
 
 
 async def sync_dingtalk_directory(db: Database, tenant_cfg: TenantConfig, *,
-                                  api: DingTalkApi | None = None) -> RosterReport:
-    """Make the tenant's people and departments match the DingTalk directory."""
+                                  api: DingTalkApi | None = None, now: datetime | None = None) -> RosterReport:
+    """Make the tenant's people and departments match the DingTalk directory.
+
+    `now`, when given, is the moment of the sync: the first sync or import sets the go-live date.
+    """
     if tenant_cfg.dingtalk is None:
         raise ValueError(f"tenant {tenant_cfg.key!r} has no [tenants.dingtalk] section")
     own = api is None
@@ -128,4 +134,6 @@ async def sync_dingtalk_directory(db: Database, tenant_cfg: TenantConfig, *,
             if path not in have:
                 await try_insert(s, Department, {"tenant": tenant, "path": path, "name": path.rsplit("/", 1)[-1],
                                                  "platform_id": ids.get(path)})
+        if people and now is not None:
+            await mark_live(s, tenant, now.astimezone(tenant_cfg.tz).date())
     return report
