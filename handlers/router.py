@@ -46,6 +46,7 @@ Access = Literal["own", "read_person", "give_feedback", "view_task", "report_tas
 # An argument command's word must stand alone (end, space, colon, @ or #): weekly actions often
 # start with the same words — `修改注册资料 @李娜` is an action, `修改 @王强` is an edit.
 _ARG_BOUNDARY = re.compile(r"$|[\s:@#]")
+_TRAILING = "。.!！~～ "  # end marks a typed answer may carry (「接受。」)
 # Commands that act on the flow itself, so they do not put it aside first.
 ENGINE_COMMANDS = frozenset({"continue", "cancel", "answer"})
 
