@@ -8,11 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.core.clock import Clock
+from bot.core.clock import Clock, utcnow
 from bot.core.config import Config, ConfigError
 from bot.runtime import Runtime
 from bot.storable import UNSTORABLE, storable
 from store.db import Database
+from store.health import write_probe
 from store.migrate import check_current
 
 log = logging.getLogger(__name__)
@@ -94,12 +95,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready to take traffic: the schema is current, the database takes a write, adapters are up.
+
+    /healthz stays a liveness probe (a read); a full or read-only database passes it but not this.
+    """
     runtime = request.app[RUNTIME_KEY]
     problem = await check_current(runtime.db)
+    writes = await write_probe(runtime.db, runtime.instance, utcnow()) if problem is None else None
+    if writes is not None:
+        await runtime.db.recover()  # fresh connections for the next probe and the dispatcher
     adapters = {name: a.healthy() for name, a in runtime.adapters.items()}
-    ready = problem is None and all(adapters.values())
-    return web.json_response({"ready": ready, "schema": problem or "current", "adapters": adapters},
-                             status=200 if ready else 503)
+    ready = problem is None and writes is None and all(adapters.values())
+    return web.json_response({"ready": ready, "schema": problem or "current", "writes": writes or "ok",
+                              "adapters": adapters}, status=200 if ready else 503)
 
 
 def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Application:

@@ -236,6 +236,34 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(config, go))
 
 
+def cmd_inbox_status(args: argparse.Namespace) -> int:
+    from store import inbox
+
+    config = _config(args)
+
+    async def go(db: Any) -> int:
+        print(inbox.summarize(await inbox.status_counts(db, args.tenant)))
+        for row in await inbox.dead_letters(db, args.tenant, limit=20):
+            # The error, never the message: the payload is what a person wrote.
+            print(f"  dead #{row.id} {row.tenant}/{row.platform}/{row.userid} after {row.failures} failures: {row.error}")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_inbox_retry(args: argparse.Namespace) -> int:
+    from store import inbox
+
+    config = _config(args)
+
+    async def go(db: Any) -> int:
+        n = await inbox.retry_dead(db, utcnow(), args.tenant)
+        print(f"{n} dead-lettered event(s) queued again")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
 def cmd_jobs_run(args: argparse.Namespace) -> int:
     from bot.app import make_runtime
     from schedules.jobs import JOBS, run_job
@@ -334,6 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     rt = with_config(ob.add_parser("retry", help="queue dead-lettered messages again"))
     rt.add_argument("--tenant")
     rt.set_defaults(fn=cmd_outbox_retry)
+
+    ib = sub.add_parser("inbox", help="inbound events").add_subparsers(dest="inbox_cmd", required=True)
+    ist = with_config(ib.add_parser("status", help="pending/processing/done/failed counts and dead letters"))
+    ist.add_argument("--tenant")
+    ist.set_defaults(fn=cmd_inbox_status)
+    irt = with_config(ib.add_parser("retry", help="handle dead-lettered events again"))
+    irt.add_argument("--tenant")
+    irt.set_defaults(fn=cmd_inbox_retry)
 
     jobs = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_cmd", required=True)
     jr = with_config(jobs.add_parser("run", help="run a scheduled job now (exactly-once rules apply)"))

@@ -24,7 +24,7 @@ from cards.model import Message
 from handlers.context import Context
 from handlers.router import Router
 from store import inbox, outbox
-from store.db import Database
+from store.db import Database, is_transient
 from store.models import Employee, InboxEvent, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -129,15 +129,54 @@ class Runtime:
         except _LostClaim:
             log.warning("inbox event %s was claimed again by another worker; left to it", row.id)
         except Exception as exc:
-            log.exception("handler failed for inbox event %s (%s)", row.id, event.kind)
-            await inbox.finish(self.db, row.id, utcnow(), error=f"{type(exc).__name__}: {exc}")
-            self.stats["inbox_failed"] += 1
-            # Tell the person, so a silent failure does not look like success.
+            await self._handler_failed(row, tenant, event, exc)
+
+    async def _handler_failed(self, row: Any, tenant: TenantConfig, event: Event, exc: Exception) -> None:
+        """Retry later what failed because of the database; dead-letter what keeps failing by itself.
+
+        The callback was acknowledged, so the event is never given up because the database
+        was full, read-only or gone: it waits (backoff) and is handled once the database is back.
+        Only the handler's own failure, N times over, makes a dead letter, and only then is the
+        person told, in the same transaction that records it.
+        """
+        now = utcnow()
+        error = f"{type(exc).__name__}: {exc}"
+        if is_transient(exc):
+            self.stats["inbox_deferred"] += 1
+            log.warning("inbox event %s (%s) deferred: the database cannot take it now (%s)",
+                        row.id, event.kind, type(exc).__name__)
+            await self.db.recover()
+            try:
+                await inbox.retry_later(self.db, row.id, now, failures=row.failures, error=error,
+                                        delay=inbox.retry_delay(2))
+            except Exception as again:
+                # Not even that could be written: the claim runs out and the event is taken up again.
+                log.warning("inbox event %s stays claimed until its lease ends (%s)", row.id, type(again).__name__)
+            return
+        failures = (row.failures or 0) + 1
+        log.exception("handler failed for inbox event %s (%s), failure %d of %d",
+                      row.id, event.kind, failures, inbox.MAX_FAILURES)
+        try:
+            if failures < inbox.MAX_FAILURES:
+                self.stats["inbox_retries"] += 1
+                await inbox.retry_later(self.db, row.id, now, failures=failures, error=error,
+                                        delay=inbox.retry_delay(failures))
+                return
             async with self.db.transaction() as s:
+                await s.execute(update(InboxEvent).where(InboxEvent.id == row.id).values(
+                    status="failed", processed_at=now, failures=failures, error=error[:2000], claimed_until=None))
+                # Tell the person, so a silent failure does not look like success.
                 from cards.texts import t
                 outbox.enqueue(s, tenant=tenant.key, platform=tenant.platform, userid=event.userid,
                                message=Message(kind="text", text=t(tenant.locale, "error")))
-            self._outbox_wake.set()
+        except Exception as again:
+            log.warning("inbox event %s: recording the failure failed too (%s); it will be taken up again",
+                        row.id, type(again).__name__)
+            if is_transient(again):
+                await self.db.recover()
+            return
+        self.stats["inbox_failed"] += 1
+        self._outbox_wake.set()
 
     # -- outbound ------------------------------------------------------------
     async def relay_once(self, limit: int = 1000) -> int:
@@ -231,8 +270,18 @@ class Runtime:
         while not self._stopping:
             try:
                 n = await step()
-            except Exception:
-                log.exception("background step %s failed", getattr(step, "__name__", step))
+            except Exception as exc:
+                if is_transient(exc):
+                    # The database is full, read-only or gone: fresh connections next time, and
+                    # the loop goes on trying (a wedged dispatcher would need a restart).
+                    log.warning("background step %s: database unavailable (%s); retrying",
+                                getattr(step, "__name__", step), type(exc).__name__)
+                    try:
+                        await self.db.recover()
+                    except Exception:
+                        pass
+                else:
+                    log.exception("background step %s failed", getattr(step, "__name__", step))
                 n = 0
             if n:
                 continue

@@ -401,3 +401,47 @@ async def test_a_transport_error_quoting_the_url_does_not_quote_the_token() -> N
         await runner.cleanup()
     assert "TooManyRedirects" in str(caught.value) and "/topapi/v2/user/get" in str(caught.value)
     assert token not in str(caught.value)
+
+
+# -- database errors and credentials that are not in the config -------------------------------------
+
+async def test_a_failing_statement_does_not_quote_its_parameters(db: Database) -> None:
+    """王强's message is in the inbox payload; a database error about that row must not carry it."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy.exc import DBAPIError
+
+    row = dict(tenant="demo", platform="wecom", dedup_key="msg:1", userid="wangqiang", status="pending",
+               payload={"text": "王强的私密绩效反馈", "hint": {"session_webhook": "https://x/robot/sendBySession?session=abc"}},
+               received_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    async with db.transaction() as s:
+        s.add(InboxEvent(id=7, **row))
+    with pytest.raises(DBAPIError) as caught:
+        async with db.transaction() as s:
+            s.add(InboxEvent(id=7, **{**row, "dedup_key": "msg:2"}))  # the same primary key again
+    assert "王强的私密绩效反馈" not in str(caught.value) and "session=abc" not in str(caught.value)
+    assert "hidden" in str(caught.value)
+
+
+def test_session_webhooks_and_stream_tickets_are_masked_in_logs(caplog: pytest.LogCaptureFixture) -> None:
+    from bot.logs import RedactSecrets
+
+    log = logging.getLogger("dongxian.test.redact")
+    f = RedactSecrets([])
+    log.addFilter(f)
+    try:
+        with caplog.at_level(logging.INFO, logger="dongxian.test.redact"):
+            log.warning("reply failed: POST https://oapi.dingtalk.com/robot/sendBySession?session=5f3a9c0e7d1b24&x=1")
+            log.warning("stream connect wss://wss-open-connection.dingtalk.com/connect?ticket=9d2e7a4c-11aa")
+            log.warning("endpoint answer %s", '{"endpoint": "wss://h/connect", "ticket": "c0ffee-ticket-77"}')
+            try:
+                raise RuntimeError("webhook https://h/robot/sendBySession?session=feedbeef01 gone")
+            except RuntimeError:
+                log.exception("send failed")
+    finally:
+        log.removeFilter(f)
+    text = "\n".join(r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+                     for r in caplog.records)
+    for secret in ("5f3a9c0e7d1b24", "9d2e7a4c-11aa", "c0ffee-ticket-77", "feedbeef01"):
+        assert secret not in text
+    assert "sendBySession?session=***" in text and "ticket=***" in text
