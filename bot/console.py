@@ -27,6 +27,8 @@ from store.models import ConsoleMessage, Employee
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Dongxian-Token"
+# The range a simulated clock (or a job's `at`) may be set in.
+CLOCK_YEARS = (2000, 2100)
 
 
 def token_ok(request: web.Request, token: str) -> bool:
@@ -226,10 +228,32 @@ class ConsoleAdapter(Adapter):
         return web.FileResponse(path, headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(row.body.get('filename', path.name))}"})
 
+    # The clock panel moves console tenants' time only: WeCom and DingTalk verify callbacks against
+    # real time (a moved clock put every real callback outside the replay window, and they were lost).
+    def _clock_tenants(self, key: Any) -> list[TenantConfig] | web.Response:
+        """The tenants a clock request is about: the one named, or every tenant it may move."""
+        movable = self.runtime.config.console.simulate_platform_tenants
+        if key not in (None, ""):
+            tenant = self._tenant(key)
+            if isinstance(tenant, web.Response):
+                return tenant
+            return [tenant]
+        return [t for t in self.runtime.config.tenants if t.platform == "console" or movable]
+
+    def _clock_view(self, tenants: list[TenantConfig]) -> web.Response:
+        """The first tenant's time (they all share one when moved together) and which tenants it is."""
+        key = tenants[0].key if tenants else ""
+        now = self.runtime.now_for(key) if key else self.runtime.clock.now()
+        simulated = self.runtime.simulated(key) if key else self.runtime.clock.simulated
+        return web.json_response({"now": now.isoformat(), "simulated": simulated, "tenants": [t.key for t in tenants]})
+
     async def get_clock(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
             return denied
-        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": self.runtime.clock.simulated})
+        tenants = self._clock_tenants(request.query.get("tenant"))
+        if isinstance(tenants, web.Response):
+            return tenants
+        return self._clock_view(tenants)
 
     async def put_clock(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
@@ -240,14 +264,30 @@ class ConsoleAdapter(Adapter):
         when = _parse_time(body.get("now"))
         if isinstance(when, web.Response):
             return when
-        self.runtime.clock.set(when)
-        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": True})
+        tenants = self._clock_tenants(body.get("tenant"))
+        if isinstance(tenants, web.Response):
+            return tenants
+        if not self.runtime.config.console.simulate_platform_tenants:
+            for tenant in tenants:
+                if tenant.platform != "console":
+                    return _bad(f"tenant {tenant.key!r} talks over {tenant.platform} and runs on real time; "
+                                "[console] simulate_platform_tenants = true allows moving it (development only)", 409)
+        if not tenants:
+            return _bad("no console tenant whose clock could be moved", 409)
+        for tenant in tenants:
+            self.runtime.simulate(tenant.key, when)
+        return web.json_response({"now": when.isoformat(), "simulated": True, "tenants": [t.key for t in tenants]})
 
     async def delete_clock(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
             return denied
-        self.runtime.clock.reset()
-        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": self.runtime.clock.simulated})
+        key = request.query.get("tenant")
+        tenants = self._clock_tenants(key) if key else list(self.runtime.config.tenants)
+        if isinstance(tenants, web.Response):
+            return tenants
+        for tenant in tenants:
+            self.runtime.simulate(tenant.key, None)
+        return self._clock_view([t for t in tenants if t.platform == "console"] or tenants)
 
     async def run_job(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
@@ -263,7 +303,7 @@ class ConsoleAdapter(Adapter):
         tenant = self._tenant(body.get("tenant"))
         if isinstance(tenant, web.Response):
             return tenant
-        at = _parse_time(body["at"]) if body.get("at") else self.runtime.clock.now()
+        at = _parse_time(body["at"]) if body.get("at") else self.runtime.now_for(tenant.key)
         if isinstance(at, web.Response):
             return at
         sent = await run_job(self.runtime, name, tenant, at)
@@ -304,6 +344,9 @@ def _parse_time(value: Any) -> datetime | web.Response:
         return _bad(f"cannot read {value!r} as ISO-8601 time")
     if when.tzinfo is None:
         return _bad("the time needs a UTC offset, e.g. 2026-12-04T09:30:00+08:00")
+    # Years far out overflow date arithmetic in handlers and jobs (year 9999 + a day).
+    if not (CLOCK_YEARS[0] <= when.year <= CLOCK_YEARS[1]):
+        return _bad(f"the time must be between the years {CLOCK_YEARS[0]} and {CLOCK_YEARS[1]}")
     return when
 
 

@@ -124,7 +124,7 @@ class ConsolePage:
         from bot.core.calendar import iso_week, parse_week
 
         if not text:
-            return iso_week(self.runtime.clock.now().astimezone(tenant.tz).date())
+            return iso_week(self.runtime.now_for(tenant.key).astimezone(tenant.tz).date())
         try:
             year, num = parse_week(text)
         except ValueError as exc:
@@ -191,7 +191,7 @@ class ConsolePage:
         rows = (await s.execute(select(WeeklyAction).where(
             WeeklyAction.tenant == tenant.key, WeeklyAction.userid == me.userid,
             WeeklyAction.week >= first, WeeklyAction.week <= week).order_by(WeeklyAction.week.desc()))).scalars()
-        today = self.runtime.clock.now().astimezone(tenant.tz).date()
+        today = self.runtime.now_for(tenant.key).astimezone(tenant.tz).date()
         return [{"week": a.week, "thing": a.thing, "goal": a.goal_code or "",
                  "witness": _person(a.witness_userid, names), "witness_state": a.witness_state,
                  "status": a.status, "status_text": action_status(a, week_days(a.week)[-1] < today)}
@@ -239,7 +239,7 @@ class ConsolePage:
         with tempfile.TemporaryDirectory(prefix="dongxian-export-") as tmp:
             out = Path(tmp) / "export.xlsx"
             try:
-                await export_weekly(self.runtime.db, tenant.key, weeks, out, now=self.runtime.clock.now())
+                await export_weekly(self.runtime.db, tenant.key, weeks, out, now=self.runtime.now_for(tenant.key))
             except ValueError as exc:
                 return _bad(str(exc))
             body = out.read_bytes()

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -38,7 +39,10 @@ class Runtime:
     def __init__(self, config: Config, db: Database, clock: Clock | None = None, router: Router | None = None) -> None:
         self.config = config
         self.db = db
+        # The real clock (a FrozenClock in tests). Platform callbacks, replay windows and delivery
+        # always use it; the console's clock panel moves console tenants only, by an offset each.
         self.clock = clock or Clock()
+        self._offsets: dict[str, timedelta] = {}
         if router is None:
             from handlers.routes import build_router
             router = build_router()
@@ -64,6 +68,24 @@ class Runtime:
             if t.key == key:
                 return t
         return None
+
+    # -- time ----------------------------------------------------------------
+    def now_for(self, tenant_key: str) -> datetime:
+        """The tenant's "now": the real clock, moved by the console's offset for a console tenant."""
+        return self.clock.now() + self._offsets.get(tenant_key, timedelta(0))
+
+    def offset(self, tenant_key: str) -> timedelta:
+        return self._offsets.get(tenant_key, timedelta(0))
+
+    def simulate(self, tenant_key: str, when: datetime | None) -> None:
+        """Move one tenant's clock to `when` (and keep it ticking), or back to real time with None."""
+        if when is None:
+            self._offsets.pop(tenant_key, None)
+        else:
+            self._offsets[tenant_key] = when - self.clock.now()
+
+    def simulated(self, tenant_key: str) -> bool:
+        return tenant_key in self._offsets or self.clock.simulated
 
     # -- inbound -------------------------------------------------------------
     async def accept(self, event: Event) -> bool:
@@ -119,7 +141,7 @@ class Runtime:
                     raise _LostClaim()
                 me = (await s.execute(select(Employee).where(
                     Employee.tenant == tenant.key, Employee.userid == event.userid))).scalar_one_or_none()
-                ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.clock.now(),
+                ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.now_for(tenant.key),
                               data_dir=self.config.server.data_dir)
                 await self.router.dispatch(ctx)
             self.stats["inbox_processed"] += 1

@@ -588,7 +588,7 @@
   // -- clock and jobs ------------------------------------------------------------------
   async function refreshClock() {
     try {
-      const data = await apiJson("GET", "/console/api/clock");
+      const data = await apiJson("GET", `/console/api/clock${state.tenant ? "?" + q({ tenant: state.tenant.key }) : ""}`);
       showClock(data);
     } catch (e) { /* the banner says why */ }
   }
@@ -605,7 +605,8 @@
     const iso = localToIso(local, zone());
     if (!iso) { toast("请先选择日期和时间"); return; }
     try {
-      showClock(await apiJson("PUT", "/console/api/clock", { now: iso }));
+      const body = state.tenant ? { now: iso, tenant: state.tenant.key } : { now: iso };
+      showClock(await apiJson("PUT", "/console/api/clock", body));
       toast(`时间已设为 ${formatClock(state.clock.now)}`);
       if (state.tab === "pulse") loadPulse();
     } catch (e) { toast(`设定失败：${e.message}`); }
