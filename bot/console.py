@@ -20,7 +20,7 @@ from bot.adapter import Adapter, SendResult
 from bot.core.clock import utcnow
 from bot.core.config import TenantConfig
 from bot.core.events import Event
-from bot.storable import UNSTORABLE, storable
+from bot.storable import MAX_JSON_DEPTH, MAX_QUERY_INT, UNSTORABLE, json_problem, storable
 from cards.model import Message
 from store.models import ConsoleMessage, Employee
 
@@ -77,8 +77,12 @@ class ConsoleAdapter(Adapter):
             body = await request.json(loads=json.loads)
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             return _bad("body must be a JSON object")
+        except RecursionError:
+            return _bad(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
         if not isinstance(body, dict):
             return _bad("body must be a JSON object")
+        if (problem := json_problem(body)) is not None:
+            return _bad(f"the body {problem}")
         if not storable(body):
             return _bad(f"the body {UNSTORABLE}")
         return body
@@ -186,6 +190,8 @@ class ConsoleAdapter(Adapter):
             after = int(request.query.get("after", "0"))
         except ValueError:
             return _bad("after must be a number")
+        if not 0 <= after <= MAX_QUERY_INT:  # beyond BIGINT the database refuses the query (a 500)
+            return _bad("after must be a number from 0 to 2^63-1")
         async with self.runtime.db.session() as s:
             rows = (await s.execute(select(ConsoleMessage).where(
                 ConsoleMessage.tenant == tenant.key, ConsoleMessage.userid == userid,
@@ -215,6 +221,8 @@ class ConsoleAdapter(Adapter):
         try:
             seq = int(request.match_info["seq"])
         except ValueError:
+            return _bad("bad file id")
+        if not 0 < seq <= MAX_QUERY_INT:
             return _bad("bad file id")
         async with self.runtime.db.session() as s:
             row = (await s.execute(select(ConsoleMessage).where(

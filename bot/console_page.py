@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import utcnow
 from bot.core.config import TenantConfig
-from bot.console import token_ok
+from bot.console import CLOCK_YEARS, token_ok
+from bot.console_guard import GUARD_KEY
 from store.models import AuditLog, Employee, WeeklyAction
 
 STATIC_DIR = Path(__file__).with_name("console_static")
@@ -83,8 +84,15 @@ class ConsolePage:
         raise web.HTTPFound("/console/" + (f"?{request.query_string}" if request.query_string else ""))
 
     async def index(self, request: web.Request) -> web.Response:
-        return web.Response(body=(STATIC_DIR / "index.html").read_bytes(), content_type="text/html",
-                            charset="utf-8", headers=_PAGE_HEADERS)
+        # The page carries this browser session's CSRF token; its script sends it with every change.
+        guard = request.app[GUARD_KEY]
+        sid, fresh = guard.session_of(request)
+        meta = f'<meta name="dx-csrf" content="{guard.token_for(sid)}">\n</head>'
+        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("</head>", meta, 1)
+        resp = web.Response(text=html, content_type="text/html", charset="utf-8", headers=_PAGE_HEADERS)
+        if fresh:
+            guard.set_cookie(resp, sid)
+        return resp
 
     async def asset(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -129,6 +137,9 @@ class ConsolePage:
             year, num = parse_week(text)
         except ValueError as exc:
             return _bad(str(exc))
+        # Twelve weeks of trend before it, a week's days after it: year 9999 overflows dates (a 500).
+        if not CLOCK_YEARS[0] <= year <= CLOCK_YEARS[1]:
+            return _bad(f"the week must be in the years {CLOCK_YEARS[0]}–{CLOCK_YEARS[1]}")
         return f"{year}-W{num:02d}"
 
     async def _scope(self, s: AsyncSession, tenant: TenantConfig, me: Employee) -> tuple[str, set[str] | None]:

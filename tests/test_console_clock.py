@@ -25,7 +25,7 @@ from schedules.jobs import tick
 from store.db import Database
 from store.models import InboxEvent, WeeklyAction
 from tests.fakes.wecom_server import FakeWeCom, wecom_tenant
-from tests.harness import at, seed_demo_company
+from tests.harness import at, open_console, seed_demo_company
 
 
 @pytest.fixture
@@ -55,6 +55,7 @@ async def test_moving_the_console_clock_leaves_wecom_on_real_time(db: Database, 
     runtime = make_runtime(config, db, Clock())  # the real clock, as in `dongxian serve`
     runtime.adapters["wecom"].api_options = {"quick_backoff": 0.01}  # type: ignore[attr-defined]
     async with TestClient(TestServer(build_app(runtime, start_background=False), host="127.0.0.1", port=0)) as c:
+        await open_console(c)
         try:
             moved = await c.put("/console/api/clock", json={"now": "2026-12-18T17:30:00+08:00"})
             assert moved.status == 200, await moved.text()
@@ -93,6 +94,7 @@ async def test_the_development_switch_lets_the_clock_move_platform_tenants(
     config = two_companies(db, fake, tmp_path, simulate_platform_tenants=True)
     runtime = make_runtime(config, db, Clock())
     async with TestClient(TestServer(build_app(runtime, start_background=False), host="127.0.0.1", port=0)) as c:
+        await open_console(c)
         ok = await c.put("/console/api/clock", json={"now": "2026-12-04T17:30:00+08:00", "tenant": "wc"})
         assert ok.status == 200 and runtime.now_for("wc") >= at("2026-12-04 17:30")
         assert runtime.now_for("demo") < at("2026-12-04 17:30") or runtime.clock.now() >= at("2026-12-04 17:30")
@@ -105,6 +107,7 @@ async def test_clock_values_out_of_range_are_refused_and_change_nothing(db: Data
     await seed_demo_company(db, config, "demo")
     runtime = make_runtime(config, db, Clock())
     async with TestClient(TestServer(build_app(runtime, start_background=False), host="127.0.0.1", port=0)) as c:
+        await open_console(c)
         for when in ("9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+08:00", "1999-12-31T23:00:00+00:00",
                      "2101-01-01T00:00:00+08:00"):
             r = await c.put("/console/api/clock", json={"now": when})

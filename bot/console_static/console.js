@@ -57,6 +57,10 @@
     const headers = {};
     if (state.token) headers[TOKEN_HEADER] = state.token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET" && method !== "HEAD") {
+      const csrf = document.querySelector('meta[name="dx-csrf"]');
+      if (csrf) headers["X-Dongxian-CSRF"] = csrf.content;
+    }
     const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     if (res.status === 401) showBanner("需要控制台令牌：请用管理员给的带 ?token= 的地址打开本页。");
     return res;
