@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from bot.core.clock import Clock, utcnow
+from bot.core.files import create_private, private_file
 from bot.core.config import Config, ConfigError, load_config
 
 log = logging.getLogger("dongxian")
@@ -123,6 +124,7 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
         print("PostgreSQL: use pg_dump, e.g. pg_dump -Fc -f dongxian.dump DBNAME", file=sys.stderr)
         return 2
     src = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
+    create_private(args.out)  # the whole company's data: owner only, whatever the umask
     dst = sqlite3.connect(args.out)
     try:
         with dst:
@@ -130,6 +132,9 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     finally:
         dst.close()
         src.close()
+    for leftover in (Path(f"{args.out}-wal"), Path(f"{args.out}-shm"), Path(f"{args.out}-journal")):
+        if leftover.exists():
+            private_file(leftover)
     print(f"backed up {url.database} to {args.out}")
     return 0
 
@@ -394,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything this process creates (database, WAL, briefs, exports, backups) is owner-only.
+    os.umask(0o077)
     _setup_logging()
     args = build_parser().parse_args(argv)
     try:

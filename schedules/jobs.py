@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from sqlalchemy import select, update
 
 from bot.core.clock import utcnow
+from bot.core.files import create_private, private_dir
 from bot.core.config import TenantConfig
 from bot.core.events import Event
 from cards.model import Button, Card, Message
@@ -246,7 +247,7 @@ async def _send_hr_files(runtime: "Runtime", tenant: TenantConfig, at: datetime,
     from store.export import export_weekly
 
     out_dir = Path(runtime.config.server.data_dir) / "exports" / tenant.key
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     xlsx = out_dir / f"动线周报-{week}-{uuid.uuid4().hex[:6]}.xlsx"
     await export_weekly(runtime.db, tenant.key, [week], xlsx, now=at)
     messages = [Message(kind="file", path=str(xlsx), filename=f"动线周报-{week}.xlsx",
@@ -271,6 +272,7 @@ async def _trend_chart(runtime: "Runtime", tenant: TenantConfig, week: str, out_
     async with runtime.db.session() as s:
         points = await trend(s, tenant.key, week, weeks=12)
     png = out_dir / f"trend-{week}-{uuid.uuid4().hex[:6]}.png"
+    create_private(png)
     png.write_bytes(trend_png(points, tenant.locale))
     return png
 

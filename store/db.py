@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -11,6 +12,8 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from bot.core.files import FILE_MODE, private_dir
 
 
 class Database:
@@ -25,13 +28,15 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "sqlite":
             if u.database and u.database != ":memory:":
-                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+                private_dir(Path(u.database).parent)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            if u.database and u.database != ":memory:":
+                event.listen(self.engine.sync_engine, "connect", _owner_only(u.database))
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         # SQLite has one writer. Its busy handler retries by sleeping, not in turn, so
@@ -102,6 +107,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _owner_only(path: str) -> Any:
+    """The database and its WAL and shared-memory files hold everything: 0600, whatever the umask."""
+    def chmod(_conn: Any, _record: Any) -> None:
+        for p in (path, f"{path}-wal", f"{path}-shm"):
+            try:
+                os.chmod(p, FILE_MODE)
+            except FileNotFoundError:
+                pass
+    return chmod
 
 
 def _sqlite_begin(conn: Any) -> None:
