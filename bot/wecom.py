@@ -229,9 +229,11 @@ class WeComAdapter(Adapter):
             body = await self._read_capped(request)
             query = self._query(request)
             now = self.runtime.clock.now()
-            msg = self._crypto(tenant).decrypt_callback(body, query, now, tenant.wecom.replay_window_seconds)
-            # A WeCom retry repeats timestamp, nonce and body; the same pair on another body is a replay.
-            if not self.replays.admit((tenant.key, query.timestamp, query.nonce), body_digest(body),
+            msg, signed = self._crypto(tenant).open_callback(body, query, now, tenant.wecom.replay_window_seconds)
+            # A WeCom retry repeats timestamp, nonce and Encrypt; the same pair on another Encrypt is a replay.
+            # Keyed on what the signature covers, not the whole body: an altered (unsigned) wrapper sent
+            # first must not make the genuine callback look like a replay.
+            if not self.replays.admit((tenant.key, query.timestamp, query.nonce), body_digest(signed.encode()),
                                       expires_at=int(query.timestamp) + tenant.wecom.replay_window_seconds,
                                       now=now.timestamp()):
                 raise CallbackRejected(403, "nonce already used for another message")

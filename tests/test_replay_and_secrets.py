@@ -445,3 +445,20 @@ def test_session_webhooks_and_stream_tickets_are_masked_in_logs(caplog: pytest.L
     for secret in ("5f3a9c0e7d1b24", "9d2e7a4c-11aa", "c0ffee-ticket-77", "feedbeef01"):
         assert secret not in text
     assert "sendBySession?session=***" in text and "ticket=***" in text
+
+
+async def test_an_altered_wrapper_sent_first_does_not_lock_out_the_genuine_callback(
+        db: Database, wecom: FakeWeCom) -> None:
+    """Only `Encrypt` is signed: someone who saw the callback re-sends it first with another wrapper."""
+    async with running_bot(db, wecom, FrozenClock(NOW)) as bot:
+        ts = str(int(NOW.timestamp()))
+        q, body = wecom.crypto.signed_envelope(_text_xml(wecom, "完成", 9), ts, nonce="777")
+        altered = body.replace(b"<xml>", b"<xml><Padding>x</Padding>").replace(
+            f"<ToUserName><![CDATA[{wecom.corp_id}]]>".encode(), b"<ToUserName><![CDATA[someone-else]]>")
+        assert altered != body
+        assert (await _post(bot.callback_url, qdict(q), altered))[0] == 200
+        assert (await _post(bot.callback_url, qdict(q), body))[0] == 200  # the genuine one is not a "replay"
+        # Another signed message under the same timestamp and nonce is still refused.
+        q2, other = wecom.crypto.signed_envelope(_text_xml(wecom, "请假 至 12-31", 10), ts, nonce="777")
+        assert (await _post(bot.callback_url, qdict(q2), other))[0] == 403
+    assert [r.payload["text"] for r in await _rows(db)] == ["完成"]
