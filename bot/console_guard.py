@@ -101,7 +101,9 @@ class ConsoleGuard:
         # The host part only: behind a TLS proxy the scheme seen here is not the browser's.
         if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get("Host", "").lower():
             return web.json_response({"error": "requests from other origins are refused"}, status=403)
-        if console_token_ok:
+        if console_token_ok or self.config.console.token:
+            # With a console token configured the handler refuses a request without it (401): the
+            # token is the stronger proof, and a cross-site page cannot send it.
             return None
         given = request.headers.get(CSRF_HEADER, "")
         sid = request.cookies.get(SESSION_COOKIE, "")
