@@ -7,15 +7,18 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web_protocol import RequestPayloadError
 
-from bot.core.clock import Clock
+from bot.core.clock import Clock, utcnow
 from bot.core.config import Config, ConfigError
 from bot.runtime import Runtime
 from handlers.router import Router
 from schedules.registry import JobRegistry
 from schedules.ticker import Ticker
-from bot.storable import UNSTORABLE, storable
+from bot.storable import MAX_JSON_DEPTH, UNSTORABLE, json_depth, storable
 from store.db import Database
+from store.health import write_probe
 from store.migrate import check_current
 
 log = logging.getLogger(__name__)
@@ -37,13 +40,24 @@ async def read_body_in_time(request: web.Request, handler: Any) -> web.StreamRes
             raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=request.content_length)
         try:
             async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
-                await request.read()  # kept by aiohttp: the handler's read()/json() get it from memory
+                body = await request.read()  # kept by aiohttp: the handler's read()/json() get it from memory
         except TimeoutError:
             log.warning("%s %s: request body not received within %ss; answered 408, closing",
                         request.method, request.path, BODY_TIMEOUT_SECONDS)
             resp = web.json_response({"error": "request body not received in time"}, status=408)
             resp.force_close()
             return resp
+        except (BadHttpMessage, RequestPayloadError) as exc:  # e.g. ContentEncodingError: "Content-Encoding: gzip" on a body that is not
+            log.warning("%s %s: unreadable request body (%s); answered 400", request.method, request.path,
+                        type(exc).__name__)
+            resp = web.json_response({"error": "the request body cannot be decoded (Content-Encoding?)"}, status=400)
+            resp.force_close()
+            return resp
+        # Deeply nested JSON would exhaust a recursive parser's stack (a 500): refused before any parses it.
+        # (Counted on every body: a JSON body may start with whitespace; XML's CDATA brackets nest two deep.)
+        if json_depth(body) > MAX_JSON_DEPTH:
+            return web.json_response({"error": f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels"},
+                                     status=400)
     return await handler(request)
 
 
@@ -99,11 +113,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready to take traffic: the schema is current, the database takes a write, adapters are up.
+
+    /healthz stays a liveness probe (a read); a full or read-only database passes it but not this.
+    """
     runtime = request.app[RUNTIME_KEY]
     problem = await check_current(runtime.db)
+    writes = await write_probe(runtime.db, runtime.instance, utcnow()) if problem is None else None
+    if writes is not None:
+        await runtime.db.recover()  # fresh connections for the next probe and the dispatcher
     adapters = {name: a.healthy() for name, a in runtime.adapters.items()}
-    ready = problem is None and all(adapters.values())
-    body: dict[str, object] = {"ready": ready, "schema": problem or "current", "adapters": adapters}
+    ready = problem is None and writes is None and all(adapters.values())
+    body: dict[str, object] = {"ready": ready, "schema": problem or "current", "writes": writes or "ok",
+                               "adapters": adapters}
     notices = [n for a in runtime.adapters.values() for n in a.notices()]
     if notices:
         body["notices"] = notices
@@ -118,9 +140,21 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Application:
     config = runtime.config
-    app = web.Application(client_max_size=config.server.max_body_bytes,
-                          middlewares=[read_body_in_time, refuse_unstorable_query])
+    middlewares = [read_body_in_time, refuse_unstorable_query]
+    guard = None
+    if config.console.enabled:
+        from bot.console import token_ok
+        from bot.console_guard import ConsoleGuard, guard_middleware
+
+        guard = ConsoleGuard(config)
+        token = config.console.token
+        # After the body cap and read timeout (every route answers those alike), before any handler.
+        middlewares.insert(1, guard_middleware(guard, lambda r: bool(token) and token_ok(r, token)))
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=middlewares)
     app[RUNTIME_KEY] = runtime
+    if guard is not None:
+        from bot.console_guard import GUARD_KEY
+        app[GUARD_KEY] = guard
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
@@ -139,7 +173,8 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
     if start_background:
         async def _start(app: web.Application) -> None:
             await runtime.start()
-            ticker = Ticker(runtime.jobs, runtime.job_env, runtime.config.tenants, runtime.clock, runtime.wake_outbox)
+            ticker = Ticker(runtime.jobs, runtime.job_env, runtime.config.tenants, runtime.clock, runtime.wake_outbox,
+                            offset=runtime.offset)
             app["ticker"] = ticker
             ticker.start()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from bot.core.clock import Clock, utcnow
 from bot.cli_common import _config, _db, _with_db
+from bot.core.files import create_private, private_file
 from bot.core.config import Config, ConfigError
 
 log = logging.getLogger("dongxian")
@@ -102,6 +104,7 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
         print("PostgreSQL: use pg_dump, e.g. pg_dump -Fc -f dongxian.dump DBNAME", file=sys.stderr)
         return 2
     src = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
+    create_private(args.out)  # the whole company's data: owner only, whatever the umask
     dst = sqlite3.connect(args.out)
     try:
         with dst:
@@ -109,6 +112,9 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     finally:
         dst.close()
         src.close()
+    for leftover in (Path(f"{args.out}-wal"), Path(f"{args.out}-shm"), Path(f"{args.out}-journal")):
+        if leftover.exists():
+            private_file(leftover)
     print(f"backed up {url.database} to {args.out}")
     return 0
 
@@ -241,6 +247,34 @@ def cmd_outbox_retry(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(config, go))
 
 
+def cmd_inbox_status(args: argparse.Namespace) -> int:
+    from store import inbox
+
+    config = _config(args)
+
+    async def go(db: Any) -> int:
+        print(inbox.summarize(await inbox.status_counts(db, args.tenant)))
+        for row in await inbox.dead_letters(db, args.tenant, limit=20):
+            # The error, never the message: the payload is what a person wrote.
+            print(f"  dead #{row.id} {row.tenant}/{row.platform}/{row.userid} after {row.failures} failures: {row.error}")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_inbox_retry(args: argparse.Namespace) -> int:
+    from store import inbox
+
+    config = _config(args)
+
+    async def go(db: Any) -> int:
+        n = await inbox.retry_dead(db, utcnow(), args.tenant)
+        print(f"{n} dead-lettered event(s) queued again")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
 def cmd_jobs_run(args: argparse.Namespace) -> int:
     from bot.app import make_runtime
     from schedules.jobs import all_jobs
@@ -346,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--tenant")
     rt.set_defaults(fn=cmd_outbox_retry)
 
+    ib = sub.add_parser("inbox", help="inbound events").add_subparsers(dest="inbox_cmd", required=True)
+    ist = with_config(ib.add_parser("status", help="pending/processing/done/failed counts and dead letters"))
+    ist.add_argument("--tenant")
+    ist.set_defaults(fn=cmd_inbox_status)
+    irt = with_config(ib.add_parser("retry", help="handle dead-lettered events again"))
+    irt.add_argument("--tenant")
+    irt.set_defaults(fn=cmd_inbox_retry)
+
     jobs = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_cmd", required=True)
     jr = with_config(jobs.add_parser("run", help="run a scheduled job now (exactly-once rules apply)"))
     jr.add_argument("name")
@@ -366,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything this process creates (database, WAL, briefs, exports, backups) is owner-only.
+    os.umask(0o077)
     _setup_logging()
     args = build_parser().parse_args(argv)
     try:

@@ -21,7 +21,7 @@ from bot.core.clock import utcnow
 from bot.core.config import TenantConfig
 from bot.core.calendar import WorkCalendar, iso_week
 from bot.core.events import Event
-from bot.storable import UNSTORABLE, storable
+from bot.storable import MAX_JSON_DEPTH, MAX_QUERY_INT, UNSTORABLE, json_problem, storable
 from cards.model import Message
 from schedules.briefs import open_periods
 from store.live import is_counted, live_from
@@ -30,6 +30,8 @@ from store.models import ConsoleMessage, Employee
 log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Dongxian-Token"
+# The range a simulated clock (or a job's `at`) may be set in.
+CLOCK_YEARS = (2000, 2100)
 
 
 def token_ok(request: web.Request, token: str) -> bool:
@@ -79,8 +81,12 @@ class ConsoleAdapter(Adapter):
             body = await request.json(loads=json.loads)
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             return _bad("body must be a JSON object")
+        except RecursionError:
+            return _bad(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
         if not isinstance(body, dict):
             return _bad("body must be a JSON object")
+        if (problem := json_problem(body)) is not None:
+            return _bad(f"the body {problem}")
         if not storable(body):
             return _bad(f"the body {UNSTORABLE}")
         return body
@@ -188,6 +194,8 @@ class ConsoleAdapter(Adapter):
             after = int(request.query.get("after", "0"))
         except ValueError:
             return _bad("after must be a number")
+        if not 0 <= after <= MAX_QUERY_INT:  # beyond BIGINT the database refuses the query (a 500)
+            return _bad("after must be a number from 0 to 2^63-1")
         async with self.runtime.db.session() as s:
             rows = (await s.execute(select(ConsoleMessage).where(
                 ConsoleMessage.tenant == tenant.key, ConsoleMessage.userid == userid,
@@ -218,6 +226,8 @@ class ConsoleAdapter(Adapter):
             seq = int(request.match_info["seq"])
         except ValueError:
             return _bad("bad file id")
+        if not 0 < seq <= MAX_QUERY_INT:
+            return _bad("bad file id")
         async with self.runtime.db.session() as s:
             row = (await s.execute(select(ConsoleMessage).where(
                 ConsoleMessage.seq == seq, ConsoleMessage.tenant == request.query.get("tenant", ""),
@@ -230,10 +240,32 @@ class ConsoleAdapter(Adapter):
         return web.FileResponse(path, headers={
             "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(row.body.get('filename', path.name))}"})
 
+    # The clock panel moves console tenants' time only: WeCom and DingTalk verify callbacks against
+    # real time (a moved clock put every real callback outside the replay window, and they were lost).
+    def _clock_tenants(self, key: Any) -> list[TenantConfig] | web.Response:
+        """The tenants a clock request is about: the one named, or every tenant it may move."""
+        movable = self.runtime.config.console.simulate_platform_tenants
+        if key not in (None, ""):
+            tenant = self._tenant(key)
+            if isinstance(tenant, web.Response):
+                return tenant
+            return [tenant]
+        return [t for t in self.runtime.config.tenants if t.platform == "console" or movable]
+
+    def _clock_view(self, tenants: list[TenantConfig]) -> web.Response:
+        """The first tenant's time (they all share one when moved together) and which tenants it is."""
+        key = tenants[0].key if tenants else ""
+        now = self.runtime.now_for(key) if key else self.runtime.clock.now()
+        simulated = self.runtime.simulated(key) if key else self.runtime.clock.simulated
+        return web.json_response({"now": now.isoformat(), "simulated": simulated, "tenants": [t.key for t in tenants]})
+
     async def get_clock(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
             return denied
-        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": self.runtime.clock.simulated})
+        tenants = self._clock_tenants(request.query.get("tenant"))
+        if isinstance(tenants, web.Response):
+            return tenants
+        return self._clock_view(tenants)
 
     async def put_clock(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
@@ -244,14 +276,30 @@ class ConsoleAdapter(Adapter):
         when = _parse_time(body.get("now"))
         if isinstance(when, web.Response):
             return when
-        self.runtime.clock.set(when)
-        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": True})
+        tenants = self._clock_tenants(body.get("tenant"))
+        if isinstance(tenants, web.Response):
+            return tenants
+        if not self.runtime.config.console.simulate_platform_tenants:
+            for tenant in tenants:
+                if tenant.platform != "console":
+                    return _bad(f"tenant {tenant.key!r} talks over {tenant.platform} and runs on real time; "
+                                "[console] simulate_platform_tenants = true allows moving it (development only)", 409)
+        if not tenants:
+            return _bad("no console tenant whose clock could be moved", 409)
+        for tenant in tenants:
+            self.runtime.simulate(tenant.key, when)
+        return web.json_response({"now": when.isoformat(), "simulated": True, "tenants": [t.key for t in tenants]})
 
     async def delete_clock(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:
             return denied
-        self.runtime.clock.reset()
-        return web.json_response({"now": self.runtime.clock.now().isoformat(), "simulated": self.runtime.clock.simulated})
+        key = request.query.get("tenant")
+        tenants = self._clock_tenants(key) if key else list(self.runtime.config.tenants)
+        if isinstance(tenants, web.Response):
+            return tenants
+        for tenant in tenants:
+            self.runtime.simulate(tenant.key, None)
+        return self._clock_view([t for t in tenants if t.platform == "console"] or tenants)
 
     async def list_jobs(self, request: web.Request) -> web.Response:
         """The jobs the console may run, from the registry (the page has no list of its own)."""
@@ -271,7 +319,7 @@ class ConsoleAdapter(Adapter):
         tenant = self._tenant(body.get("tenant"))
         if isinstance(tenant, web.Response):
             return tenant
-        at = _parse_time(body["at"]) if body.get("at") else self.runtime.clock.now()
+        at = _parse_time(body["at"]) if body.get("at") else self.runtime.now_for(tenant.key)
         if isinstance(at, web.Response):
             return at
         sent = await self.runtime.run_job(name, tenant, at)
@@ -315,6 +363,9 @@ def _parse_time(value: Any) -> datetime | web.Response:
         return _bad(f"cannot read {value!r} as ISO-8601 time")
     if when.tzinfo is None:
         return _bad("the time needs a UTC offset, e.g. 2026-12-04T09:30:00+08:00")
+    # Years far out overflow date arithmetic in handlers and jobs (year 9999 + a day).
+    if not (CLOCK_YEARS[0] <= when.year <= CLOCK_YEARS[1]):
+        return _bad(f"the time must be between the years {CLOCK_YEARS[0]} and {CLOCK_YEARS[1]}")
     return when
 
 

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datetime import date, datetime, time, timedelta, timezone
 
 from bot.core.config import TenantConfig
-from bot.console import token_ok
+from bot.console import CLOCK_YEARS, token_ok
+from bot.console_guard import GUARD_KEY
 from store.audit import VIEW_AUDIT, search
 from store.live import is_counted, live_from
 from store.models import AuditLog, Employee, WeeklyAction
@@ -88,8 +89,15 @@ class ConsolePage:
         raise web.HTTPFound("/console/" + (f"?{request.query_string}" if request.query_string else ""))
 
     async def index(self, request: web.Request) -> web.Response:
-        return web.Response(body=(STATIC_DIR / "index.html").read_bytes(), content_type="text/html",
-                            charset="utf-8", headers=_PAGE_HEADERS)
+        # The page carries this browser session's CSRF token; its script sends it with every change.
+        guard = request.app[GUARD_KEY]
+        sid, fresh = guard.session_of(request)
+        meta = f'<meta name="dx-csrf" content="{guard.token_for(sid)}">\n</head>'
+        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("</head>", meta, 1)
+        resp = web.Response(text=html, content_type="text/html", charset="utf-8", headers=_PAGE_HEADERS)
+        if fresh:
+            guard.set_cookie(resp, sid)
+        return resp
 
     async def audit_page(self, request: web.Request) -> web.Response:
         return web.Response(body=(STATIC_DIR / "audit.html").read_bytes(), content_type="text/html",
@@ -133,11 +141,14 @@ class ConsolePage:
         from bot.core.calendar import iso_week, parse_week
 
         if not text:
-            return iso_week(self.runtime.clock.now().astimezone(tenant.tz).date())
+            return iso_week(self.runtime.now_for(tenant.key).astimezone(tenant.tz).date())
         try:
             year, num = parse_week(text)
         except ValueError as exc:
             return _bad(str(exc))
+        # Twelve weeks of trend before it, a week's days after it: year 9999 overflows dates (a 500).
+        if not CLOCK_YEARS[0] <= year <= CLOCK_YEARS[1]:
+            return _bad(f"the week must be in the years {CLOCK_YEARS[0]}–{CLOCK_YEARS[1]}")
         return f"{year}-W{num:02d}"
 
     async def _scope(self, s: AsyncSession, tenant: TenantConfig, me: Employee) -> tuple[str, set[str] | None]:
@@ -212,7 +223,7 @@ class ConsolePage:
         rows = (await s.execute(select(WeeklyAction).where(
             WeeklyAction.tenant == tenant.key, WeeklyAction.userid == me.userid,
             WeeklyAction.week >= first, WeeklyAction.week <= week).order_by(WeeklyAction.week.desc()))).scalars()
-        today = self.runtime.clock.now().astimezone(tenant.tz).date()
+        today = self.runtime.now_for(tenant.key).astimezone(tenant.tz).date()
         return [{"week": a.week, "thing": a.thing, "goal": a.goal_code or "",
                  "witness": _person(a.witness_userid, names), "witness_state": a.witness_state,
                  "status": a.status, "status_text": action_status(a, week_days(a.week)[-1] < today)}
@@ -260,7 +271,7 @@ class ConsolePage:
         with tempfile.TemporaryDirectory(prefix="dongxian-export-") as tmp:
             out = Path(tmp) / "export.xlsx"
             try:
-                await export_weekly(self.runtime.db, tenant.key, weeks, out, now=self.runtime.clock.now())
+                await export_weekly(self.runtime.db, tenant.key, weeks, out, now=self.runtime.now_for(tenant.key))
             except ValueError as exc:
                 return _bad(str(exc))
             body = out.read_bytes()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Iterable
 
 from bot.core.config import Config
@@ -29,23 +30,36 @@ def secrets_of(config: Config) -> list[str]:
     return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
 
 
+# Credentials that are not in the config: a DingTalk sessionWebhook URL lets anyone post into that
+# chat until it expires (its `session=` query is the key), and a Stream connection's `ticket`
+# opens the connection. Both may surface in an exception quoting a URL or a response body.
+_CREDENTIAL_PATTERNS = (
+    re.compile(r"(?i)([?&](?:session|ticket|access_token)=)[^\s&\"'<>]+"),
+    re.compile(r"(?i)(sendBySession[^\s\"'<>]*?session=)[^\s&\"'<>]+"),
+    re.compile(r"(?i)([\"']?(?:ticket|sessionWebhook|session_webhook)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
+)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with the configured secrets, session webhooks and Stream tickets masked."""
+    for s in secrets:
+        text = text.replace(s, MASK)
+    for pattern in _CREDENTIAL_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
 class RedactSecrets(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         msg = record.getMessage()
-        clean = msg
-        for s in self.secrets:
-            clean = clean.replace(s, MASK)
+        clean = redact(msg, self.secrets)
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
-            red = text
-            for s in self.secrets:
-                red = red.replace(s, MASK)
+            red = redact(text, self.secrets)
             if red != text:
                 record.exc_info = None
                 record.exc_text = None
@@ -66,8 +80,8 @@ def setup_logging(config: Config | None = None, *, json_format: bool | None = No
                                            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    if config is not None:
-        handler.addFilter(RedactSecrets(secrets_of(config)))
+    # Even without a config: session webhooks and Stream tickets are masked by pattern.
+    handler.addFilter(RedactSecrets(secrets_of(config) if config is not None else []))
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)

@@ -12,7 +12,7 @@ import os
 import re
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -30,7 +30,7 @@ from handlers.routes import build_router
 from schedules.jobs import all_jobs
 from schedules.registry import JobEnv, JobRegistry
 from store import inbox, outbox
-from store.db import Database
+from store.db import Database, is_transient
 from store.models import Employee, InboxEvent, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,10 @@ class Runtime:
                  jobs: JobRegistry | None = None) -> None:
         self.config = config
         self.db = db
+        # The real clock (a FrozenClock in tests). Platform callbacks, replay windows and delivery
+        # always use it; the console's clock panel moves console tenants only, by an offset each.
         self.clock = clock or Clock()
+        self._offsets: dict[str, timedelta] = {}
         self.router = router if router is not None else build_router()
         self.jobs = jobs if jobs is not None else all_jobs()
         self.adapters: dict[str, Adapter] = {}
@@ -69,7 +72,7 @@ class Runtime:
 
     async def tick(self, now: datetime) -> int:
         """Run every job that is due at `now` (what the ticker does on each beat)."""
-        return await self.jobs.tick(self.job_env, self.config.tenants, now, _log_job_failure)
+        return await self.jobs.tick(self.job_env, self.config.tenants, now, _log_job_failure, self.offset)
 
     async def run_job(self, name: str, tenant: TenantConfig, at: datetime) -> int:
         """Run a job by hand (console, CLI, tests) as of `at`; the same exactly-once claims apply."""
@@ -84,6 +87,24 @@ class Runtime:
             if t.key == key:
                 return t
         return None
+
+    # -- time ----------------------------------------------------------------
+    def now_for(self, tenant_key: str) -> datetime:
+        """The tenant's "now": the real clock, moved by the console's offset for a console tenant."""
+        return self.clock.now() + self._offsets.get(tenant_key, timedelta(0))
+
+    def offset(self, tenant_key: str) -> timedelta:
+        return self._offsets.get(tenant_key, timedelta(0))
+
+    def simulate(self, tenant_key: str, when: datetime | None) -> None:
+        """Move one tenant's clock to `when` (and keep it ticking), or back to real time with None."""
+        if when is None:
+            self._offsets.pop(tenant_key, None)
+        else:
+            self._offsets[tenant_key] = when - self.clock.now()
+
+    def simulated(self, tenant_key: str) -> bool:
+        return tenant_key in self._offsets or self.clock.simulated
 
     # -- inbound -------------------------------------------------------------
     async def accept(self, event: Event) -> bool:
@@ -139,7 +160,7 @@ class Runtime:
                     raise _LostClaim()
                 me = (await s.execute(select(Employee).where(
                     Employee.tenant == tenant.key, Employee.userid == event.userid))).scalar_one_or_none()
-                ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.clock.now(),
+                ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.now_for(tenant.key),
                               data_dir=self.config.server.data_dir)
                 await self.router.dispatch(ctx)
             self.stats["inbox_processed"] += 1
@@ -149,15 +170,54 @@ class Runtime:
         except _LostClaim:
             log.warning("inbox event %s was claimed again by another worker; left to it", row.id)
         except Exception as exc:
-            log.exception("handler failed for inbox event %s (%s)", row.id, event.kind)
-            await inbox.finish(self.db, row.id, utcnow(), error=f"{type(exc).__name__}: {exc}")
-            self.stats["inbox_failed"] += 1
-            # Tell the person, so a silent failure does not look like success.
+            await self._handler_failed(row, tenant, event, exc)
+
+    async def _handler_failed(self, row: Any, tenant: TenantConfig, event: Event, exc: Exception) -> None:
+        """Retry later what failed because of the database; dead-letter what keeps failing by itself.
+
+        The callback was acknowledged, so the event is never given up because the database
+        was full, read-only or gone: it waits (backoff) and is handled once the database is back.
+        Only the handler's own failure, N times over, makes a dead letter, and only then is the
+        person told, in the same transaction that records it.
+        """
+        now = utcnow()
+        error = f"{type(exc).__name__}: {exc}"
+        if is_transient(exc):
+            self.stats["inbox_deferred"] += 1
+            log.warning("inbox event %s (%s) deferred: the database cannot take it now (%s)",
+                        row.id, event.kind, type(exc).__name__)
+            await self.db.recover()
+            try:
+                await inbox.retry_later(self.db, row.id, now, failures=row.failures, error=error,
+                                        delay=inbox.retry_delay(2))
+            except Exception as again:
+                # Not even that could be written: the claim runs out and the event is taken up again.
+                log.warning("inbox event %s stays claimed until its lease ends (%s)", row.id, type(again).__name__)
+            return
+        failures = (row.failures or 0) + 1
+        log.exception("handler failed for inbox event %s (%s), failure %d of %d",
+                      row.id, event.kind, failures, inbox.MAX_FAILURES)
+        try:
+            if failures < inbox.MAX_FAILURES:
+                self.stats["inbox_retries"] += 1
+                await inbox.retry_later(self.db, row.id, now, failures=failures, error=error,
+                                        delay=inbox.retry_delay(failures))
+                return
             async with self.db.transaction() as s:
+                await s.execute(update(InboxEvent).where(InboxEvent.id == row.id).values(
+                    status="failed", processed_at=now, failures=failures, error=error[:2000], claimed_until=None))
+                # Tell the person, so a silent failure does not look like success.
                 from cards.texts import t
                 outbox.enqueue(s, tenant=tenant.key, platform=tenant.platform, userid=event.userid,
                                message=Message(kind="text", text=t(tenant.locale, "error")))
-            self._outbox_wake.set()
+        except Exception as again:
+            log.warning("inbox event %s: recording the failure failed too (%s); it will be taken up again",
+                        row.id, type(again).__name__)
+            if is_transient(again):
+                await self.db.recover()
+            return
+        self.stats["inbox_failed"] += 1
+        self._outbox_wake.set()
 
     # -- outbound ------------------------------------------------------------
     async def relay_once(self, limit: int = 1000) -> int:
@@ -251,8 +311,18 @@ class Runtime:
         while not self._stopping:
             try:
                 n = await step()
-            except Exception:
-                log.exception("background step %s failed", getattr(step, "__name__", step))
+            except Exception as exc:
+                if is_transient(exc):
+                    # The database is full, read-only or gone: fresh connections next time, and
+                    # the loop goes on trying (a wedged dispatcher would need a restart).
+                    log.warning("background step %s: database unavailable (%s); retrying",
+                                getattr(step, "__name__", step), type(exc).__name__)
+                    try:
+                        await self.db.recover()
+                    except Exception:
+                        pass
+                else:
+                    log.exception("background step %s failed", getattr(step, "__name__", step))
                 n = 0
             if n:
                 continue

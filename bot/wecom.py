@@ -18,8 +18,10 @@ import itertools
 import json
 import logging
 import mimetypes
+import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -28,14 +30,16 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.adapter import Adapter, OutboundItem, SendResult
+from bot.core.clock import utcnow
 from bot.core.config import TenantConfig
 from bot.core.events import Event
 from bot.replay import ReplayGuard, body_digest
-from bot.wecom_api import RateWindow, WeComAPI, WeComError, WeComTransportError, jitter
+from bot.wecom_api import WeComAPI, WeComError, WeComTransportError, jitter
 from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto
 from cards.model import Card, Message
 from cards.wecom import (CardRenderError, TEXT_MAX_BYTES, clip_bytes, is_interactive, render_card_update,
                          render_message, render_template_card, render_text)
+from store import send_memory
 from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,12 @@ MEMBER_PER_HOUR = 1000
 FILE_MAX_BYTES = 20 * 1024 * 1024
 IMAGE_MAX_BYTES = 10 * 1024 * 1024
 MEDIA_REUSE_SECONDS = 2 * 24 * 3600  # temporary media live 3 days
-ZERO_WIDTH = "\u200b"
+# The characters of the suffix that keeps a new reply apart from an equal recent one (invisible in
+# WeCom). Chosen from the outbox id, so a retry of the same row is byte-identical (WeCom drops it)
+# while another row with the same text is not swallowed by the duplicate check.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060"
+# Old rows of the shared send memory are dropped this often (seconds).
+MEMORY_GC_SECONDS = 600.0
 PERMANENT_RESULT_ERRORS = ("invaliduser", "unlicenseduser")
 
 
@@ -67,6 +76,15 @@ def _canonical(body: dict[str, Any]) -> str:
 
 def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+
+
+def _suffix(anchor: int, n: int) -> str:
+    """Invisible characters spelling `anchor` (an outbox id) in base 4, plus n-1 for a further try."""
+    digits, v = [], abs(anchor) % 4 ** 6
+    for _ in range(6):
+        digits.append(ZERO_WIDTH[v % 4])
+        v //= 4
+    return "".join(digits) + ZERO_WIDTH[0] * (n - 1)
 
 
 def _split(value: Any) -> set[str]:
@@ -140,12 +158,13 @@ class WeComAdapter(Adapter):
         self.api_options: dict[str, Any] = {}
         self.send_concurrency = 8
         self._monotonic: Callable[[], float] = time.monotonic
-        self._per_minute: dict[tuple[str, str], RateWindow] = {}
-        self._per_hour: dict[tuple[str, str], RateWindow] = {}
         # (outbox id, step) → the body whose outcome is unknown; step is main/caption/fallback.
         self._pending: dict[tuple[int, str], _Pending] = {}
-        self._recent: dict[str, float] = {}
+        # Bodies being sent right now by this process (not yet visible to the others through the database).
         self._inflight: set[str] = set()
+        # Wall-clock time for the shared send memory (rows every instance reads); tests may shift it.
+        self._wall: Callable[[], datetime] = utcnow
+        self._memory_gc_at = 0.0
         self._media: dict[tuple[str, str, int, int], tuple[str, float]] = {}
         self._captioned: set[int] = set()
         self._updates_tried: set[int] = set()
@@ -153,7 +172,9 @@ class WeComAdapter(Adapter):
         # (tenant, userid, card id) → the task_id its latest copy went out with; a restart falls
         # back to the one kept on the outbox row (platform_ref "|task:").
         self._task_ids: dict[tuple[str, str, str], str] = {}
-        self._local_ids = 0
+        # Ids of direct sends (not outbox rows): negative, and apart from other processes' (they key the
+        # shared duplicate-check memory), far from fan-out recipients' -(row id * 1000 + i).
+        self._local_ids = -(2 ** 55) - secrets.randbits(52)
         self.replays = ReplayGuard()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -248,9 +269,11 @@ class WeComAdapter(Adapter):
             body = await self._read_capped(request)
             query = self._query(request)
             now = self.runtime.clock.now()
-            msg = self._crypto(tenant).decrypt_callback(body, query, now, tenant.wecom.replay_window_seconds)
-            # A WeCom retry repeats timestamp, nonce and body; the same pair on another body is a replay.
-            if not self.replays.admit((tenant.key, query.timestamp, query.nonce), body_digest(body),
+            msg, signed = self._crypto(tenant).open_callback(body, query, now, tenant.wecom.replay_window_seconds)
+            # A WeCom retry repeats timestamp, nonce and Encrypt; the same pair on another Encrypt is a replay.
+            # Keyed on what the signature covers, not the whole body: an altered (unsigned) wrapper sent
+            # first must not make the genuine callback look like a replay.
+            if not self.replays.admit((tenant.key, query.timestamp, query.nonce), body_digest(signed.encode()),
                                       expires_at=int(query.timestamp) + tenant.wecom.replay_window_seconds,
                                       now=now.timestamp()):
                 raise CallbackRejected(403, "nonce already used for another message")
@@ -276,30 +299,31 @@ class WeComAdapter(Adapter):
         item = OutboundItem(id=self._local_ids, userid=userid, message=message)
         return (await self.send_batch(tenant, [item]))[item.id]
 
-    def _throttle(self, tenant: TenantConfig, userid: str) -> float:
-        """Seconds this person must wait: WeCom silently drops messages over its per-member limits."""
-        k = (tenant.key, userid.lower())
-        minute = self._per_minute.setdefault(k, RateWindow(MEMBER_PER_MINUTE, 60.0, self._monotonic))
-        hour = self._per_hour.setdefault(k, RateWindow(MEMBER_PER_HOUR, 3600.0, self._monotonic))
-        return max(minute.wait_time(), hour.wait_time())
+    async def _waits(self, tenant: TenantConfig, userids: list[str]) -> dict[str, float]:
+        """Seconds each person must wait: WeCom silently drops messages over its per-member limits.
 
-    def _count(self, tenant: TenantConfig, userid: str) -> None:
-        k = (tenant.key, userid.lower())
-        self._per_minute[k].add()
-        self._per_hour[k].add()
+        Counted from the shared send memory, so every instance and every restart agree.
+        """
+        now = self._wall()
+        sent = await send_memory.member_sends(self.runtime.db, tenant.key, "wecom", userids, now, 3600.0)
+        waits: dict[str, float] = {}
+        for uid in {u.lower() for u in userids}:
+            times = sent.get(uid, [])
+            recent = [t for t in times if t > now - timedelta(seconds=60)]
+            wait = 0.0
+            if len(recent) >= MEMBER_PER_MINUTE:
+                wait = (recent[-MEMBER_PER_MINUTE] + timedelta(seconds=60) - now).total_seconds()
+            if len(times) >= MEMBER_PER_HOUR:
+                wait = max(wait, (times[-MEMBER_PER_HOUR] + timedelta(seconds=3600) - now).total_seconds())
+            waits[uid] = max(wait, 0.01) if wait else 0.0
+        return waits
 
     def _gc(self) -> None:
         now = self._monotonic()
         horizon = DUPLICATE_CHECK_INTERVAL - 120
-        for d, at in list(self._recent.items()):
-            if now - at > DUPLICATE_CHECK_INTERVAL:
-                del self._recent[d]
         for i, p in list(self._pending.items()):
             if now - p.since > horizon:
                 del self._pending[i]  # beyond WeCom's duplicate window: a fresh send is no riskier
-        if len(self._per_minute) > 50_000:
-            self._per_minute.clear()
-            self._per_hour.clear()
         if len(self._used_codes) > 100_000:  # codes live 72 h; WeCom refuses stale ones anyway
             self._used_codes.clear()
         if len(self._media) > 10_000:
@@ -315,6 +339,13 @@ class WeComAdapter(Adapter):
         if tenant.wecom is None:
             return {i.id: SendResult(ok=False, error="tenant has no WeCom config", permanent=True) for i in items}
         self._gc()
+        if self._monotonic() >= self._memory_gc_at:
+            self._memory_gc_at = self._monotonic() + MEMORY_GC_SECONDS
+            try:
+                await send_memory.forget_before(self.runtime.db, self._wall() - timedelta(
+                    seconds=max(DUPLICATE_CHECK_INTERVAL, 3600) + 60))
+            except Exception as exc:  # housekeeping: the next batch tries again
+                log.warning("could not drop old send memory (%s)", type(exc).__name__)
         api = self.api(tenant)
         waves: list[list[OutboundItem]] = []
         position: dict[str, int] = {}
@@ -408,11 +439,12 @@ class WeComAdapter(Adapter):
                 seen.append({uid})
         return chunks
 
-    def _admit(self, tenant: TenantConfig, items: list[OutboundItem],
-               results: dict[int, SendResult]) -> list[OutboundItem]:
+    async def _admit(self, tenant: TenantConfig, items: list[OutboundItem],
+                     results: dict[int, SendResult]) -> list[OutboundItem]:
         admitted = []
+        waits = await self._waits(tenant, [i.userid for i in items])
         for item in items:
-            wait = self._throttle(tenant, item.userid)
+            wait = waits.get(item.userid.lower(), 0.0)
             if wait:
                 results[item.id] = SendResult(ok=False, error="per-member message limit reached",
                                               retry_after=wait + jitter(2.0))
@@ -420,23 +452,38 @@ class WeComAdapter(Adapter):
                 admitted.append(item)
         return admitted
 
-    def _unique(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Make a fresh text differ from one WeCom's duplicate check would still swallow."""
+    async def _unique(self, tenant: TenantConfig, body: dict[str, Any], items: list[OutboundItem],
+                      step: str) -> dict[str, Any]:
+        """The body to send: as is, or with a suffix from the outbox id if an equal one went out lately.
+
+        A body this item (same first item and step) already sent is chosen again unchanged, so a
+        retry after a lost answer or a failed "mark sent" is byte-identical and WeCom drops the
+        copy; a body someone else sent within the duplicate-check interval is avoided.
+        """
         kind = body.get("msgtype")
         if kind not in ("text", "markdown"):
             return body
         original = body[kind]["content"]
-        n = 0
-        while _digest(body) in self._recent or _digest(body) in self._inflight:
-            n += 1
-            body = dict(body)
-            body[kind] = {"content": clip_bytes(original, TEXT_MAX_BYTES - 3 * n) + ZERO_WIDTH * n}
-        return body
+        anchor = items[0].id
+        candidates = [body]
+        for n in range(1, 4):
+            tail = _suffix(anchor, n)
+            candidates.append({**body, kind: {"content": clip_bytes(original, TEXT_MAX_BYTES - 3 * len(tail)) + tail}})
+        digests = [_digest(c) for c in candidates]
+        owners = await send_memory.body_owners(self.runtime.db, tenant.key, digests, self._wall(),
+                                               DUPLICATE_CHECK_INTERVAL)
+        for c, d in zip(candidates, digests):
+            if (anchor, step) in owners.get(d, set()):
+                return c  # what this item sent before: the same bytes again
+        for c, d in zip(candidates, digests):
+            if not owners.get(d) and d not in self._inflight:
+                return c
+        return candidates[-1]
 
     async def _send_merged(self, tenant: TenantConfig, api: WeComAPI, content: dict[str, Any],
                            chunk: list[OutboundItem]) -> dict[int, SendResult]:
         results: dict[int, SendResult] = {}
-        admitted = self._admit(tenant, chunk, results)
+        admitted = await self._admit(tenant, chunk, results)
         if not admitted:
             return results
         assert tenant.wecom is not None
@@ -448,13 +495,13 @@ class WeComAdapter(Adapter):
             card = dict(body["template_card"])
             card["task_id"] = fresh_task_id(card["task_id"], admitted[0].id)
             body["template_card"] = card
-        results.update(await self._deliver(tenant, api, self._unique(body), admitted))
+        results.update(await self._deliver(tenant, api, await self._unique(tenant, body, admitted, "main"), admitted))
         return results
 
     async def _replay(self, tenant: TenantConfig, api: WeComAPI, body_json: str,
                       items: list[OutboundItem]) -> dict[int, SendResult]:
         results: dict[int, SendResult] = {}
-        admitted = self._admit(tenant, items, results)
+        admitted = await self._admit(tenant, items, results)
         if admitted:
             results.update(await self._deliver(tenant, api, json.loads(body_json), admitted))
         return results
@@ -464,8 +511,14 @@ class WeComAdapter(Adapter):
         """One message/send call for `items`; per-person results; remember the body when unsure."""
         body_json = _canonical(body)
         digest = _digest(body)
-        for item in items:
-            self._count(tenant, item.userid)
+        try:
+            # Written before the call: the others must see the body and the counts even if we die mid-call.
+            await send_memory.record_send(self.runtime.db, tenant.key, "wecom", item=items[0].id, step=step,
+                                          digest=digest, userids=[i.userid for i in items], now=self._wall())
+        except Exception as exc:
+            log.warning("send memory unavailable (%s); %d message(s) wait", type(exc).__name__, len(items))
+            return {i.id: SendResult(ok=False, error=f"send memory unavailable: {type(exc).__name__}",
+                                     retry_after=5) for i in items}
         self._inflight.add(digest)
         try:
             data = await api.send_message(body)
@@ -482,7 +535,6 @@ class WeComAdapter(Adapter):
             return {i.id: SendResult(ok=False, error=str(exc), retry_after=exc.retry_after) for i in items}
         finally:
             self._inflight.discard(digest)
-        self._recent[digest] = self._monotonic()
         invalid = _split(data.get("invaliduser"))
         unlicensed = _split(data.get("unlicenseduser"))
         ref = str(data.get("msgid", ""))
@@ -515,7 +567,7 @@ class WeComAdapter(Adapter):
         results: dict[int, SendResult] = {}
         kind = item.message.kind
         # A card update is not a new message, so it does not wait for the per-member budget.
-        if kind != "card_update" and not self._admit(tenant, [item], results):
+        if kind != "card_update" and not await self._admit(tenant, [item], results):
             return results
         try:
             if kind == "card":
@@ -612,7 +664,7 @@ class WeComAdapter(Adapter):
     async def _fallback_text(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem, card: Card) -> SendResult:
         body = self._body(tenant, item, render_text(card.as_text()))
         pending = self._pending.get((item.id, "fallback"))
-        res = await self._deliver(tenant, api, json.loads(pending.body) if pending else self._unique(body), [item],
+        res = await self._deliver(tenant, api, json.loads(pending.body) if pending else await self._unique(tenant, body, [item], "fallback"), [item],
                                   step="fallback")
         return res[item.id]
 
@@ -622,7 +674,7 @@ class WeComAdapter(Adapter):
         if msg.text and item.id not in self._captioned:
             cap_pending = self._pending.get((item.id, "caption"))
             cap_body = (json.loads(cap_pending.body) if cap_pending
-                        else self._unique(self._body(tenant, item, render_text(msg.text))))
+                        else await self._unique(tenant, self._body(tenant, item, render_text(msg.text)), [item], "caption"))
             cap = await self._deliver(tenant, api, cap_body, [item], step="caption")
             if not cap[item.id].ok:
                 return cap[item.id]

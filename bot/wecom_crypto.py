@@ -126,6 +126,12 @@ class WeComCrypto:
 
     def decrypt_callback(self, body: bytes, q: CallbackQuery, now: datetime, window_seconds: int) -> dict[str, Any]:
         """A POSTed message: outer XML → signature → window → decrypt → inner XML."""
+        return self.open_callback(body, q, now, window_seconds)[0]
+
+    def open_callback(self, body: bytes, q: CallbackQuery, now: datetime,
+                      window_seconds: int) -> tuple[dict[str, Any], str]:
+        """Like decrypt_callback, and also the `Encrypt` text the signature covers (the rest of the
+        outer XML is not signed: anyone may alter it)."""
         if not (q.msg_signature and q.timestamp and q.nonce):
             raise CallbackRejected(400, "missing query parameters")
         outer = parse_xml(body)
@@ -135,7 +141,7 @@ class WeComCrypto:
         encrypt = encrypt.strip()
         self._verify_signature(q, encrypt)
         check_timestamp(q.timestamp, now, window_seconds)
-        return parse_xml(self._decrypt(encrypt))
+        return parse_xml(self._decrypt(encrypt)), encrypt
 
     # -- the sending side (fake WeCom, passive replies) ----------------------------
     def encrypt(self, plaintext: str) -> str:

@@ -69,6 +69,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "edit.ask": {"zh": "请回复要修改的内容，例如：修改 完成3份报告 或 修改 @王强", "en": "Reply with the change, e.g. edit Finish 3 reports, or edit @Wang Qiang"},
     "edit.done": {"zh": "已修改：{changes}", "en": "Changed: {changes}"},
     "edit.nothing": {"zh": "没有识别到要修改的内容。", "en": "Nothing to change was recognised."},
+    "edit.unchanged": {"zh": "本周关键动作未作修改。", "en": "This week's action was not changed."},
     "already_recorded": {"zh": "本周已记录关键动作：{thing}。如需修改请回复“修改 …”。", "en": "This week's action is already recorded: {thing}. Reply \"edit …\" to change it."},
     "leave.ok": {"zh": "已记录请假 {start} 至 {end}{reason}，期间不会再提醒你。", "en": "Leave recorded {start} to {end}{reason}; no reminders meanwhile."},
     "skip.ok": {"zh": "本周已跳过{reason}，本周不再提醒你。", "en": "This week is skipped{reason}; no more reminders this week."},

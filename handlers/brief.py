@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from bot.core.files import create_private, private_dir
 from cards.model import Card, Message
 from handlers import brief_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
@@ -36,9 +37,10 @@ def brief_dir(tenant: str, data_dir: str | Path | None = None) -> Path:
 def write_document(brief: Brief, data_dir: str | Path | None = None) -> Path:
     """Write the brief's HTML under brief_dir; a random suffix keeps two versions apart."""
     folder = brief_dir(brief.tenant, data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     safe = re.sub(r"[^0-9A-Za-z_-]", "_", brief.userid)
     path = folder / f"{brief.period}-{safe}-{uuid.uuid4().hex[:8]}.html"
+    create_private(path)  # feedback text: owner only, whatever the umask
     path.write_text(render_html(brief), encoding="utf-8")
     return path
 

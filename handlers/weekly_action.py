@@ -342,10 +342,12 @@ async def _edit(ctx: Context, text: str) -> None:
     draft: dict[str, Any] = {}
     problems = await _absorb(ctx, draft, text, purpose="edit")
     if problems:
-        ctx.reply("\n".join(problems))
+        # Bad input changes nothing: "修改 新内容 @自己" refused the witness but used to apply the text.
+        ctx.reply("\n".join([*problems, ctx.t("edit.unchanged")]))
+        return
     if draft.pop("choosing", False):
         return  # the choice card's answer finishes the edit
-    await _apply_edit(ctx, action, draft, quiet_if_empty=bool(problems))
+    await _apply_edit(ctx, action, draft)
 
 
 async def _apply_edit(ctx: Context, action: WeeklyAction, draft: dict[str, Any], *, quiet_if_empty: bool = False) -> None:

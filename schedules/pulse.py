@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.core.calendar import WorkCalendar, iso_week, week_label
 from bot.core.config import TenantConfig
+from bot.core.files import create_private, private_dir
 from cards.chart import trend_png
 from cards.model import Card, Message
 from handlers.context import Outgoing
@@ -126,7 +127,7 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
 async def _send_hr_files(env: JobEnv, tenant: TenantConfig, at: datetime, week: str, userids: list[str]) -> None:
     """The XLSX export and the 12-week chart for HR (written after the claim so they go once)."""
     out_dir = Path(env.data_dir) / "exports" / tenant.key
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     xlsx = out_dir / f"动线周报-{week}-{uuid.uuid4().hex[:6]}.xlsx"
     await export_weekly(env.db, tenant.key, [week], xlsx, now=at)
     messages = [Message(kind="file", path=str(xlsx), filename=f"动线周报-{week}.xlsx",
@@ -144,6 +145,7 @@ async def _trend_chart(env: JobEnv, tenant: TenantConfig, week: str, out_dir: Pa
     async with env.db.session() as s:
         points = await trend(s, tenant.key, week, weeks=12)
     png = out_dir / f"trend-{week}-{uuid.uuid4().hex[:6]}.png"
+    create_private(png)
     png.write_bytes(trend_png(points, tenant.locale))
     return png
 

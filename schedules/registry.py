@@ -105,10 +105,15 @@ class JobRegistry:
         return await (spec.manual or spec.fn)(env, tenant, at)
 
     async def tick(self, env: JobEnv, tenants: list[TenantConfig], now: datetime,
-                   on_error: Callable[[str, str], None]) -> int:
-        """Run every job whose time today has come and is within the tenant's catch-up grace."""
+                   on_error: Callable[[str, str], None],
+                   offset: Callable[[str], timedelta] = lambda key: timedelta(0)) -> int:
+        """Run every job whose time today has come and is within the tenant's catch-up grace.
+
+        `offset` is a console tenant's moved clock (the console's clock panel); platform tenants have none."""
         total = 0
+        base = now
         for tenant in tenants:
+            now = base + offset(tenant.key)
             cal = WorkCalendar(tenant)
             local = now.astimezone(tenant.tz)
             grace = timedelta(minutes=tenant.catch_up_grace_minutes)

@@ -8,7 +8,7 @@ and its 1-second default misfire grace (which skips jobs on a busy loop).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,8 +27,10 @@ def _log_failure(job: str, tenant: str) -> None:
 
 class Ticker:
     def __init__(self, jobs: JobRegistry, env: JobEnv, tenants: list[TenantConfig], clock: Clock,
-                 on_sent: Callable[[], None], seconds: float = 30.0) -> None:
+                 on_sent: Callable[[], None], seconds: float = 30.0,
+                 offset: Callable[[str], timedelta] = lambda key: timedelta(0)) -> None:
         self.jobs, self.env, self.tenants, self.clock, self.on_sent = jobs, env, tenants, clock, on_sent
+        self.offset = offset
         self.scheduler = AsyncIOScheduler()
         self.scheduler.add_job(self._beat, IntervalTrigger(seconds=seconds), max_instances=1,
                                coalesce=True, misfire_grace_time=None, next_run_time=None)
@@ -36,7 +38,7 @@ class Ticker:
 
     async def _beat(self) -> None:
         try:
-            if await self.jobs.tick(self.env, self.tenants, self.clock.now(), _log_failure):
+            if await self.jobs.tick(self.env, self.tenants, self.clock.now(), _log_failure, self.offset):
                 self.on_sent()
         except Exception:
             log.exception("scheduled tick failed")

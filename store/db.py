@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -11,6 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.core.files import FILE_MODE, private_dir
+
 
 class Database:
     """One engine and its session factory."""
@@ -19,16 +23,20 @@ class Database:
         self.url = url
         u = make_url(url)
         self.dialect = u.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: a failing statement's error would otherwise quote its parameters,
+        # i.e. whole inbox payloads (people's messages, DingTalk sessionWebhook URLs), into the log.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "sqlite":
             if u.database and u.database != ":memory:":
-                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+                private_dir(Path(u.database).parent)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            if u.database and u.database != ":memory:":
+                event.listen(self.engine.sync_engine, "connect", _owner_only(u.database))
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
         # SQLite has one writer. Its busy handler retries by sleeping, not in turn, so
@@ -67,6 +75,15 @@ class Database:
                     await s.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
                 yield s
 
+    async def recover(self) -> None:
+        """Drop pooled connections after an operational error, so the next work opens fresh ones.
+
+        A PostgreSQL connection opened while the database was read-only stays read-only after the
+        database is writable again (default_transaction_read_only is read at connect), and a
+        connection the server dropped is useless: without this the dispatcher stayed wedged.
+        """
+        await self.engine.dispose()
+
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as c:
@@ -90,6 +107,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _owner_only(path: str) -> Any:
+    """The database and its WAL and shared-memory files hold everything: 0600, whatever the umask."""
+    def chmod(_conn: Any, _record: Any) -> None:
+        for p in (path, f"{path}-wal", f"{path}-shm"):
+            try:
+                os.chmod(p, FILE_MODE)
+            except FileNotFoundError:
+                pass
+    return chmod
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -130,3 +158,46 @@ async def claim_rows(db: Database, model: Any, due: Any, claimed: dict[str, Any]
         await s.execute(update(model).where(model.id.in_(ids)).values(**claimed))
         rows = await s.execute(select(model).where(model.id.in_(ids)).order_by(model.id))
         return list(rows.scalars())
+
+
+# SQLSTATE classes and codes that mean "the database cannot take this now", not "this is wrong":
+# 08 connection, 53 insufficient resources (53100 disk full), 57 operator intervention (shutdown,
+# query cancelled), 58 system error, 25006 read-only transaction, 40001 serialization, 40P01
+# deadlock, 55P03 lock not available, HV/XX internal.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "58", "XX")
+_TRANSIENT_SQLSTATES = ("25006", "40001", "40P01", "55P03", "55006")
+# SQLite says it in words (sqlite3 gives no SQLSTATE).
+_TRANSIENT_SQLITE = ("database or disk is full", "readonly database", "read-only", "database is locked",
+                     "disk i/o error", "unable to open database", "database table is locked", "no space left")
+
+
+_TRANSIENT_ERRNOS = {getattr(errno, n) for n in ("ENOSPC", "EROFS", "EIO", "EDQUOT", "EAGAIN", "ECONNREFUSED",
+                                                  "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH") if hasattr(errno, n)}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Did this fail because the database could not take the work now (full, read-only, gone, locked)?
+
+    Such a failure says nothing about the event being handled; it must be retried, never given up.
+    """
+    from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (DisconnectionError, PoolTimeout, ConnectionError, TimeoutError)):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        code = str(getattr(exc, "sqlstate", "") or getattr(getattr(exc, "orig", None), "sqlstate", "") or "")
+        if code and (code[:2] in _TRANSIENT_SQLSTATE_CLASSES or code in _TRANSIENT_SQLSTATES):
+            return True
+        if isinstance(exc, OperationalError) or type(exc).__name__ == "OperationalError":
+            text = str(exc).lower()
+            if any(w in text for w in _TRANSIENT_SQLITE):
+                return True
+        if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
+from bot.core.files import create_private, private_dir, private_file
 from bot.core.clock import utcnow
 from bot.core.calendar import normalize_week, week_days
 from store.db import Database
@@ -68,16 +69,20 @@ async def export_weekly(
     today = (now or utcnow()).astimezone(tz).date()
     over = {w: week_days(w)[-1] < today for w in weeks}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out.parent)
     tmp = out.with_name(out.name + ".part")
     try:
         if kind == ".xlsx":
+            create_private(tmp)  # people's actions and figures: owner only, whatever the umask
             await _write_xlsx(db, tenant_key, weeks, over, tz, tmp, as_of=now or utcnow())
+            private_file(tmp)
             os.replace(tmp, out)
         else:
             dept_path = out.with_name(f"{out.stem}-departments.csv")
             dept_tmp = dept_path.with_name(dept_path.name + ".part")
             try:
+                create_private(tmp)
+                create_private(dept_tmp)
                 await _write_csv(db, tenant_key, weeks, over, tz, tmp, dept_tmp)
                 os.replace(dept_tmp, dept_path)
             finally:

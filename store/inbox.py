@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+import random
+
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -77,7 +79,7 @@ async def claim(db: Database, now: datetime, *, limit: int = 50, lease: float = 
     """
     # Short: the handler marks the row done only while this claim holds, so a slow handler whose
     # claim lapsed is never run twice; after a crash the row is taken up again within seconds.
-    due = or_(InboxEvent.status == "pending",
+    due = or_((InboxEvent.status == "pending") & or_(InboxEvent.not_before.is_(None), InboxEvent.not_before <= now),
               (InboxEvent.status == "processing") & (InboxEvent.claimed_until < now))
     async with db.transaction() as s:
         q = select(InboxEvent.id, InboxEvent.tenant, InboxEvent.userid).where(due).order_by(InboxEvent.id).limit(limit)
@@ -135,9 +137,65 @@ async def finish(db: Database, event_id: int, now: datetime, error: str = "") ->
         )
 
 
-async def pending_count(db: Database) -> int:
-    from sqlalchemy import func
+# A handler that fails for a reason of its own (a bug, not the database) this many times in a
+# row is put aside as a dead letter: retrying it for ever would only repeat the failure.
+MAX_FAILURES = 5
 
+
+def retry_delay(tries: int) -> float:
+    """Seconds before the next try: 1, 2, 4 … up to a minute, with jitter so instances spread out."""
+    base = min(60.0, 2.0 ** max(tries - 1, 0))
+    return random.uniform(base / 2, base)
+
+
+async def retry_later(db: Database, event_id: int, now: datetime, *, failures: int, error: str, delay: float) -> None:
+    """Back to pending after `delay` seconds; `failures` counts only the handler's own failures."""
+    async with db.transaction() as s:
+        await s.execute(update(InboxEvent).where(InboxEvent.id == event_id).values(
+            status="pending", claimed_until=None, not_before=now + timedelta(seconds=delay),
+            failures=failures, error=error[:2000]))
+
+
+async def status_counts(db: Database, tenant: str | None = None) -> dict[tuple[str, str], int]:
+    """{(platform, status): count} for operators."""
+    async with db.session() as s:
+        q = select(InboxEvent.platform, InboxEvent.status, func.count()).group_by(InboxEvent.platform, InboxEvent.status)
+        if tenant:
+            q = q.where(InboxEvent.tenant == tenant)
+        return {(p, st): n for p, st, n in (await s.execute(q)).all()}
+
+
+async def dead_letters(db: Database, tenant: str | None = None, limit: int = 50) -> list[InboxEvent]:
+    async with db.session() as s:
+        q = select(InboxEvent).where(InboxEvent.status == "failed").order_by(InboxEvent.id.desc()).limit(limit)
+        if tenant:
+            q = q.where(InboxEvent.tenant == tenant)
+        return list((await s.execute(q)).scalars())
+
+
+async def retry_dead(db: Database, now: datetime, tenant: str | None = None) -> int:
+    """Handle dead-lettered events again (after the cause was fixed); returns how many."""
+    async with db.transaction() as s:
+        q = update(InboxEvent).where(InboxEvent.status == "failed")
+        if tenant:
+            q = q.where(InboxEvent.tenant == tenant)
+        res = await s.execute(q.values(status="pending", failures=0, not_before=None, claimed_until=None,
+                                       processed_at=None))
+        return int(res.rowcount or 0)
+
+
+def summarize(counts: dict[tuple[str, str], int]) -> str:
+    by_platform: dict[str, dict[str, int]] = {}
+    for (platform, status), n in counts.items():
+        by_platform.setdefault(platform, {})[status] = by_platform.get(platform, {}).get(status, 0) + n
+    if not by_platform:
+        return "inbox is empty"
+    return "\n".join(
+        f"{p}: " + ", ".join(f"{st}={c[st]}" for st in ("pending", "processing", "done", "failed") if c.get(st))
+        for p, c in sorted(by_platform.items()))
+
+
+async def pending_count(db: Database) -> int:
     async with db.session() as s:
         return int(
             (await s.execute(select(func.count()).where(InboxEvent.status.in_(("pending", "processing"))))).scalar_one()

@@ -211,11 +211,15 @@ class InboxEvent(SQLModel, table=True):
     dedup_key: str = Field(max_length=255)
     userid: str = ""
     payload: dict[str, Any] = _json()
-    status: str = "pending"  # pending | processing | done | failed
+    status: str = "pending"  # pending | processing | done | failed (a dead letter)
     received_at: datetime = _ts(nullable=False)
     claimed_until: Optional[datetime] = _ts()
     processed_at: Optional[datetime] = _ts()
     error: str = ""
+    # Handler failures that were not the database's fault: after INBOX_MAX_FAILURES the event is a dead letter.
+    failures: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # A pending event waits until then after a failure (backoff); NULL: due at once.
+    not_before: Optional[datetime] = _ts()
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -370,3 +374,37 @@ class Escalation(SQLModel, table=True):
     to_userids: str = ""  # ';'-joined
     created_at: datetime = _ts(nullable=False)
     resolved_at: Optional[datetime] = _ts()
+
+
+class Heartbeat(SQLModel, table=True):
+    """One row per running instance, rewritten by /readyz: proof that the database takes writes."""
+    instance: str = Field(primary_key=True, max_length=255)
+    beat_at: datetime = _ts(nullable=False)
+
+
+class MemberSend(SQLModel, table=True):
+    """One message delivered to one person, for per-member limits shared by every instance (WeCom: 30/min, 1000/h)."""
+    __tablename__ = "member_send"
+    __table_args__ = (Index("ix_member_send_who", "tenant", "platform", "userid", "sent_at"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    platform: str = Field(max_length=16)
+    userid: str = Field(max_length=255)
+    sent_at: datetime = _ts(nullable=False)
+
+
+class SentBody(SQLModel, table=True):
+    """The digest of a message body handed to the platform, for its duplicate check, shared by every instance.
+
+    `item` is the outbox item (row id, or a fan-out recipient's stable negative id) and `step`
+    which of its calls (main, caption, fallback): a retry of the same item and step finds its own
+    digest and sends the same bytes; another item with an equal body sees a foreign digest.
+    """
+    __tablename__ = "sent_body"
+    __table_args__ = (Index("ix_sent_body_digest", "tenant", "digest"), Index("ix_sent_body_at", "at"))
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    item: int = Field(sa_column=Column(BigInteger, nullable=False))
+    step: str = Field(max_length=16)
+    digest: str = Field(max_length=64)
+    at: datetime = _ts(nullable=False)

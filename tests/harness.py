@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import re
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -109,6 +110,18 @@ class ConsoleBot:
         return (await r.json())["sent"]
 
 
+async def open_console(client: TestClient) -> str:
+    """Load the console page as a browser does: its session cookie and CSRF token go with every later request."""
+    from bot.console_guard import CSRF_HEADER
+
+    page = await client.get("/console/")
+    assert page.status == 200, await page.text()
+    m = re.search(r'<meta name="dx-csrf" content="([0-9a-f]+)">', await page.text())
+    assert m, "the console page carries no CSRF token"
+    client.session.headers[CSRF_HEADER] = m.group(1)
+    return m.group(1)
+
+
 @asynccontextmanager
 async def console_bot(db: Database, clock: FrozenClock, data_dir: Path, *, router: Router | None = None,
                       jobs: JobRegistry | None = None, **tenant: Any) -> AsyncIterator[ConsoleBot]:
@@ -119,4 +132,5 @@ async def console_bot(db: Database, clock: FrozenClock, data_dir: Path, *, route
     runtime = make_runtime(config, db, clock, router=router, jobs=jobs)
     app = build_app(runtime, start_background=False)
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+        await open_console(client)
         yield ConsoleBot(runtime, client)

@@ -36,7 +36,11 @@ async def test_bad_requests_get_a_clear_message_and_change_nothing(db: Database,
     async with console_bot(db, FrozenClock(at("2026-12-01 10:00")), tmp_path) as bot:
         c = bot.client
         cases = [
-            (await c.post("/console/api/messages", data=b"not json"), 400, "body must be a JSON object"),
+            (await c.post("/console/api/messages", data=b"not json", headers={"Content-Type": "application/json"}),
+             400, "body must be a JSON object"),
+            # Only JSON is read as JSON: a text/plain body is what a cross-site form or no-cors fetch sends.
+            (await c.post("/console/api/messages", data=b'{"tenant": "demo", "userid": "wangqiang", "text": "x"}',
+                          headers={"Content-Type": "text/plain"}), 415, "application/json only"),
             (await c.post("/console/api/messages", json=["a"]), 400, "body must be a JSON object"),
             (await c.post("/console/api/messages", json={"tenant": "demo", "userid": "wangqiang"}), 400, "text is required"),
             (await c.post("/console/api/messages", json={"tenant": "other", "userid": "wangqiang", "text": "x"}), 404, "unknown tenant 'other'"),

@@ -31,6 +31,7 @@ from yarl import URL
 import bot.app as bot_app
 from bot.app import build_app, make_runtime
 from bot.core.clock import FrozenClock
+from bot.console_guard import CSRF_HEADER
 from bot.core.config import parse_config
 from bot.demo import DATA
 from bot.dingtalk.adapter import DingTalkAdapter
@@ -129,7 +130,12 @@ async def bot(db: Database) -> AsyncIterator[Bot]:
     stream = StreamConnection(adapter, config.tenant("dstream"))
     socket = FakeSocket()
     stream.client.websocket = socket  # type: ignore[assignment]
-    async with aiohttp.ClientSession() as http:
+    # The console's page session: its cookie (kept for 127.0.0.1 too) and CSRF token go with every request.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"http://127.0.0.1:{port}/console/") as page:
+            m = re.search(r'<meta name="dx-csrf" content="([0-9a-f]+)">', await page.text())
+        assert m is not None
+        http.headers[CSRF_HEADER] = m.group(1)
         try:
             yield Bot(runtime, f"http://127.0.0.1:{port}", http, stream, socket, app)
         finally:
@@ -558,15 +564,67 @@ async def test_console_api_fuzz(bot: Bot, data: st.DataObject) -> None:
         mutated(CONSOLE_BODY).map(lambda d: json.dumps(d, ensure_ascii=False).encode("utf-8", "surrogatepass")),
         mutated(CONSOLE_BODY).map(lambda d: json.dumps(d).encode()),
         json_values.map(lambda v: json.dumps(v).encode()), st.binary(max_size=60)))
+    # Mostly JSON (so the handlers are reached); sometimes what a cross-site form would send.
+    ctype = data.draw(st.sampled_from(["application/json"] * 4 + ["text/plain", "application/x-www-form-urlencoded"]))
     for method, path in routes:
         tried(f"console {method} {path}")
         before = await bot.inbox()
         status, answer = await bot.send(method, route_url(path, name), query=query,
-                                        data=body if method in ("POST", "PUT", "DELETE") else None)
+                                        data=body if method in ("POST", "PUT", "DELETE") else None,
+                                        headers={"Content-Type": ctype} if method in ("POST", "PUT", "DELETE") else None)
         stored = await bot.inbox() - before
         check_answer(status, answer, stored, f"console {method} {path}")
         if stored:
             assert status == 202
+
+
+def nest(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_client_input_that_used_to_answer_500_gets_a_4xx(bot: Bot) -> None:
+    """Deep JSON, integers beyond BIGINT, far-off weeks and a body that is not the gzip it says: 4xx, nothing stored."""
+    deep = [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+            json.dumps({**CONSOLE_BODY, "values": {"a": nest(40)}}).encode()]
+    routes = sorted({(r.method, r.resource.canonical) for r in bot.app.router.routes()
+                     if r.resource is not None and r.method in ("POST", "PUT", "DELETE")})
+    for method, path in routes:
+        for body in deep:
+            tried("input.deep_json")
+            status, answer = await bot.send(method, route_url(path, "demo"), data=body,
+                                            headers={"Content-Type": "application/json"})
+            assert 400 <= status < 500 and answer, (method, path, status, answer[:200])
+        tried("input.bad_content_encoding")
+        status, answer = await bot.send(method, route_url(path, "demo"), data=b"this is not gzip at all",
+                                        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        assert status == 400 and b"cannot be decoded" in answer, (method, path, status, answer[:200])
+    big = {"tenant": "demo", "userid": "wangqiang", "text": "x", "client_id": "c", "values": {"n": 10 ** 30}}
+    tried("input.big_int_body")
+    status, answer = await bot.send("POST", "/console/api/messages", data=json.dumps(big).encode(),
+                                    headers={"Content-Type": "application/json"})
+    assert status == 400 and b"integer" in answer
+    for path, query in [("/console/api/inbox", {"tenant": "demo", "userid": "wangqiang", "after": "9" * 30}),
+                        ("/console/api/inbox", {"tenant": "demo", "userid": "wangqiang", "after": "-1"}),
+                        ("/console/api/files/" + "9" * 30, {"tenant": "demo", "userid": "wangqiang"}),
+                        ("/console/api/files/-5", {"tenant": "demo", "userid": "wangqiang"}),
+                        ("/console/api/pulse", {"tenant": "demo", "userid": "hexin", "week": "9999-W52"}),
+                        ("/console/api/pulse", {"tenant": "demo", "userid": "hexin", "week": "0001-W01"}),
+                        ("/console/api/pulse/chart.png", {"tenant": "demo", "userid": "hexin", "week": "9999-W52"}),
+                        ("/console/api/export.xlsx", {"tenant": "demo", "userid": "hexin", "week": "9999-W52"}),
+                        ("/console/api/export.xlsx", {"tenant": "demo", "userid": "hexin", "week": "2026-W49",
+                                                      "from": "0001-W01"})]:
+        tried("input.out_of_range_query")
+        status, answer = await bot.send("GET", path, query=query)
+        assert 400 <= status < 500 and answer, (path, query, status, answer[:200])
+    for when in ("9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+00:00"):
+        tried("input.clock_range")
+        status, answer = await bot.send("PUT", "/console/api/clock", data=json.dumps({"now": when}).encode(),
+                                        headers={"Content-Type": "application/json"})
+        assert status == 400 and b"between the years" in answer
+    assert await bot.inbox() == 0
 
 
 # -- caps and timeouts on every route -------------------------------------------------------------------------

@@ -406,3 +406,64 @@ async def test_a_transport_error_quoting_the_url_does_not_quote_the_token() -> N
         await runner.cleanup()
     assert "TooManyRedirects" in str(caught.value) and "/topapi/v2/user/get" in str(caught.value)
     assert token not in str(caught.value)
+
+
+# -- database errors and credentials that are not in the config -------------------------------------
+
+async def test_a_failing_statement_does_not_quote_its_parameters(db: Database) -> None:
+    """王强's message is in the inbox payload; a database error about that row must not carry it."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy.exc import DBAPIError
+
+    row = dict(tenant="demo", platform="wecom", dedup_key="msg:1", userid="wangqiang", status="pending",
+               payload={"text": "王强的私密绩效反馈", "hint": {"session_webhook": "https://x/robot/sendBySession?session=abc"}},
+               received_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    async with db.transaction() as s:
+        s.add(InboxEvent(id=7, **row))
+    with pytest.raises(DBAPIError) as caught:
+        async with db.transaction() as s:
+            s.add(InboxEvent(id=7, **{**row, "dedup_key": "msg:2"}))  # the same primary key again
+    assert "王强的私密绩效反馈" not in str(caught.value) and "session=abc" not in str(caught.value)
+    assert "hidden" in str(caught.value)
+
+
+def test_session_webhooks_and_stream_tickets_are_masked_in_logs(caplog: pytest.LogCaptureFixture) -> None:
+    from bot.logs import RedactSecrets
+
+    log = logging.getLogger("dongxian.test.redact")
+    f = RedactSecrets([])
+    log.addFilter(f)
+    try:
+        with caplog.at_level(logging.INFO, logger="dongxian.test.redact"):
+            log.warning("reply failed: POST https://oapi.dingtalk.com/robot/sendBySession?session=5f3a9c0e7d1b24&x=1")
+            log.warning("stream connect wss://wss-open-connection.dingtalk.com/connect?ticket=9d2e7a4c-11aa")
+            log.warning("endpoint answer %s", '{"endpoint": "wss://h/connect", "ticket": "c0ffee-ticket-77"}')
+            try:
+                raise RuntimeError("webhook https://h/robot/sendBySession?session=feedbeef01 gone")
+            except RuntimeError:
+                log.exception("send failed")
+    finally:
+        log.removeFilter(f)
+    text = "\n".join(r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+                     for r in caplog.records)
+    for secret in ("5f3a9c0e7d1b24", "9d2e7a4c-11aa", "c0ffee-ticket-77", "feedbeef01"):
+        assert secret not in text
+    assert "sendBySession?session=***" in text and "ticket=***" in text
+
+
+async def test_an_altered_wrapper_sent_first_does_not_lock_out_the_genuine_callback(
+        db: Database, wecom: FakeWeCom) -> None:
+    """Only `Encrypt` is signed: someone who saw the callback re-sends it first with another wrapper."""
+    async with running_bot(db, wecom, FrozenClock(NOW)) as bot:
+        ts = str(int(NOW.timestamp()))
+        q, body = wecom.crypto.signed_envelope(_text_xml(wecom, "完成", 9), ts, nonce="777")
+        altered = body.replace(b"<xml>", b"<xml><Padding>x</Padding>").replace(
+            f"<ToUserName><![CDATA[{wecom.corp_id}]]>".encode(), b"<ToUserName><![CDATA[someone-else]]>")
+        assert altered != body
+        assert (await _post(bot.callback_url, qdict(q), altered))[0] == 200
+        assert (await _post(bot.callback_url, qdict(q), body))[0] == 200  # the genuine one is not a "replay"
+        # Another signed message under the same timestamp and nonce is still refused.
+        q2, other = wecom.crypto.signed_envelope(_text_xml(wecom, "请假 至 12-31", 10), ts, nonce="777")
+        assert (await _post(bot.callback_url, qdict(q2), other))[0] == 403
+    assert [r.payload["text"] for r in await _rows(db)] == ["完成"]

@@ -18,7 +18,7 @@ from bot.wecom import WeComAdapter
 from store.db import Database
 from store.models import WeeklyAction
 from tests.fakes.wecom_server import CallbackClient, Delivered, FakeWeCom
-from tests.harness import at, demo_test_config, seed_demo_company
+from tests.harness import open_console, at, demo_test_config, seed_demo_company
 
 
 class WeComPeople:
@@ -91,6 +91,7 @@ async def test_weekly_loop_over_wecom(db: Database, fake: FakeWeCom, tmp_path: P
     adapter.api_options = {"quick_backoff": 0.01}
     app = build_app(runtime, start_background=False)
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as console:
+        await open_console(console)
         url = str(console.make_url(f"/wecom/{DEMO_TENANT}/callback"))
         client = fake.callback_client(url, now=lambda: clock.now().timestamp(), retry_interval=0.05)
         people = WeComPeople(fake, client, runtime, console)

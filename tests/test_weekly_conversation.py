@@ -215,3 +215,16 @@ async def test_card_answers_can_be_typed(db: Database, tmp_path: Path) -> None:
         # Nothing is left to answer: a second 「确认」 changes nothing and says so.
         await bot.say("li_na", "确认")
         assert (await bot.texts("li_na"))[-1] == "现在没有等你回复的卡片。"
+async def test_an_edit_naming_oneself_as_witness_changes_nothing(db: Database, tmp_path: Path) -> None:
+    """徐静 tries "修改 新内容 @自己": the witness is refused, and the new text is not applied either."""
+    async with console_bot(db, FrozenClock(at("2026-12-01 10:00")), tmp_path) as bot:
+        await bot.say("xujing", "O1-KR1 拜访3家重点医院 @马军")
+        await bot.texts("xujing")
+        await bot.say("xujing", "修改 拜访9家重点医院 @徐静")
+        said = "\n".join(await bot.texts("xujing"))
+        assert "不能" in said and "本周关键动作未作修改。" in said and "→" not in said
+        async with db.session() as s:
+            action = (await s.execute(select(WeeklyAction))).scalar_one()
+            edits = (await s.execute(select(func.count()).select_from(ActionEdit))).scalar_one()
+        assert (action.thing, action.witness_userid, edits) == ("拜访3家重点医院", "majun", 0)
+        assert await bot.texts("majun") == [] or all("拜访9家" not in t for t in await bot.texts("majun"))

@@ -57,6 +57,10 @@
     const headers = {};
     if (state.token) headers[TOKEN_HEADER] = state.token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET" && method !== "HEAD") {
+      const csrf = document.querySelector('meta[name="dx-csrf"]');
+      if (csrf) headers["X-Dongxian-CSRF"] = csrf.content;
+    }
     const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     if (res.status === 401) showBanner("需要控制台令牌：请用管理员给的带 ?token= 的地址打开本页。");
     return res;
@@ -588,7 +592,7 @@
   // -- clock and jobs ------------------------------------------------------------------
   async function refreshClock() {
     try {
-      const data = await apiJson("GET", "/console/api/clock");
+      const data = await apiJson("GET", `/console/api/clock${state.tenant ? "?" + q({ tenant: state.tenant.key }) : ""}`);
       showClock(data);
     } catch (e) { /* the banner says why */ }
   }
@@ -605,7 +609,8 @@
     const iso = localToIso(local, zone());
     if (!iso) { toast("请先选择日期和时间"); return; }
     try {
-      showClock(await apiJson("PUT", "/console/api/clock", { now: iso }));
+      const body = state.tenant ? { now: iso, tenant: state.tenant.key } : { now: iso };
+      showClock(await apiJson("PUT", "/console/api/clock", body));
       toast(`时间已设为 ${formatClock(state.clock.now)}`);
       if (state.tab === "pulse") loadPulse();
     } catch (e) { toast(`设定失败：${e.message}`); }

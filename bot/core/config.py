@@ -61,6 +61,12 @@ class DatabaseConfig(_Strict):
 class ConsoleConfig(_Strict):
     enabled: bool = False
     token: str = ""
+    # Development only: let the console's clock panel move the time of WeCom/DingTalk tenants too.
+    # Their callbacks are then checked against the moved time and fall outside the replay window.
+    simulate_platform_tenants: bool = False
+    # Host names the console answers to besides loopback (DNS rebinding: a page on evil.example
+    # resolving to 127.0.0.1 would otherwise be served); e.g. ["bot.example.com"].
+    allowed_hosts: list[str] = []
 
 
 class WeComConfig(_Strict):
