@@ -173,7 +173,7 @@ async def test_weekly_loop_over_dingtalk(db: Database, tmp_path: Path, mode: str
         sheet = openpyxl.load_workbook(io.BytesIO(content), read_only=True).worksheets[0]
         rows = list(sheet.iter_rows(values_only=True))
         row = dict(zip(rows[0], next(r for r in rows[1:] if r[rows[0].index("工号")] == "wangqiang")))
-        assert (row["关键动作"], row["见证人"], row["状态"]) == ("完成2份临床评价报告初稿", "李娜", "已确认")
+        assert (row["关键动作"], row["见证人"], row["动作状态"]) == ("完成2份临床评价报告初稿", "李娜", "已确认")
 
         async with db.session() as s:
             statuses = {r.status for r in (await s.execute(select(OutboxMessage))).scalars()}

@@ -94,7 +94,8 @@ async def test_a_whole_weekly_action_typed_while_feedback_waits_for_a_tag(db: Da
 
 async def test_cancel_ends_what_is_under_way_and_says_what_is_still_aside(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-12-02 10:00"))
-    async with console_bot(db, clock, tmp_path) as bot:
+    # Feedback to reporting lines only, so 王强 (no reports) is refused and nothing else is under way.
+    async with console_bot(db, clock, tmp_path, feedback={"peer": False}) as bot:
         await bot.say("wangqiang", "无 完成压测脚本")  # a weekly action without a witness: asked for one
         assert (await texts(bot, "wangqiang"))[-1].startswith("请 @ 一位同事作为见证人")
         await bot.say("wangqiang", "反馈 @李娜")  # a command: the draft is put aside

@@ -146,7 +146,7 @@ async def test_weekly_loop_over_wecom(db: Database, fake: FakeWeCom, tmp_path: P
             rows = list(openpyxl.load_workbook(xlsx, read_only=True).worksheets[0].iter_rows(values_only=True))
             header = rows[0]
             row = dict(zip(header, next(r for r in rows[1:] if r[header.index("工号")] == "wangqiang")))
-            assert (row["关键动作"], row["见证人"], row["状态"]) == ("完成2份临床评价报告初稿", "李娜", "已确认")
+            assert (row["关键动作"], row["见证人"], row["动作状态"]) == ("完成2份临床评价报告初稿", "李娜", "已确认")
 
             # Nothing the bot sent was refused by WeCom or silently dropped.
             assert all(code == 0 for path, code in fake.calls if path != "gettoken")
