@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 # Figure and the Agg canvas directly, never pyplot: no global backend or figure state to share.
 from matplotlib import font_manager
@@ -82,6 +82,10 @@ def _covers(path: str) -> bool:
         return False
 
 
+def _known_files() -> list[str]:
+    return list(_KNOWN_FILES)
+
+
 def _fontconfig_files() -> list[str]:
     if shutil.which("fc-list") is None:
         return []
@@ -114,7 +118,8 @@ def cjk_font_family() -> str | None:
             return FontProperties(fname=explicit).get_name()
         log.warning("%s=%s is not a font with Chinese glyphs; looking elsewhere", FONT_ENV, explicit)
     # The cheap, likely places first; fontconfig and Python packages only when those fail.
-    for sources in (lambda: list(_KNOWN_FILES), _fontconfig_files, _package_files):
+    finders: tuple[Callable[[], list[str]], ...] = (_known_files, _fontconfig_files, _package_files)
+    for sources in finders:
         for path in sources():
             if os.path.isfile(path):
                 _register(path)
