@@ -21,7 +21,6 @@ from bot.app import build_app, make_runtime
 from bot.core.clock import Clock
 from bot.core.config import parse_config
 from bot.demo import DATA
-from schedules.jobs import tick
 from store.db import Database
 from store.models import InboxEvent, WeeklyAction
 from tests.fakes.wecom_server import FakeWeCom, wecom_tenant
@@ -116,5 +115,5 @@ async def test_clock_values_out_of_range_are_refused_and_change_nothing(db: Data
             assert job.status == 400, when
         assert runtime.offset("demo").total_seconds() == 0
         # The ticker runs on as before: nothing overflows.
-        assert await tick(runtime, runtime.clock.now()) >= 0
+        assert await runtime.tick(runtime.clock.now()) >= 0
         await runtime.adapters["wecom"].stop()
