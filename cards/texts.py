@@ -64,6 +64,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "confirmed.owner": {"zh": "{witness} 确认你已完成：{thing} 👍", "en": "{witness} confirmed: {thing} 👍"},
     "denied.owner": {"zh": "{witness} 认为尚未完成：{thing}。完成后再回复“完成”。", "en": "{witness} says it is not done yet: {thing}. Reply \"done\" when it is."},
     "not_done.owner": {"zh": "已记录：本周关键动作未完成。下周继续加油，把最关键的一件事做完。", "en": "Recorded as not done."},
+    "not_done.early": {"zh": "本周还没结束，先不记为未完成：{day}（本周最后一个工作日）会再问你。要换一件事请回复「修改 新的一件事」，本周做不了请回复「本周跳过 原因」。",
+                       "en": "The week is not over, so it is not marked not done: you will be asked on {day}, its last working day. To change it reply \"edit <new thing>\"; to skip the week, \"skip this week <reason>\"."},
     "no_action": {"zh": "你本周还没有记录关键动作。", "en": "You have no key action this week yet."},
     "already_confirmed": {"zh": "见证人已确认完成，不能再修改。", "en": "Already confirmed by the witness; it can no longer be edited."},
     "edit.ask": {"zh": "请回复要修改的内容，例如：修改 完成3份报告 或 修改 @王强", "en": "Reply with the change, e.g. edit Finish 3 reports, or edit @Wang Qiang"},

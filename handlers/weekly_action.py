@@ -441,6 +441,12 @@ async def on_not_done(ctx: Context) -> None:
     if action is None:
         ctx.reply(ctx.t("no_action"))
         return
+    # 「未完成」 on a Wednesday is a worry, not the week's outcome: the week closes on its last
+    # working day, when the bot asks anyway. (The last-day card's button goes to its own handler.)
+    last = WorkCalendar(ctx.tenant).last_working_day(action.week)
+    if last is not None and today(ctx) < last:
+        ctx.reply(ctx.t("not_done.early", day=f"{last.month}-{last.day:02d}"))
+        return
     await _mark_not_done(ctx, action)
 
 

@@ -117,3 +117,22 @@ async def test_cancel_ends_what_is_under_way_and_says_what_is_still_aside(db: Da
         await bot.new("wangqiang")
         await bot.say("wangqiang", "继续")
         assert (await texts(bot, "wangqiang"))[-1] == "没有暂停的内容。"
+
+
+async def test_not_done_midweek_changes_nothing_and_on_the_last_day_it_counts(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-12-02 10:00"))  # a Wednesday
+    async with console_bot(db, clock, tmp_path) as bot:
+        await bot.say("wangqiang", "O1-KR2 完成2份报告初稿 @李娜")
+        await bot.new("wangqiang")
+        # 王强: 未完成 on Wednesday → the week is not closed; the bot says when it will ask.
+        await bot.say("wangqiang", "未完成")
+        said = await texts(bot, "wangqiang")
+        assert said == ["本周还没结束，先不记为未完成：12-04（本周最后一个工作日）会再问你。"
+                        "要换一件事请回复「修改 新的一件事」，本周做不了请回复「本周跳过 原因」。"]
+        [action] = await actions(db)
+        assert action.status == "open"
+        # On Friday, the week's last working day, 未完成 is the outcome.
+        clock.set(at("2026-12-04 16:00"))
+        await bot.say("wangqiang", "未完成")
+        [action] = await actions(db)
+        assert action.status == "not_done"
