@@ -89,8 +89,8 @@ class WorkCalendar:
         # Building a year's calendar is slow (lunar dates); a tenant asks about the same years all day.
         h = self._years.get(year)
         if h is None:
-            # country_holidays is the typed entry point; holidays.China is a lazy attribute.
-            h = self._years[year] = holidays.country_holidays("CN", years=year)
+            # holidays.China is a lazily loaded attribute its stubs do not declare.
+            h = self._years[year] = holidays.China(years=year)  # type: ignore[attr-defined]
         return h
 
     def is_working_day(self, d: date) -> bool:
