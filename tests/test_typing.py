@@ -24,7 +24,7 @@ def test_mypy_would_report_an_error_there(tmp_path: Path, monkeypatch) -> None: 
     """The check above is not vacuous: the same configuration flags a wrong type."""
     monkeypatch.chdir(ROOT)
     bad = tmp_path / "bad.py"
-    bad.write_text("from bot.core.roles import Role\n\nrole: Role = 3\n", encoding="utf-8")
+    bad.write_text("from bot.core.calendar import WorkCalendar\n\ncalendar: WorkCalendar = 3\n", encoding="utf-8")
     out, _err, status = api.run(["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir",
                                  str(tmp_path / "cache"), str(bad)])
     assert status == 1 and "Incompatible types in assignment" in out
