@@ -106,7 +106,7 @@ TEXTS: dict[str, dict[str, str]] = {
                "· task: my open tasks (a PMO also sees their projects') / task T12: the task and its history\n"
                "· progress T12 doing / blocked REASON / done DELIVERABLE"),
     },
-    "status.none": {"zh": "本周（{week}）还没有关键动作。", "en": "No key action this week ({week})."},
+    "status.none": {"zh": "本周 {week} 还没有关键动作。", "en": "No key action this week ({week})."},
     "status.away": {"zh": "本周（{week}）你{what}，不需要填写关键动作，也不会收到提醒。回来后如要补记，直接发本周的关键动作即可。", "en": "This week ({week}) you are {what}: no key action is expected and no reminders are sent. To record one anyway, just send it."},
     "status.leave": {"zh": "请假 {start}~{end}{reason}", "en": "on leave {start}–{end}{reason}"},
     "status.skip": {"zh": "已跳过本周{reason}", "en": "skipping this week{reason}"},

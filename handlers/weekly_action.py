@@ -251,7 +251,7 @@ async def _chat(ctx: Context, intent: Intent) -> None:
     lines = [ctx.t(f"chat.{intent.chat}") if intent.kind == "chitchat" else ctx.t("chat.unclear")]
     action = await my_action(ctx)
     if action is None:
-        lines.append(ctx.t("status.none", week=this_week(ctx)))
+        lines.append(ctx.t("status.none", week=week_label(this_week(ctx), ctx.tenant.locale)))
         lines.append(ctx.t("chat.format"))
     else:
         lines.append(ctx.t("chat.has_action", thing=action.thing, status=action_status(action, week_over=False)))

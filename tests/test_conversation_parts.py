@@ -20,7 +20,7 @@ from tests.harness import at, console_bot
 
 WEDNESDAY = "2026-12-02 10:00"
 FORMAT = "记录请回复：目标编号（可选） 一件事（20字以内） @见证同事，例：O1-KR2 完成2份临床评价报告初稿 @李娜"
-NONE_YET = "本周（2026-W49）还没有关键动作。"
+NONE_YET = "本周 第49周（11-30~12-06） 还没有关键动作。"
 
 
 async def count(db: Database, model: type) -> int:

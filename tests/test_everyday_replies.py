@@ -19,7 +19,7 @@ async def test_help_lists_tasks_progress_and_reading_feedback(db: Database, tmp_
 async def test_my_status_while_away_says_nothing_is_expected(db: Database, tmp_path: Path) -> None:
     async with console_bot(db, FrozenClock(at("2026-12-01 10:00")), tmp_path) as bot:
         await bot.say("wangqiang", "我的")
-        assert await bot.texts("wangqiang") == ["本周（第49周（11-30~12-06））还没有关键动作。"]
+        assert await bot.texts("wangqiang") == ["本周 第49周（11-30~12-06） 还没有关键动作。"]
         await bot.say("li_na", "请假 12-01 至 12-04 年假")
         await bot.say("sunli", "本周跳过 出差")
         await bot.texts("li_na"), await bot.texts("sunli")
