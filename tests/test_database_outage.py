@@ -11,7 +11,6 @@ after it, and the dispatcher found its feet by itself.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import shutil
 import subprocess
@@ -30,6 +29,7 @@ from cards.texts import t
 from store.db import Database
 from store.migrate import upgrade
 from store.models import InboxEvent
+from tests.server_process import start_server, stop_server
 from tests.conftest import _admin, _create_pg_database, _drop_pg_database, pg_available
 from tests.fakes.wecom_server import FakeWeCom, wecom_tenant
 from tests.test_crash_safety import (CALLBACK_RETRY_INTERVAL, TOKEN, _free_port, _quiet_schedule, _toml, cli,
@@ -58,23 +58,8 @@ class Server:
             return "(no log)"
 
     async def start(self) -> None:
-        with open(self.workdir / "server.log", "wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                os.sys.executable, "-m", "bot.cli", "serve", "--config", str(self.config_path),  # type: ignore[attr-defined]
-                stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=str(self.workdir),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 60
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
-            while True:
-                assert self.proc.returncode is None, f"server exited on start:\n{self.tail()}"
-                try:
-                    async with http.get(self.url + "/readyz") as r:
-                        if r.status == 200:
-                            return
-                except (aiohttp.ClientError, asyncio.TimeoutError):
-                    pass
-                assert time.monotonic() < deadline, f"server did not come up:\n{self.tail()}"
-                await asyncio.sleep(0.05)
+        self.proc = await start_server(self.config_path, self.workdir, self.workdir / "server.log", self.url,
+                                       probe="/readyz", tail=self.tail)
 
     async def ready(self) -> int:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
@@ -82,14 +67,7 @@ class Server:
                 return r.status
 
     async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 20)
-            except asyncio.TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-
+        await stop_server(self.proc)
 
 # -- the two faults -------------------------------------------------------------------------------------
 class ReadOnlyPostgres:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from bot.demo import DEMO_TENANT
 from cards.texts import t
 from store.db import Database
 from store.models import InboxEvent, OutboxMessage, WeeklyAction
+from tests.server_process import start_server, stop_server
 from tests.harness import demo_test_config, seed_demo_company
 
 PEOPLE = ["wangqiang", "li_na", "zhaolei", "sunli", "caoyu", "tangkai", "hanmei", "shenbin", "hulin", "linfang",
@@ -40,12 +39,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+CONSOLE_TOKEN = "two-servers-console-token"
+
+
 def _config_toml(db_url: str, port: int, data_dir: Path) -> str:
     # The ticker's own 09:30 and Friday runs are kept out of the way: only people write here.
     return "\n".join([
         "[server]", 'host = "127.0.0.1"', f"port = {port}", f"data_dir = {json.dumps(str(data_dir))}",
         "[database]", f"url = {json.dumps(db_url)}",
-        "[console]", "enabled = true",
+        # Two processes have two page sessions: the console token is what both accept.
+        "[console]", "enabled = true", f'token = "{CONSOLE_TOKEN}"',
         "[[tenants]]", f'key = "{DEMO_TENANT}"', 'name = "宁波康骨医疗器械有限公司"',
         'morning_prompt_at = "00:00"', 'pulse_at = "00:00"', "catch_up_grace_minutes = 0", ""])
 
@@ -64,23 +67,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        with open(self.log, "wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "serve", "--config", str(self.config),
-                stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=str(self.workdir),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 60
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as http:
-            while True:
-                assert self.proc.returncode is None, f"server exited on start:\n{self.log.read_text()[-3000:]}"
-                try:
-                    async with http.get(self.url + "/healthz") as r:
-                        if r.status == 200:
-                            return
-                except (aiohttp.ClientError, asyncio.TimeoutError):
-                    pass
-                assert time.monotonic() < deadline, f"server did not come up:\n{self.log.read_text()[-3000:]}"
-                await asyncio.sleep(0.05)
+        self.proc = await start_server(self.config, self.workdir, self.log, self.url)
 
     async def handled(self, http: aiohttp.ClientSession) -> int:
         async with http.get(self.url + "/metrics") as r:
@@ -89,13 +76,7 @@ class Server:
         return int(float(m.group(1))) if m else 0
 
     async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 20)
-            except asyncio.TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await stop_server(self.proc)
 
 
 async def test_one_persons_messages_are_handled_in_order_across_two_servers(db: Database, tmp_path: Path) -> None:
@@ -105,7 +86,7 @@ async def test_one_persons_messages_are_handled_in_order_across_two_servers(db: 
     servers = [Server(db.url, tmp_path, "a"), Server(db.url, tmp_path, "b")]
     try:
         await asyncio.gather(*(s.start() for s in servers))
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {CONSOLE_TOKEN}"}) as http:
             async def say(server: Server, userid: str, text: str, n: int) -> None:
                 async with http.post(server.url + "/console/api/messages", json={
                         "tenant": DEMO_TENANT, "userid": userid, "text": text, "client_id": f"{userid}-{n}"}) as r:
