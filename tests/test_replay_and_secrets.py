@@ -322,7 +322,10 @@ async def test_no_wecom_secret_reaches_logs_or_errors(db: Database, tmp_path: Pa
                     assert r.status == 200
                     answers.append(await r.text())
         errors = await error_texts(db)
-        assert any("40001" in e for e in errors) and any("40014" in e or "-1" in e for e in errors)
+        # The failures happened (where they are kept depends on which retry settled the row: a row that got
+        # through after a retry no longer holds its error, so the log is read too).
+        seen = errors + list(logs.lines)
+        assert any("40001" in e for e in seen) and any("40014" in e or "errcode -1" in e or "-1" in e for e in seen)
         assert fake.token_fetches >= 2 and any("failed" in line for line in logs.lines)  # the failures were logged
         secrets = {"wecom secret": WECOM_SECRET, "callback token": WECOM_TOKEN, "console token": CONSOLE_TOKEN,
                    **aes_forms(WECOM_AES), **{f"access token {i}": t for i, t in enumerate(fake.access_tokens)}}

@@ -324,7 +324,7 @@ def test_commands(text: str, expected: tuple[str, str]) -> None:
     ("text", "key"),
     [("接受", "accept"), ("接受见证", "accept"), ("接受。", "accept"), ("Accept", "accept"),
      ("无法见证", "decline"), ("拒绝", "decline"), ("确认", "confirm"), ("确认完成", "confirm"), ("ｃｏｎｆｉｒｍ", "confirm"),
-     ("尚未完成", "deny"), ("还没完成", "deny")],
+     ("尚未完成", "deny")],  # 还没完成 is the owner's 未完成 command
 )
 def test_typed_card_answers(text: str, key: str) -> None:
     # The words a card's buttons carry, typed instead of pressed (DingTalk's markdown fallback says which).
