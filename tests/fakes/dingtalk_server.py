@@ -380,6 +380,19 @@ class FakeDingTalk:
         window.append(now)
         return len(window) > self.qps_limit
 
+    async def _permitted_call(self, request: web.Request, api: str,
+                              permission: str) -> tuple[FakeApp, Any] | web.Response:
+        """The refusal of a new-style API call (token, QPS, injected faults, a permission the app lacks),
+        or the app and the JSON body (not yet checked for its shape: each API refuses that in its own words)."""
+        app, denied = await self._new_style_gate(request, api)
+        if denied is not None:
+            return denied
+        assert app is not None
+        denied = self._denied(app, permission)
+        if denied is not None:
+            return denied
+        return app, await self._json_body(request)
+
     async def _new_style_gate(self, request: web.Request, api: str) -> tuple[FakeApp | None, web.Response | None]:
         """Token, QPS limit and injected faults of a new-style API."""
         self.calls[api] += 1
@@ -790,14 +803,10 @@ class FakeDingTalk:
     async def _register_route(self, request: web.Request) -> web.Response:
         """register-card-callback-address: needs Card.Instance.Write; an existing key without
         forceUpdate is HTTP 500 param.callbackRouteKeyExist; answers {success, result: {callbackUrl, apiSecret}}."""
-        app, denied = await self._new_style_gate(request, "callbackRegister")
-        if denied is not None:
-            return denied
-        assert app is not None
-        denied = self._denied(app, CARD_WRITE)
-        if denied is not None:
-            return denied
-        body = await self._json_body(request)
+        called = await self._permitted_call(request, "callbackRegister", CARD_WRITE)
+        if isinstance(called, web.Response):
+            return called
+        app, body = called
         if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and body[k]
                                                  for k in ("callbackRouteKey", "callbackUrl")):
             return self._new_error(400, "param.invalid", "无效参数")
@@ -813,14 +822,10 @@ class FakeDingTalk:
 
     # -- messages -----------------------------------------------------------------------
     async def _batch_send(self, request: web.Request) -> web.Response:
-        app, denied = await self._new_style_gate(request, "batchSend")
-        if denied is not None:
-            return denied
-        assert app is not None
-        denied = self._denied(app, "qyapi_robot_sendmsg")
-        if denied is not None:
-            return denied
-        body = await self._json_body(request)
+        called = await self._permitted_call(request, "batchSend", "qyapi_robot_sendmsg")
+        if isinstance(called, web.Response):
+            return called
+        app, body = called
         if not isinstance(body, dict):
             return self._new_error(400, "invalidParameter", "请求体不是JSON对象")
         if body.get("robotCode") != app.robot_code:
@@ -971,14 +976,10 @@ class FakeDingTalk:
         return data
 
     async def _card_send(self, request: web.Request) -> web.Response:
-        app, denied = await self._new_style_gate(request, "cardSend")
-        if denied is not None:
-            return denied
-        assert app is not None
-        denied = self._denied(app, LEGACY_CARD)
-        if denied is not None:
-            return denied
-        body = await self._json_body(request)
+        called = await self._permitted_call(request, "cardSend", LEGACY_CARD)
+        if isinstance(called, web.Response):
+            return called
+        app, body = called
         if not isinstance(body, dict):
             return self._new_error(400, "param.empty", "入参为空")
         if "callbackRouteKey" in body:
@@ -1022,14 +1023,10 @@ class FakeDingTalk:
         return web.json_response({"processQueryKey": "pq_" + biz_id})
 
     async def _card_update(self, request: web.Request) -> web.Response:
-        app, denied = await self._new_style_gate(request, "cardUpdate")
-        if denied is not None:
-            return denied
-        assert app is not None
-        denied = self._denied(app, LEGACY_CARD)
-        if denied is not None:
-            return denied
-        body = await self._json_body(request)
+        called = await self._permitted_call(request, "cardUpdate", LEGACY_CARD)
+        if isinstance(called, web.Response):
+            return called
+        app, body = called
         if not isinstance(body, dict):
             return self._new_error(400, "param.empty", "入参为空")
         card = self.cards.get(body.get("cardBizId", ""))
@@ -1063,14 +1060,10 @@ class FakeDingTalk:
         return dict(params)
 
     async def _instance(self, request: web.Request, api: str, *, deliver: bool) -> web.Response:
-        app, denied = await self._new_style_gate(request, api)
-        if denied is not None:
-            return denied
-        assert app is not None
-        denied = self._denied(app, CARD_WRITE)
-        if denied is not None:
-            return denied
-        body = await self._json_body(request)
+        called = await self._permitted_call(request, api, CARD_WRITE)
+        if isinstance(called, web.Response):
+            return called
+        app, body = called
         if not isinstance(body, dict):
             return self._new_error(400, "param.empty", "入参为空")
         template_id = body.get("cardTemplateId")
@@ -1130,14 +1123,10 @@ class FakeDingTalk:
         return await self._instance(request, "cardCreate", deliver=False)
 
     async def _update_instance(self, request: web.Request) -> web.Response:
-        app, denied = await self._new_style_gate(request, "cardInstanceUpdate")
-        if denied is not None:
-            return denied
-        assert app is not None
-        denied = self._denied(app, CARD_WRITE)
-        if denied is not None:
-            return denied
-        body = await self._json_body(request)
+        called = await self._permitted_call(request, "cardInstanceUpdate", CARD_WRITE)
+        if isinstance(called, web.Response):
+            return called
+        app, body = called
         if not isinstance(body, dict):
             return self._new_error(400, "param.empty", "入参为空")
         card = self.cards.get(body.get("outTrackId", ""))
