@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from handlers import brief, feedback, tasks, weekly_action
+from handlers.deliverables import settings as _deliverable_settings  # noqa: F401  ([tenants.deliverables])
 from handlers.router import Router
 
 

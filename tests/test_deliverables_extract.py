@@ -229,3 +229,23 @@ async def test_the_pool_times_out_and_recovers() -> None:
         assert ok.method == "locust" and ok.readings["错误率"].value == 0
     finally:
         pool.close()
+
+
+def test_the_section_reads_templates_and_refuses_a_bad_rule_with_its_dotted_key() -> None:
+    from bot.core.config import ConfigError, parse_config
+    from handlers.deliverables.rules import template_for
+    from handlers.deliverables.settings import DeliverableSettings
+
+    base = {"database": {"url": "sqlite+aiosqlite:///x.db"}}
+    cfg = parse_config({**base, "tenants": [{"key": "acme", "name": "Acme", "deliverables": {
+        "templates": {"直播系统压测报告": "并发量 ≥ 5000 绿 / ≥ 3000 黄; 移动端并发 必填"},
+        "synonyms": {"移动端并发": ["App并发"]}, "max_file_mb": 1}}]})
+    s = DeliverableSettings.of(cfg.tenant("acme"))
+    rules = template_for("直播系统压测报告：CPU峰值截图、错误日志摘要", s.rules)
+    assert rules is not None and "app并发" in rules.fields[1].names()
+    assert s.limits().max_bytes == 1024 * 1024
+    assert template_for("周报", s.rules) is None
+    with pytest.raises(ConfigError) as err:
+        parse_config({**base, "tenants": [{"key": "acme", "name": "Acme", "deliverables": {
+            "templates": {"压测报告": "并发量 ≥ 5000 蓝"}}}]})
+    assert "deliverables.templates" in str(err.value) and "压测报告" in str(err.value)
