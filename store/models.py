@@ -408,3 +408,25 @@ class SentBody(SQLModel, table=True):
     step: str = Field(max_length=16)
     digest: str = Field(max_length=64)
     at: datetime = _ts(nullable=False)
+
+
+class DeliverableCheck(SQLModel, table=True):
+    """One reading of a task's deliverable file against its template's field rules, and its light."""
+
+    __tablename__ = "deliverable_check"
+    __table_args__ = (Index("ix_deliverable_check_task", "tenant", "task_id", "created_at"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    task_id: int
+    by_userid: str = ""  # who sent the file
+    created_at: datetime = _ts(nullable=False)
+    source: str = ""  # chat_image | chat_file | upload
+    filename: str = ""
+    template: str = ""  # the template whose rules it was read against
+    method: str = ""  # how the figures were read: locust, jmeter, k6, xlsx, pdf, docx, ocr …
+    problem: str = ""  # too_big | too_many_pages | too_many_pixels | unreadable | unsupported | timeout
+    light: str = ""  # green | yellow | red
+    reason: str = ""  # 缺项 | 待确认 | 无法读取 | the threshold missed
+    fields: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    override_by: str = ""  # the PMO who let a red task close
+    override_at: Optional[datetime] = _ts()
