@@ -249,3 +249,21 @@ def test_the_section_reads_templates_and_refuses_a_bad_rule_with_its_dotted_key(
         parse_config({**base, "tenants": [{"key": "acme", "name": "Acme", "deliverables": {
             "templates": {"压测报告": "并发量 ≥ 5000 蓝"}}}]})
     assert "deliverables.templates" in str(err.value) and "压测报告" in str(err.value)
+
+
+def test_what_the_card_and_the_owner_are_told() -> None:
+    from handlers.deliverables.extract import Extraction, Reading
+    from handlers.deliverables.texts import problem_reply, question, summary, values_line
+
+    ex = read_file(locust_stats(100_000, 20, 95.0), "run_stats.csv", ISSUE_RULES.fields, Limits())
+    v = judge(ISSUE_RULES, ex, 0.8)
+    assert summary("zh", v) == "🟡 黄灯（缺项：CPU峰值、移动端并发）"
+    assert summary("en", v) == "🟡 yellow (missing: CPU峰值, 移动端并发)"
+    assert values_line("zh", v.fields) == "并发量 — · 错误率 0.02% 🟢 · CPU峰值 — 🟡 · 移动端并发 — 🟡"
+    ocr = Extraction("png", "ocr", {"CPU峰值": Reading("CPU峰值", 87.5, "87.5%", "ocr", 0.6, "CPU峰值 87.5%")})
+    unsure = judge(ISSUE_RULES, ocr, 0.8)
+    asked = [question("zh", f) for f in unsure.fields if f.confirm]
+    assert asked == ["识别到 CPU峰值 87.5%，对吗？（回复「对」或「不对」）"]
+    red = judge(RULES, read_file(locust_history([1000], 1000, 50, 90.0), "h.csv", RULES.fields, Limits()), 0.8)
+    assert summary("zh", red) == "🔴 红灯（并发量 1000（要求 ≥ 3000）、错误率 5%（要求 ≤ 1%））"
+    assert problem_reply("zh", "too_big", "30 MB", 20) == "文件太大（30 MB），没有读取；请发送不超过 20 MB 的文件。"
