@@ -267,3 +267,19 @@ def test_what_the_card_and_the_owner_are_told() -> None:
     red = judge(RULES, read_file(locust_history([1000], 1000, 50, 90.0), "h.csv", RULES.fields, Limits()), 0.8)
     assert summary("zh", red) == "🔴 红灯（并发量 1000（要求 ≥ 3000）、错误率 5%（要求 ≤ 1%））"
     assert problem_reply("zh", "too_big", "30 MB", 20) == "文件太大（30 MB），没有读取；请发送不超过 20 MB 的文件。"
+
+
+def test_the_owners_typed_answer_to_the_ocr_question() -> None:
+    from handlers.deliverables.answers import parse_answer
+
+    cpu = ISSUE_RULES.fields[2]
+    err = ISSUE_RULES.fields[1]
+    for text in ("对", "对的。", "是的！", "👍", "OK", "ｏｋ", "对 谢谢"):
+        assert parse_answer(text, cpu) == "right", text
+    for text in ("不对", "错了", "no", "不是"):
+        assert parse_answer(text, cpu) == "wrong", text
+    assert parse_answer("不对，应该是 85.2%", cpu) == 85.2
+    assert parse_answer("０.０８％", err) == 0.08
+    assert parse_answer("200ms", err) is None  # a time is no error rate
+    for text in ("你好", "谢谢", "", "任务 T12"):
+        assert parse_answer(text, cpu) is None, text

@@ -60,7 +60,7 @@ class OverCap(Exception):
 
 
 # -- numbers and units ----------------------------------------------------------------------
-_VALUE = re.compile(r"(?<![\w.])([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*"
+VALUE = re.compile(r"(?<![\w.])([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)\s*"
                     r"(%|％|ms|毫秒|s|秒|sec|mb|gb|kb|qps|tps|rps|/s|次/秒|万|k|个|人|次)?(?![a-z])", re.I)
 
 
@@ -136,11 +136,11 @@ def readings_from_lines(lines: list[Line], rules: tuple[FieldRule, ...], method:
         labels = _labels_in(line.text, rules)
         if not labels:
             continue
-        values_here = [m for m in _VALUE.finditer(line.text) if not any(a <= m.start() < b for a, b, _ in labels)]
+        values_here = [m for m in VALUE.finditer(line.text) if not any(a <= m.start() < b for a, b, _ in labels)]
         if len(labels) > 1 and not values_here and i + 1 < len(lines):
             # A header row: the values stand in the next row, in the same order.
             below = lines[i + 1]
-            vals = list(_VALUE.finditer(below.text))
+            vals = list(VALUE.finditer(below.text))
             if len(vals) == len(labels) and not _labels_in(below.text, rules):
                 for (a, b, rule), m in zip(labels, vals):
                     raw = m.group(0).strip()
@@ -152,13 +152,13 @@ def readings_from_lines(lines: list[Line], rules: tuple[FieldRule, ...], method:
                 continue
         for j, (a, b, rule) in enumerate(labels):
             end = labels[j + 1][0] if j + 1 < len(labels) else len(line.text)
-            m = _VALUE.search(line.text, b, end)
+            m = VALUE.search(line.text, b, end)
             if m is not None:
                 put(rule, line, m, a, a)
             elif j + 1 == len(labels) and i + 1 < len(lines) and not _labels_in(lines[i + 1].text, rules):
                 # The value on the line below the label (a form laid out in two rows).
                 nxt = lines[i + 1]
-                m = _VALUE.search(nxt.text)
+                m = VALUE.search(nxt.text)
                 if m is not None:
                     value = convert(float(m.group(1).replace(",", "")), m.group(2) or "", rule)
                     if value is not None and rule.label not in out:
@@ -170,7 +170,7 @@ def readings_from_lines(lines: list[Line], rules: tuple[FieldRule, ...], method:
         if rule.pattern and rule.label not in out:
             m = re.search(rule.pattern, text)
             if m is not None:
-                vm = _VALUE.search(m.group(1))
+                vm = VALUE.search(m.group(1))
                 if vm is not None:
                     value = convert(float(vm.group(1).replace(",", "")), vm.group(2) or "", rule)
                     if value is not None:
