@@ -1,0 +1,103 @@
+"""Signed webhooks at /hooks/{tenant}/{source}: a CRM signing by Standard Webhooks and 宜搭 sending a
+static key are accepted and applied by the rules; forged, stale, unsigned and replayed ones are refused
+with nothing stored — on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+from bot.core.clock import FrozenClock
+from store.db import Database
+from tests.harness import at, console_bot
+from tests.trace_support import YIDA_KEY, events, receivables, records, signed, trace_section
+
+NOW = at("2026-12-02 10:00")
+CONTRACT = {"id": "HT-2026-118", "type": "contract", "person": "zhangwei", "status": "approved",
+            "occurred_at": "2026-12-02T09:58:00+08:00", "title": "宁波一院 骨科耗材年度合同",
+            "link": "https://crm.example.com/contracts/118",
+            "fields": {"合同金额": "¥1,280,000.00", "客户名称": "宁波市第一医院", "回款日期": "2027-03-31",
+                       "目标编码": "O1-KR1"}}
+
+
+async def test_a_signed_crm_webhook_starts_payment_tracking_once(db: Database, tmp_path: Path) -> None:
+    async with console_bot(db, FrozenClock(NOW), tmp_path, trace=trace_section()) as bot:
+        body, headers = signed(CONTRACT, "msg_2Kq8", NOW)
+        # The CRM posts the approved contract, signed → 202, stored, and 张伟 is told at once.
+        r = await bot.client.post("/hooks/demo/crm", data=body, headers=headers)
+        assert r.status == 202, await r.text()
+        await bot.runtime.settle()
+        assert await bot.texts("zhangwei") == [
+            "已建立回款跟踪：宁波一院 骨科耗材年度合同｜客户 宁波市第一医院｜金额 ¥1,280,000.00｜回款日 2027-03-31"]
+        [row] = await receivables(db)
+        assert (row.owner, row.customer, row.amount_cents, row.due, row.goal_code) == (
+            "zhangwei", "宁波市第一医院", 128_000_000, date(2027, 3, 31), "O1-KR1")
+        [ev] = await events(db)
+        assert row.event_id == ev.id and ev.state == "applied" and ev.userid == "zhangwei"
+        # 留痕: the contract is a dated record of 张伟's, linked to the CRM.
+        [rec] = await records(db)
+        assert (rec.userid, rec.day, rec.link, rec.event_id) == (
+            "zhangwei", "2026-12-02", "https://crm.example.com/contracts/118", ev.id)
+
+        # The same message again (a replay, or a retry after our answer was lost) → 409, nothing new.
+        r = await bot.client.post("/hooks/demo/crm", data=body, headers=headers)
+        assert r.status == 409 and (await r.json())["error"] == "already received"
+        await bot.runtime.settle()
+        assert len(await events(db)) == 1 and len(await receivables(db)) == 1
+        assert await bot.texts("zhangwei") == []
+
+
+async def test_forged_stale_and_unsigned_webhooks_are_refused_and_nothing_is_stored(db: Database, tmp_path: Path) -> None:
+    async with console_bot(db, FrozenClock(NOW), tmp_path, trace=trace_section()) as bot:
+        body, headers = signed(CONTRACT, "msg_forged", NOW, secret="whsec_" + "QUJD" * 11)
+        r = await bot.client.post("/hooks/demo/crm", data=body, headers=headers)
+        assert r.status == 401 and "signature" in (await r.json())["error"]
+        # A genuine signature over another body (the amount changed on the way) is no signature.
+        body, headers = signed(CONTRACT, "msg_tampered", NOW)
+        r = await bot.client.post("/hooks/demo/crm", data=body.replace(b"1,280,000", b"9,280,000"), headers=headers)
+        assert r.status == 401
+        # Signed six minutes ago: stale; signed six minutes ahead: refused too.
+        for when in (NOW - timedelta(minutes=6), NOW + timedelta(minutes=6)):
+            body, headers = signed(CONTRACT, f"msg_{when:%H%M}", when)
+            r = await bot.client.post("/hooks/demo/crm", data=body, headers=headers)
+            assert r.status == 401 and "tolerance" in (await r.json())["error"]
+        # Four minutes is within the tolerance.
+        body, headers = signed(CONTRACT, "msg_late_ok", NOW - timedelta(minutes=4))
+        unsigned = {"Content-Type": "application/json"}
+        r = await bot.client.post("/hooks/demo/crm", data=body, headers=unsigned)
+        assert r.status == 401
+        # A source nobody configured, and a tenant that does not exist: 404.
+        assert (await bot.client.post("/hooks/demo/erp", data=body, headers=headers)).status == 404
+        assert (await bot.client.post("/hooks/nobody/crm", data=body, headers=headers)).status == 404
+        await bot.runtime.settle()
+        assert await events(db) == [] and await receivables(db) == []
+        r = await bot.client.post("/hooks/demo/crm", data=body, headers=headers)
+        assert r.status == 202
+
+
+async def test_a_static_key_webhook_from_yida_becomes_a_trace_record(db: Database, tmp_path: Path) -> None:
+    async with console_bot(db, FrozenClock(NOW), tmp_path, trace=trace_section()) as bot:
+        check = {"id": "YD-77", "type": "inspection", "person": "郑爽", "occurred_at": "2026-12-01T15:20:00+08:00",
+                 "title": "洁净车间月度巡检", "link": "https://yida.example.com/form/77"}
+        raw = json.dumps(check, ensure_ascii=False).encode()
+        # Wrong key, or none → 401 and nothing stored.
+        for hdrs in ({"X-Yida-Key": "guess"}, {}):
+            r = await bot.client.post("/hooks/demo/yida", data=raw, headers=hdrs)
+            assert r.status == 401
+        assert await events(db) == []
+        r = await bot.client.post("/hooks/demo/yida", data=raw, headers={"X-Yida-Key": YIDA_KEY})
+        assert r.status == 202, await r.text()
+        await bot.runtime.settle()
+        # 宜搭 names people by name: 郑爽 is zhengshuang; the record is dated the day it happened.
+        [rec] = await records(db)
+        assert (rec.userid, rec.day, rec.title, rec.effect) == ("zhengshuang", "2026-12-01", "宜搭巡检：洁净车间月度巡检", "trace")
+        # The same id again → 409.
+        r = await bot.client.post("/hooks/demo/yida", data=raw, headers={"X-Yida-Key": YIDA_KEY})
+        assert r.status == 409
+        # Not JSON, or no id: a clear 400, nothing stored.
+        r = await bot.client.post("/hooks/demo/yida", data=b"{not json", headers={"X-Yida-Key": YIDA_KEY})
+        assert r.status == 400
+        r = await bot.client.post("/hooks/demo/yida", data=json.dumps({"title": "无编号"}).encode(),
+                                  headers={"X-Yida-Key": YIDA_KEY})
+        assert r.status == 400 and "id" in (await r.json())["error"]
+        assert len(await events(db)) == 1
