@@ -101,3 +101,25 @@ async def test_a_static_key_webhook_from_yida_becomes_a_trace_record(db: Databas
                                   headers={"X-Yida-Key": YIDA_KEY})
         assert r.status == 400 and "id" in (await r.json())["error"]
         assert len(await events(db)) == 1
+
+
+async def test_the_owner_is_reminded_before_the_due_date_and_the_manager_when_overdue(db: Database, tmp_path: Path) -> None:
+    near = {**CONTRACT, "id": "HT-2026-120", "fields": {**CONTRACT["fields"], "回款日期": "2026-12-08"}}
+    clock = FrozenClock(NOW)
+    async with console_bot(db, clock, tmp_path, trace=trace_section(remind_days_before=3)) as bot:
+        body, headers = signed(near, "msg_near", NOW)
+        assert (await bot.client.post("/hooks/demo/crm", data=body, headers=headers)).status == 202
+        await bot.runtime.settle()
+        await bot.new("zhangwei")
+        # Wednesday: the 8th is four working days away — not yet.
+        assert await bot.run_job("receivable_reminders", at("2026-12-02 09:30")) == 0
+        # Thursday: three working days (Fri, Mon, Tue) — 张伟 is reminded, once.
+        assert await bot.run_job("receivable_reminders", at("2026-12-03 09:30")) == 1
+        assert await bot.texts("zhangwei") == [
+            "回款提醒：宁波一院 骨科耗材年度合同（客户 宁波市第一医院，¥1,280,000.00）将于 2026-12-08 到期，请跟进回款"]
+        assert await bot.run_job("receivable_reminders", at("2026-12-04 09:30")) == 0
+        # Wednesday the 9th it is overdue: his manager 黄燕 hears of it, once.
+        assert await bot.run_job("receivable_reminders", at("2026-12-09 09:30")) == 1
+        assert (await bot.texts("huangyan"))[-1] == (
+            "回款逾期：张伟 负责的 宁波一院 骨科耗材年度合同（客户 宁波市第一医院，¥1,280,000.00）已于 2026-12-08 到期仍未回款")
+        assert await bot.run_job("receivable_reminders", at("2026-12-10 09:30")) == 0
