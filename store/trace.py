@@ -11,6 +11,7 @@ from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from cards.brief_records import TraceLine
 from store.db import try_insert
 from store.models import BigId, Employee, UTCDateTime
 
@@ -142,3 +143,29 @@ async def rates_by(s: AsyncSession, tenant: str) -> dict[str, dict[str, tuple[in
             ok, n = out[kind].get(key, (0, 0))
             out[kind][key] = (ok + bool(r.on_time), n + 1)
     return out
+
+
+async def trace_lines(s: AsyncSession, tenant: str, userid: str, first: date,
+                      last: date) -> tuple[list[TraceLine], tuple[int, int] | None]:
+    """The brief's 留痕 lines of [first, last] and the period's 风险响应及时率 (on time, answered)."""
+    recs = await records_of(s, tenant, userid, first.isoformat(), last.isoformat())
+    ids = [r.event_id for r in recs]
+    money = {r.event_id: r for r in (await s.execute(select(Receivable).where(
+        Receivable.tenant == tenant, Receivable.event_id.in_(ids or [-1])))).scalars()}
+    answered = [r for r in await responses(s, tenant, userids=[userid])
+                if r.finished_at is not None and first.isoformat() <= r.started_at.date().isoformat() <= last.isoformat()]
+    by_start = {r.start_event_id: r for r in answered}
+    by_finish = {r.finish_event_id: r for r in answered}
+    lines = []
+    for r in recs:
+        detail = ""
+        if r.event_id in money:
+            m = money[r.event_id]
+            detail = f"客户 {m.customer or '—'}｜¥{m.amount_cents / 100:,.2f}｜回款日 {m.due.isoformat() if m.due else '未填'}"
+        measured = by_finish.get(r.event_id) or by_start.get(r.event_id)
+        if measured is not None and measured.working_hours is not None:
+            detail = f"响应 {measured.working_hours:g} 个工作小时 / 约定 {measured.sla_hours:g}" + (
+                "（及时）" if measured.on_time else "（超时）")
+        lines.append(TraceLine(r.id or 0, date.fromisoformat(r.day), r.source, r.title, r.link, r.effect, detail))
+    rate = (sum(1 for r in answered if r.on_time), len(answered)) if answered else None
+    return lines, rate

@@ -91,3 +91,10 @@ async def test_a_task_pair_measures_working_hours_across_a_weekend(db: Database,
     async with db.session() as s:
         told = {(r.userid, r.payload.get("text", "")) for r in (await s.execute(select(OutboxMessage))).scalars()}
     assert told == {("wuhao", "郑爽提交的偏差调查：灭菌批次温度偏差：你的响应用时 8.0 个工作小时，超过约定的 4 小时")}
+    from store.brief import build_brief
+    from tests.harness import SHANGHAI
+    async with db.session() as s:
+        wuhao = await build_brief(s, "acme", "wuhao", "2026Q4", now=at("2026-12-07 16:00"), tz=SHANGHAI)
+        fengtao = await build_brief(s, "acme", "fengtao", "2026Q4", now=at("2026-12-07 16:00"), tz=SHANGHAI)
+    assert wuhao.response_rate == (0, 1) and fengtao.response_rate == (1, 1)
+    assert "响应 8 个工作小时 / 约定 4（超时）" in [x.detail for x in wuhao.trace]

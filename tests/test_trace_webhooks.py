@@ -123,3 +123,24 @@ async def test_the_owner_is_reminded_before_the_due_date_and_the_manager_when_ov
         assert (await bot.texts("huangyan"))[-1] == (
             "回款逾期：张伟 负责的 宁波一院 骨科耗材年度合同（客户 宁波市第一医院，¥1,280,000.00）已于 2026-12-08 到期仍未回款")
         assert await bot.run_job("receivable_reminders", at("2026-12-10 09:30")) == 0
+
+
+async def test_the_brief_shows_the_trace_linked_to_its_source(db: Database, tmp_path: Path) -> None:
+    from cards.brief_html import render_html
+    from store.brief import build_brief
+    from tests.harness import SHANGHAI
+
+    async with console_bot(db, FrozenClock(NOW), tmp_path, trace=trace_section()) as bot:
+        body, headers = signed(CONTRACT, "msg_brief", NOW)
+        assert (await bot.client.post("/hooks/demo/crm", data=body, headers=headers)).status == 202
+        await bot.runtime.settle()
+        async with db.session() as s:
+            brief = await build_brief(s, "demo", "zhangwei", "2026Q4", now=NOW, tz=SHANGHAI)
+            other = await build_brief(s, "demo", "huangyan", "2026Q4", now=NOW, tz=SHANGHAI)
+        [line] = brief.trace
+        assert (line.day.isoformat(), line.title, line.effect) == ("2026-12-02", "CRM合同：宁波一院 骨科耗材年度合同", "receivable")
+        assert line.detail == "客户 宁波市第一医院｜¥1,280,000.00｜回款日 2027-03-31"
+        html = render_html(brief)
+        assert '<a href="https://crm.example.com/contracts/118">crm</a>' in html and "留痕：回款跟踪与风险响应" in html
+        # 黄燕's brief holds none of 张伟's facts.
+        assert other.trace == [] and "本期没有来自审批或业务系统的记录" in render_html(other)
