@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from cards.brief_records import TraceLine
 from store.db import try_insert
+from store.external_events import ExternalEvent
 from store.models import BigId, Employee, UTCDateTime
 
 
@@ -169,3 +170,23 @@ async def trace_lines(s: AsyncSession, tenant: str, userid: str, first: date,
         lines.append(TraceLine(r.id or 0, date.fromisoformat(r.day), r.source, r.title, r.link, r.effect, detail))
     rate = (sum(1 for r in answered if r.on_time), len(answered)) if answered else None
     return lines, rate
+
+
+RECEIVABLE_HEADER = ["负责人", "部门", "合同", "客户", "金额（元）", "回款日", "状态", "目标", "来源事件"]
+
+
+async def receivable_sheet(s: AsyncSession, tenant: str, today: date) -> list[list[Any]]:
+    """回款跟踪 export rows: every tracking row with its owner, state as of `today` and source event."""
+    people = {e.userid: e for e in (await s.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    rows = await receivables(s, tenant)
+    sources = dict((await s.execute(select(ExternalEvent.id, ExternalEvent.source + ":" + ExternalEvent.external_id)
+                                    .where(ExternalEvent.tenant == tenant,
+                                           ExternalEvent.id.in_([r.event_id for r in rows] or [-1])))).all())
+    out: list[list[Any]] = []
+    for r in rows:
+        owner = people.get(r.owner)
+        state = "已回款" if r.status == "paid" else "未填回款日" if r.due is None else \
+            "已逾期" if today > r.due else "未到期"
+        out.append([owner.name if owner else r.owner, owner.department if owner else "", r.title, r.customer,
+                    r.amount_cents / 100, r.due, state, r.goal_code, sources.get(r.event_id, "")])
+    return out

@@ -144,3 +144,23 @@ async def test_the_brief_shows_the_trace_linked_to_its_source(db: Database, tmp_
         assert '<a href="https://crm.example.com/contracts/118">crm</a>' in html and "留痕：回款跟踪与风险响应" in html
         # 黄燕's brief holds none of 张伟's facts.
         assert other.trace == [] and "本期没有来自审批或业务系统的记录" in render_html(other)
+
+
+async def test_the_hr_export_has_a_payment_tracking_sheet(db: Database, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+    from store.export import export_weekly
+
+    async with console_bot(db, FrozenClock(NOW), tmp_path, trace=trace_section()) as bot:
+        late = {**CONTRACT, "id": "HT-2026-099", "title": "鄞州二院 设备合同",
+                "fields": {**CONTRACT["fields"], "回款日期": "2026-11-30", "合同金额": "5万"}}
+        for i, body_json in enumerate((CONTRACT, late)):
+            body, headers = signed(body_json, f"msg_x{i}", NOW)
+            assert (await bot.client.post("/hooks/demo/crm", data=body, headers=headers)).status == 202
+        await bot.runtime.settle()
+        out = await export_weekly(db, "demo", ["2026-W49"], tmp_path / "hr.xlsx", now=NOW)
+    ws = load_workbook(out)["回款跟踪"]
+    rows = [[c.value for c in r] for r in ws.iter_rows()]
+    assert rows[0] == ["负责人", "部门", "合同", "客户", "金额（元）", "回款日", "状态", "目标", "来源事件"]
+    assert [(r[0], r[2], r[4], r[5].date().isoformat(), r[6], r[8]) for r in rows[1:]] == [
+        ("张伟", "鄞州二院 设备合同", 50000, "2026-11-30", "已逾期", "crm:msg_x1"),
+        ("张伟", "宁波一院 骨科耗材年度合同", 1280000, "2027-03-31", "未到期", "crm:msg_x0")]
