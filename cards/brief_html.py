@@ -139,5 +139,18 @@ def render_html(brief: Brief) -> str:
             out.append(f'<tr id="{e.anchor}"><td>{_e(e.task_code)}</td><td>L{e.level}</td><td>{_when(e.at, b.tz)}</td>'
                        f"<td>{_when(e.resolved, b.tz)}</td></tr>")
         out.append("</table>")
+    out.append('<h2 id="trace">留痕：回款跟踪与风险响应</h2>')
+    if b.response_rate is not None:
+        ok, n = b.response_rate
+        out.append(f"<p>风险响应及时率：{ok}/{n}（{ok / n:.0%}）</p>")
+    if b.trace:
+        out.append("<table><tr><th>日期</th><th>事项</th><th>说明</th><th>来源</th></tr>")
+        for x in b.trace:
+            src = f'<a href="{_e(x.link)}">{_e(x.source)}</a>' if x.link.startswith(("https://", "http://")) else _e(x.source)
+            out.append(f'<tr id="{x.anchor}"><td>{x.day.isoformat()}</td><td>{_e(x.title)}</td>'
+                       f"<td>{_e(x.detail)}</td><td>{src}</td></tr>")
+        out.append("</table>")
+    else:
+        out.append("<p>本期没有来自审批或业务系统的记录。</p>")
     out.append("</body></html>")
     return "\n".join(out)

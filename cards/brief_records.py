@@ -103,6 +103,23 @@ class EscalationRecord:
 
 
 @dataclass
+class TraceLine:
+    """留痕: one fact from a workflow (approval, webhook, file) in the person's period, linked to its source."""
+
+    id: int
+    day: date
+    source: str
+    title: str
+    link: str
+    effect: str  # trace | receivable | response
+    detail: str = ""  # 回款: customer, amount and due date; 风险响应: working hours against the SLA
+
+    @property
+    def anchor(self) -> str:
+        return f"x{self.id}"
+
+
+@dataclass
 class Figure:
     """One number of the brief and the anchors of the records it counts."""
 
@@ -134,6 +151,9 @@ class Brief:
     adjustments: list[AdjustmentRecord]
     tasks: list[TaskRecord]
     escalations: list[EscalationRecord]
+    trace: list[TraceLine] = field(default_factory=list)
+    # 风险响应及时率 of the period: (answered on time, answered), None when nothing was measured
+    response_rate: tuple[int, int] | None = None
 
     # -- counts -------------------------------------------------------------------------
     @property

@@ -149,6 +149,8 @@ class Router:
         self.complete: list[CompleteMessage] = []
         self.menus: dict[str, Handler] = {}
         self.fallback: Handler | None = None
+        # Facts from the company's workflows (kind "external"): they have no sender to check.
+        self.external_handler: Handler | None = None
         self.table = CommandTable()
 
     # -- declaring ------------------------------------------------------------------------
@@ -201,6 +203,13 @@ class Router:
             return fn
         return deco
 
+    def external(self, fn: Handler) -> Handler:
+        """The handler of external events (store/external_events.py); one per bot."""
+        if self.external_handler is not None:
+            raise ValueError(f"external events handler registered twice (router {self.name!r})")
+        self.external_handler = fn
+        return fn
+
     def _add(self, table: dict[str, Any], key: str, value: Any) -> None:
         if key in table:
             raise ValueError(f"{key!r} registered twice (router {self.name!r})")
@@ -227,6 +236,8 @@ class Router:
             self._add(self.menus, key, handler)
         if other.fallback is not None:
             self.fallback = other.fallback
+        if other.external_handler is not None:
+            self.external(other.external_handler)
 
     def classify(self, text: str) -> tuple[str, str]:
         return self.table.classify(text)
@@ -234,6 +245,10 @@ class Router:
     # -- dispatching ----------------------------------------------------------------------
     async def dispatch(self, ctx: Context) -> None:
         ev = ctx.event
+        if ev.kind == "external":  # a workflow's fact, not a person's message: nobody to answer
+            if self.external_handler is not None:
+                await self.external_handler(ctx)
+            return
         if ctx.me is None or not ctx.me.active:
             ctx.reply(ctx.t("unknown_user"))
             return

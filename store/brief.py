@@ -14,13 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import iso_week, week_days
-from cards.brief_records import (ActionRecord, AdjustmentRecord, Brief, EscalationRecord, FeedbackRecord,
+from cards.brief_records import (ActionRecord, AdjustmentRecord, Brief, EscalationRecord, FeedbackRecord, TraceLine,
                                  LeaveRecord, TaskRecord)
 from store.feedback import local_day_start
 from store.models import (Employee, Escalation, Feedback, Goal, GoalAdjustment, Leave, Task, WeeklyAction)
 from store.pulse import DONE_STATUSES, action_status
 from store.live import counted_weeks, live_from
 from store.task_figures import delivery_dues
+from store.trace import trace_lines
 from bot.core.timeutil import aware
 
 _PERIOD = re.compile(r"^\s*(\d{4})\s*[-_ ]?\s*[Qq]\s*([1-4])\s*$")
@@ -147,10 +148,11 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     escalations = [EscalationRecord(e.id or 0, task_codes.get(e.task_id, str(e.task_id)), e.level, e.episode,
                                     aware(e.created_at), aware(e.resolved_at) if e.resolved_at else None)
                    for e in esc_rows]
+    trace, rate = await trace_lines(session, tenant, userid, first, last)
     return Brief(tenant=tenant, userid=userid, name=person.name, department=person.department, period=period,
                  first=first, last=last, as_of=as_of, generated_at=now, tz=tz, weeks=weeks, skipped_weeks=skipped,
                  actions=actions, leaves=leaves, goals={c: titles.get(c, "") for c in codes}, feedback=feedback,
-                 adjustments=adjustments, tasks=tasks, escalations=escalations)
+                 adjustments=adjustments, tasks=tasks, escalations=escalations, trace=trace, response_rate=rate)
 
 
 def _outcome(t: Task, now: datetime, due: datetime | None = None) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from bot.core.files import create_private, private_dir, private_file
 from bot.core.clock import utcnow
 from bot.core.calendar import normalize_week, week_days
+from store.trace import RECEIVABLE_HEADER, receivable_sheet
 from store.db import Database
 from store.live import counted_weeks
 from store.models import ActionEdit, Employee, Goal, Leave, Tenant, WeeklyAction
@@ -310,10 +311,21 @@ async def _write_xlsx(
                 cells.append(text_cell(task_ws, v) if isinstance(v, str) else v)
         task_ws.append(cells)
 
+    money_ws = wb.create_sheet("回款跟踪")
+    _layout(money_ws, [10, 28, 30, 24, 14, 12, 10, 10, 30])
+    header(money_ws, RECEIVABLE_HEADER)
+    async with db.session() as s:
+        money = await receivable_sheet(s, tenant, as_of.astimezone(tz).date())
+    for row in money:
+        money_ws.append([formatted(money_ws, v, "#,##0.00") if i == 4 else formatted(money_ws, v, _DATE) if i == 5
+                         else text_cell(money_ws, v) if isinstance(v, str) else v for i, v in enumerate(row)])
+
     def_ws = wb.create_sheet("指标定义")
     _layout(def_ws, [22, 90])
     header(def_ws, ["指标", "定义"])
     definitions = [*ROW_DEFINITIONS, *DEFINITIONS, *TASK_DEFINITIONS,
+                   ("回款跟踪", "审批通过的合同（企业微信审批、钉钉审批、Webhook、文件导入）各一行：金额、客户、回款日、"
+                                "关联目标与来源事件；状态按导出日计算（未到期 / 已逾期 / 已回款）。"),
                    ("反馈标签", "按接收人当前部门统计所选周内记录的微反馈条数，按标签分组。"),
                    ("时间", f"完成时间、确认时间均为租户时区（{tz.key}）的当地时间。"),
                    ("修改次数", "关键动作在见证人确认前被修改（目标、内容、见证人）的次数。")]

@@ -231,6 +231,8 @@ ROUTES: dict[str, Route] = {
     "POST /wecom/{tenant_key}/callback": Route("platform", "nothing; the message is handled as the sender's",
                                                ("wecom_foreign_corp", "wecom_foreign_sender", "wecom_foreign_card",
                                                 "wecom_not_a_wecom_tenant", "wecom_as_role")),
+    "POST /hooks/{tenant_key}/{source}": Route("platform", "nothing; a signed external event is stored for the rules",
+                                              ("hooks_unconfigured",)),
     "POST /dingtalk/{tenant_key}/callback": Route("platform", "nothing; the message is handled as the sender's",
                                                   ("dingtalk_foreign_secret", "dingtalk_foreign_sender",
                                                    "dingtalk_foreign_card", "dingtalk_foreign_mention",

@@ -1304,6 +1304,16 @@ async def dingtalk_as_role(world: World, role: str, route: str) -> None:
     assert outcome.replies(DD, actor)
 
 
+@check
+async def hooks_unconfigured(world: World, role: str, route: str) -> None:
+    """A webhook source no tenant configured answers 404 and stores nothing, whoever the body names."""
+    body = {"id": "x1", "type": "approval", "person": ROLE_ACTORS[role], "status": "approved"}
+    for tenant in (DEMO, RIVAL, "nobody"):
+        outcome = await world.attempt(lambda: world.http("POST", f"/hooks/{tenant}/crm", json=body, token=False))
+        assert outcome.status == 404, f"webhook at {tenant}: HTTP {outcome.status}"
+        await check_nothing_changed(world, outcome, f"webhook at {tenant}")
+
+
 async def run_route(world: World, route: str, role: str) -> None:
     for name in ROUTES[route].checks:
         await CHECKS[name](world, role, route)

@@ -1,7 +1,7 @@
 """deliverable checks of tasks: the light, the values read and where they came from
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0009
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = '0010'
-down_revision = '0004'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
