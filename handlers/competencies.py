@@ -356,10 +356,6 @@ async def _person(ctx: Context, token: str) -> Employee | None:
     return found
 
 
-@router.card(ROUND_CARD)
-async def on_round_card(ctx: Context, row: IssuedCard) -> None:
-    ctx.reply(ctx.t("card.unknown"))  # its one button is the typed StartAssessment
-
 
 @router.action(StartAssessment)
 async def on_start(ctx: Context, row: IssuedCard, action: StartAssessment) -> None:
@@ -402,10 +398,6 @@ async def pick_level(ctx: Context, a: comp.Assessment, code: str, level: int) ->
     await ask_evidence(ctx, a, row)
 
 
-@router.card(ANCHOR_CARD)
-async def on_anchor_card(ctx: Context, row: IssuedCard) -> None:
-    ctx.reply(ctx.t("card.unknown"))
-
 
 @router.action(PickLevel)
 async def on_pick_level(ctx: Context, row: IssuedCard, action: PickLevel) -> None:
@@ -443,10 +435,6 @@ async def next_competency(ctx: Context, a: comp.Assessment, code: str) -> bool:
     return True
 
 
-@router.card(EVIDENCE_CARD)
-async def on_evidence_card(ctx: Context, row: IssuedCard) -> None:
-    ctx.reply(ctx.t("card.unknown"))
-
 
 @router.action(PickEvidence)
 async def on_pick_evidence(ctx: Context, row: IssuedCard, action: PickEvidence) -> None:
@@ -461,10 +449,6 @@ async def on_next(ctx: Context, row: IssuedCard, action: NextCompetency) -> None
     if a is not None:
         await next_competency(ctx, a, action.code)
 
-
-@router.card(SUBMIT_CARD)
-async def on_submit_card(ctx: Context, row: IssuedCard) -> None:
-    ctx.reply(ctx.t("card.unknown"))
 
 
 @router.action(RedoAssessment)
@@ -660,10 +644,6 @@ async def on_calibrate(ctx: Context) -> None:
     await record_agreement(ctx, cal, code, level, " ".join(words[2:]))
 
 
-@router.card(CALIBRATION_CARD)
-async def on_calibration_card(ctx: Context, row: IssuedCard) -> None:
-    ctx.reply(ctx.t("card.unknown"))
-
 
 @router.action(AgreeLevel)
 async def on_agree(ctx: Context, row: IssuedCard, action: AgreeLevel) -> None:
@@ -741,10 +721,6 @@ async def success_cases(ctx: Outgoing, subject: str, code: str, settings: Compet
         .order_by(Feedback.created_at.desc(), Feedback.id.desc()).limit(settings.max_cases))).scalars()
     return [f"· {await ctx.name_of(f.receiver_userid)}（{f.impact}）：{f.event}" for f in rows]
 
-
-@router.card(LEARNING_CARD)
-async def on_learning_card(ctx: Context, row: IssuedCard) -> None:
-    ctx.reply(ctx.t("card.unknown"))
 
 
 @router.action(MarkCourse)
