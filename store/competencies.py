@@ -589,3 +589,20 @@ async def period_rows(session: AsyncSession, tenant: str, period: str, people: s
 def parse_ref(ref: str) -> tuple[str, int] | None:
     kind, _, num = ref.partition(":")
     return (kind, int(num)) if kind in ("action", "feedback", "task") and num.isdigit() else None
+
+
+ASSESSMENT_HEADER = ["期间", "工号", "姓名", "部门", "能力编码", "能力", "自评", "主管", "对齐", "证据条数", "对齐状态"]
+
+
+async def assessment_sheet(session: AsyncSession, tenant: str, periods: list[str]) -> list[list[object]]:
+    """The export's 能力评估 rows: person × competency of each period, revealed assessments only."""
+    lib = await library(session, tenant)
+    people = {e.userid: e for e in (await session.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    out: list[list[object]] = []
+    for period in periods:
+        for r in await period_rows(session, tenant, period):
+            emp = people.get(r.userid)
+            out.append([period, r.userid, emp.name if emp else r.userid, emp.department if emp else "", r.code,
+                        lib[r.code].name if r.code in lib else "", r.self_level, r.manager_level, r.agreed_level,
+                        len(r.evidence), r.calibration])
+    return out

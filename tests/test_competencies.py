@@ -8,12 +8,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from bot.demo import DATA
 from store import competencies as comp
 from store.db import Database
+from store.export import export_weekly
 from store.models import AuditLog
 from tests.harness import ConsoleBot, at, console_bot
 
@@ -169,6 +171,14 @@ async def test_a_round_from_opening_to_calibration_and_learning(db: Database, tm
         for step in ("competency_submit", "competency_reveal", "calibration_open", "calibration_agreed",
                      "learning_card"):
             assert step in actions, (step, actions)
+
+        # The XLSX export's 能力评估 sheet: self, manager, agreed, evidence count, calibration status.
+        out = await export_weekly(db, "demo", ["2026-W51"], tmp_path / "w51.xlsx", now=at("2026-12-18 10:00"))
+        sheet = openpyxl.load_workbook(out)["能力评估"]
+        rows = {(r[1], r[4]): r for r in sheet.iter_rows(min_row=2, values_only=True)}
+        assert rows[("wangqiang", "C03")][6:] == (3, 1, 2, 1, "已对齐")
+        assert rows[("wangqiang", "C06")][6:] == (2, 2, None, 0, None)
+        assert {u for u, _ in rows} == {"wangqiang"}  # one-sided or absent assessments show nowhere
 
         # C07 was L1 in 2026Q3 and is L1 now: the learning card, with 李娜's case (she opted in) and
         # not 赵磊's (he did not), and the manager hears of it.
