@@ -114,6 +114,23 @@ class Figure:
 
 
 @dataclass
+class CompetencyRecord:
+    """One competency of the period: both sides once both have submitted, the agreed level, the evidence."""
+
+    code: str
+    name: str
+    self_level: int | None
+    manager_level: int | None
+    agreed_level: int | None
+    evidence: list[str]  # anchors of the records attached (a12, f3, t7)
+    calibration: str  # '' | 待对齐 | 已对齐
+
+    @property
+    def anchor(self) -> str:
+        return f"c-{self.code}"
+
+
+@dataclass
 class Brief:
     tenant: str
     userid: str
@@ -134,6 +151,7 @@ class Brief:
     adjustments: list[AdjustmentRecord]
     tasks: list[TaskRecord]
     escalations: list[EscalationRecord]
+    competencies: list[CompetencyRecord] = field(default_factory=list)
 
     # -- counts -------------------------------------------------------------------------
     @property

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from bot.core.clock import FrozenClock
 from bot.demo import DATA
 from store import competencies as comp
+from cards.brief_html import render_html
+from store.brief import build_brief
 from store.db import Database
 from store.export import export_weekly
 from store.models import AuditLog
@@ -171,6 +173,20 @@ async def test_a_round_from_opening_to_calibration_and_learning(db: Database, tm
         for step in ("competency_submit", "competency_reveal", "calibration_open", "calibration_agreed",
                      "learning_card"):
             assert step in actions, (step, actions)
+
+        # The brief shows the three levels and links each evidence record.
+        await bot.say("liuyang", "简报 @王强 2026Q4")
+        files = [m for m in await bot.all_messages("liuyang") if m["kind"] == "file"]
+        page = (await bot.client.get(f"/console/api/files/{files[-1]['seq']}",
+                                     params={"tenant": "demo", "userid": "liuyang"})).status
+        assert page == 200
+        async with db.session() as s:
+            brief = await build_brief(s, "demo", "wangqiang", "2026Q4", now=clock.now(), tz=at("2026-12-14 00:00").tzinfo)
+        c03 = next(c for c in brief.competencies if c.code == "C03")
+        assert (c03.self_level, c03.manager_level, c03.agreed_level, c03.calibration) == (3, 1, 2, "已对齐")
+        html = render_html(brief)
+        assert '<td>C03 客户需求洞察</td><td>L3</td><td>L1</td><td>L2</td>' in html
+        assert f'href="#{c03.evidence[0]}">#客户需求深挖' in html and f'id="{c03.evidence[0]}"' in html
 
         # The XLSX export's 能力评估 sheet: self, manager, agreed, evidence count, calibration status.
         out = await export_weekly(db, "demo", ["2026-W51"], tmp_path / "w51.xlsx", now=at("2026-12-18 10:00"))

@@ -80,3 +80,22 @@ async def test_focus_and_courses_are_checked_against_the_roster_and_library(db: 
 def test_levels_are_read_the_way_people_type_them() -> None:
     assert [comp.level_of(t) for t in ("L2", "l2", "Ｌ２", "2", "二级", "3级", "L4", "好", "")] == [
         2, 2, 2, 2, 2, 3, None, None, None]
+
+
+async def test_the_demo_company_has_a_library_and_one_finished_round(tmp_path: Path) -> None:
+    from bot.demo import demo_config, seed_demo
+
+    config = demo_config(str(tmp_path))
+    db = Database(config.database.url)
+    try:
+        await seed_demo(db, config)
+        async with db.session() as s:
+            assert len(await comp.library(s, "demo")) == 12
+            periods = {a.period for a in (await s.execute(comp.select(comp.Assessment))).scalars()}
+            assert len(periods) == 1
+            rows = await comp.period_rows(s, "demo", periods.pop())
+        assert {r.userid for r in rows} == {"wangqiang", "li_na", "zhaolei", "sunli"}
+        c03 = next(r for r in rows if (r.userid, r.code) == ("wangqiang", "C03"))
+        assert (c03.self_level, c03.manager_level, c03.agreed_level, c03.calibration) == (3, 1, 2, "已对齐")
+    finally:
+        await db.close()
