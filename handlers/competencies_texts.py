@@ -101,6 +101,11 @@ TEXTS = register({
     "comp.consent.off": {"zh": "已撤回：你收到的反馈不会作为案例展示", "en": "Withdrawn: your feedback is not shown as a case"},
     "comp.consent.status": {"zh": "案例授权：{state}。回复「案例授权 同意」或「案例授权 撤回」",
                             "en": "Case sharing: {state}. Reply 案例授权 同意 or 案例授权 撤回"},
+    "comp.spread.title": {"zh": "能力评估 {period}：全公司主管评分均值 L{avg}（少于 5 人的组不显示）",
+                          "en": "Assessment {period}: company average manager rating L{avg} (groups under 5 not shown)"},
+    "comp.spread.row": {"zh": "{name}（{n} 人）：L1 {l1} · L2 {l2} · L3 {l3}，均值 {avg}{flag}",
+                        "en": "{name} ({n} people): L1 {l1} · L2 {l2} · L3 {l3}, average {avg}{flag}"},
+    "comp.spread.lenient": {"zh": " ⚠ 高于全公司 0.5 级以上", "en": " ⚠ 0.5 level or more above the company"},
     "comp.consent.yes": {"zh": "已同意", "en": "on"},
     "comp.consent.no": {"zh": "未同意", "en": "off"},
 })

@@ -606,3 +606,52 @@ async def assessment_sheet(session: AsyncSession, tenant: str, periods: list[str
                         lib[r.code].name if r.code in lib else "", r.self_level, r.manager_level, r.agreed_level,
                         len(r.evidence), r.calibration])
     return out
+
+
+MIN_GROUP = 5  # a group figure over fewer people is not shown (it would point at individuals)
+LENIENT_BY = 0.5  # a manager's average this far above the company's is flagged
+
+
+@dataclass
+class ManagerSpread:
+    manager: str
+    people: int
+    counts: dict[int, int]  # level → manager ratings at that level
+    average: float
+    lenient: bool
+
+
+async def latest_period(session: AsyncSession, tenant: str) -> str | None:
+    found = (await session.execute(select(Assessment.period).where(
+        Assessment.tenant == tenant, Assessment.side == MANAGER, Assessment.state == SUBMITTED)
+        .order_by(Assessment.period.desc()).limit(1))).scalar_one_or_none()
+    return found
+
+
+async def rating_spread(session: AsyncSession, tenant: str, period: str) -> tuple[float | None, list[ManagerSpread]]:
+    """The company's average manager rating and each manager's distribution, for HR.
+
+    Managers who rated fewer than MIN_GROUP people are left out, and so is the company figure over
+    fewer people; no ranking and no forced distribution, only a flag on markedly lenient raters."""
+    rows = (await session.execute(select(Assessment.assessor_userid, Assessment.subject_userid, Rating.level)
+                                  .join(Rating, Rating.assessment_id == Assessment.id).where(
+        Assessment.tenant == tenant, Assessment.period == period, Assessment.side == MANAGER,
+        Assessment.state == SUBMITTED))).all()
+    by_manager: dict[str, tuple[set[str], list[int]]] = {}
+    for manager, subject, level in rows:
+        people, levels = by_manager.setdefault(manager, (set(), []))
+        people.add(subject)
+        levels.append(int(level))
+    everyone = {s for p, _ in by_manager.values() for s in p}
+    all_levels = [lv for _, ls in by_manager.values() for lv in ls]
+    if len(everyone) < MIN_GROUP or not all_levels:
+        return None, []
+    company = sum(all_levels) / len(all_levels)
+    out = []
+    for manager, (people, levels) in sorted(by_manager.items()):
+        if len(people) < MIN_GROUP:
+            continue
+        avg = sum(levels) / len(levels)
+        out.append(ManagerSpread(manager, len(people), {lv: levels.count(lv) for lv in LEVELS}, avg,
+                                 avg - company >= LENIENT_BY))
+    return company, out

@@ -99,3 +99,35 @@ async def test_the_demo_company_has_a_library_and_one_finished_round(tmp_path: P
         assert (c03.self_level, c03.manager_level, c03.agreed_level, c03.calibration) == (3, 1, 2, "已对齐")
     finally:
         await db.close()
+
+
+async def test_hr_sees_rating_spreads_of_five_or_more_and_lenient_managers_flagged(db: Database, tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 12, 20, tzinfo=timezone.utc)
+    teams = {"boss_a": ("a", 5, 3), "boss_b": ("b", 6, 1), "boss_c": ("c", 2, 3)}  # prefix, people, level
+    async with db.transaction() as s:
+        for boss, (prefix, n, level) in teams.items():
+            for i in range(n):
+                a = comp.Assessment(tenant="demo", period="2026Q4", subject_userid=f"{prefix}{i}", assessor_userid=boss,
+                                    side=comp.MANAGER, state=comp.SUBMITTED, codes="C01", created_at=now)
+                s.add(a)
+                await s.flush()
+                assert a.id is not None
+                s.add(comp.Rating(tenant="demo", assessment_id=a.id, code="C01", level=level, evidence=[], at=now))
+    async with db.session() as s:
+        assert await comp.latest_period(s, "demo") == "2026Q4"
+        company, spread = await comp.rating_spread(s, "demo", "2026Q4")
+        assert company is not None and round(company, 2) == round((5 * 3 + 6 * 1 + 2 * 3) / 13, 2)
+        # boss_c rated 2 people: left out; boss_a is ≥ 0.5 above the company; nobody is ranked.
+        assert [(m.manager, m.people, m.counts, m.lenient) for m in spread] == [
+            ("boss_a", 5, {1: 0, 2: 0, 3: 5}, True), ("boss_b", 6, {1: 6, 2: 0, 3: 0}, False)]
+        assert await comp.rating_spread(s, "demo", "2026Q3") == (None, [])
+        # HR's Friday card carries the same figures.
+        from handlers.context import Outgoing
+        from schedules.pulse import competency_lines
+
+        lines = await competency_lines(Outgoing(session=s, tenant=demo_test_config(db.url, tmp_path).tenant("demo"),
+                                                now=now))
+        assert lines.splitlines()[1:] == ["boss_a（5 人）：L1 0 · L2 0 · L3 5，均值 3.0 ⚠ 高于全公司 0.5 级以上",
+                                          "boss_b（6 人）：L1 6 · L2 0 · L3 0，均值 1.0"]
