@@ -291,3 +291,21 @@ async def test_calibration_not_held_reminds_once_then_tells_hr(db: Database, tmp
         async with db.session() as s:
             row = (await s.execute(select(comp.Calibration))).scalar_one()
         assert row.reminded_at is not None and row.hr_told_at is not None and row.state == "open"
+
+
+async def test_the_console_shows_hr_the_round_and_suppresses_small_groups(db: Database, tmp_path: Path) -> None:
+    from bot.demo import seed_finished_round
+
+    clock = FrozenClock(at("2026-12-04 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        await load_library(db, tmp_path)
+        await seed_finished_round(db, "demo", "2026Q3")
+
+        async def view(userid: str) -> dict[str, Any]:
+            r = await bot.client.get("/console/api/pulse", params={"tenant": "demo", "userid": userid, "week": "2026-W49"})
+            assert r.status == 200, await r.text()
+            return await r.json()
+        # Four people were rated: under five, so no distribution, for HR …
+        assert (await view("zhoumin"))["competencies"] == {"period": "2026Q3", "average": None, "managers": []}
+        # … and nothing of it for a manager's or an employee's view.
+        assert "competencies" not in await view("liuyang") and "competencies" not in await view("wangqiang")
