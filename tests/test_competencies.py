@@ -126,6 +126,9 @@ async def test_a_round_from_opening_to_calibration_and_learning(db: Database, tm
         # Blind: nothing of 王强's levels reaches 刘洋 before he submits.
         seen = " ".join(m.get("text", "") + str(m.get("card", "")) for m in await bot.all_messages("liuyang"))
         assert "自评 L" not in seen and "C03 客户需求洞察 L3" not in seen
+        async with db.session() as s:  # nor through the brief
+            early = await build_brief(s, "demo", "wangqiang", "2026Q4", now=clock.now(), tz=at("2026-12-14 00:00").tzinfo)
+        assert early.competencies == [] and "本期没有双方都已提交的能力评估" in render_html(early)
         # 李娜 cannot press 刘洋's card.
         await bot.new("li_na")
         await bot.press("li_na", boss_invite, "开始")
