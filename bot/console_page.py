@@ -211,6 +211,7 @@ class ConsolePage:
                     out["missing"] = [_person(u, names) for u in p.missing if u != me.userid]
                 else:
                     out["export"] = f"/console/api/export.xlsx?{q}"
+                    out["competencies"] = await _competency_spread(s, tenant.key, names)
         if scope != "self" and not out["before_live"]:
             await self._audit(tenant, me, "view_pulse", f"{scope}:{week}")
         return web.json_response(out)
@@ -340,3 +341,18 @@ async def _names(s: AsyncSession, tenant: str) -> dict[str, tuple[str, str]]:
 def _person(userid: str, names: dict[str, tuple[str, str]]) -> dict[str, str]:
     name, dept = names.get(userid, (userid, ""))
     return {"userid": userid, "name": name, "department": dept}
+
+
+async def _competency_spread(s: AsyncSession, tenant: str, names: dict[str, tuple[str, str]]) -> dict[str, Any] | None:
+    """HR's view of the latest assessment round: per-manager distributions (groups under 5 suppressed)."""
+    from store import competencies
+
+    period = await competencies.latest_period(s, tenant)
+    if period is None:
+        return None
+    company, spread = await competencies.rating_spread(s, tenant, period)
+    if company is None:
+        return {"period": period, "average": None, "managers": []}
+    return {"period": period, "average": round(company, 1), "managers": [
+        {"name": names.get(m.manager, (m.manager, ""))[0], "people": m.people, "l1": m.counts[1], "l2": m.counts[2],
+         "l3": m.counts[3], "average": round(m.average, 1), "lenient": m.lenient} for m in spread]}

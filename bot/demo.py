@@ -6,10 +6,12 @@ story: about forty people across 注册部, 销售部, 质量部, 市场部, 采
 """
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from bot.core.clock import utcnow
 from bot.core.config import Config, parse_config
+from store import competencies as comp
 from store.db import Database
 from store.goals import import_goals
 from store.migrate import upgrade
@@ -39,6 +41,53 @@ async def seed_demo(db: Database, config: Config) -> None:
     goals = await import_goals(db, tenant.key, DATA / "goals.csv", now=utcnow(), by_userid="zhoumin")
     if goals.errors:
         raise RuntimeError("demo goals are invalid: " + "; ".join(goals.errors))
+    for importer, name in ((comp.import_library, "competencies.csv"), (comp.import_focus, "competency_focus.csv"),
+                           (comp.import_learning, "learning.csv")):
+        loaded = await importer(db, tenant.key, DATA / name)
+        if loaded.errors:
+            raise RuntimeError(f"demo {name} is invalid: " + "; ".join(loaded.errors))
+    await seed_finished_round(db, tenant.key, comp.previous_period(quarter(utcnow().astimezone(tenant.tz).date())))
+
+
+def quarter(d: date) -> str:
+    return f"{d.year}Q{(d.month - 1) // 3 + 1}"
+
+
+# The last quarter's round of 注册部 (刘洋's team), finished: (self, manager) per focus competency
+# C03 C06 C07 C11; 王强's C03 was calibrated to L2.
+DEMO_ROUND = {
+    "wangqiang": ((3, 2, 2, 2), (1, 2, 2, 2)),
+    "li_na": ((2, 2, 3, 2), (2, 2, 2, 2)),
+    "zhaolei": ((2, 1, 2, 2), (2, 1, 1, 2)),
+    "sunli": ((2, 2, 2, 1), (1, 2, 2, 1)),
+}
+
+
+async def seed_finished_round(db: Database, tenant: str, period: str) -> None:
+    """One finished assessment round, so the library, the reveal and a held calibration show from the start."""
+    now = utcnow()
+    async with db.transaction() as s:
+        lib = await comp.library(s, tenant)
+        codes = ["C03", "C06", "C07", "C11"]
+        for userid, sides in DEMO_ROUND.items():
+            for side, who, levels in ((comp.SELF, userid, sides[0]), (comp.MANAGER, "liuyang", sides[1])):
+                a = comp.Assessment(tenant=tenant, period=period, subject_userid=userid, assessor_userid=who,
+                                    side=side, state=comp.SUBMITTED, codes=";".join(codes), created_at=now,
+                                    submitted_at=now)
+                s.add(a)
+                await s.flush()
+                assert a.id is not None
+                for code, level in zip(codes, levels):
+                    s.add(comp.Rating(tenant=tenant, assessment_id=a.id, code=code, level=level, evidence=[], at=now))
+        cal = comp.Calibration(tenant=tenant, period=period, subject_userid="wangqiang", manager_userid="liuyang",
+                               reasons=[{"code": "C03", "why": comp.GAP2}], state="held", opened_at=now,
+                               due_on=now.date().isoformat(), held_at=now)
+        s.add(cal)
+        await s.flush()
+        assert cal.id is not None and "C03" in lib
+        s.add(comp.AgreedLevel(tenant=tenant, calibration_id=cal.id, period=period, subject_userid="wangqiang",
+                               code="C03", level=2, note="已当面对齐：能归纳需求，验证话术还在练", by_userid="liuyang",
+                               at=now))
 
 
 def reset_database_file(config: Config) -> None:

@@ -152,5 +152,26 @@ def render_html(brief: Brief) -> str:
         out.append("</table>")
     else:
         out.append("<p>本期没有来自审批或业务系统的记录。</p>")
+    out += _competencies(b)
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _level(level: int | None) -> str:
+    return f"L{level}" if level else "—"
+
+
+def _competencies(b: Brief) -> list[str]:
+    """Self, manager and agreed levels with their evidence; shown only once both sides have submitted."""
+    out = ['<h2 id="competencies">能力评估</h2>']
+    if not b.competencies:
+        return out + ["<p>本期没有双方都已提交的能力评估。</p>"]
+    labels = {**{a.anchor: f"{a.week} 动作" for a in b.actions}, **{f.anchor: f"#{f.tag} {f.day.isoformat()}" for f in b.feedback},
+              **{t.anchor: t.code for t in b.tasks}}
+    out.append("<table><tr><th>能力</th><th>自评</th><th>主管</th><th>对齐</th><th>证据</th><th>对齐会</th></tr>")
+    for c in b.competencies:
+        out.append(f'<tr id="{c.anchor}"><td>{_e(c.code)} {_e(c.name)}</td><td>{_level(c.self_level)}</td>'
+                   f"<td>{_level(c.manager_level)}</td><td>{_level(c.agreed_level)}</td>"
+                   f"<td>{_links(c.evidence, labels)}</td><td>{_e(c.calibration or '—')}</td></tr>")
+    out.append("</table>")
+    return out

@@ -131,6 +131,23 @@ class Figure:
 
 
 @dataclass
+class CompetencyRecord:
+    """One competency of the period: both sides once both have submitted, the agreed level, the evidence."""
+
+    code: str
+    name: str
+    self_level: int | None
+    manager_level: int | None
+    agreed_level: int | None
+    evidence: list[str]  # anchors of the records attached (a12, f3, t7)
+    calibration: str  # '' | 待对齐 | 已对齐
+
+    @property
+    def anchor(self) -> str:
+        return f"c-{self.code}"
+
+
+@dataclass
 class Brief:
     tenant: str
     userid: str
@@ -154,6 +171,7 @@ class Brief:
     trace: list[TraceLine] = field(default_factory=list)
     # 风险响应及时率 of the period: (answered on time, answered), None when nothing was measured
     response_rate: tuple[int, int] | None = None
+    competencies: list[CompetencyRecord] = field(default_factory=list)
 
     # -- counts -------------------------------------------------------------------------
     @property

@@ -44,6 +44,7 @@ FLOW_CARDS = ("fb_person", "fb_tag", "fb_impact")
 class FeedbackTag(Strict):
     name: str = Field(min_length=1, max_length=20)
     polarity: Literal["认可", "改进"] = "认可"
+    competency: str = Field("", max_length=20)  # the competency code it evidences (C03), if any
 
 
 DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in (

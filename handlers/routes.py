@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from handlers import brief, feedback, tasks, trace, weekly_action
+from handlers import brief, competencies, feedback, tasks, trace, weekly_action
 from handlers.deliverables import settings as _deliverable_settings  # noqa: F401  ([tenants.deliverables])
 from handlers.router import Router
 
@@ -16,6 +16,7 @@ def build_router() -> Router:
     root.include(brief.router)
     root.include(tasks.router)
     root.include(trace.router)
+    root.include(competencies.router)
     return root
 
 

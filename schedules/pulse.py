@@ -19,6 +19,8 @@ from cards.chart import trend_png
 from cards.model import Card, Message
 from handlers.context import Outgoing
 from schedules.registry import JobEnv, JobRegistry
+from handlers import competencies_texts  # noqa: F401  (the competency lines of HR's card)
+from store import competencies
 from store.export import export_weekly
 from store.live import is_counted, live_from
 from store.models import Employee, ScheduledSend
@@ -55,6 +57,22 @@ def pulse_card(ctx: Outgoing, title: str, pulse, *, show_missing: list[str] | No
     if show_missing:
         lines.append(ctx.t("pulse.missing", names="、".join(show_missing)))
     return Card(title=title, body="\n".join(lines), fields=fields + (extra or []))
+
+
+async def competency_lines(ctx: Outgoing) -> str:
+    """HR's view of the latest assessment round: each manager's rating distribution (5 people or more)."""
+    period = await competencies.latest_period(ctx.session, ctx.tenant.key)
+    if period is None:
+        return ""
+    company, spread = await competencies.rating_spread(ctx.session, ctx.tenant.key, period)
+    if company is None:
+        return ""
+    lines = [ctx.t("comp.spread.title", period=period, avg=f"{company:.1f}")]
+    for m in spread:
+        lines.append(ctx.t("comp.spread.row", name=await ctx.name_of(m.manager), n=m.people,
+                           l1=m.counts[1], l2=m.counts[2], l3=m.counts[3], avg=f"{m.average:.1f}",
+                           flag=ctx.t("comp.spread.lenient") if m.lenient else ""))
+    return "\n".join(lines)
 
 
 def _pulse_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | None:
@@ -107,6 +125,7 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
             company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week_label(week, tenant.locale)),
                                  await compute_pulse(s, tenant.key, week),
                                  extra=_task_fields(tasks.total))
+            company.body = "\n".join(x for x in (company.body, await competency_lines(ctx)) if x)
             cards += [(u, "pulse_company", company) for u in hr]
     sent = 0
     hr_due: list[str] = []

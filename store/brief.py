@@ -14,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import iso_week, week_days
-from cards.brief_records import (ActionRecord, AdjustmentRecord, Brief, EscalationRecord, FeedbackRecord, TraceLine,
+from cards.brief_records import (ActionRecord, AdjustmentRecord, Brief, CompetencyRecord, EscalationRecord,
+                                 FeedbackRecord, TraceLine,
                                  LeaveRecord, TaskRecord)
+from store import competencies
 from store.feedback import local_day_start
 from store.models import (Employee, Escalation, Feedback, Goal, GoalAdjustment, Leave, Task, WeeklyAction)
 from store.pulse import DONE_STATUSES, action_status
@@ -152,7 +154,22 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     return Brief(tenant=tenant, userid=userid, name=person.name, department=person.department, period=period,
                  first=first, last=last, as_of=as_of, generated_at=now, tz=tz, weeks=weeks, skipped_weeks=skipped,
                  actions=actions, leaves=leaves, goals={c: titles.get(c, "") for c in codes}, feedback=feedback,
-                 adjustments=adjustments, tasks=tasks, escalations=escalations, trace=trace, response_rate=rate)
+                 adjustments=adjustments, tasks=tasks, escalations=escalations, trace=trace, response_rate=rate,
+                 competencies=await competency_records(session, tenant, userid, period))
+
+
+_REF_ANCHOR = {"action": "a", "feedback": "f", "task": "t"}
+
+
+async def competency_records(session: AsyncSession, tenant: str, userid: str, period: str) -> list[CompetencyRecord]:
+    """The person's revealed assessment of the period (blind until both sides have submitted)."""
+    lib = await competencies.library(session, tenant)
+    out = []
+    for r in await competencies.period_rows(session, tenant, period, {userid}):
+        anchors = [f"{_REF_ANCHOR[ref[0]]}{ref[1]}" for ref in map(competencies.parse_ref, r.evidence) if ref]
+        out.append(CompetencyRecord(r.code, lib[r.code].name if r.code in lib else "", r.self_level, r.manager_level,
+                                    r.agreed_level, anchors, r.calibration))
+    return out
 
 
 def _outcome(t: Task, now: datetime, due: datetime | None = None) -> str:

@@ -15,6 +15,7 @@ from bot.core.files import create_private, private_dir, private_file
 from bot.core.clock import utcnow
 from bot.core.calendar import normalize_week, week_days
 from store.trace import RECEIVABLE_HEADER, receivable_sheet
+from store import competencies
 from store.db import Database
 from store.live import counted_weeks
 from store.models import ActionEdit, Employee, Goal, Leave, Tenant, WeeklyAction
@@ -319,6 +320,13 @@ async def _write_xlsx(
     for row in money:
         money_ws.append([formatted(money_ws, v, "#,##0.00") if i == 4 else formatted(money_ws, v, _DATE) if i == 5
                          else text_cell(money_ws, v) if isinstance(v, str) else v for i, v in enumerate(row)])
+    comp_ws = wb.create_sheet("能力评估")
+    _layout(comp_ws, [9, 14, 10, 30, 9, 16, 6, 6, 6, 9, 10])
+    header(comp_ws, competencies.ASSESSMENT_HEADER, numeric_from=6)
+    async with db.session() as s:
+        periods = sorted({f"{d.year}Q{(d.month - 1) // 3 + 1}" for d in (week_days(w)[3] for w in weeks)})
+        for row in await competencies.assessment_sheet(s, tenant, periods):
+            comp_ws.append([text_cell(comp_ws, v) if isinstance(v, str) else v for v in row])
 
     def_ws = wb.create_sheet("指标定义")
     _layout(def_ws, [22, 90])
@@ -328,7 +336,9 @@ async def _write_xlsx(
                                 "关联目标与来源事件；状态按导出日计算（未到期 / 已逾期 / 已回款）。"),
                    ("反馈标签", "按接收人当前部门统计所选周内记录的微反馈条数，按标签分组。"),
                    ("时间", f"完成时间、确认时间均为租户时区（{tz.key}）的当地时间。"),
-                   ("修改次数", "关键动作在见证人确认前被修改（目标、内容、见证人）的次数。")]
+                   ("修改次数", "关键动作在见证人确认前被修改（目标、内容、见证人）的次数。"),
+                   ("能力评估", "所选周所在季度里自评与主管评估都已提交的人，每人每项重点能力一行：自评、主管评估、"
+                                "对齐会确定的等级（L1–L3）、双方所附证据条数、对齐状态（待对齐 / 已对齐）。")]
     for name, text in definitions:
         c = WriteOnlyCell(def_ws, value=text)
         c.alignment = wrap

@@ -24,6 +24,8 @@ Rules of chat attempts (`Attempt.rule`), all within the sender's own tenant:
 - report_task:   owner, collaborators and the project's PMO.
 - edit_task:     the pmo and admin roles, the project's PMO and the task's creator.
 - create_task:   the manager, pmo and admin roles.
+- assess:        the subject's reviewer: the first active manager above them (not HR, not higher managers).
+- calibrate:     the subject's reviewer and the hr role.
 - recipient:     the person the card was sent to (a forwarded or forged press is refused).
 - never:         identifiers of another tenant: always refused, nothing changed.
 """
@@ -49,7 +51,7 @@ OUTSIDER = "xiaoyan"
 #   {elsewhere}       a person who exists only in the other tenant
 #   {elsewhere_task}  a task code that exists only in the other tenant
 RULES = ("own", "read_person", "give_feedback", "view_task", "report_task", "edit_task", "create_task",
-         "recipient", "never")
+         "recipient", "assess", "calibrate", "never")
 WHO = ("public", "operator", "viewer", "platform")
 
 
@@ -165,6 +167,24 @@ COMMANDS: dict[str, Command] = {
                       (Attempt("接受", "own", changes=WEEKLY_TABLES), Attempt("确认", "own", changes=WEEKLY_TABLES)),
                       "接受"),
 }
+
+COMMANDS.update({
+    "self_assess": Command("anyone on the roster", "the sender's own assessment draft and the library's anchors",
+                           (Attempt("自评", "own"),), "自评"),
+    "assess": Command(
+        "the subject's reviewer", "the library's anchors and the subject's own records of the period, to the reviewer",
+        (Attempt("评估 @{elsewhere}", "never", refusal="fb.person.none"),
+         Attempt("评估 @xiaoyan", "assess", OUTSIDER, "comp.not_reviewer"),
+         Attempt("评估 @wangqiang", "assess", "wangqiang", "comp.not_reviewer|comp.self_is_self")),
+        "评估 @王强"),
+    "calibrate": Command(
+        "the subject's reviewer and HR", "the outcome of the subject's calibration, to the three parties",
+        (Attempt("校准 @{elsewhere} C03 L2", "never", refusal="fb.person.none"),
+         Attempt("校准 @wangqiang C03 L2 已当面对齐", "calibrate", "wangqiang", "comp.cal.denied")),
+        "校准 @王强 C03 L2 已当面对齐"),
+    "case_consent": Command("own", "the sender's own consent to show feedback as a case",
+                            (Attempt("案例授权", "own"),), "案例授权 同意"),
+})
 
 CARDS: dict[str, CardKind] = {
     "action_owner": CardKind("recipient", "the owner's own weekly action", "done"),

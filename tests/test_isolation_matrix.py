@@ -247,6 +247,11 @@ def allowed(company: Company, rule: str, actor: str, subject: str = "") -> bool:
         return task is not None and (bool(roles & {"pmo", "admin"}) or actor in (task.pmo, task.creator))
     if rule == "create_task":
         return bool(roles & {"manager", "pmo", "admin"})
+    if rule in ("assess", "calibrate"):
+        boss = company.people[subject].manager_userid if subject in company.people else None
+        while boss in company.people and not company.people[boss].active:
+            boss = company.people[boss].manager_userid  # a vacant post is skipped
+        return boss == actor or (rule == "calibrate" and "hr" in roles)
     if rule == "recipient":
         return actor in company.cards[subject].recipients
     raise AssertionError(f"unknown rule {rule!r}")

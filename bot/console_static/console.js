@@ -710,6 +710,12 @@
       $("pulse-pairs").replaceChildren(el("h3", { text: "只互相见证的同事" }),
         el("div", { class: "names" }, d.mutual_pairs.map(([a, b]) => el("span", { class: "name-chip", text: `${a.name} ⇄ ${b.name}` }))));
     } else $("pulse-pairs").replaceChildren();
+    if (d.competencies) {
+      const c = d.competencies;
+      $("pulse-pairs").append(el("h3", { text: c.average === null ? `能力评估 ${c.period}：参评不足 5 人，不显示分布`
+        : `能力评估 ${c.period}：全公司主管评分均值 L${c.average}` }),
+        el("ul", {}, c.managers.map((m) => el("li", { text: `${m.name}（${m.people} 人）：L1 ${m.l1} · L2 ${m.l2} · L3 ${m.l3}，均值 ${m.average}${m.lenient ? " ⚠ 高于全公司 0.5 级以上" : ""}` }))));
+    }
 
     const fig = $("pulse-chart");
     const img = $("pulse-chart-img");
