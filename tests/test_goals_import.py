@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.core.config import TenantConfig
 from store.db import Database
 from store.goals import find_goal, import_goals, normalize_goal_code
-from store.models import Goal, GoalAdjustment
+from store.models import Goal, GoalAdjustment, GoalVersion
 from store.roster import ensure_tenant
 
 NOW = datetime(2026, 10, 9, 2, 0, tzinfo=timezone.utc)
@@ -69,12 +69,13 @@ async def test_import_sets_levels_and_records_new_goals(tenant_db: Database, tmp
     assert (kr2.parent_code, kr2.level, kr2.weight, kr2.period, kr2.department) == (
         "O1", 2, 30.0, "2026Q4", "总部/研发中心/注册部")
     assert g["O1"].level == 1 and g["O1-KR3"].weight == 30.0
-    adj = await adjustments(tenant_db)
-    assert [(a.goal_code, a.field_name) for a in adj] == [(c, "new") for c in ("O1", "O1-KR2", "O1-KR3", "O2")]
-    first = adj[0]
-    assert (first.by_userid, first.reason, first.new_value) == ("hr1", "其他", "新产品上市成功率")
-    at = first.at if first.at.tzinfo else first.at.replace(tzinfo=timezone.utc)
-    assert at == NOW
+    # Setting the goals up is planning: nothing is logged as an adjustment, and each goal has
+    # one version that holds from the start.
+    assert await adjustments(tenant_db) == []
+    async with tenant_db.session() as s:
+        vs = list((await s.execute(select(GoalVersion).order_by(GoalVersion.goal_code))).scalars())
+    assert [(v.goal_code, v.valid_from, v.valid_to, v.weight) for v in vs] == [
+        ("O1", None, None, 60.0), ("O1-KR2", None, None, 30.0), ("O1-KR3", None, None, 30.0), ("O2", None, None, 40.0)]
 
 
 async def test_reimport_records_each_change_and_cancels_missing_goals(tenant_db: Database, tmp_path: Path) -> None:
