@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from handlers import brief, feedback, tasks, weekly_action
+from handlers import brief, feedback, goal_changes, tasks, weekly_action
 from handlers.router import Router
 
 
@@ -14,6 +14,7 @@ def build_router() -> Router:
     root.include(feedback.router)
     root.include(brief.router)
     root.include(tasks.router)
+    root.include(goal_changes.router)
     return root
 
 

@@ -1,0 +1,126 @@
+"""Goal dynamic calibration, replayed on the article's Ningbo case, on SQLite and PostgreSQL.
+
+A procurement-policy change (集采) lands on Tuesday 12-08. 注册部's manager 刘洋 cuts O1-KR2's
+weight by 30 % (40 → 28) and adds O1-KR5; his manager 陈杰 approves both on 12-09. The
+quarter's calibration rate and the one-day lead time then show on the pulse, in the XLSX and
+in the brief, while the week that closed before keeps its figures.
+"""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.core.clock import FrozenClock
+from handlers.goal_changes import read_verdict
+from handlers.routes import classify_command
+from store.db import Database
+from store.goal_changes import match_cause, time_weighted_weight, versions
+from store.models import AuditLog, Goal, GoalAdjustment, GoalVersion
+from tests.harness import ConsoleBot, at, console_bot
+
+
+async def said(bot: ConsoleBot, userid: str) -> list[str]:
+    return [m["text"] for m in await bot.new(userid) if m["kind"] == "text"]
+
+
+async def goals(db: Database) -> dict[str, Goal]:
+    async with db.session() as s:
+        return {g.code: g for g in (await s.execute(select(Goal).where(Goal.tenant == "demo"))).scalars()}
+
+
+async def changes(db: Database) -> list[GoalAdjustment]:
+    async with db.session() as s:
+        return list((await s.execute(select(GoalAdjustment).order_by(GoalAdjustment.id))).scalars())
+
+
+async def snapshot(db: Database) -> tuple[Any, ...]:
+    """Everything a refused attempt must leave alone."""
+    async with db.session() as s:
+        g = [(x.code, x.title, x.weight, x.status, x.due) for x in (await s.execute(select(Goal).order_by(Goal.code))).scalars()]
+        c = [(x.id, x.status) for x in (await s.execute(select(GoalAdjustment))).scalars()]
+        v = [(x.goal_code, x.valid_from, x.valid_to) for x in (await s.execute(select(GoalVersion))).scalars()]
+    return g, c, v
+
+
+def test_causes_are_matched_tolerantly() -> None:
+    assert [match_cause(t) for t in ("政策", "政策变化", "Policy", "正策", "集采", " 市场 ", "技术", "其它", "ＯＴＨＥＲ")] == [
+        "政策", "政策", "政策", "政策", "政策", "市场", "技术", "其他", "其他"]
+    assert [match_cause(t) for t in ("天气", "", "心情不好")] == [None, None, None]
+
+
+def test_typed_verdicts() -> None:
+    assert read_verdict("同意") == ("approve", "")
+    assert read_verdict("好的👍") == ("approve", "")
+    assert read_verdict("驳回 预算不足") == ("reject", "预算不足")
+    assert read_verdict("不同意，先等集采结果") == ("reject", "先等集采结果")
+    assert read_verdict("驳回") == ("reject", "")
+    assert read_verdict("明天再说") is None
+
+
+def test_the_commands_are_declared_with_their_words() -> None:
+    assert classify_command("调整 O1-KR2 权重 40%→28% 原因:政策")[0] == "goal_adjust"
+    assert classify_command("新增 O1-KR5 集采替代方案推进进度 上级 O1")[0] == "goal_add"
+    assert classify_command("取消 o1kr3 原因:市场 需求消失")[0] == "goal_cancel"
+    assert classify_command("取消")[0] == "cancel"  # the flow engine's own word stays its own
+    assert classify_command("调整供应商交期 @李娜")[0] == ""  # a weekly action that starts the same way
+
+
+async def test_the_ningbo_case(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-12-08 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        # An employee may not re-weight a goal: refused, nothing changes.
+        before = await snapshot(db)
+        await bot.say("wangqiang", "调整 O1-KR2 权重 40%→28% 原因:政策 集采政策突变")
+        assert await said(bot, "wangqiang") == ["只有目标所在部门的负责人、HR 或管理员可以调整 O1-KR2"]
+        assert await snapshot(db) == before
+
+        # 刘洋 (注册部's manager) proposes −30 % on O1-KR2 because of the policy change of today.
+        await bot.say("liuyang", "调整 O1-KR2 权重 -30% 原因:政策 集采政策突变，注册路径需重排")
+        assert await said(bot, "liuyang") == ["已提交：O1-KR2 权重 40% → 28%，等待 陈杰 审批"]
+        card = await bot.last_card("chenjie", "目标调整待审批：O1-KR2")
+        assert "- 旧：40%" in card["body"] and "+ 新：28%" in card["body"]
+        assert dict(card["fields"])["原因"] == "政策" and dict(card["fields"])["事件日期"] == "2026-12-08"
+        assert [b["text"] for b in card["buttons"]] == ["同意", "驳回"]
+        assert (await goals(db))["O1-KR2"].weight == 40.0  # nothing changes before approval
+
+        # … and a new KR under O1 at 10 %: with 28 proposed for KR2 the siblings sum 98 %.
+        await bot.say("liuyang", "新增 O1-KR5 集采替代方案推进进度 上级 O1 权重 10% 部门 注册部 原因:政策 集采 事件:12-08")
+        assert await said(bot, "liuyang") == ["已提交：新增 O1-KR5「集采替代方案推进进度」（上级 O1，权重 10%），等待 陈杰 审批"]
+        kr5_card = await bot.last_card("chenjie", "目标调整待审批：O1-KR5")
+        assert dict(kr5_card["fields"])["O1 下权重合计"] == "98%"
+
+        # Someone else's press of the approver's card changes nothing.
+        before = await snapshot(db)
+        await bot.press("liuyang", card, "同意")
+        assert await said(bot, "liuyang") == ["这张卡片不是发给你的。"]
+        assert await snapshot(db) == before
+
+        # 12-09: 陈杰 approves KR2 with a press and KR5 by typing 同意.
+        clock.set(at("2026-12-09 09:00"))
+        await bot.new("chenjie")
+        await bot.press("chenjie", card, "同意")
+        assert (await bot.last_card("chenjie", "目标调整待审批：O1-KR2"))["result"] == "已同意 · 自 2026-12-09 起生效"
+        assert "目标调整：O1-KR2 权重 40% → 28%（原因：政策），自 2026-12-09 起生效" in await said(bot, "liuyang")
+        await bot.say("chenjie", "同意")
+        assert (await bot.last_card("chenjie", "目标调整待审批：O1-KR5"))["result"] == "已同意 · 自 2026-12-09 起生效"
+        g = await goals(db)
+        assert g["O1-KR2"].weight == 28.0
+        assert (g["O1-KR5"].level, g["O1-KR5"].parent_code, g["O1-KR5"].weight, g["O1-KR5"].department,
+                g["O1-KR5"].period) == (2, "O1", 10.0, "康骨医疗/研发中心/注册部", "2026Q4")
+
+        # Effective-dated: 12-08 still reads 40, 12-09 on reads 28; the quarter is time-weighted.
+        async with db.session() as s:
+            vs = (await versions(s, "demo", ["O1-KR2"]))["O1-KR2"]
+            audits = list((await s.execute(select(AuditLog.action).where(AuditLog.actor_userid == "chenjie"))).scalars())
+        assert [(v.valid_from, v.valid_to, v.weight) for v in vs] == [(None, date(2026, 12, 9), 40.0),
+                                                                       (date(2026, 12, 9), None, 28.0)]
+        assert round(time_weighted_weight(vs, date(2026, 10, 1), date(2026, 12, 31)) or 0, 1) == 37.0
+        assert audits.count("approve_goal_change") == 2
+
+        log = [(c.goal_code, c.field_name, c.old_value, c.new_value, c.reason, c.event_date, c.status, c.decided_by)
+               for c in await changes(db)]
+        assert log == [("O1-KR2", "weight", "40", "28", "政策", date(2026, 12, 8), "approved", "chenjie"),
+                       ("O1-KR5", "new", "", "集采替代方案推进进度", "政策", date(2026, 12, 8), "approved", "chenjie")]
