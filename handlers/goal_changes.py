@@ -28,12 +28,12 @@ from cards.model import Button, Card
 from handlers import goal_changes_texts  # noqa: F401  (registers the texts)
 from handlers.actions import CardAction
 from handlers.card_answers import meaning_of, normalise, typed_answer
-from handlers.context import Context
+from handlers.context import Context, Outgoing
 from handlers.dates import find_dates
 from handlers.router import Router
 from store import audit
 from store.goal_changes import (
-    CAUSES, PROPOSED, apply_change, department_managers, fmt_weight, goal, linked_people, match_cause, pending,
+    CAUSES, PROPOSED, Calibration, apply_change, department_managers, fmt_weight, goal, linked_people, match_cause, pending,
     propose, reject_change, sibling_weights,
 )
 from store.goals import normalize_goal_code
@@ -590,3 +590,19 @@ async def on_review_answer(ctx: Context) -> None:
         ctx.reply(ctx.t("gc.review.again", what=describe(ctx, change)))
         return
     await _decide(ctx, None, change, verdict[0], verdict[1])
+
+
+def rate_fields(out: Outgoing, c: Calibration) -> list[tuple[str, str]]:
+    """The rate's lines on a card: 目标校准率 25%（2/8）· 健康线 15% ✓ · 前20% 22.7% ✓, the lead time, re-scopes."""
+    def mark(ok: bool) -> str:
+        return "✓" if ok else "✗"
+    if c.rate is None:
+        value = out.t("gc.rate.none")
+    else:
+        value = out.t("gc.rate.value", pct=f"{c.rate * 100:.0f}%", adjusted=len(c.adjusted), keys=len(c.key_tasks),
+                      healthy=mark(c.healthy), top=mark(c.top))
+    fields = [(out.t("gc.rate.label") + f"（{c.quarter}）", value)]
+    if c.median_lead_days is not None:
+        fields.append((out.t("gc.lead.label"), out.t("gc.lead.value", days=f"{c.median_lead_days:g}")))
+    fields.append((out.t("gc.rescope.label"), out.t("gc.rescope.value", n=c.rescopes)))
+    return fields

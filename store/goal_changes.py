@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.timeutil import aware
 from store.models import ActionEdit, Employee, Goal, GoalAdjustment, GoalVersion, WeeklyAction
 
+
 CAUSES = ("市场", "技术", "政策", "其他")
 COUNTED_CAUSES = ("市场", "技术", "政策")
 HEALTHY_RATE = 0.15  # the article's healthy line
@@ -278,7 +279,7 @@ async def calibration(session: AsyncSession, tenant: str, quarter: str, tz: Zone
     for g in sorted(goals, key=lambda g: g.code):
         gv = vs.get(g.code) or []
         if upto is not None:
-            gv = [v for v in gv if v.valid_from is None or v.valid_from <= _local_day(upto, tz)]
+            gv = [v for v in gv if v.valid_from is None or v.valid_from < _local_day(upto, tz)]
         active = any(v.status == "active" and _overlap(v, first, last) for v in gv)
         if active and (not g.period or g.period == quarter):
             out.key_tasks.append(g.code)
@@ -315,6 +316,19 @@ async def _rescopes(session: AsyncSession, tenant: str, start: datetime, end: da
     return len({action for action, dept in rows if in_department(dept or "", department)})
 
 
+def common_department(paths: Iterable[str]) -> str | None:
+    """The deepest department holding all of `paths` (a manager's scope); None when they share none."""
+    split = [p.split("/") for p in paths if p]
+    if not split:
+        return None
+    common: list[str] = []
+    for parts in zip(*split):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return "/".join(common) or None
+
+
 async def calibration_by_department(session: AsyncSession, tenant: str, quarter: str, tz: ZoneInfo,
                                     upto: datetime | None = None) -> list[Calibration]:
     """The company first, then every department that holds a key task of the quarter."""
@@ -335,13 +349,69 @@ async def changes_between(session: AsyncSession, tenant: str, start: datetime, e
     return list((await session.execute(stmt.order_by(GoalAdjustment.at, GoalAdjustment.id))).scalars())
 
 
-def rate_line(c: Calibration) -> str:
-    """'目标校准率 25%（2/8）· 健康线 15% ✓ · 前20% 22.7% ✓ · 事件→批准 中位 1 天'"""
-    if c.rate is None:
-        return "目标校准率 —（本季度没有关键任务）"
-    mark = lambda ok: "✓" if ok else "✗"  # noqa: E731
-    text = (f"目标校准率 {c.rate * 100:.0f}%（{len(c.adjusted)}/{len(c.key_tasks)}）"
-            f" · 健康线 15% {mark(c.healthy)} · 前20% 22.7% {mark(c.top)}")
-    if c.median_lead_days is not None:
-        text += f" · 事件→批准 中位 {c.median_lead_days:g} 天"
-    return text
+# -- the export's 目标校准 sheet ---------------------------------------------------------------------
+FIELD_LABELS = {"weight": "权重", "title": "标题", "due": "截止", "parent_code": "上级", "department": "部门",
+                "period": "周期", "new": "新增", "cancelled": "取消", "status": "恢复"}
+STATUS_LABELS = {PROPOSED: "待审批", APPROVED: "已批准", REJECTED: "已驳回"}
+CHANGE_HEADER = ["目标", "目标名称", "调整项", "原值", "新值", "原因", "事件日期", "说明", "提议人", "提议时间",
+                 "审批人", "状态", "审批时间", "生效日期", "驳回原因", "计入校准率"]
+RATE_HEADER = ["季度", "部门", "关键任务数", "已校准数", "目标校准率", "健康线 15%", "前20% 22.7%",
+               "事件→批准中位天数", "周动作调整"]
+WEIGHT_HEADER = ["季度", "目标", "目标名称", "时间加权权重", "期末权重"]
+
+
+@dataclass
+class CalibrationSheet:
+    changes: list[list[Any]]
+    rates: list[list[Any]]
+    weights: list[list[Any]]
+
+
+def counts(c: GoalAdjustment) -> bool:
+    return c.status == APPROVED and c.reason in COUNTED_CAUSES and c.field_name not in NOT_COUNTED_FIELDS
+
+
+async def calibration_sheet(session: AsyncSession, tenant: str, quarters: list[str], tz: ZoneInfo,
+                            upto: datetime) -> CalibrationSheet:
+    """Every change of the quarters known at `upto` (who, when, old → new, cause, event, approver,
+    effective day), the rate per department, and the time-weighted weights beside the end-of-quarter ones."""
+    names = {e.userid: e.name for e in (await session.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    titles = {g.code: g.title for g in (await session.execute(select(Goal).where(Goal.tenant == tenant))).scalars()}
+    out = CalibrationSheet([], [], [])
+    for quarter in quarters:
+        first, last = quarter_days(quarter)
+        start = datetime.combine(first, datetime.min.time(), tz)
+        end = min(datetime.combine(last + timedelta(days=1), datetime.min.time(), tz), upto)
+        if end <= start:
+            continue
+        cal = {c.scope: c for c in await calibration_by_department(session, tenant, quarter, tz, upto=end)}
+        company = cal.pop("")
+        for scope, c in [(COMPANY_LABEL, company), *sorted(cal.items())]:
+            median = c.median_lead_days
+            out.rates.append([quarter, scope, len(c.key_tasks), len(c.adjusted), c.rate,
+                              "达到" if c.healthy else "未达到", "达到" if c.top else "未达到",
+                              median, c.rescopes])
+        for c in await changes_between(session, tenant, start, end):
+            decided = c.decided_at if c.decided_at is not None and aware(c.decided_at) < end else None
+            status = c.status if decided is not None or c.status == PROPOSED else PROPOSED
+            out.changes.append([
+                c.goal_code, titles.get(c.goal_code, c.new_value if c.field_name == "new" else ""),
+                FIELD_LABELS.get(c.field_name, c.field_name), c.old_value, c.new_value, c.reason, c.event_date,
+                c.note, names.get(c.by_userid, c.by_userid), aware(c.at).astimezone(tz).replace(tzinfo=None),
+                names.get(c.decided_by or c.approver_userid, c.decided_by or c.approver_userid),
+                STATUS_LABELS.get(status, status),
+                aware(decided).astimezone(tz).replace(tzinfo=None) if decided else None,
+                c.effective_from if decided else None, c.decision_note if decided else "",
+                "是" if decided and counts(c) else "否"])
+        vs = await versions(session, tenant, company.key_tasks)
+        upto_day = min(last, (end - timedelta(seconds=1)).astimezone(tz).date())
+        for code in company.key_tasks:
+            gv = [v for v in vs.get(code, []) if v.valid_from is None or v.valid_from <= upto_day]
+            tw = time_weighted_weight(gv, first, upto_day)
+            now_v = version_on(gv, upto_day)
+            out.weights.append([quarter, code, titles.get(code, ""), None if tw is None else round(tw, 2),
+                                now_v.weight if now_v else None])
+    return out
+
+
+COMPANY_LABEL = "全公司"

@@ -7,19 +7,22 @@ in the brief, while the week that closed before keeps its figures.
 """
 from __future__ import annotations
 
+import io
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from handlers.goal_changes import read_verdict
 from handlers.routes import classify_command
 from store.db import Database
-from store.goal_changes import match_cause, time_weighted_weight, versions
+from store.goal_changes import calibration, match_cause, time_weighted_weight, versions
+from store.pulse import compute_pulse
 from store.models import AuditLog, Goal, GoalAdjustment, GoalVersion
-from tests.harness import ConsoleBot, at, console_bot
+from tests.harness import SHANGHAI, ConsoleBot, at, console_bot
 
 
 async def said(bot: ConsoleBot, userid: str) -> list[str]:
@@ -68,9 +71,46 @@ def test_the_commands_are_declared_with_their_words() -> None:
     assert classify_command("调整供应商交期 @李娜")[0] == ""  # a weekly action that starts the same way
 
 
+def fields(card: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in card["fields"]}
+
+
+async def workbook(bot: ConsoleBot, userid: str) -> Any:
+    files = [m for m in await bot.all_messages(userid) if m["kind"] == "file" and m["file"]["name"].endswith(".xlsx")]
+    assert files, f"{userid} got no XLSX"
+    r = await bot.client.get(files[-1]["file"]["url"])
+    assert r.status == 200
+    return load_workbook(io.BytesIO(await r.read()))
+
+
+def sheet_rows(wb: Any, name: str) -> list[list[Any]]:
+    return [list(r) for r in wb[name].iter_rows(values_only=True)]
+
+
+async def week_figures(db: Database, week: str) -> Any:
+    async with db.session() as s:
+        p = await compute_pulse(s, "demo", week)
+        c = await calibration(s, "demo", "2026Q4", SHANGHAI, upto=at("2026-12-07 00:00"))
+    return p.total, [(d.dept, d.linked, d.actions) for d in p.departments], (c.key_tasks, c.adjusted)
+
+
 async def test_the_ningbo_case(db: Database, tmp_path: Path) -> None:
-    clock = FrozenClock(at("2026-12-08 10:00"))
+    clock = FrozenClock(at("2026-12-01 10:00"))
     async with console_bot(db, clock, tmp_path) as bot:
+        # Last week (W49): 王强's action links to O1-KR2; the Friday pulse goes out as usual.
+        await bot.say("wangqiang", "O1-KR2 完成2份临床评价报告初稿 @李娜")
+        clock.set(at("2026-12-04 17:30"))
+        await bot.run_job("pulse", at("2026-12-04 17:30"))
+        w49_company = fields(await bot.last_card("zhoumin", "组织脉搏"))
+        assert w49_company["目标校准率（2026Q4）"] == "0%（0/7）· 健康线 15% ✗ · 前20% 22.7% ✗"
+        w49 = await week_figures(db, "2026-W49")
+        # This week (W50): 赵磊's action links to O1-KR2 as well.
+        clock.set(at("2026-12-07 09:30"))
+        await bot.say("zhaolei", "O1-KR2 补齐注册检验报告 @李娜")
+        clock.set(at("2026-12-08 10:00"))
+        for u in ("wangqiang", "liuyang", "chenjie", "zhaolei", "zhoumin"):
+            await bot.new(u)
+
         # An employee may not re-weight a goal: refused, nothing changes.
         before = await snapshot(db)
         await bot.say("wangqiang", "调整 O1-KR2 权重 40%→28% 原因:政策 集采政策突变")
@@ -103,7 +143,10 @@ async def test_the_ningbo_case(db: Database, tmp_path: Path) -> None:
         await bot.new("chenjie")
         await bot.press("chenjie", card, "同意")
         assert (await bot.last_card("chenjie", "目标调整待审批：O1-KR2"))["result"] == "已同意 · 自 2026-12-09 起生效"
-        assert "目标调整：O1-KR2 权重 40% → 28%（原因：政策），自 2026-12-09 起生效" in await said(bot, "liuyang")
+        notice = "目标调整：O1-KR2 权重 40% → 28%（原因：政策），自 2026-12-09 起生效"
+        assert notice in await said(bot, "liuyang")
+        assert await said(bot, "zhaolei") == [notice]  # his current action links to O1-KR2
+        assert await said(bot, "wangqiang") == []  # his linked action was last week's
         await bot.say("chenjie", "同意")
         assert (await bot.last_card("chenjie", "目标调整待审批：O1-KR5"))["result"] == "已同意 · 自 2026-12-09 起生效"
         g = await goals(db)
@@ -124,3 +167,43 @@ async def test_the_ningbo_case(db: Database, tmp_path: Path) -> None:
                for c in await changes(db)]
         assert log == [("O1-KR2", "weight", "40", "28", "政策", date(2026, 12, 8), "approved", "chenjie"),
                        ("O1-KR5", "new", "", "集采替代方案推进进度", "政策", date(2026, 12, 8), "approved", "chenjie")]
+
+        # A title-only edit, for the market, approved: logged, but it is no calibration.
+        await bot.say("huangyan", "调整 O1-KR1 标题 新品首批订单≥320套 原因:市场 渠道反馈")
+        assert await said(bot, "huangyan") == ["已提交：O1-KR1 标题「新品首批订单≥300套」→「新品首批订单≥320套」，等待 陈杰 审批"]
+        await bot.say("chenjie", "同意👍")
+        assert (await goals(db))["O1-KR1"].title == "新品首批订单≥320套"
+
+        # Friday 12-11: the rate (KR2 and KR5 of 8 key tasks) and the one-day lead time.
+        clock.set(at("2026-12-11 17:30"))
+        await bot.run_job("pulse", at("2026-12-11 17:30"))
+        company = fields(await bot.last_card("zhoumin", "组织脉搏"))
+        assert company["目标校准率（2026Q4）"] == "25%（2/8）· 健康线 15% ✓ · 前20% 22.7% ✓"
+        assert company["事件→批准"] == "中位 1 天"
+        team = fields(await bot.last_card("liuyang", "团队脉搏"))  # 注册部: O1-KR2 and O1-KR5
+        assert team["目标校准率（2026Q4）"] == "100%（2/2）· 健康线 15% ✓ · 前20% 22.7% ✓"
+        sales = fields(await bot.last_card("huangyan", "团队脉搏"))  # 销售部: O1-KR1, renamed only
+        assert sales["目标校准率（2026Q4）"] == "0%（0/1）· 健康线 15% ✗ · 前20% 22.7% ✗"
+
+        # The XLSX: every change with who, when, old → new, cause, event, approver, effective day; the rate.
+        wb = await workbook(bot, "zhoumin")
+        rows = sheet_rows(wb, "目标校准")
+        head = rows[0]
+        log = [dict(zip(head, r)) for r in rows[1:4]]
+        assert [(r["目标"], r["调整项"], r["原值"], r["新值"], r["原因"], r["提议人"], r["审批人"], r["状态"],
+                 r["计入校准率"]) for r in log] == [
+            ("O1-KR2", "权重", "40", "28", "政策", "刘洋", "陈杰", "已批准", "是"),
+            ("O1-KR5", "新增", None, "集采替代方案推进进度", "政策", "刘洋", "陈杰", "已批准", "是"),
+            ("O1-KR1", "标题", "新品首批订单≥300套", "新品首批订单≥320套", "市场", "黄燕", "陈杰", "已批准", "否")]
+        assert log[0]["事件日期"].date() == date(2026, 12, 8) and log[0]["生效日期"].date() == date(2026, 12, 9)
+        rate_at = next(i for i, r in enumerate(rows) if r[:2] == ["季度", "部门"])
+        rates = {r[1]: r for r in rows[rate_at + 1:] if r[0] == "2026Q4" and r[1] and r[2] is not None
+                 and isinstance(r[2], int) and len(r) > 8 and r[8] is not None and r[5] in ("达到", "未达到")}
+        assert rates["全公司"][2:8] == [8, 2, 0.25, "达到", "达到", 1]
+        assert rates["康骨医疗/研发中心/注册部"][2:5] == [2, 2, 1]
+        weights = {r[1]: r for r in rows if r[0] == "2026Q4" and r[1] in ("O1-KR2", "O1-KR5")}
+        # O1-KR2 up to the exported week's end (12-13): 69 days at 40, 5 at 28; 28 at the end.
+        assert weights["O1-KR2"][3:5] == [round((69 * 40 + 5 * 28) / 74, 2), 28]
+
+        # Last week's figures are what they were: the goal links and the rate as of W49's end.
+        assert await week_figures(db, "2026-W49") == w49
