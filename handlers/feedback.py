@@ -31,8 +31,9 @@ from handlers.reply_grammar import collapse_spaces, fold_width
 from handlers.router import Router
 from store import audit
 from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
-from store.models import Employee, Feedback, IssuedCard, Task, WeeklyAction
+from store.models import Employee, Feedback, IssuedCard, Task
 from store.pulse import reporting_line
+from store.weekly import action_by_id
 
 router = Router("feedback")
 
@@ -602,9 +603,8 @@ async def on_feedback_button(ctx: Context, row: IssuedCard, action: GiveFeedback
     ref_kind = action.about or None
     receiver: str | None = None
     if ref_kind == "action" and row.ref_id is not None:
-        action = (await ctx.session.execute(select(WeeklyAction).where(
-            WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.id == row.ref_id))).scalar_one_or_none()
-        receiver = action.userid if action else None
+        weekly = await action_by_id(ctx.session, ctx.tenant.key, row.ref_id)
+        receiver = weekly.userid if weekly else None
     elif ref_kind == "task" and row.ref_id is not None:
         task = (await ctx.session.execute(select(Task).where(
             Task.tenant == ctx.tenant.key, Task.id == row.ref_id))).scalar_one_or_none()
