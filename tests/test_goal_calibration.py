@@ -207,3 +207,13 @@ async def test_the_ningbo_case(db: Database, tmp_path: Path) -> None:
 
         # Last week's figures are what they were: the goal links and the rate as of W49's end.
         assert await week_figures(db, "2026-W49") == w49
+
+        # The brief of 王强 (who served O1-KR2): the approved change of that goal, and the quarter's rate.
+        await bot.say("liuyang", "简报 @王强 2026Q4")
+        files = [m for m in await bot.all_messages("liuyang") if m["kind"] == "file"
+                 and m["file"]["name"] == "事实简报-王强-2026Q4.html"]
+        r = await bot.client.get(files[-1]["file"]["url"])
+        page = await r.text()
+        assert "目标校准率（全公司）" in page and "25%（2/8），事件→批准中位 1 天" in page
+        assert "权重：40 → 28" in page and "2026-12-08" in page and "陈杰" in page
+        assert "O1-KR1" not in page  # a goal he did not serve
