@@ -19,6 +19,7 @@ from bot.core.clock import FrozenClock
 from handlers.goal_changes import read_verdict
 from handlers.routes import classify_command
 from store.db import Database
+from store.export import export_weekly
 from store.goal_changes import calibration, match_cause, time_weighted_weight, versions
 from store.pulse import compute_pulse
 from store.models import AuditLog, Goal, GoalAdjustment, GoalVersion
@@ -217,3 +218,85 @@ async def test_the_ningbo_case(db: Database, tmp_path: Path) -> None:
         assert "目标校准率（全公司）" in page and "25%（2/8），事件→批准中位 1 天" in page
         assert "权重：40 → 28" in page and "2026-12-08" in page and "陈杰" in page
         assert "O1-KR1" not in page  # a goal he did not serve
+
+
+async def test_bad_input_changes_nothing_and_a_hand_count_matches_the_export(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-12-08 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        before = await snapshot(db)
+        # 吴昊 manages 质量部 (O2-KR1). Unknown goal, a cause off the list, no cause, a wrong old weight.
+        for text, answer in (
+                ("调整 O9-KR1 权重 20% 原因:政策", "没有找到目标 O9-KR1，回复「目标」查看本季度的目标"),
+                ("调整 O2-KR1 权重 65% 原因:天气 下雨", "原因「天气」不在 市场 / 技术 / 政策 / 其他 之中"),
+                ("调整 O2-KR1 权重 65%", "请写明原因（市场 / 技术 / 政策 / 其他），例如：原因:政策 集采政策突变"),
+                ("调整 O2-KR1 权重 50%→65% 原因:技术", "O2-KR1 当前权重是 60%，不是 50%；请按当前值填写"),
+                ("调整 O2-KR1 权重 六十五 原因:技术", "权重「六十五」看不懂：请写 40%→28%、28% 或 -30%"),
+                ("调整 O2-KR1 颜色 红 原因:技术", "要调整什么？可以写 权重、标题、截止 或 上级，例如：调整 O2-KR1 权重 40%→28% 原因:政策"),
+                ("调整 O2-KR1 权重 65% 原因:技术 事件:12-20", "事件日期 2026-12-20 还没到；请写已经发生的日期")):
+            await bot.say("wuhao", text)
+            assert await said(bot, "wuhao") == [answer], text
+        # A manager of another department may not touch it.
+        await bot.say("huangyan", "调整 O2-KR1 权重 65% 原因:技术")
+        assert await said(bot, "huangyan") == ["只有目标所在部门的负责人、HR 或管理员可以调整 O2-KR1"]
+        assert await snapshot(db) == before
+
+        # Siblings over 100 %: warned and asked; 否 drops it, 是 (full-width, with a typo-free emoji) submits.
+        await bot.say("wuhao", "调整 Ｏ２－ＫＲ１ 权重 65% 原因:技术 新检测工艺 事件:12-07")
+        assert await said(bot, "wuhao") == [
+            "提醒：O2 下各目标的权重合计将为 105%，超过 100%。仍要提交吗？回复「是」提交，「否」放弃"]
+        await bot.say("wuhao", "什么意思")
+        assert await said(bot, "wuhao") == ["回复「是」提交，「否」放弃"]
+        await bot.say("wuhao", "否")
+        assert await said(bot, "wuhao") == ["好的，没有提交"]
+        assert await snapshot(db) == before
+        await bot.say("wuhao", "调整 O2-KR1 权重 65% 原因:技术 新检测工艺 事件:12-07")
+        await bot.say("wuhao", "是")
+        assert (await said(bot, "wuhao"))[-1] == "已提交：O2-KR1 权重 60% → 65%，等待 陈杰 审批"
+
+        # 客服部's 彭丽 proposes to cancel O3-KR2; 客服部 also moves O3-KR1's due date for 其他.
+        await bot.say("pengli", "取消 O3-KR2 原因:市场 退货流程外包")
+        assert await said(bot, "pengli") == ["已提交：取消 O3-KR2「退货问题闭环周期≤5天」，等待 陈杰 审批"]
+        cancel_card = await bot.last_card("chenjie", "目标调整待审批：O3-KR2")
+        await bot.say("pengli", "调整 O3-KR1 截止 12-20 原因:其它 人手调整")
+        assert await said(bot, "pengli") == ["已提交：O3-KR1 截止 （无） → 2026-12-20，等待 陈杰 审批"]
+
+        clock.set(at("2026-12-09 09:00"))
+        await bot.new("chenjie")
+        # The approver greets first: not an answer, nothing decided.
+        await bot.say("chenjie", "早上好")
+        assert (await said(bot, "chenjie"))[0].startswith("待审批：O3-KR1 截止")
+        await bot.say("chenjie", "同意")  # the newest: O3-KR1's due date
+        await bot.press("chenjie", await bot.last_card("chenjie", "目标调整待审批：O2-KR1"), "同意")
+        # 驳回 pressed: the reason is asked, then typed.
+        await bot.press("chenjie", cancel_card, "驳回")
+        assert (await said(bot, "chenjie"))[-1] == "请回复驳回的原因（一句话）"
+        await bot.say("chenjie", "外包合同还没签")
+        assert (await bot.last_card("chenjie", "目标调整待审批：O3-KR2"))["result"] == "已驳回：外包合同还没签"
+        assert "陈杰 驳回了你的目标调整：取消 O3-KR2「退货问题闭环周期≤5天」。原因：外包合同还没签" in await said(bot, "pengli")
+        # A second press of the decided card changes nothing.
+        before = await snapshot(db)
+        await bot.press("chenjie", cancel_card, "同意")
+        assert await snapshot(db) == before
+        g = await goals(db)
+        assert (g["O2-KR1"].weight, g["O3-KR2"].status, g["O3-KR1"].due) == (65.0, "active", date(2026, 12, 20))
+
+        # Hand count for 2026Q4: key tasks = the 7 level-2 goals (O3-KR2 stays, its cancel was rejected);
+        # adjusted = O2-KR1 only (技术; O3-KR1's cause is 其他): 1/7 = 14.3 %, under the 15 % line; lead 2 days.
+        out = tmp_path / "w50.xlsx"
+        await export_weekly(db, "demo", ["2026-W50"], out, now=at("2026-12-11 18:00"))
+        rows = sheet_rows(load_workbook(out), "目标校准")
+        rate_at = next(i for i, r in enumerate(rows) if r[:2] == ["季度", "部门"])
+        company = next(r for r in rows[rate_at + 1:] if r[1] == "全公司")
+        assert company[2:4] == [7, 1] and abs(company[4] - 1 / 7) < 1e-9 and company[5:8] == ["未达到", "未达到", 2]
+        quality = next(r for r in rows[rate_at + 1:] if r[1] == "康骨医疗/质量部")
+        assert quality[2:5] == [1, 1, 1]
+
+
+async def test_goals_lock_after_the_date_except_for_hr(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-12-21 10:00"))
+    async with console_bot(db, clock, tmp_path, goals={"goal_lock_after": {"2026Q4": "2026-12-20"}}) as bot:
+        await bot.say("liuyang", "调整 O1-KR2 权重 35% 原因:政策")
+        assert await said(bot, "liuyang") == ["2026Q4 的目标已于 2026-12-20 锁定，只有 HR 可以调整"]
+        assert await changes(db) == []
+        await bot.say("zhoumin", "调整 O1-KR2 权重 35% 原因:政策")
+        assert await said(bot, "zhoumin") == ["已提交：O1-KR2 权重 40% → 35%，等待 陈杰 审批"]
