@@ -79,7 +79,7 @@ async def one_run(size: int, args: argparse.Namespace, run: int) -> dict[str, An
     name = f"burst-{args.db}-{size}-{run}"
     bench_db = await BenchDatabase.create(args.db, name)
     db = Database(bench_db.url)
-    server: ServerProcess | None = None
+    procs: list[ServerProcess] = []
     try:
         await populate(db, TENANT, size, platform="wecom")
         async with db.engine.begin() as conn:  # unique names, so that `@名字` resolves without a question
@@ -90,16 +90,25 @@ async def one_run(size: int, args: argparse.Namespace, run: int) -> dict[str, An
         port = free_port()
         cfg = write_config(WORK / f"{name}.toml", db_url=bench_db.url, port=port,
                            tenant=quiet_tenant(wecom_tenant_config(fake)), data_dir=WORK / f"{name}-data")
-        server = ServerProcess(cfg, port)
-        server.start()
-        await server.wait_ready()
+        server = ServerProcess(cfg, port, args=("--role", "web") if args.split else ())
+        procs = [server]
+        if args.split:  # a worker beside the web, on the same database: handling gets its own core
+            worker_port = free_port()
+            worker_cfg = cfg.with_name(f"{name}-worker.toml")
+            worker_cfg.write_bytes(cfg.read_bytes())
+            worker_cfg.chmod(0o600)
+            procs.append(ServerProcess(worker_cfg, worker_port, args=("--role", "worker", "--port", str(worker_port))))
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            await proc.wait_ready()
         await asyncio.sleep(3)  # start-up work (first tick, pools) settles
         client = fake.callback_client(f"/wecom/{TENANT}/callback")
         requests = []
         for k in range(size):
             text = f"O{1 + k % 4}-KR{1 + k % 3} 完成第{k % 90 + 1}份报告 @{names[(k + 1) % size]}"
             requests.append(client.envelope(client.text_xml(userids[k], text, msgid=MSGID_BASE + run * 10**7 + k)))
-        cpu0 = cpu_seconds(server.pid)
+        cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         stats = await run_load("127.0.0.1", port, requests, connections=args.connections, seconds=args.load_seconds)
         ack_done = stats.last_done
         acked = set(stats.acked)
@@ -112,7 +121,7 @@ async def one_run(size: int, args: argparse.Namespace, run: int) -> dict[str, An
             return conf, inv
         while time.perf_counter() < deadline and answered() != (len(acked), len(acked)):
             await asyncio.sleep(0.1)
-        cpu = cpu_seconds(server.pid) - cpu0
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
         conf, inv = answered()
         first = stats.first_sent
         confirmations = {k: min(t for t, m in fake.stamps[userids[k]] if m == ANSWER)
@@ -144,8 +153,8 @@ async def one_run(size: int, args: argparse.Namespace, run: int) -> dict[str, An
             f"{result['server_cpu_ms_per_answer']} ms/answer; {result['check']}")
         return result
     finally:
-        if server is not None:
-            server.stop()
+        for proc in procs:
+            proc.stop()
         await db.close()
         await fake.stop()
         await bench_db.drop()
@@ -157,6 +166,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--split", action="store_true", help="one `serve --role web` and one `--role worker`")
     p.add_argument("--load-seconds", type=float, default=60.0, help="upper bound for sending the callbacks")
     p.add_argument("--answer-timeout", type=float, default=300.0, help="how long to wait for the last answer")
     args = p.parse_args()
@@ -179,7 +189,8 @@ def main() -> None:
            "target": {"answered_per_s": 1000, "reply_p99_s": 2.0, "keep_up_ratio": 0.5, "ack_per_s": 2000,
                       "ack_p99_ms": 50},
            "sizes": sizes}
-    log(f"wrote {write_result('burst' if args.db == 'sqlite' else f'burst_{args.db}', doc)}")
+    doc["settings"]["split"] = args.split
+    log(f"wrote {write_result('burst' + ('' if args.db == 'sqlite' else f'_{args.db}') + ('_split' if args.split else ''), doc)}")
 
 
 if __name__ == "__main__":
