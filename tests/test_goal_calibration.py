@@ -300,3 +300,17 @@ async def test_goals_lock_after_the_date_except_for_hr(db: Database, tmp_path: P
         assert await changes(db) == []
         await bot.say("zhoumin", "调整 O1-KR2 权重 35% 原因:政策")
         assert await said(bot, "zhoumin") == ["已提交：O1-KR2 权重 40% → 35%，等待 陈杰 审批"]
+
+
+async def test_the_console_charts_the_rate_per_quarter(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-12-11 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        r = await bot.client.get("/console/api/pulse", params={"tenant": "demo", "userid": "zhoumin", "week": "2026-W50"})
+        assert r.status == 200
+        url = (await r.json())["calibration_chart"]
+        png = await bot.client.get(url)
+        assert png.status == 200 and png.content_type == "image/png"
+        assert (await png.read()).startswith(b"\x89PNG")
+        # An employee sees no company figures, and no chart.
+        own = await bot.client.get(url.replace("userid=zhoumin", "userid=wangqiang"))
+        assert own.status == 403
