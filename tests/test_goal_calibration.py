@@ -8,7 +8,7 @@ in the brief, while the week that closed before keeps its figures.
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from handlers.goal_changes import read_verdict
 from handlers.routes import classify_command
 from store.db import Database
 from store.export import export_weekly
-from store.goal_changes import calibration, match_cause, time_weighted_weight, versions
+from bot.core.calendar import iso_week
+from store.goal_changes import calibration, match_cause, quarter_of, time_weighted_weight, versions
 from store.pulse import compute_pulse
 from store.models import AuditLog, Goal, GoalAdjustment, GoalVersion
 from tests.harness import SHANGHAI, ConsoleBot, at, console_bot
@@ -314,3 +315,30 @@ async def test_the_console_charts_the_rate_per_quarter(db: Database, tmp_path: P
         # An employee sees no company figures, and no chart.
         own = await bot.client.get(url.replace("userid=zhoumin", "userid=wangqiang"))
         assert own.status == 403
+
+
+async def test_the_demo_company_rate_by_hand_matches_the_export(tmp_path: Path) -> None:
+    """`dongxian demo`: 10 goals, 7 of level 2, plus O1-KR5 = 8 key tasks; O1-KR2 (政策) and O1-KR5 (政策)
+    are adjusted, O1-KR1's rename is not: 2/8 = 25 %, one day from the event to approval."""
+    from bot.demo import demo_config, seed_demo
+
+    config = demo_config(str(tmp_path))
+    db = Database(config.database.url)
+    try:
+        await seed_demo(db, config)
+        async with db.session() as s:
+            levels = {g.code: g.level for g in (await s.execute(select(Goal))).scalars()}
+        key_tasks = sorted(c for c, level in levels.items() if level in (2, 3))
+        assert len(key_tasks) == 8 and "O1-KR5" in key_tasks
+        by_hand = 2 / len(key_tasks)
+        now = datetime.now(SHANGHAI)
+        week = iso_week(now.date())
+        out = tmp_path / "demo.xlsx"
+        await export_weekly(db, "demo", [week], out, now=now)
+        rows = sheet_rows(load_workbook(out), "目标校准")
+        rate_at = next(i for i, r in enumerate(rows) if r[:2] == ["季度", "部门"])
+        company = next(r for r in rows[rate_at + 1:] if r[1] == "全公司")
+        if quarter_of(now.date()) == "2026Q4":
+            assert company[2:5] == [8, 2, by_hand] and company[7] == 1
+    finally:
+        await db.close()
