@@ -1,5 +1,5 @@
 """Goal import with adjustment history, code normalisation and goal lookup."""
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -90,8 +90,11 @@ async def test_reimport_records_each_change_and_cancels_missing_goals(tenant_db:
         tenant_db, "acme", write(tmp_path, second, "g2.csv"), now=later, by_userid="pmo1", reason="政策")
     assert report.errors == []
     assert (report.added, report.updated, report.cancelled) == ([], ["O1-KR2"], ["O1-KR3"])
-    changes = [(a.goal_code, a.field_name, a.old_value, a.new_value, a.reason, a.by_userid)
-               for a in await adjustments(tenant_db) if a.field_name != "new"]
+    logged = await adjustments(tenant_db)
+    # The importer's changes go through the change log, approved by the importer, effective that day;
+    # the goals' creation by the first import is not among them.
+    assert {(a.status, a.decided_by, a.effective_from) for a in logged} == {("approved", "pmo1", date(2026, 10, 29))}
+    changes = [(a.goal_code, a.field_name, a.old_value, a.new_value, a.reason, a.by_userid) for a in logged]
     assert changes == [
         ("O1-KR2", "title", "NMPA二类证平均获批周期≤82天", "NMPA二类证平均获批周期≤75天", "政策", "pmo1"),
         ("O1-KR2", "weight", "30", "45", "政策", "pmo1"),
@@ -99,6 +102,11 @@ async def test_reimport_records_each_change_and_cancels_missing_goals(tenant_db:
     ]
     g = await goals(tenant_db)
     assert g["O1-KR3"].status == "cancelled" and g["O1-KR2"].weight == 45.0
+    # The weeks before keep the version they were made under.
+    async with tenant_db.session() as s:
+        kr2 = [(v.valid_from, v.valid_to, v.weight) for v in (await s.execute(select(GoalVersion).where(
+            GoalVersion.goal_code == "O1-KR2").order_by(GoalVersion.id))).scalars()]
+    assert kr2 == [(None, date(2026, 10, 29), 30.0), (date(2026, 10, 29), None, 45.0)]
 
     # The same file again changes nothing and records nothing.
     n = len(await adjustments(tenant_db))
