@@ -342,3 +342,42 @@ async def test_the_demo_company_rate_by_hand_matches_the_export(tmp_path: Path) 
             assert company[2:5] == [8, 2, by_hand] and company[7] == 1
     finally:
         await db.close()
+
+
+async def test_the_migration_keeps_imported_changes_and_drops_the_logged_creation(tmp_path: Path) -> None:
+    """Rows the import wrote before approvals existed become approved changes; a goal's first 「new」
+    row (its creation) is no adjustment and goes; every goal gets one version since its setup."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from store.migrate import _alembic_config
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/old.db")
+    cfg = _alembic_config(db.url)
+
+    def to(revision: str) -> Any:
+        def go(conn: Any) -> None:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return go
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(to("0004"))
+            await conn.execute(text("INSERT INTO tenant (key, name, timezone, locale, platform) "
+                                    "VALUES ('demo', 'D', 'Asia/Shanghai', 'zh', 'console')"))
+            await conn.execute(text("INSERT INTO goal (tenant, code, title, parent_code, department, weight, period, "
+                                    "level, status) VALUES ('demo', 'O1-KR2', 'NMPA', 'O1', 'a/b', 30, '2026Q4', 2, 'active')"))
+            for i, (name, old, new, at_) in enumerate((("new", "", "NMPA", "2026-10-01 01:00:00"),
+                                                       ("weight", "40", "30", "2026-11-30 17:00:00"))):
+                await conn.execute(text(
+                    "INSERT INTO goaladjustment (tenant, goal_code, by_userid, at, field_name, old_value, new_value, "
+                    f"reason, note) VALUES ('demo', 'O1-KR2', 'hr1', '{at_}', '{name}', '{old}', '{new}', '政策', '')"))
+            await conn.run_sync(to("head"))
+        async with db.session() as s:
+            rows = list((await s.execute(select(GoalAdjustment))).scalars())
+            vs = list((await s.execute(select(GoalVersion))).scalars())
+        assert [(r.field_name, r.status, r.decided_by, r.effective_from) for r in rows] == [
+            ("weight", "approved", "hr1", date(2026, 12, 1))]  # 17:00 UTC is the next day in Shanghai
+        assert [(v.goal_code, v.valid_from, v.valid_to, v.weight) for v in vs] == [("O1-KR2", None, None, 30.0)]
+    finally:
+        await db.close()
