@@ -114,12 +114,14 @@ def render_html(brief: Brief) -> str:
 
     out.append('<h2 id="adjustments">目标调整</h2>')
     if b.adjustments:
-        out.append("<table><tr><th>日期</th><th>目标</th><th>调整</th><th>原因</th><th>调整人</th></tr>")
+        out.append("<table><tr><th>生效</th><th>目标</th><th>调整</th><th>原因</th><th>事件日期</th><th>调整人</th>"
+                   "<th>批准人</th></tr>")
         for g in b.adjustments:
             label = FIELD_LABELS.get(g.field_name, g.field_name)
             change = f"{label}：{g.old or '—'} → {g.new or '—'}" + (f"（{g.note}）" if g.note else "")
             out.append(f'<tr id="{g.anchor}"><td>{g.day.isoformat()}</td><td>{_e(g.goal_code)}</td><td>{_e(change)}</td>'
-                       f"<td>{_e(g.reason)}</td><td>{_e(g.by or '—')}</td></tr>")
+                       f"<td>{_e(g.reason)}</td><td>{g.event_date.isoformat() if g.event_date else '—'}</td>"
+                       f"<td>{_e(g.by or '—')}</td><td>{_e(g.approver or '—')}</td></tr>")
         out.append("</table>")
     else:
         out.append("<p>本期所服务的目标没有调整。</p>")

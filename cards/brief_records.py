@@ -67,10 +67,30 @@ class AdjustmentRecord:
     new: str
     reason: str
     note: str
+    event_date: date | None = None  # the day of the triggering event
+    approver: str = ""
+    counted: bool = False  # counts toward the calibration rate (市场/技术/政策, not a rename)
 
     @property
     def anchor(self) -> str:
         return f"g{self.id}"
+
+
+@dataclass(frozen=True)
+class CalibrationFigure:
+    """The company's goal calibration of the period: key tasks, those adjusted, median event → approval days."""
+
+    key_tasks: int
+    adjusted: int
+    median_lead_days: float | None
+
+    @property
+    def text(self) -> str:
+        if not self.key_tasks:
+            return "—"
+        pct = self.adjusted / self.key_tasks * 100
+        lead = f"，事件→批准中位 {self.median_lead_days:g} 天" if self.median_lead_days is not None else ""
+        return f"{pct:.0f}%（{self.adjusted}/{self.key_tasks}）{lead}"
 
 
 @dataclass
@@ -172,6 +192,7 @@ class Brief:
     # 风险响应及时率 of the period: (answered on time, answered), None when nothing was measured
     response_rate: tuple[int, int] | None = None
     competencies: list[CompetencyRecord] = field(default_factory=list)
+    calibration: CalibrationFigure | None = None
 
     # -- counts -------------------------------------------------------------------------
     @property
@@ -245,7 +266,11 @@ class Brief:
             Figure("feedback", "收到反馈", f"{len(self.feedback)} 条（认可 {len(praise)} · 改进 {len(improve)}）",
                    [f.anchor for f in self.feedback], "本期收到的微反馈条数，按标签极性分。"),
             Figure("adjustments", "目标调整", str(len(self.adjustments)), [g.anchor for g in self.adjustments],
-                   "本期内所服务目标的调整记录条数（期初建立目标不计）。"),
+                   "本期内所服务目标已批准的调整条数（建立目标不计）。"),
+            *([Figure("calibration", "目标校准率（全公司）", self.calibration.text,
+                      [g.anchor for g in self.adjustments if g.counted],
+                      "本期任一时间有效的二、三级目标中，有已批准的市场/技术/政策原因调整（只改标题不计）的比例；"
+                      "健康线 15%，前 20% 企业 22.7%。")] if self.calibration is not None else []),
             Figure("tasks", "按时交付", f"{len(self.on_time)}/{len(self.due_tasks)}", [t.anchor for t in self.due_tasks],
                    "本期到期的任务中按时完成的个数 ÷ 已到期的任务数。"),
             Figure("escalations", "阻塞升级", str(len(episodes)), [e.anchor for e in self.escalations],

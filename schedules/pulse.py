@@ -6,22 +6,24 @@ transaction of its own, once per person and week.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.core.calendar import WorkCalendar, iso_week, week_label
+from bot.core.calendar import WorkCalendar, iso_week, week_days, week_label
 from bot.core.config import TenantConfig
 from bot.core.files import create_private, private_dir
 from cards.chart import trend_png
 from cards.model import Card, Message
 from handlers.context import Outgoing
+from handlers.goal_changes import rate_fields
 from schedules.registry import JobEnv, JobRegistry
 from handlers import competencies_texts  # noqa: F401  (the competency lines of HR's card)
 from store import competencies
 from store.export import export_weekly
+from store.goal_changes import calibration, common_department, quarter_of
 from store.live import is_counted, live_from
 from store.models import Employee, ScheduledSend
 from store.pulse import compute_pulse, org_tree, trend
@@ -108,6 +110,10 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
         start, end = weeks_window([week], tenant.tz)
         tasks = await task_figures(s, tenant.key, start=start, end=end, now=at)
         tasks_by_owner = {f.key: f for f in tasks.people}
+        # The quarter's goal calibration as of the week's end, so a pulse run again later reads the same.
+        week_end = week_days(week)[-1]
+        quarter, upto = quarter_of(week_end), datetime.combine(week_end + timedelta(days=1), time(0), tenant.tz)
+        dept_of = {e.userid: e.department for e in staff}
         for boss in staff:
             if not (boss.has_role("manager") or boss.userid in has_reports) or (boss.userid, "pulse_team") in done:
                 continue
@@ -119,12 +125,15 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
             cards.append((boss.userid, "pulse_team", pulse_card(
                 ctx, ctx.t("pulse.title.manager", week=week_label(week, tenant.locale)), p,
                 show_missing=[names.get(u, u) for u in p.missing if u != boss.userid],
-                extra=_task_fields(combine([tasks_by_owner[u] for u in team if u in tasks_by_owner])))))
+                extra=_task_fields(combine([tasks_by_owner[u] for u in team if u in tasks_by_owner]))
+                + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto,
+                                                     department=common_department(dept_of.get(u, "") for u in team))))))
         hr = [e.userid for e in staff if e.has_role("hr") and (e.userid, "pulse_company") not in done]
         if hr:
             company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week_label(week, tenant.locale)),
                                  await compute_pulse(s, tenant.key, week),
-                                 extra=_task_fields(tasks.total))
+                                 extra=_task_fields(tasks.total)
+                                 + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto)))
             company.body = "\n".join(x for x in (company.body, await competency_lines(ctx)) if x)
             cards += [(u, "pulse_company", company) for u in hr]
     sent = 0

@@ -103,19 +103,54 @@ class Goal(SQLModel, table=True):
     period: str = ""  # 2026Q4
     level: int = 1
     status: str = "active"  # active | cancelled
+    due: Optional[date] = None  # 截止; none when the period's end is meant
 
 
 class GoalAdjustment(SQLModel, table=True):
+    """One change to a goal, proposed and decided: the log the calibration rate is counted from.
+
+    The goal's current row (Goal) and its dated versions (GoalVersion) change only when a
+    change is approved; a change by a goals-file import is approved by the importer itself."""
+
     id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     tenant: str = Field(index=True, max_length=40)
     goal_code: str
     by_userid: str = ""
-    at: datetime = _ts(nullable=False)
-    field_name: str  # weight | title | new | cancelled | ...
+    at: datetime = _ts(nullable=False)  # proposed (or imported) at
+    field_name: str  # weight | title | due | parent_code | department | period | new | cancelled | status
     old_value: str = ""
     new_value: str = ""
-    reason: str = "其他"  # 市场 | 技术 | 政策 | 其他
+    reason: str = "其他"  # the cause: 市场 | 技术 | 政策 | 其他
     note: str = ""
+    # The triggering event's day (the market, technology or policy change); the rate's lead time starts here.
+    event_date: Optional[date] = None
+    status: str = "approved"  # proposed | approved | rejected
+    approver_userid: str = ""  # who was asked to decide
+    decided_by: str = ""
+    decided_at: Optional[datetime] = _ts()
+    decision_note: str = ""  # the reason given with 驳回
+    effective_from: Optional[date] = None  # the day the approved change takes effect
+    # A new goal's fields ({"title", "parent_code", "weight", "department", "period"}).
+    detail: dict[str, Any] = _json()
+
+
+class GoalVersion(SQLModel, table=True):
+    """A goal as it stood over [valid_from, valid_to): closed weeks keep the version they were made under."""
+
+    __table_args__ = (Index("ix_goalversion_goal", "tenant", "goal_code", "valid_from"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    goal_code: str
+    valid_from: Optional[date] = None  # none: since the goal was first set up
+    valid_to: Optional[date] = None  # exclusive; none: still current
+    title: str
+    parent_code: Optional[str] = None
+    department: str = ""
+    weight: float = 0.0
+    due: Optional[date] = None
+    level: int = 1
+    status: str = "active"
+    change_id: Optional[int] = None  # the GoalAdjustment that started this version
 
 
 class WeeklyAction(SQLModel, table=True):

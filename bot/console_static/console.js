@@ -731,6 +731,21 @@
       fig.hidden = true;
       img.removeAttribute("src");
     }
+    // The goal calibration rate per quarter, against the 15 % and 22.7 % lines.
+    const calFig = $("calibration-chart");
+    const calImg = $("calibration-chart-img");
+    if (d.calibration_chart) {
+      calFig.hidden = false;
+      const gen = state.generation;
+      apiBlob(d.calibration_chart).then(({ blob }) => {
+        if (gen !== state.generation) return;
+        if (calImg.src.startsWith("blob:")) URL.revokeObjectURL(calImg.src);
+        calImg.src = URL.createObjectURL(blob);
+      }).catch((e) => toast(`校准率图加载失败：${e.message}`));
+    } else {
+      calFig.hidden = true;
+      calImg.removeAttribute("src");
+    }
     $("pulse-mine").replaceChildren(d.actions.length ? mineTable(d.actions) : el("p", { class: "muted", text: "最近 12 周没有记录。" }));
   }
 
