@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
+from sqlmodel import col
 
 from pydantic import Field
 
@@ -40,14 +41,18 @@ DRAFT = "feedback_draft"
 FLOW_CARDS = ("fb_person", "fb_tag", "fb_impact")
 
 
+Polarity = Literal["认可", "改进"]
+
+
 class FeedbackTag(Strict):
     name: str = Field(min_length=1, max_length=20)
-    polarity: Literal["认可", "改进"] = "认可"
+    polarity: Polarity = "认可"
 
 
-DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in (
+_DEFAULT_TAGS: tuple[tuple[str, Polarity], ...] = (
     ("主动补位", "认可"), ("方案创新", "认可"), ("客户需求深挖", "认可"), ("跨部门协作", "认可"),
-    ("风险预警", "认可"), ("知识沉淀", "认可"), ("响应不及时", "改进"), ("交付质量待提升", "改进"))]
+    ("风险预警", "认可"), ("知识沉淀", "认可"), ("响应不及时", "改进"), ("交付质量待提升", "改进"))
+DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in _DEFAULT_TAGS]
 
 
 class FeedbackSettings(Section, name="feedback", legacy={
@@ -239,9 +244,9 @@ async def peer_feedback_this_month(ctx: Context, giver: str, line: set[str]) -> 
     """Feedback `giver` gave this calendar month (tenant time) to people outside their line."""
     tz = ctx.tenant.tz
     first = ctx.now.astimezone(tz).date().replace(day=1)
-    rows = (await ctx.session.execute(select(Feedback.receiver_userid).where(
-        Feedback.tenant == ctx.tenant.key, Feedback.giver_userid == giver,
-        Feedback.created_at >= local_day_start(first, tz)))).scalars()
+    rows = (await ctx.session.execute(select(col(Feedback.receiver_userid)).where(
+        col(Feedback.tenant) == ctx.tenant.key, col(Feedback.giver_userid) == giver,
+        col(Feedback.created_at) >= local_day_start(first, tz)))).scalars()
     return sum(1 for r in rows if r not in line)
 
 
@@ -282,8 +287,8 @@ async def _finish(ctx: Context, draft: dict[str, Any]) -> None:
 async def _close_flow_cards(ctx: Context, result: str | None = None) -> None:
     """Only the latest question of a draft stays answerable, so an old card cannot record twice."""
     rows = (await ctx.session.execute(select(IssuedCard).where(
-        IssuedCard.tenant == ctx.tenant.key, IssuedCard.userid == ctx.event.userid,
-        IssuedCard.kind.in_(FLOW_CARDS), IssuedCard.state == "open"))).scalars()
+        col(IssuedCard.tenant) == ctx.tenant.key, col(IssuedCard.userid) == ctx.event.userid,
+        col(IssuedCard.kind).in_(FLOW_CARDS), col(IssuedCard.state) == "open"))).scalars()
     for row in list(rows):
         await ctx.close_card(row, result or ctx.t("fb.card.superseded"))
 
@@ -412,7 +417,7 @@ async def _ask_person(ctx: Context, draft: dict[str, Any], *, quiet: bool = Fals
         ctx.reply(ctx.t("fb.ask.person"))
         return
     rows = list((await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.userid.in_(sorted(line))))).scalars())
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.userid).in_(sorted(line))))).scalars())
     # Direct reports first: they are whom a manager gives feedback to most.
     rows.sort(key=lambda e: (e.manager_userid != me, e.name, e.userid))
     names = [e.name for e in rows]
@@ -602,12 +607,12 @@ async def on_feedback_button(ctx: Context, row: IssuedCard, action: GiveFeedback
     ref_kind = action.about or None
     receiver: str | None = None
     if ref_kind == "action" and row.ref_id is not None:
-        action = (await ctx.session.execute(select(WeeklyAction).where(
-            WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.id == row.ref_id))).scalar_one_or_none()
-        receiver = action.userid if action else None
+        weekly = (await ctx.session.execute(select(WeeklyAction).where(
+            col(WeeklyAction.tenant) == ctx.tenant.key, col(WeeklyAction.id) == row.ref_id))).scalar_one_or_none()
+        receiver = weekly.userid if weekly else None
     elif ref_kind == "task" and row.ref_id is not None:
         task = (await ctx.session.execute(select(Task).where(
-            Task.tenant == ctx.tenant.key, Task.id == row.ref_id))).scalar_one_or_none()
+            col(Task.tenant) == ctx.tenant.key, col(Task.id) == row.ref_id))).scalar_one_or_none()
         receiver = task.owner_userid if task else None
     elif ref_kind is None and row.data.get("receiver"):
         receiver = str(row.data["receiver"])  # e.g. the fact brief of this person
@@ -662,7 +667,7 @@ async def feedback_list_text(ctx: Context, subject: Employee) -> str:
         return ctx.t("fb.view.empty", name=subject.name)
     givers = {r.giver_userid for r in rows}
     names = {e.userid: e.name for e in (await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.userid.in_(sorted(givers))))).scalars()}
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.userid).in_(sorted(givers))))).scalars()}
     lines = [ctx.t("fb.view.title", name=subject.name, n=total), " · ".join(f"{tag} {n}" for tag, n in by_tag)]
     for r in rows:
         lines.append(_line(ctx, r, names.get(r.giver_userid, r.giver_userid)))

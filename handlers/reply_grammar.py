@@ -254,7 +254,7 @@ def parse_leave(text: str, today: date, calendar: Calendar | None = None) -> Lea
             at = _ME.match(folded).end()  # type: ignore[union-attr]
             found = date_at(folded, at, today, calendar)
             head = _LEAVE_AFTER_DATE.match(folded, found.at[1]) if found is not None else None
-            if head is None:
+            if found is None or head is None:
                 return None
             kind, rest = _kind(head), text[:found.at[0]] + " " + text[head.end():]
         else:
@@ -284,7 +284,7 @@ def parse_leave(text: str, today: date, calendar: Calendar | None = None) -> Lea
 
     start, end = found.start, found.end
     opened = m is not None and found.start == found.end and _OPEN_RANGE.search(folded[:found.at[0]])
-    if opened:
+    if opened and m is not None:
         start = today
         reason = _reason(_OPEN_RANGE.sub("", text[m.end():found.at[0]]) + " " + text[found.at[1]:])
         if kind and kind not in reason:
