@@ -246,6 +246,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
     module: str = ""  # run `python -m MODULE --config …` instead of `dongxian serve`
+    args: tuple[str, ...] = ()  # more `serve` arguments (`--role worker --port N`)
 
     @property
     def url(self) -> str:
@@ -260,7 +261,7 @@ class ServerProcess:
         self.log_path = self.config.with_suffix(".log")
         log = self.log_path.open("wb")
         exe = ROOT / ".venv" / "bin" / "dongxian"
-        argv = [str(exe) if exe.exists() else "dongxian", "serve", "--config", str(self.config)]
+        argv = [str(exe) if exe.exists() else "dongxian", "serve", "--config", str(self.config), *self.args]
         if self.module:
             argv = [sys.executable, "-m", self.module, "--config", str(self.config)]
         self.proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

@@ -16,6 +16,7 @@ class LoadStats:
     latencies: list[float] = field(default_factory=list)  # seconds, answered requests only
     statuses: dict[int | str, int] = field(default_factory=dict)
     acked: list[int] = field(default_factory=list)  # indexes of the requests answered 200
+    sent_at: list[float] = field(default_factory=list)  # perf_counter when each acked request was sent
     sent: int = 0
     first_sent: float = 0.0
     last_done: float = 0.0
@@ -105,6 +106,7 @@ async def run_load(host: str, port: int, requests: list[tuple[str, bytes]], *, c
                 if status == 200:
                     stats.latencies.append(t1 - t0)
                     stats.acked.append(index)
+                    stats.sent_at.append(t0)
                 stats.last_done = max(stats.last_done, t1)
         finally:
             await conn.close()

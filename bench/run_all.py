@@ -33,6 +33,8 @@ STEPS: list[tuple[str, list[str], float]] = [
                          "--deadline", "150", "--budget", "200"], 200),
     ("reports", ["bench.reports", "--runs", "3"], 200),
     ("handling", ["bench.handling", "--events", "20"], 60),
+    # The 09:30 burst answered end to end (each reply names a witness); the target is N = 2,000.
+    ("burst", ["bench.burst", "--sizes", "1000,2000", "--runs", "3"], 420),
     ("inbound_wecom_postgres_2x", ["bench.inbound_wecom", "--db", "postgres", "--servers", "2", "--runs", "1",
                                    "--seconds", "8", "--drain-timeout", "10"], 40),
     ("fanout_wecom_postgres_2x", ["bench.fanout", "--platform", "wecom", "--db", "postgres", "--servers", "2",
@@ -66,6 +68,16 @@ def verdicts(results: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
                 acked_once, name)
             add(f"{label}: all handled within the drain window", r["all_exactly_once"], "—", None, name)
             add(f"{label}: protocol floor / ratio", f"{m['floor_per_s']}/s, ratio {m['ratio_to_floor']}", "—", None, name)
+    r = results.get("burst")
+    if r and "2000" in r["sizes"]:
+        m = r["sizes"]["2000"]["median"]
+        add("Burst of 2,000 with a witness each: answered/s (median)", m["answered_per_s"], "≥ 1000/s",
+            m["answered_per_s"] >= 1000, "burst")
+        add("Burst of 2,000: reply p99 (median)", m["reply_p99_s"], "≤ 2 s", m["reply_p99_s"] <= 2, "burst")
+        add("Burst of 2,000: keep-up ratio (median)", m["keep_up_ratio"], "≥ 0.5", (m["keep_up_ratio"] or 0) >= 0.5,
+            "burst")
+        add("Burst of 2,000: every reply answered once, every witness invited once",
+            r["sizes"]["2000"]["all_exactly_once"], "yes", r["sizes"]["2000"]["all_exactly_once"], "burst")
     r = results.get("inbound_wecom_ack_only")
     if r:
         m = r["median"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from enum import StrEnum
 from typing import Any
 
 from aiohttp import web
@@ -138,11 +139,25 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return runtime.metrics.exposition()
 
 
-def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Application:
+class Role(StrEnum):
+    """What one `dongxian serve` process does; the inbox and outbox in the database join them.
+
+    all: everything in one process. web: platform callbacks, DingTalk Stream, the console —
+    acknowledging only. worker: the dispatcher, the outbox relay and the scheduled jobs, with
+    only /healthz, /readyz and /metrics over HTTP. One web and one worker on a 2-core machine
+    keep acknowledgement and handling off each other's core (docs/deploy.md).
+    """
+
+    ALL = "all"
+    WEB = "web"
+    WORKER = "worker"
+
+
+def build_app(runtime: Runtime, *, start_background: bool = True, role: Role = Role.ALL) -> web.Application:
     config = runtime.config
     middlewares = [read_body_in_time, refuse_unstorable_query]
     guard = None
-    if config.console.enabled:
+    if config.console.enabled and role != Role.WORKER:  # no console in a worker: the web process serves it
         from bot.console import token_ok
         from bot.console_guard import ConsoleGuard, guard_middleware
 
@@ -159,10 +174,12 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
     for name, adapter in runtime.adapters.items():
+        if role == Role.WORKER:
+            break
         if name == "console" and not config.console.enabled:
             continue  # console tenants can still receive messages, but its API stays closed
         adapter.add_routes(app)
-    if config.console.enabled:
+    if config.console.enabled and role != Role.WORKER:
         try:
             from bot.console_page import add_page_routes
         except ImportError:  # the browser page is optional; the JSON API is enough for tests
@@ -172,7 +189,9 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
 
     if start_background:
         async def _start(app: web.Application) -> None:
-            await runtime.start()
+            await runtime.start(inbound=role != Role.WORKER, handle=role != Role.WEB)
+            if role == Role.WEB:
+                return  # the worker runs the jobs
             ticker = Ticker(runtime.jobs, runtime.job_env, runtime.config.tenants, runtime.clock, runtime.wake_outbox,
                             offset=runtime.offset)
             app["ticker"] = ticker

@@ -24,8 +24,8 @@ def _setup_logging() -> None:
 
 
 # -- serve / demo -------------------------------------------------------------------
-async def _prepare_serve(config: Config):  # type: ignore[no-untyped-def]
-    from bot.app import build_app, check_console_exposure, make_runtime
+async def _prepare_serve(config: Config, role: str = "all"):  # type: ignore[no-untyped-def]
+    from bot.app import Role, build_app, check_console_exposure, make_runtime
     from store.migrate import check_current
     from store.roster import ensure_tenant
 
@@ -38,18 +38,19 @@ async def _prepare_serve(config: Config):  # type: ignore[no-untyped-def]
     for tenant in config.tenants:
         await ensure_tenant(db, tenant)
     runtime = make_runtime(config, db, Clock())
-    return build_app(runtime)
+    return build_app(runtime, role=Role(role))
 
 
-def _serve(config: Config) -> int:
+def _serve(config: Config, role: str = "all", port: int | None = None) -> int:
     from aiohttp import web
 
     async def factory():  # type: ignore[no-untyped-def]
-        return await _prepare_serve(config)
+        return await _prepare_serve(config, role)
 
-    host, port = config.server.host, config.server.port
-    print(f"动线 Dongxian listening on http://{host}:{port}/  (console: {'on' if config.console.enabled else 'off'})", flush=True)
-    if config.console.enabled:
+    host, port = config.server.host, port or config.server.port
+    console = "on" if config.console.enabled and role != "worker" else "off"
+    print(f"动线 Dongxian listening on http://{host}:{port}/  (role: {role}, console: {console})", flush=True)
+    if console == "on":
         print(f"  console: http://{host}:{port}/console/", flush=True)
     from bot.app import IDLE_TIMEOUT_SECONDS
 
@@ -60,7 +61,7 @@ def _serve(config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return _serve(_config(args))
+    return _serve(_config(args), args.role, args.port)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -321,7 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--config", help="TOML config file (default: $DONGXIAN_CONFIG or config.toml)")
         return sp
 
-    with_config(sub.add_parser("serve", help="run the bot")).set_defaults(fn=cmd_serve)
+    serve = with_config(sub.add_parser("serve", help="run the bot"))
+    serve.add_argument("--role", choices=("all", "web", "worker"), default="all",
+                       help="all: everything (default); web: callbacks, Stream and console only; "
+                            "worker: handling, sending and jobs only (run one of each to use two cores)")
+    serve.add_argument("--port", type=int, help="listen here instead of [server].port (a worker beside its web)")
+    serve.set_defaults(fn=cmd_serve)
     demo = sub.add_parser("demo", help="fresh demo company + local console on 127.0.0.1:8080")
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--data-dir", default="var")

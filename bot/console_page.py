@@ -25,7 +25,8 @@ from bot.console import CLOCK_YEARS, token_ok
 from bot.console_guard import GUARD_KEY
 from store.audit import VIEW_AUDIT, search
 from store.live import is_counted, live_from
-from store.models import AuditLog, Employee, WeeklyAction
+from store.weekly import actions_between
+from store.models import AuditLog, Employee
 
 STATIC_DIR = Path(__file__).with_name("console_static")
 _ASSETS = {"console.css": "text/css", "console.js": "text/javascript", "audit.js": "text/javascript"}
@@ -220,9 +221,7 @@ class ConsolePage:
         from store.pulse import action_status
 
         first = week_back(week, TREND_WEEKS - 1)
-        rows = (await s.execute(select(WeeklyAction).where(
-            WeeklyAction.tenant == tenant.key, WeeklyAction.userid == me.userid,
-            WeeklyAction.week >= first, WeeklyAction.week <= week).order_by(WeeklyAction.week.desc()))).scalars()
+        rows = await actions_between(s, tenant.key, me.userid, first, week)
         today = self.runtime.now_for(tenant.key).astimezone(tenant.tz).date()
         return [{"week": a.week, "thing": a.thing, "goal": a.goal_code or "",
                  "witness": _person(a.witness_userid, names), "witness_state": a.witness_state,

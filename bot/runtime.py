@@ -332,13 +332,21 @@ class Runtime:
             except asyncio.TimeoutError:
                 pass
 
-    async def start(self) -> None:
-        for adapter in self.adapters.values():
-            await adapter.start()
-        self._tasks = [
-            asyncio.create_task(self._loop(self.process_inbox_once, self._inbox_wake, 0.5), name="dispatcher"),
-            asyncio.create_task(self._loop(self.relay_once, self._outbox_wake, 0.5), name="outbox-relay"),
-        ]
+    async def start(self, *, inbound: bool = True, handle: bool = True) -> None:
+        """Open the adapters' inbound connections (DingTalk Stream) and/or run the dispatcher and relay.
+
+        `serve --role web` takes inbound only and `--role worker` handles only: in a worker the
+        events arrive from another process, which cannot wake this one, so it polls more often.
+        """
+        if inbound:
+            for adapter in self.adapters.values():
+                await adapter.start()
+        if handle:
+            idle = 0.5 if inbound else 0.1
+            self._tasks = [
+                asyncio.create_task(self._loop(self.process_inbox_once, self._inbox_wake, idle), name="dispatcher"),
+                asyncio.create_task(self._loop(self.relay_once, self._outbox_wake, idle), name="outbox-relay"),
+            ]
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
         """Finish the step in hand, then handle what the inbox holds and send what is due, for at

@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.core.files import create_private, private_dir
+from cards.brief_html import render_html
+from cards.brief_records import Brief
 from cards.model import Card, Message
 from cards.texts import t
 from handlers import brief_texts  # noqa: F401  (the feature's texts join the catalogue)
@@ -19,7 +21,7 @@ from handlers.feedback import feedback_buttons, may_view, parse_feedback, person
 from handlers.people import tenant_directory
 from handlers.router import Router
 from store import audit
-from store.brief import Brief, build_brief, parse_period, period_days, quarter_of, render_html
+from store.brief import build_brief, parse_period, period_days, quarter_of
 from store.models import Employee, IssuedCard
 from store.statuses import Polarity
 

@@ -32,9 +32,10 @@ from handlers.reply_grammar import collapse_spaces, fold_width
 from handlers.router import Router
 from store import audit
 from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
-from store.models import Employee, Feedback, IssuedCard, Task, WeeklyAction
+from store.models import Employee, Feedback, IssuedCard, Task
 from store.statuses import FeedbackRef, Impact, Polarity
 from store.pulse import reporting_line
+from store.weekly import action_by_id
 
 router = Router("feedback")
 
@@ -626,8 +627,7 @@ async def on_feedback_button(ctx: Context, row: IssuedCard, action: GiveFeedback
     ref_kind = action.about or None
     receiver: str | None = None
     if ref_kind == "action" and row.ref_id is not None:
-        weekly = (await ctx.session.execute(select(WeeklyAction).where(
-            col(WeeklyAction.tenant) == ctx.tenant.key, col(WeeklyAction.id) == row.ref_id))).scalar_one_or_none()
+        weekly = await action_by_id(ctx.session, ctx.tenant.key, row.ref_id)
         receiver = weekly.userid if weekly else None
     elif ref_kind == "task" and row.ref_id is not None:
         task = (await ctx.session.execute(select(Task).where(

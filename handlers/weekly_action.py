@@ -12,8 +12,6 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
-
 from cards.intent_words import command_words
 from cards.model import Button, Card
 from handlers.actions import CardAction
@@ -25,9 +23,10 @@ from handlers.people import MAX_CANDIDATES, Directory, tenant_directory
 from handlers.reply_grammar import LeaveParseError, parse_action_reply, parse_leave, starts_leave, starts_skip
 from handlers.router import Router
 from bot.core.calendar import WorkCalendar, iso_week, week_days, week_label
-from store.goals import find_goal
-from store.models import ActionEdit, Goal, Leave, WeeklyAction, WitnessEvent
+from store.goals import active_goals, find_goal, goal_by_code
+from store.models import ActionEdit, Leave, WeeklyAction, WitnessEvent
 from store.pulse import action_status
+from store.weekly import action_by_id, action_of_week, leave_overlapping
 
 
 
@@ -62,9 +61,7 @@ def today(ctx: Context):  # type: ignore[no-untyped-def]
 
 
 async def my_action(ctx: Context, userid: str | None = None) -> WeeklyAction | None:
-    return (await ctx.session.execute(select(WeeklyAction).where(
-        WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.userid == (userid or ctx.event.userid),
-        WeeklyAction.week == this_week(ctx)))).scalar_one_or_none()
+    return await action_of_week(ctx.session, ctx.tenant.key, userid or ctx.event.userid, this_week(ctx))
 
 
 async def directory(ctx: Context) -> Directory:
@@ -74,8 +71,7 @@ async def directory(ctx: Context) -> Directory:
 async def goal_label(ctx: Context, code: str | None) -> str:
     if not code:
         return ctx.t("goal.none")
-    goal = (await ctx.session.execute(select(Goal).where(
-        Goal.tenant == ctx.tenant.key, Goal.code == code))).scalar_one_or_none()
+    goal = await goal_by_code(ctx.session, ctx.tenant.key, code)
     return f"{code} {goal.title}" if goal else code
 
 
@@ -147,8 +143,7 @@ async def _resolve_witness(ctx: Context, draft: dict[str, Any], token: str, prob
 async def _goal_card(ctx: Context) -> None:
     me = ctx.me
     assert me is not None
-    rows = list((await ctx.session.execute(select(Goal).where(
-        Goal.tenant == ctx.tenant.key, Goal.status == "active").order_by(Goal.level.desc(), Goal.code))).scalars())
+    rows = await active_goals(ctx.session, ctx.tenant.key)
     # Goals of my own department first: they are the ones most people serve.
     mine = [g for g in rows if g.department and me.department.startswith(g.department)]
     picks = (mine + [g for g in rows if g not in mine])[:5]
@@ -462,10 +457,7 @@ async def _mark_not_done(ctx: Context, action: WeeklyAction) -> None:
 
 # -- card presses --------------------------------------------------------------------
 async def _action_of(ctx: Context, ref_id: int | None) -> WeeklyAction | None:
-    if ref_id is None:
-        return None
-    return (await ctx.session.execute(select(WeeklyAction).where(
-        WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.id == ref_id))).scalar_one_or_none()
+    return await action_by_id(ctx.session, ctx.tenant.key, ref_id)
 
 
 @router.card("action_owner")
@@ -652,9 +644,7 @@ async def on_prompt_card(ctx: Context, row: Any) -> None:
     if ctx.event.action_key == "skip":
         await ctx.close_card(row, ctx.t("btn.skip_week"))
         days = week_days(this_week(ctx))
-        already = (await ctx.session.execute(select(Leave.id).where(
-            Leave.tenant == ctx.tenant.key, Leave.userid == ctx.event.userid,
-            Leave.start_day <= days[-1], Leave.end_day >= days[-1]))).first()
+        already = await leave_overlapping(ctx.session, ctx.tenant.key, ctx.event.userid, days[-1], days[-1])
         if already is not None:  # the shared card can be pressed again: skipping twice is once
             ctx.reply(ctx.t("skip.ok", reason=""))
             return
@@ -668,9 +658,7 @@ async def on_status(ctx: Context) -> None:
     if action is None:
         week = week_label(this_week(ctx), ctx.tenant.locale)
         days = week_days(this_week(ctx))
-        away = (await ctx.session.execute(select(Leave).where(
-            Leave.tenant == ctx.tenant.key, Leave.userid == ctx.event.userid,
-            Leave.start_day <= days[-1], Leave.end_day >= days[0]).order_by(Leave.start_day, Leave.id))).scalars().first()
+        away = await leave_overlapping(ctx.session, ctx.tenant.key, ctx.event.userid, days[0], days[-1])
         if away is None:
             ctx.reply(ctx.t("status.none", week=week))
             return
@@ -693,8 +681,7 @@ async def on_goals(ctx: Context) -> None:
     """The goal list with codes, the sender's department first: what to put in front of an action."""
     me = ctx.me
     assert me is not None
-    rows = list((await ctx.session.execute(select(Goal).where(
-        Goal.tenant == ctx.tenant.key, Goal.status == "active").order_by(Goal.level.desc(), Goal.code))).scalars())
+    rows = await active_goals(ctx.session, ctx.tenant.key)
     if not rows:
         ctx.reply(ctx.t("goals.none"))
         return

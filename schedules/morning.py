@@ -23,6 +23,7 @@ from handlers.weekly_action import prompt_card
 from schedules.registry import JobEnv, JobRegistry
 from store.models import Employee, Leave, ScheduledSend, UTCDateTime, WeeklyAction
 from store.scheduled import claim_send
+from store.weekly import done_awaiting_nudge, open_actions_of_week
 
 jobs = JobRegistry()
 
@@ -54,8 +55,7 @@ async def morning_prompt(env: JobEnv, tenant: TenantConfig, at: datetime) -> int
         ctx = env.outgoing(s, tenant, at)
         away = await _on_leave(s, tenant.key, day)
         prompted = await _claim_prompts(s, tenant.key, day, week, at)
-        open_actions = [] if not last_day else list((await s.execute(select(WeeklyAction).where(
-            WeeklyAction.tenant == tenant.key, WeeklyAction.week == week, WeeklyAction.status == "open"))).scalars())
+        open_actions = [] if not last_day else await open_actions_of_week(s, tenant.key, week)
         for action in open_actions:
             userid = action.userid
             if userid not in away:
@@ -101,11 +101,8 @@ async def _claim_prompts(session: AsyncSession, tenant: str, day: date, week: st
 async def _nudge_witnesses(ctx: Outgoing, cal: WorkCalendar, day: date, away: set[str]) -> int:
     """One nudge to a witness who has not answered a confirmation for a working day."""
     s, tenant = ctx.session, ctx.tenant
-    rows = (await s.execute(select(WeeklyAction).where(
-        WeeklyAction.tenant == tenant.key, WeeklyAction.status == "done",
-        WeeklyAction.nudged_at.is_(None), WeeklyAction.done_at.is_not(None)))).scalars()
     sent = 0
-    for action in list(rows):
+    for action in await done_awaiting_nudge(s, tenant.key):
         done_day = aware(action.done_at).astimezone(tenant.tz).date()  # type: ignore[arg-type]
         if cal.working_days_between(done_day, day) < 1 or action.witness_userid in away:
             continue

@@ -337,6 +337,17 @@ async def _write(
         ))
 
 
+async def goal_by_code(session: AsyncSession, tenant: str, code: str) -> Goal | None:
+    """The goal stored under exactly this code, whatever its status."""
+    return (await session.execute(select(Goal).where(Goal.tenant == tenant, Goal.code == code))).scalar_one_or_none()
+
+
+async def active_goals(session: AsyncSession, tenant: str) -> list[Goal]:
+    """The tenant's active goals, company goals before department goals, then by code."""
+    return list((await session.execute(select(Goal).where(
+        Goal.tenant == tenant, Goal.status == "active").order_by(Goal.level.desc(), Goal.code))).scalars())
+
+
 async def find_goal(session: AsyncSession, tenant: str, text: str) -> Goal | None:
     """The active goal meant by `text`: its code (tolerantly), else one clearly best-matching title."""
     text = (text or "").strip()

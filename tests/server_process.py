@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import aiohttp
 
@@ -14,14 +14,14 @@ START_SECONDS = 60  # a budget for a loaded 2-core machine, not a speed claim
 
 
 async def start_server(config: Path, workdir: Path, log: Path, url: str, *, probe: str = "/healthz",
-                       tail: Callable[[], str] | None = None) -> asyncio.subprocess.Process:
+                       tail: Callable[[], str] | None = None, args: Sequence[str] = ()) -> asyncio.subprocess.Process:
     """Start the server with `config` and wait until `url + probe` answers 200."""
     def why() -> str:
         return tail() if tail else log.read_text(errors="replace")[-3000:]
 
     with open(log, "wb") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", "--config", str(config),
+            sys.executable, "-m", "bot.cli", "serve", "--config", str(config), *args,
             stdout=out, stderr=asyncio.subprocess.STDOUT, cwd=str(workdir),
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + START_SECONDS

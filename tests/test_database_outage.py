@@ -93,7 +93,9 @@ class FullDisk:
         self.ballast = mount / "ballast"
 
     async def begin(self) -> None:
-        with open(self.ballast, "wb") as fh:
+        # Unbuffered: with a buffered file the last partial chunk is flushed at close, and that
+        # flush fails with ENOSPC too — which is the point, not an error of the test.
+        with open(self.ballast, "wb", buffering=0) as fh:
             try:
                 while True:
                     fh.write(b"\0" * 65536)

@@ -1,0 +1,216 @@
+"""The fact brief's records and figures: what the store collects and the cards render.
+
+Every figure keeps the anchors of the records it was counted from, so the document
+can list them under it: a reader can check each number against its facts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+
+# -- the records -----------------------------------------------------------------------------
+
+@dataclass
+class ActionRecord:
+    id: int
+    week: str
+    goal_code: str
+    thing: str
+    witness: str
+    status: str  # as people see it: 已确认, 已完成, 待见证, 进行中, 未完成
+    done: bool
+    confirmed: bool
+
+    @property
+    def anchor(self) -> str:
+        return f"a{self.id}"
+
+
+@dataclass
+class LeaveRecord:
+    id: int
+    start: date
+    end: date
+    reason: str
+
+    @property
+    def anchor(self) -> str:
+        return f"l{self.id}"
+
+
+@dataclass
+class FeedbackRecord:
+    id: int
+    day: date
+    giver: str
+    tag: str
+    polarity: str
+    impact: str
+    event: str
+    ref: str
+
+    @property
+    def anchor(self) -> str:
+        return f"f{self.id}"
+
+
+@dataclass
+class AdjustmentRecord:
+    id: int
+    goal_code: str
+    day: date
+    by: str
+    field_name: str
+    old: str
+    new: str
+    reason: str
+    note: str
+
+    @property
+    def anchor(self) -> str:
+        return f"g{self.id}"
+
+
+@dataclass
+class TaskRecord:
+    id: int
+    code: str
+    title: str
+    due: datetime
+    completed: datetime | None
+    status: str
+    outcome: str  # 按时交付 | 逾期交付 | 逾期未交付 | 未到期
+
+    @property
+    def anchor(self) -> str:
+        return f"t{self.id}"
+
+
+@dataclass
+class EscalationRecord:
+    id: int
+    task_code: str
+    level: int
+    episode: int
+    at: datetime
+    resolved: datetime | None
+
+    @property
+    def anchor(self) -> str:
+        return f"e{self.id}"
+
+
+@dataclass
+class Figure:
+    """One number of the brief and the anchors of the records it counts."""
+
+    key: str
+    label: str
+    value: str
+    records: list[str] = field(default_factory=list)
+    definition: str = ""
+
+
+@dataclass
+class Brief:
+    tenant: str
+    userid: str
+    name: str
+    department: str
+    period: str
+    first: date
+    last: date
+    as_of: date
+    generated_at: datetime
+    tz: ZoneInfo
+    weeks: list[str]
+    skipped_weeks: list[str]
+    actions: list[ActionRecord]
+    leaves: list[LeaveRecord]
+    goals: dict[str, str]  # code → title, of the goals the actions served
+    feedback: list[FeedbackRecord]
+    adjustments: list[AdjustmentRecord]
+    tasks: list[TaskRecord]
+    escalations: list[EscalationRecord]
+
+    # -- counts -------------------------------------------------------------------------
+    @property
+    def expected_weeks(self) -> list[str]:
+        return [w for w in self.weeks if w not in self.skipped_weeks]
+
+    @property
+    def missed_weeks(self) -> list[str]:
+        filled = {a.week for a in self.actions}
+        return [w for w in self.expected_weeks if w not in filled]
+
+    @property
+    def done(self) -> list[ActionRecord]:
+        return [a for a in self.actions if a.done]
+
+    @property
+    def confirmed(self) -> list[ActionRecord]:
+        return [a for a in self.actions if a.confirmed]
+
+    @property
+    def linked(self) -> list[ActionRecord]:
+        return [a for a in self.actions if a.goal_code]
+
+    def served(self) -> list[tuple[str, str, list[ActionRecord]]]:
+        """(code, title, actions) of each goal served, most served first."""
+        out = [(code, title, [a for a in self.actions if a.goal_code == code]) for code, title in self.goals.items()]
+        return sorted(out, key=lambda g: (-len(g[2]), g[0]))
+
+    def feedback_groups(self) -> list[tuple[str, str, list[tuple[str, list[FeedbackRecord]]]]]:
+        """(tag, polarity, [(impact, records)]) with the most frequent tag first."""
+        tags: dict[tuple[str, str], dict[str, list[FeedbackRecord]]] = {}
+        for f in self.feedback:
+            tags.setdefault((f.tag, f.polarity), {}).setdefault(f.impact, []).append(f)
+        order = {"客户级": 0, "团队级": 1, "流程级": 2}
+        groups = [(tag, pol, sorted(by.items(), key=lambda kv: order.get(kv[0], 9)))
+                  for (tag, pol), by in tags.items()]
+        return sorted(groups, key=lambda g: (g[1] != "认可", -sum(len(r) for _, r in g[2]), g[0]))
+
+    @property
+    def due_tasks(self) -> list[TaskRecord]:
+        return [t for t in self.tasks if t.outcome != "未到期"]
+
+    @property
+    def on_time(self) -> list[TaskRecord]:
+        return [t for t in self.tasks if t.outcome == "按时交付"]
+
+    def figures(self) -> list[Figure]:
+        """The brief's numbers, each with the records it was counted from."""
+        acts = [a.anchor for a in self.actions]
+        praise = [f for f in self.feedback if f.polarity == "认可"]
+        improve = [f for f in self.feedback if f.polarity == "改进"]
+        episodes = {(e.task_code, e.episode) for e in self.escalations}
+        figs = [
+            Figure("weeks", "统计周数", str(len(self.weeks)), [],
+                   f"{self.period} 中截至 {self.as_of.isoformat()} 已开始的周（周一至周日；跨季度的周算在它的周四所在的季度），"
+                   "上线日期之前的周不计。"),
+            Figure("skipped", "请假/跳过周", str(len(self.skipped_weeks)), [l.anchor for l in self.leaves],
+                   "没有关键动作、且与请假记录有重叠的周；不计入应填周数。"),
+            Figure("filled", "填写关键动作", f"{len(self.actions)}/{len(self.expected_weeks)} 周", acts,
+                   "填写了关键动作的周数 ÷（统计周数 − 请假/跳过周）。"),
+            Figure("missed", "未填写周", str(len(self.missed_weeks)), [],
+                   "应填写而没有关键动作的周：" + ("、".join(self.missed_weeks) or "无")),
+            Figure("done", "完成", f"{len(self.done)}/{len(self.actions)}", [a.anchor for a in self.done],
+                   "状态为“已完成”或“已确认”的关键动作 ÷ 关键动作数。"),
+            Figure("confirmed", "见证确认", f"{len(self.confirmed)}/{len(self.done)}",
+                   [a.anchor for a in self.confirmed], "见证人确认完成的关键动作 ÷ 已完成的关键动作。"),
+            Figure("linked", "目标关联", f"{len(self.linked)}/{len(self.actions)}", [a.anchor for a in self.linked],
+                   "关联了目标编号的关键动作 ÷ 关键动作数。"),
+            Figure("goals", "服务的目标", str(len(self.goals)), [a.anchor for a in self.linked],
+                   "关键动作关联到的不同目标个数。"),
+            Figure("feedback", "收到反馈", f"{len(self.feedback)} 条（认可 {len(praise)} · 改进 {len(improve)}）",
+                   [f.anchor for f in self.feedback], "本期收到的微反馈条数，按标签极性分。"),
+            Figure("adjustments", "目标调整", str(len(self.adjustments)), [g.anchor for g in self.adjustments],
+                   "本期内所服务目标的调整记录条数（期初建立目标不计）。"),
+            Figure("tasks", "按时交付", f"{len(self.on_time)}/{len(self.due_tasks)}", [t.anchor for t in self.due_tasks],
+                   "本期到期的任务中按时完成的个数 ÷ 已到期的任务数。"),
+            Figure("escalations", "阻塞升级", str(len(episodes)), [e.anchor for e in self.escalations],
+                   "本期内本人负责的任务因逾期无更新而被升级的次数（同一次阻塞逐级上报算一次）。"),
+        ]
+        return figs
