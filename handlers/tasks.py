@@ -41,6 +41,7 @@ from handlers.router import Router
 from store.pulse import reporting_line
 from store.scheduled import claim_send
 from store.models import Employee, Escalation, IssuedCard, Project, Task, TaskUpdate
+from store.statuses import TaskField, TaskStatus, TaskUpdateKind
 from store.tasks import (BLOCKED, DONE, OPEN_STATUSES, collaborator_list, episode_of, find_project, find_task,
                          normalize_task_code, resolve_escalations, utc)
 
@@ -76,12 +77,12 @@ ESCALATION_CARD_TTL_HOURS = 72  # WeCom response codes live 72 h
 HISTORY_LINES = 12
 
 # Longest first: in `完成了 报告` the deliverable is `报告`, not `了 报告`.
-_STATUS_WORDS: tuple[tuple[str, str], ...] = tuple(sorted((
-    ("待开始", "待开始"), ("未开始", "待开始"),
-    ("进行中", "进行中"), ("开始", "进行中"), ("在做", "进行中"), ("处理中", "进行中"), ("推进中", "进行中"),
-    ("阻塞", "阻塞"), ("受阻", "阻塞"), ("卡住", "阻塞"), ("卡住了", "阻塞"),
-    ("已完成", "已完成"), ("完成", "已完成"), ("完成了", "已完成"), ("已交付", "已完成"),
-    ("doing", "进行中"), ("blocked", "阻塞"), ("done", "已完成"),
+_STATUS_WORDS: tuple[tuple[str, TaskStatus], ...] = tuple(sorted((
+    ("待开始", TaskStatus.TODO), ("未开始", TaskStatus.TODO),
+    ("进行中", TaskStatus.DOING), ("开始", TaskStatus.DOING), ("在做", TaskStatus.DOING), ("处理中", TaskStatus.DOING), ("推进中", TaskStatus.DOING),
+    ("阻塞", TaskStatus.BLOCKED), ("受阻", TaskStatus.BLOCKED), ("卡住", TaskStatus.BLOCKED), ("卡住了", TaskStatus.BLOCKED),
+    ("已完成", TaskStatus.DONE), ("完成", TaskStatus.DONE), ("完成了", TaskStatus.DONE), ("已交付", TaskStatus.DONE),
+    ("doing", TaskStatus.DOING), ("blocked", TaskStatus.BLOCKED), ("done", TaskStatus.DONE),
 ), key=lambda p: -len(p[0])))
 # A deliverable has to say something: these say only that it is done.
 _VAGUE_DELIVERABLES = frozenset({"完成", "已完成", "好了", "好", "ok", "done", "已交付", "交付", "提交", "已提交",
@@ -107,8 +108,12 @@ def fmt_hours(hours: float) -> str:
     return f"{hours:g}"
 
 
-def status_label(task: Task) -> str:
-    return f"{task.status}（{task.block_reason}）" if task.status == BLOCKED and task.block_reason else task.status
+def status_label(task: Task, locale: str = "zh") -> str:
+    """The status as people read it (阻塞（等采购确认）); the stored value never reaches them."""
+    label = TaskStatus(task.status).label(locale)
+    if task.status == BLOCKED and task.block_reason:
+        return texts.t(locale, "task.status.blocked_by", status=label, reason=task.block_reason)
+    return label
 
 
 async def names(ctx: Context, userids: list[str]) -> str:
@@ -151,7 +156,7 @@ async def task_fields(ctx: Context, task: Task, *, with_owner: bool = False) -> 
         fields.append((ctx.t("task.field.owner"), await ctx.name_of(task.owner_userid)))
     fields += [(ctx.t("task.field.due"), fmt_time(ctx, task.due_at)),
                (ctx.t("task.field.deliverable"), task.deliverable_template or "—"),
-               (ctx.t("task.field.status"), status_label(task))]
+               (ctx.t("task.field.status"), status_label(task, ctx.locale))]
     collab = collaborator_list(task)
     if collab:
         fields.append((ctx.t("task.field.collaborators"), await names(ctx, collab)))
@@ -255,16 +260,23 @@ async def _history_line(ctx: Context, u: TaskUpdate, who: str) -> str:
         return ctx.t("task.hist.created", who=who) if u.by_userid else ctx.t("task.hist.imported")
     if u.kind == "status":
         note = f"（{u.note}）" if u.note else ""
-        return ctx.t("task.hist.status", who=who, old=u.old_value, new=u.new_value, note=note)
+        return ctx.t("task.hist.status", who=who, old=_status_word(ctx, u.old_value),
+                     new=_status_word(ctx, u.new_value), note=note)
     if u.kind == "due":
         return ctx.t("task.hist.due", who=who, old=u.old_value, new=u.new_value, note=u.note)
     if u.kind == "nudge":
         return ctx.t("task.hist.nudge", who=who)
-    if u.note == "负责人":
+    field = TaskField.from_label(u.note)  # the field's value (owner …); rows before 0006 were migrated
+    if field is TaskField.OWNER:
         old, new = await ctx.name_of(u.old_value), await ctx.name_of(u.new_value)
     else:
         old, new = u.old_value or "—", u.new_value or "—"
-    return ctx.t("task.hist.edit", who=who, field=u.note, old=old, new=new)
+    return ctx.t("task.hist.edit", who=who, field=field.label(ctx.locale) if field else u.note, old=old, new=new)
+
+
+def _status_word(ctx: Context, value: str) -> str:
+    status = TaskStatus.from_label(value) if value else None
+    return status.label(ctx.locale) if status else value
 
 
 # -- permissions ----------------------------------------------------------------------------
@@ -500,11 +512,11 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
     owner, collaborators = people[0], [u for u in people[1:] if u != people[0]]
     task = Task(tenant=ctx.tenant.key, project_id=project.id or 0, code=code, title=title, owner_userid=owner,
                 collaborators=";".join(collaborators), due_at=utc(due), deliverable_template=line.deliverable or "",
-                status="待开始", created_at=utc(ctx.now), status_updated_at=utc(ctx.now))
+                status=TaskStatus.TODO, created_at=utc(ctx.now), status_updated_at=utc(ctx.now))
     ctx.session.add(task)
     await ctx.session.flush()
     ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=me.userid, at=utc(ctx.now),
-                               kind="created", new_value="待开始", note="对话创建"))
+                               kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note="对话创建"))
     await notify_assignment(ctx, task, by=me.name)
     for uid in collaborators:
         ctx.send(uid, ctx.t("task.collab.added", who=me.name, code=code, title=title,
@@ -555,22 +567,22 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
 
     title = " ".join(title_words).strip("，,；; ")
     if title and title != task.title:
-        log("名称", task.title, title)
+        log(TaskField.TITLE, task.title, title)
         changes.append(f"{ctx.t('task.field.title')} {task.title} → {title}")
         task.title = title
     old_owner = task.owner_userid
     if people:
         if people[0] != task.owner_userid:
-            log("负责人", task.owner_userid, people[0])
+            log(TaskField.OWNER, task.owner_userid, people[0])
             changes.append(f"{ctx.t('task.field.owner')} {await ctx.name_of(task.owner_userid)} → {await ctx.name_of(people[0])}")
             task.owner_userid = people[0]
         collab = [u for u in people[1:] if u != people[0]]
         if len(people) > 1 and ";".join(collab) != task.collaborators:
-            log("协作人", task.collaborators, ";".join(collab))
+            log(TaskField.COLLABORATORS, task.collaborators, ";".join(collab))
             changes.append(f"{ctx.t('task.field.collaborators')} {await names(ctx, collab)}")
             task.collaborators = ";".join(collab)
     if line.deliverable is not None and line.deliverable != task.deliverable_template:
-        log("交付物要求", task.deliverable_template, line.deliverable)
+        log(TaskField.DELIVERABLE, task.deliverable_template, line.deliverable)
         changes.append(f"{ctx.t('task.field.deliverable')} {line.deliverable or '—'}")
         task.deliverable_template = line.deliverable
     if due is not None and utc(due) != utc(task.due_at):
@@ -622,7 +634,7 @@ async def _list_line(ctx: Context, t: Task, suffix: str) -> str:
     project = await project_of(ctx, t)
     late = ctx.t("task.list.late") if aware(t.due_at) < ctx.now else ""
     return (f"· {t.code} {t.title}｜{project.name if project else '—'}｜"
-            f"{ctx.t('task.field.due')} {fmt_time(ctx, t.due_at)}{late}｜{status_label(t)}{suffix}")
+            f"{ctx.t('task.field.due')} {fmt_time(ctx, t.due_at)}{late}｜{status_label(t, ctx.locale)}{suffix}")
 
 
 # -- 进度 -----------------------------------------------------------------------------------------
@@ -682,11 +694,11 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         task.deliverable, task.completed_at = note, now
     ctx.session.add(task)
     ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid, at=now,
-                               kind="status", old_value=old, new_value=status, note=note))
+                               kind=TaskUpdateKind.STATUS, old_value=old, new_value=status, note=note))
     await resolve_escalations(ctx.session, ctx.tenant.key, task.id or 0, now)
     who = await ctx.name_of(ctx.event.userid)
-    await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.status", who=who, status=status_label(task)))
-    await ctx.expire_cards(kind=OWNER_CARD, ref_id=task.id or 0, result=ctx.t("task.card.updated", status=status))
+    await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.status", who=who, status=status_label(task, ctx.locale)))
+    await ctx.expire_cards(kind=OWNER_CARD, ref_id=task.id or 0, result=ctx.t("task.card.updated", status=TaskStatus(status).label(ctx.locale)))
 
     project = await project_of(ctx, task)
     pmo = project.pmo_userid if project else ""
@@ -697,9 +709,9 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         ctx.reply(ctx.t("task.done.ok", code=task.code, title=task.title,
                         late="" if aware(task.due_at) >= ctx.now else ctx.t("task.done.late")))
     elif from_card and ctx.event.userid == task.owner_userid:
-        await send_owner_card(ctx, task, title_key="task.card.plain", body=ctx.t("task.card.updated", status=status_label(task)))
+        await send_owner_card(ctx, task, title_key="task.card.plain", body=ctx.t("task.card.updated", status=status_label(task, ctx.locale)))
     else:
-        ctx.reply(ctx.t("task.status.ok", code=task.code, status=status_label(task)))
+        ctx.reply(ctx.t("task.status.ok", code=task.code, status=status_label(task, ctx.locale)))
 
 
 @router.conversation(ASK_BLOCK_REASON, label="task.flow.reason", resume=_ask_again)
@@ -803,11 +815,11 @@ async def on_owner_card(ctx: Context, row: IssuedCard) -> None:
         await ctx.close_card(row, ctx.t("task.card.not_owner"))
         return
     if task.status == DONE:
-        await ctx.close_card(row, ctx.t("task.card.updated", status=DONE))
+        await ctx.close_card(row, ctx.t("task.card.updated", status=DONE.label(ctx.locale)))
         return
     key = ctx.event.action_key
     if key == "progress":
-        await apply_status(ctx, task, "进行中", "", from_card=True)
+        await apply_status(ctx, task, TaskStatus.DOING, "", from_card=True)
     elif key == "blocked":
         await apply_status(ctx, task, BLOCKED, "", from_card=True)
     elif key == "done":

@@ -20,7 +20,7 @@ from handlers.feedback import feedback_buttons
 from handlers.card_answers import meaning_of, typed_answer
 from handlers.intent import Intent, classify
 from handlers.people import MAX_CANDIDATES, Directory, tenant_directory
-from handlers.reply_grammar import LeaveParseError, parse_action_reply, parse_leave, starts_leave, starts_skip
+from handlers.reply_grammar import LeaveParseError, date_range, parse_action_reply, parse_leave, starts_leave, starts_skip
 from handlers.router import Router
 from bot.core.calendar import WorkCalendar, iso_week, week_days, week_label
 from store.goals import active_goals, find_goal, goal_by_code
@@ -598,12 +598,12 @@ async def _leave(ctx: Context, text: str) -> None:
         if exc.code == "past" and exc.suggested is not None:
             # 12-01 typed on 12-02: ask whether next year is meant; never move it in silence.
             s = exc.suggested
-            said = s.end.isoformat() if s.start == s.end else f"{s.start.isoformat()} 至 {s.end.isoformat()}"
+            said = date_range(ctx.locale, s.start, s.end)
             await ctx.set_conversation(LEAVE_PAST, {"start": s.start.isoformat(), "end": s.end.isoformat(),
                                                     "reason": s.reason})
-            ctx.reply(ctx.t("leave.past.ask", question=str(exc), suggested=said, example=said))
+            ctx.reply(ctx.t("leave.past.ask", question=exc.text(ctx.locale), suggested=said, example=said))
             return
-        ctx.reply(str(exc))
+        ctx.reply(exc.text(ctx.locale))
         return
     if req is None:
         ctx.reply(ctx.t("help"))
