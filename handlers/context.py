@@ -25,6 +25,7 @@ from bot.core.timeutil import aware
 from store import outbox
 from store.db import try_insert
 from store.models import Conversation, Employee, IssuedCard
+from store.statuses import CardState
 
 
 BROADCAST = "*"  # IssuedCard.userid of a card shared by many recipients
@@ -75,7 +76,7 @@ class Outgoing:
         card.id = new_card_id()
         self.session.add(IssuedCard(
             id=card.id, tenant=self.tenant.key, userid=userid, kind=kind, ref_id=ref_id,
-            data=data or {}, card=card.to_dict(), state="open", created_at=self.now,
+            data=data or {}, card=card.to_dict(), state=CardState.OPEN, created_at=self.now,
             # WeCom response codes live 72 h; a card answered later is refused clearly.
             expires_at=self.now + timedelta(hours=ttl_hours),
         ))
@@ -94,7 +95,7 @@ class Outgoing:
         card.broadcast = True
         await try_insert(self.session, IssuedCard, dict(
             id=card.id, tenant=self.tenant.key, userid=BROADCAST, kind=kind, ref_id=None,
-            data={"audience": audience}, card=card.to_dict(), state="open", created_at=self.now,
+            data={"audience": audience}, card=card.to_dict(), state=CardState.OPEN, created_at=self.now,
             expires_at=self.now + timedelta(hours=ttl_hours)))
         message = Message(kind="card", card=card)
         outbox.enqueue_many(self.session, tenant=self.tenant.key, platform=self.tenant.platform,
@@ -108,7 +109,7 @@ class Outgoing:
 
     async def close_card(self, row: IssuedCard, result: str) -> None:
         """Mark a card answered and show `result` in place of its buttons."""
-        row.state = "used"
+        row.state = CardState.USED
         row.used_at = self.now
         card = Card.from_dict(row.card)
         card.result = result
