@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import update
 
-from bench.common import (WORK, BenchDatabase, ServerProcess, banner, cpu_seconds, free_port, log, median,
-                          percentile, rounded, write_config, write_result)
+from bench.common import (RESULTS, ROOT, WORK, BenchDatabase, ServerProcess, banner, cpu_seconds, free_port, log, median,
+                          percentile, rounded, start_profile, summarize_profile, write_config, write_result)
 from bench.company import GIVEN, SURNAMES, Shape, populate
 from bench.fakes import LimitedWeCom
 from bench.http_load import run_load
@@ -109,6 +109,10 @@ async def one_run(size: int, args: argparse.Namespace, run: int) -> dict[str, An
             text = f"O{1 + k % 4}-KR{1 + k % 3} 完成第{k % 90 + 1}份报告 @{names[(k + 1) % size]}"
             requests.append(client.envelope(client.text_xml(userids[k], text, msgid=MSGID_BASE + run * 10**7 + k)))
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
+        # The handling process (the worker when split) is the one to look into.
+        profile_path = RESULTS / "profiles" / f"burst-{args.db}-{size}{'-split' if args.split else ''}.txt"
+        profiler = start_profile(procs[-1].pid, args.profile_seconds, profile_path) \
+            if args.profile and run == 0 else None
         stats = await run_load("127.0.0.1", port, requests, connections=args.connections, seconds=args.load_seconds)
         ack_done = stats.last_done
         acked = set(stats.acked)
@@ -122,6 +126,8 @@ async def one_run(size: int, args: argparse.Namespace, run: int) -> dict[str, An
         while time.perf_counter() < deadline and answered() != (len(acked), len(acked)):
             await asyncio.sleep(0.1)
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+        if profiler is not None:
+            profiler.wait(60)
         conf, inv = answered()
         first = stats.first_sent
         confirmations = {k: min(t for t, m in fake.stamps[userids[k]] if m == ANSWER)
@@ -147,6 +153,9 @@ async def one_run(size: int, args: argparse.Namespace, run: int) -> dict[str, An
                       "all_answered_once": conf == len(acked) and twice == 0,
                       "all_witnesses_invited_once": inv == len(acked) and invited_twice == 0},
         }
+        if profiler is not None:
+            result["profile"] = {"file": str(profile_path.relative_to(ROOT)),
+                                 "on_stack": summarize_profile(profile_path, top=40)}
         log(f"N={size} run {run + 1}: ack {result['ack_per_s']}/s (p99 {result['ack_ms']['p99']} ms), "
             f"answered {result['answered_per_s']}/s, reply p50 {result['reply_s']['p50']} s p99 "
             f"{result['reply_s']['p99']} s, keep-up {result['keep_up_ratio']}, CPU "
@@ -166,6 +175,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--profile", action="store_true", help="sample the handling process with py-spy in the first run")
+    p.add_argument("--profile-seconds", type=float, default=20.0)
     p.add_argument("--split", action="store_true", help="one `serve --role web` and one `--role worker`")
     p.add_argument("--load-seconds", type=float, default=60.0, help="upper bound for sending the callbacks")
     p.add_argument("--answer-timeout", type=float, default=300.0, help="how long to wait for the last answer")
