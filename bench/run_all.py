@@ -33,6 +33,7 @@ STEPS: list[tuple[str, list[str], float]] = [
                          "--deadline", "150", "--budget", "200"], 200),
     ("reports", ["bench.reports", "--runs", "3"], 200),
     ("handling", ["bench.handling", "--events", "20"], 60),
+    ("deliverables", ["bench.deliverables", "--runs", "3"], 30),
     # The 09:30 burst answered end to end (each reply names a witness); the target is N = 2,000.
     ("burst", ["bench.burst", "--sizes", "1000,2000", "--runs", "3"], 420),
     ("inbound_wecom_postgres_2x", ["bench.inbound_wecom", "--db", "postgres", "--servers", "2", "--runs", "1",
@@ -93,6 +94,11 @@ def verdicts(results: dict[str, dict[str, Any] | None]) -> list[dict[str, Any]]:
             met = None if took is None else (took <= 1.2 * floor if floor >= 1 else None)
             add(f"{label}: tick → last accepted (median)", took, f"≤ 1.2 × floor ({floor} s)", met, name)
             add(f"{label}: delivered exactly once", r["all_exactly_once"], "true", r["all_exactly_once"], name)
+    r = results.get("deliverables")
+    if r:
+        for f in r["files"]:
+            add(f"Deliverable extraction, {f['file']} ({f['method']}): median s / peak MiB",
+                f"{f['median_s']} s / {f['peak_rss_mib']} MiB", "—", None, "deliverables")
     r = results.get("reports")
     if r and r.get("at_100k"):
         v = r["at_100k"]

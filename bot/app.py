@@ -13,6 +13,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from bot.core.clock import Clock, utcnow
 from bot.core.config import Config, ConfigError
+from bot.hooks import Hooks
 from bot.runtime import Runtime
 from handlers.router import Router
 from schedules.registry import JobRegistry
@@ -179,6 +180,8 @@ def build_app(runtime: Runtime, *, start_background: bool = True, role: Role = R
         if name == "console" and not config.console.enabled:
             continue  # console tenants can still receive messages, but its API stays closed
         adapter.add_routes(app)
+    if role != Role.WORKER:
+        Hooks(runtime).add_routes(app)  # /hooks/{tenant}/{source}: 404 unless [tenants.trace.hooks] names it
     if config.console.enabled and role != Role.WORKER:
         try:
             from bot.console_page import add_page_routes

@@ -407,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     menu.set_defaults(fn=cmd_wecom_menu)
     from bot.cli_tasks import add_task_commands
     add_task_commands(sub)
+    from bot.cli_events import add_event_commands
+    add_event_commands(sub)
+    from bot.cli_competencies import add_competency_commands
+    add_competency_commands(sub)
 
     from bot.cli_dingtalk import add_dingtalk_commands
     add_dingtalk_commands(sub)

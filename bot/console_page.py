@@ -205,12 +205,14 @@ class ConsolePage:
                 out["mutual_pairs"] = [[_person(u, names) for u in pair] for pair in p.mutual_pairs]
                 q = f"tenant={quote(tenant.key)}&userid={quote(me.userid)}&week={week}"
                 out["chart"] = f"/console/api/pulse/chart.png?{q}"
+                out["calibration_chart"] = f"/console/api/pulse/chart.png?{q}&kind=calibration"
                 if scope == "line":
                     # Who did not fill in is for the manager's eyes only, never the company view.
                     # The manager is counted in the figures, but is not listed to himself.
                     out["missing"] = [_person(u, names) for u in p.missing if u != me.userid]
                 else:
                     out["export"] = f"/console/api/export.xlsx?{q}"
+                    out["competencies"] = await _competency_spread(s, tenant.key, names)
         if scope != "self" and not out["before_live"]:
             await self._audit(tenant, me, "view_pulse", f"{scope}:{week}")
         return web.json_response(out)
@@ -240,10 +242,32 @@ class ConsolePage:
             scope, people = await self._scope(s, tenant, me)
             if scope == "self":
                 return _bad("the trend chart is for managers and HR", 403)
+            if request.query.get("kind") == "calibration":
+                return await self._calibration_chart(s, tenant, me, week, scope)
             points = await trend(s, tenant.key, week, weeks=TREND_WEEKS, people=people)
         await self._audit(tenant, me, "view_pulse_chart", f"{scope}:{week}")
         # Drawing takes a noticeable fraction of a second; keep the event loop free meanwhile.
         png = await asyncio.to_thread(trend_png, points, tenant.locale)
+        return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
+
+    async def _calibration_chart(self, s: AsyncSession, tenant: TenantConfig, me: Employee, week: str,
+                                 scope: str) -> web.Response:
+        """The goal calibration rate of the last four quarters: the company for HR and admins, a
+        manager's own department for a manager."""
+        from bot.core.calendar import week_days
+        from cards.chart import calibration_png
+        from store.goal_changes import calibration, quarter_of, quarter_days
+
+        last = week_days(week)[-1]
+        quarters = [quarter_of(last)]
+        while len(quarters) < 4:
+            quarters.insert(0, quarter_of(quarter_days(quarters[0])[0] - timedelta(days=1)))
+        department = None if scope != "line" else me.department
+        upto = datetime.combine(last + timedelta(days=1), time(0), tenant.tz)
+        points = [(q, (await calibration(s, tenant.key, q, tenant.tz, department=department, upto=upto)).rate)
+                  for q in quarters]
+        await self._audit(tenant, me, "view_pulse_chart", f"{scope}:{week}:calibration")
+        png = await asyncio.to_thread(calibration_png, points, tenant.locale)
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def export(self, request: web.Request) -> web.Response:
@@ -340,3 +364,18 @@ async def _names(s: AsyncSession, tenant: str) -> dict[str, tuple[str, str]]:
 def _person(userid: str, names: dict[str, tuple[str, str]]) -> dict[str, str]:
     name, dept = names.get(userid, (userid, ""))
     return {"userid": userid, "name": name, "department": dept}
+
+
+async def _competency_spread(s: AsyncSession, tenant: str, names: dict[str, tuple[str, str]]) -> dict[str, Any] | None:
+    """HR's view of the latest assessment round: per-manager distributions (groups under 5 suppressed)."""
+    from store import competencies
+
+    period = await competencies.latest_period(s, tenant)
+    if period is None:
+        return None
+    company, spread = await competencies.rating_spread(s, tenant, period)
+    if company is None:
+        return {"period": period, "average": None, "managers": []}
+    return {"period": period, "average": round(company, 1), "managers": [
+        {"name": names.get(m.manager, (m.manager, ""))[0], "people": m.people, "l1": m.counts[1], "l2": m.counts[2],
+         "l3": m.counts[3], "average": round(m.average, 1), "lenient": m.lenient} for m in spread]}

@@ -373,6 +373,10 @@ class Runtime:
     def wake_outbox(self) -> None:
         self._outbox_wake.set()
 
+    def wake_inbox(self) -> None:
+        """Something stored an inbox row itself (an external event): the dispatcher should look."""
+        self._inbox_wake.set()
+
     async def settle(self, rounds: int = 50) -> None:
         """Process the inbox and deliver due outbox rows until both are idle (for tests and jobs)."""
         for _ in range(rounds):

@@ -35,11 +35,14 @@ from bot.core.config import TenantConfig
 from bot.core.events import Event
 from bot.replay import ReplayGuard, body_digest
 from bot.wecom_api import WeComAPI, WeComError, WeComTransportError, jitter
+from bot.wecom_approval import SOURCE, incoming as approval_incoming, parse_approval_change
 from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto
 from cards.model import Card, Message
 from cards.wecom import (CardRenderError, TEXT_MAX_BYTES, clip_bytes, is_interactive, render_card_update,
                          render_message, render_template_card, render_text)
+from handlers.trace_rules import TraceSettings
 from store import send_memory
+from store.external_events import ingest
 from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -282,6 +285,9 @@ class WeComAdapter(Adapter):
                 log.warning("WeCom callback for tenant %s names agent %s, configured is %s; ignored",
                             tenant.key, agent, tenant.wecom.agent_id)
                 return web.Response(status=200)
+            if str(msg.get("Event", "")).strip() == "sys_approval_change":
+                info = parse_approval_change(self._crypto(tenant).decrypt(signed))
+                return await self._approval(tenant, info, now)
             event = event_from_xml(tenant.key, msg)
         except CallbackRejected as exc:
             return self._refuse(request, exc)
@@ -291,6 +297,22 @@ class WeComAdapter(Adapter):
             return web.Response(status=200)
         # A failure here answers 500, so WeCom retries instead of us losing the event.
         await self.runtime.accept(event)
+        return web.Response(status=200)
+
+    async def _approval(self, tenant: TenantConfig, info: dict[str, Any], now: datetime) -> web.Response:
+        """Fetch the form (oa/getapprovaldetail), store the event, then answer: a failure answers 500 and
+        WeCom delivers again, so nothing is acknowledged that was not stored."""
+        if info["template_id"] not in TraceSettings.of(tenant).codes(SOURCE):
+            detail = None  # no rule reads this template's form: 留痕 needs none of it
+        else:
+            try:
+                detail = await self.api(tenant).approval_detail(info["sp_no"])
+            except (WeComError, WeComTransportError) as exc:
+                log.warning("WeCom approval %s of %s: detail not fetched (%s); WeCom will deliver again",
+                            info["sp_no"], tenant.key, exc)
+                return web.Response(status=500, text="approval detail unavailable")
+        if await ingest(self.runtime.db, tenant.key, approval_incoming(info, detail), now):
+            self.runtime.wake_inbox()
         return web.Response(status=200)
 
     # -- outbound ----------------------------------------------------------------------

@@ -272,6 +272,14 @@ class WeComAPI:
     async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:
         return await self.call("POST", "menu/create", params={"agentid": self.cfg.agent_id}, json_body=menu)
 
+    async def approval_detail(self, sp_no: str) -> dict[str, Any]:
+        """oa/getapprovaldetail (developer.work.weixin.qq.com/document/path/91983): the `info` of one approval."""
+        data = await self.call("POST", "oa/getapprovaldetail", json_body={"sp_no": sp_no})
+        info = data.get("info")
+        if not isinstance(info, dict):
+            raise WeComTransportError("oa/getapprovaldetail", "answer has no info")
+        return info
+
     async def department_list(self, dept_id: int | None = None) -> list[dict[str, Any]]:
         params = {"id": dept_id} if dept_id is not None else None
         data = await self.call("GET", "department/list", params=params)

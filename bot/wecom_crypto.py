@@ -144,6 +144,10 @@ class WeComCrypto:
         return parse_xml(self._decrypt(encrypt)), encrypt
 
     # -- the sending side (fake WeCom, passive replies) ----------------------------
+    def decrypt(self, encrypt: str) -> str:
+        """The plaintext of an Encrypt whose signature open_callback already checked."""
+        return self._decrypt(encrypt)
+
     def encrypt(self, plaintext: str) -> str:
         return PrpCrypto(self._key).encrypt(plaintext, self.corp_id).decode("ascii")
 

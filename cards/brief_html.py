@@ -114,12 +114,14 @@ def render_html(brief: Brief) -> str:
 
     out.append('<h2 id="adjustments">目标调整</h2>')
     if b.adjustments:
-        out.append("<table><tr><th>日期</th><th>目标</th><th>调整</th><th>原因</th><th>调整人</th></tr>")
+        out.append("<table><tr><th>生效</th><th>目标</th><th>调整</th><th>原因</th><th>事件日期</th><th>调整人</th>"
+                   "<th>批准人</th></tr>")
         for g in b.adjustments:
             label = FIELD_LABELS.get(g.field_name, g.field_name)
             change = f"{label}：{g.old or '—'} → {g.new or '—'}" + (f"（{g.note}）" if g.note else "")
             out.append(f'<tr id="{g.anchor}"><td>{g.day.isoformat()}</td><td>{_e(g.goal_code)}</td><td>{_e(change)}</td>'
-                       f"<td>{_e(g.reason)}</td><td>{_e(g.by or '—')}</td></tr>")
+                       f"<td>{_e(g.reason)}</td><td>{g.event_date.isoformat() if g.event_date else '—'}</td>"
+                       f"<td>{_e(g.by or '—')}</td><td>{_e(g.approver or '—')}</td></tr>")
         out.append("</table>")
     else:
         out.append("<p>本期所服务的目标没有调整。</p>")
@@ -139,5 +141,39 @@ def render_html(brief: Brief) -> str:
             out.append(f'<tr id="{e.anchor}"><td>{_e(e.task_code)}</td><td>L{e.level}</td><td>{_when(e.at, b.tz)}</td>'
                        f"<td>{_when(e.resolved, b.tz)}</td></tr>")
         out.append("</table>")
+    out.append('<h2 id="trace">留痕：回款跟踪与风险响应</h2>')
+    if b.response_rate is not None:
+        ok, n = b.response_rate
+        out.append(f"<p>风险响应及时率：{ok}/{n}（{ok / n:.0%}）</p>")
+    if b.trace:
+        out.append("<table><tr><th>日期</th><th>事项</th><th>说明</th><th>来源</th></tr>")
+        for x in b.trace:
+            src = f'<a href="{_e(x.link)}">{_e(x.source)}</a>' if x.link.startswith(("https://", "http://")) else _e(x.source)
+            out.append(f'<tr id="{x.anchor}"><td>{x.day.isoformat()}</td><td>{_e(x.title)}</td>'
+                       f"<td>{_e(x.detail)}</td><td>{src}</td></tr>")
+        out.append("</table>")
+    else:
+        out.append("<p>本期没有来自审批或业务系统的记录。</p>")
+    out += _competencies(b)
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _level(level: int | None) -> str:
+    return f"L{level}" if level else "—"
+
+
+def _competencies(b: Brief) -> list[str]:
+    """Self, manager and agreed levels with their evidence; shown only once both sides have submitted."""
+    out = ['<h2 id="competencies">能力评估</h2>']
+    if not b.competencies:
+        return out + ["<p>本期没有双方都已提交的能力评估。</p>"]
+    labels = {**{a.anchor: f"{a.week} 动作" for a in b.actions}, **{f.anchor: f"#{f.tag} {f.day.isoformat()}" for f in b.feedback},
+              **{t.anchor: t.code for t in b.tasks}}
+    out.append("<table><tr><th>能力</th><th>自评</th><th>主管</th><th>对齐</th><th>证据</th><th>对齐会</th></tr>")
+    for c in b.competencies:
+        out.append(f'<tr id="{c.anchor}"><td>{_e(c.code)} {_e(c.name)}</td><td>{_level(c.self_level)}</td>'
+                   f"<td>{_level(c.manager_level)}</td><td>{_level(c.agreed_level)}</td>"
+                   f"<td>{_links(c.evidence, labels)}</td><td>{_e(c.calibration or '—')}</td></tr>")
+    out.append("</table>")
+    return out

@@ -67,10 +67,30 @@ class AdjustmentRecord:
     new: str
     reason: str
     note: str
+    event_date: date | None = None  # the day of the triggering event
+    approver: str = ""
+    counted: bool = False  # counts toward the calibration rate (市场/技术/政策, not a rename)
 
     @property
     def anchor(self) -> str:
         return f"g{self.id}"
+
+
+@dataclass(frozen=True)
+class CalibrationFigure:
+    """The company's goal calibration of the period: key tasks, those adjusted, median event → approval days."""
+
+    key_tasks: int
+    adjusted: int
+    median_lead_days: float | None
+
+    @property
+    def text(self) -> str:
+        if not self.key_tasks:
+            return "—"
+        pct = self.adjusted / self.key_tasks * 100
+        lead = f"，事件→批准中位 {self.median_lead_days:g} 天" if self.median_lead_days is not None else ""
+        return f"{pct:.0f}%（{self.adjusted}/{self.key_tasks}）{lead}"
 
 
 @dataclass
@@ -103,6 +123,23 @@ class EscalationRecord:
 
 
 @dataclass
+class TraceLine:
+    """留痕: one fact from a workflow (approval, webhook, file) in the person's period, linked to its source."""
+
+    id: int
+    day: date
+    source: str
+    title: str
+    link: str
+    effect: str  # trace | receivable | response
+    detail: str = ""  # 回款: customer, amount and due date; 风险响应: working hours against the SLA
+
+    @property
+    def anchor(self) -> str:
+        return f"x{self.id}"
+
+
+@dataclass
 class Figure:
     """One number of the brief and the anchors of the records it counts."""
 
@@ -111,6 +148,23 @@ class Figure:
     value: str
     records: list[str] = field(default_factory=list)
     definition: str = ""
+
+
+@dataclass
+class CompetencyRecord:
+    """One competency of the period: both sides once both have submitted, the agreed level, the evidence."""
+
+    code: str
+    name: str
+    self_level: int | None
+    manager_level: int | None
+    agreed_level: int | None
+    evidence: list[str]  # anchors of the records attached (a12, f3, t7)
+    calibration: str  # '' | 待对齐 | 已对齐
+
+    @property
+    def anchor(self) -> str:
+        return f"c-{self.code}"
 
 
 @dataclass
@@ -134,6 +188,11 @@ class Brief:
     adjustments: list[AdjustmentRecord]
     tasks: list[TaskRecord]
     escalations: list[EscalationRecord]
+    trace: list[TraceLine] = field(default_factory=list)
+    # 风险响应及时率 of the period: (answered on time, answered), None when nothing was measured
+    response_rate: tuple[int, int] | None = None
+    competencies: list[CompetencyRecord] = field(default_factory=list)
+    calibration: CalibrationFigure | None = None
 
     # -- counts -------------------------------------------------------------------------
     @property
@@ -207,7 +266,11 @@ class Brief:
             Figure("feedback", "收到反馈", f"{len(self.feedback)} 条（认可 {len(praise)} · 改进 {len(improve)}）",
                    [f.anchor for f in self.feedback], "本期收到的微反馈条数，按标签极性分。"),
             Figure("adjustments", "目标调整", str(len(self.adjustments)), [g.anchor for g in self.adjustments],
-                   "本期内所服务目标的调整记录条数（期初建立目标不计）。"),
+                   "本期内所服务目标已批准的调整条数（建立目标不计）。"),
+            *([Figure("calibration", "目标校准率（全公司）", self.calibration.text,
+                      [g.anchor for g in self.adjustments if g.counted],
+                      "本期任一时间有效的二、三级目标中，有已批准的市场/技术/政策原因调整（只改标题不计）的比例；"
+                      "健康线 15%，前 20% 企业 22.7%。")] if self.calibration is not None else []),
             Figure("tasks", "按时交付", f"{len(self.on_time)}/{len(self.due_tasks)}", [t.anchor for t in self.due_tasks],
                    "本期到期的任务中按时完成的个数 ÷ 已到期的任务数。"),
             Figure("escalations", "阻塞升级", str(len(episodes)), [e.anchor for e in self.escalations],

@@ -195,3 +195,47 @@ def trend_png(points: Sequence[tuple[str, WeekRates]], locale: str = "zh") -> by
 def _value(rate: float | None) -> float:
     # NaN leaves a gap in the line: a week with no actions has no rate, not a zero one.
     return float("nan") if rate is None else rate
+
+
+# The goal calibration rate per quarter, against the article's two lines.
+_CAL_TEXT = {
+    "zh": {"title": "目标动态校准率（按季度）", "healthy": "健康线 15%", "top": "前20% 企业 22.7%", "rate": "校准率"},
+    "en": {"title": "Goal calibration rate by quarter", "healthy": "healthy 15%", "top": "top 20% 22.7%",
+           "rate": "rate"},
+}
+HEALTHY_LINE, TOP_LINE = 0.15, 0.227
+
+
+def calibration_png(points: Sequence[tuple[str, float | None]], locale: str = "zh") -> bytes:
+    """Bars of the calibration rate per quarter ('2026Q4', 0.25), with the 15 % and 22.7 % lines, as PNG bytes."""
+    family = cjk_font_family()
+    if family is None and locale == "zh":
+        locale = "en"
+    text = _CAL_TEXT.get(locale, _CAL_TEXT["en"])
+    font = FontProperties(family=[family, "DejaVu Sans"] if family else ["DejaVu Sans"])
+    fig = Figure(figsize=(6, 3.6), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_title(text["title"], fontproperties=font, fontsize=13)
+    xs = list(range(len(points)))
+    ys = [0.0 if r is None else r for _, r in points]
+    bars = ax.bar(xs, ys, color="#4c78a8", width=0.55, label=text["rate"])
+    for bar, (_, r) in zip(bars, points):
+        label = "—" if r is None else f"{r * 100:.1f}%"
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, label, ha="center", fontsize=9)
+    ax.axhline(HEALTHY_LINE, color="#f58518", linestyle="--", linewidth=1.5, label=text["healthy"])
+    ax.axhline(TOP_LINE, color="#54a24b", linestyle=":", linewidth=1.8, label=text["top"])
+    ax.set_ylim(0, max([0.3, *ys]) * 1.15)
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    ax.set_xticks(xs)
+    ax.set_xticklabels([q for q, _ in points], fontsize=9)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if not points:
+        ax.text(0.5, 0.5, _EMPTY.get(locale, _EMPTY["en"]), transform=ax.transAxes, ha="center",
+                va="center", fontproperties=font, fontsize=14, color="#8a8f98")
+    ax.legend(prop=font, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    fig.subplots_adjust(bottom=0.25, top=0.88, left=0.1, right=0.98)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

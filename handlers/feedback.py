@@ -52,6 +52,7 @@ class FeedbackTag(Strict):
     def _label(cls, value: Any) -> Any:
         """The file may name a polarity by its label (认可, 改进) or its value (praise, improve)."""
         return Polarity.from_label(value) or value if isinstance(value, str) else value
+    competency: str = Field("", max_length=20)  # the competency code it evidences (C03), if any
 
 
 _PRAISE, _IMPROVE = Polarity.PRAISE, Polarity.IMPROVE

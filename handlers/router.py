@@ -42,7 +42,7 @@ ActionHandler = Callable[[Context, IssuedCard, Any], Awaitable[None]]
 
 # Who may use a command or press a card kind; the rules are spelled out in tests/access_policy.py.
 Access = Literal["own", "read_person", "give_feedback", "view_task", "report_task", "edit_task", "create_task",
-                 "recipient", "any"]
+                 "change_goal", "recipient", "assess", "calibrate", "any"]
 
 # An argument command's word must stand alone (end, space, colon, @ or #): weekly actions often
 # start with the same words — `修改注册资料 @李娜` is an action, `修改 @王强` is an edit.
@@ -150,6 +150,8 @@ class Router:
         self.complete: list[CompleteMessage] = []
         self.menus: dict[str, Handler] = {}
         self.fallback: Handler | None = None
+        # Facts from the company's workflows (kind "external"): they have no sender to check.
+        self.external_handler: Handler | None = None
         self.table = CommandTable()
 
     # -- declaring ------------------------------------------------------------------------
@@ -202,6 +204,13 @@ class Router:
             return fn
         return deco
 
+    def external(self, fn: Handler) -> Handler:
+        """The handler of external events (store/external_events.py); one per bot."""
+        if self.external_handler is not None:
+            raise ValueError(f"external events handler registered twice (router {self.name!r})")
+        self.external_handler = fn
+        return fn
+
     def _add(self, table: dict[str, Any], key: str, value: Any) -> None:
         if key in table:
             raise ValueError(f"{key!r} registered twice (router {self.name!r})")
@@ -228,6 +237,8 @@ class Router:
             self._add(self.menus, key, handler)
         if other.fallback is not None:
             self.fallback = other.fallback
+        if other.external_handler is not None:
+            self.external(other.external_handler)
 
     def classify(self, text: str) -> tuple[str, str]:
         return self.table.classify(text)
@@ -235,6 +246,10 @@ class Router:
     # -- dispatching ----------------------------------------------------------------------
     async def dispatch(self, ctx: Context) -> None:
         ev = ctx.event
+        if ev.kind == "external":  # a workflow's fact, not a person's message: nobody to answer
+            if self.external_handler is not None:
+                await self.external_handler(ctx)
+            return
         if ctx.me is None or not ctx.me.active:
             ctx.reply(ctx.t("unknown_user"))
             return

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from handlers import brief, feedback, tasks, weekly_action
+from handlers import brief, competencies, feedback, goal_changes, tasks, trace, weekly_action
+from handlers.deliverables import settings as _deliverable_settings  # noqa: F401  ([tenants.deliverables])
 from handlers.router import Router
 
 
@@ -14,6 +15,9 @@ def build_router() -> Router:
     root.include(feedback.router)
     root.include(brief.router)
     root.include(tasks.router)
+    root.include(trace.router)
+    root.include(competencies.router)
+    root.include(goal_changes.router)
     return root
 
 

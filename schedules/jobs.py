@@ -1,13 +1,13 @@
 """Every job the bot has, gathered from the feature modules that declare them."""
 from __future__ import annotations
 
-from schedules import briefs, morning, pulse, tasks_scan
+from schedules import briefs, competencies, morning, pulse, tasks_scan, trace
 from schedules.registry import JobRegistry
 
 
 def all_jobs() -> JobRegistry:
     """A fresh registry holding every built-in job (include more before handing it to the Runtime)."""
     registry = JobRegistry()
-    for module in (morning, pulse, tasks_scan, briefs):
+    for module in (morning, pulse, tasks_scan, briefs, trace, competencies):
         registry.include(module.jobs)
     return registry

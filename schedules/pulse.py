@@ -6,14 +6,14 @@ transaction of its own, once per person and week.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, time, timedelta
 from functools import partial
-from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.core.calendar import WorkCalendar, iso_week, week_label
+from bot.core.calendar import WorkCalendar, iso_week, week_days, week_label
 from bot.core.config import TenantConfig
 from bot.core.files import create_private, private_dir
 from cards.chart import trend_png
@@ -21,8 +21,12 @@ from cards.model import Card, Message
 from cards.texts import t
 from handlers.context import Outgoing
 from schedules import pulse_texts  # noqa: F401  (the job's texts join the catalogue)
+from handlers.goal_changes import rate_fields
 from schedules.registry import JobEnv, JobRegistry
+from handlers import competencies_texts  # noqa: F401  (the competency lines of HR's card)
+from store import competencies
 from store.export import export_weekly
+from store.goal_changes import calibration, common_department, quarter_of
 from store.live import is_counted, live_from
 from store.models import Employee, ScheduledSend
 from store.pulse import compute_pulse, org_tree, trend
@@ -66,6 +70,22 @@ def pulse_card(ctx: Outgoing, title: str, pulse, *, show_missing: list[str] | No
     return Card(title=title, body="\n".join(lines), fields=fields + (extra or []))
 
 
+async def competency_lines(ctx: Outgoing) -> str:
+    """HR's view of the latest assessment round: each manager's rating distribution (5 people or more)."""
+    period = await competencies.latest_period(ctx.session, ctx.tenant.key)
+    if period is None:
+        return ""
+    company, spread = await competencies.rating_spread(ctx.session, ctx.tenant.key, period)
+    if company is None:
+        return ""
+    lines = [ctx.t("comp.spread.title", period=period, avg=f"{company:.1f}")]
+    for m in spread:
+        lines.append(ctx.t("comp.spread.row", name=await ctx.name_of(m.manager), n=m.people,
+                           l1=m.counts[1], l2=m.counts[2], l3=m.counts[3], avg=f"{m.average:.1f}",
+                           flag=ctx.t("comp.spread.lenient") if m.lenient else ""))
+    return "\n".join(lines)
+
+
 def _pulse_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | None:
     return tenant.pulse_at if cal.last_working_day(iso_week(local.date())) == local.date() else None
 
@@ -99,6 +119,10 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
         start, end = weeks_window([week], tenant.tz)
         tasks = await task_figures(s, tenant.key, start=start, end=end, now=at)
         tasks_by_owner = {f.key: f for f in tasks.people}
+        # The quarter's goal calibration as of the week's end, so a pulse run again later reads the same.
+        week_end = week_days(week)[-1]
+        quarter, upto = quarter_of(week_end), datetime.combine(week_end + timedelta(days=1), time(0), tenant.tz)
+        dept_of = {e.userid: e.department for e in staff}
         for boss in staff:
             if not (boss.has_role("manager") or boss.userid in has_reports) or (boss.userid, "pulse_team") in done:
                 continue
@@ -110,12 +134,16 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
             cards.append((boss.userid, "pulse_team", pulse_card(
                 ctx, ctx.t("pulse.title.manager", week=week_label(week, tenant.locale)), p,
                 show_missing=[names.get(u, u) for u in p.missing if u != boss.userid],
-                extra=_task_fields(ctx, combine([tasks_by_owner[u] for u in team if u in tasks_by_owner])))))
+                extra=_task_fields(ctx, combine([tasks_by_owner[u] for u in team if u in tasks_by_owner]))
+                + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto,
+                                                     department=common_department(dept_of.get(u, "") for u in team))))))
         hr = [e.userid for e in staff if e.has_role("hr") and (e.userid, "pulse_company") not in done]
         if hr:
             company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week_label(week, tenant.locale)),
                                  await compute_pulse(s, tenant.key, week),
-                                 extra=_task_fields(ctx, tasks.total))
+                                 extra=_task_fields(ctx, tasks.total)
+                                 + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto)))
+            company.body = "\n".join(x for x in (company.body, await competency_lines(ctx)) if x)
             cards += [(u, "pulse_company", company) for u in hr]
     sent = 0
     hr_due: list[str] = []

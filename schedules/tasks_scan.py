@@ -21,8 +21,10 @@ from bot.core.calendar import WorkCalendar
 from bot.core.config import TenantConfig
 from bot.core.timeutil import aware, utc
 from handlers.context import Outgoing
-from handlers.tasks import (ESCALATION_CARD, TaskSettings, assign_send_kind, due_card_day, due_send_kind, fmt_hours,
-                            fmt_time, send_escalation_card, send_owner_card)
+from handlers.tasks.cards import ESCALATION_CARD, send_escalation_card, send_owner_card
+from handlers.tasks.formatting import fmt_hours, fmt_time
+from handlers.tasks.sends import assign_send_kind, due_card_day, due_send_kind
+from handlers.tasks.settings import TaskSettings
 from schedules.registry import JobEnv, JobRegistry
 from store.db import Database, try_insert
 from store.models import Employee, Escalation, IssuedCard, Project, ScheduledSend, Task

@@ -10,18 +10,22 @@ import unicodedata
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import iso_week, week_days
-from cards.brief_records import (ActionRecord, AdjustmentRecord, Brief, EscalationRecord, FeedbackRecord,
+from cards.brief_records import (ActionRecord, AdjustmentRecord, Brief, CalibrationFigure, CompetencyRecord,
+                                 EscalationRecord, FeedbackRecord, TraceLine,
                                  LeaveRecord, TaskRecord)
+from store import competencies
 from store.feedback import local_day_start
+from store.goal_changes import APPROVED, calibration, counts
 from store.models import (Employee, Escalation, Feedback, Goal, GoalAdjustment, Leave, Task, WeeklyAction)
 from store.statuses import Impact, Polarity, TaskStatus
 from store.pulse import DONE_STATUSES, action_status
 from store.live import counted_weeks, live_from
 from store.task_figures import delivery_dues
+from store.trace import trace_lines
 from bot.core.timeutil import aware
 
 _PERIOD = re.compile(r"^\s*(\d{4})\s*[-_ ]?\s*[Qq]\s*([1-4])\s*$")
@@ -105,11 +109,17 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     goal_rows = list((await session.execute(select(Goal).where(
         Goal.tenant == tenant, Goal.code.in_(codes or [""])))).scalars())
     titles = {g.code: g.title for g in goal_rows}
+    # Approved changes of the served goals decided in the period; setting a goal up is no adjustment
+    # (the import does not log it), and a proposal still waiting or rejected changed nothing.
+    decided = func.coalesce(GoalAdjustment.decided_at, GoalAdjustment.at)
     adj_rows = list((await session.execute(select(GoalAdjustment).where(
         GoalAdjustment.tenant == tenant, GoalAdjustment.goal_code.in_(codes or [""]),
-        GoalAdjustment.at >= start, GoalAdjustment.at < end).order_by(GoalAdjustment.at, GoalAdjustment.id))).scalars())
-    # Setting up the quarter's goals on its first day is planning, not an adjustment.
-    adj_rows = [g for g in adj_rows if not (g.field_name == "new" and aware(g.at) < start + timedelta(days=1))]
+        GoalAdjustment.status == APPROVED, GoalAdjustment.field_name != "new",
+        decided >= start, decided < end).order_by(decided, GoalAdjustment.id))).scalars())
+    try:
+        goal_rate = await calibration(session, tenant, period, tz, upto=min(now, end))
+    except ValueError:  # a period that is not a quarter has no quarterly rate
+        goal_rate = None
 
     task_rows = list((await session.execute(select(Task).where(
         Task.tenant == tenant, Task.owner_userid == userid, Task.due_at >= start, Task.due_at < end)
@@ -126,7 +136,8 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
             Task.tenant == tenant, Task.id.in_(missing)))).all()})
 
     names = await _names(session, tenant, {a.witness_userid for a in action_rows} | {f.giver_userid for f in fb_rows}
-                         | {g.by_userid for g in adj_rows if g.by_userid})
+                         | {g.by_userid for g in adj_rows if g.by_userid}
+                         | {g.decided_by for g in adj_rows if g.decided_by})
 
     def week_over(week: str) -> bool:
         return week_days(week)[-1] < today
@@ -140,9 +151,11 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
                                # The document speaks Chinese: records carry the labels, never the stored values.
                                Polarity(f.polarity).label("zh"), Impact(f.impact).label("zh"), f.event,
                                _ref(f, action_weeks, task_codes)) for f in fb_rows]
-    adjustments = [AdjustmentRecord(g.id or 0, g.goal_code, aware(g.at).astimezone(tz).date(),
+    adjustments = [AdjustmentRecord(g.id or 0, g.goal_code, aware(g.decided_at or g.at).astimezone(tz).date(),
                                     names.get(g.by_userid, g.by_userid), g.field_name, g.old_value, g.new_value,
-                                    g.reason, g.note) for g in adj_rows]
+                                    g.reason, g.note, event_date=g.event_date,
+                                    approver=names.get(g.decided_by, g.decided_by), counted=counts(g))
+                   for g in adj_rows]
     # The same delivery due time as the task figures of the cards and the export.
     dues = await delivery_dues(session, tenant, task_rows, tz)
     tasks = [TaskRecord(t.id or 0, t.code, t.title, aware(t.due_at), aware(t.completed_at) if t.completed_at else None,
@@ -150,10 +163,29 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     escalations = [EscalationRecord(e.id or 0, task_codes.get(e.task_id, str(e.task_id)), e.level, e.episode,
                                     aware(e.created_at), aware(e.resolved_at) if e.resolved_at else None)
                    for e in esc_rows]
+    trace, response_rate = await trace_lines(session, tenant, userid, first, last)
     return Brief(tenant=tenant, userid=userid, name=person.name, department=person.department, period=period,
                  first=first, last=last, as_of=as_of, generated_at=now, tz=tz, weeks=weeks, skipped_weeks=skipped,
                  actions=actions, leaves=leaves, goals={c: titles.get(c, "") for c in codes}, feedback=feedback,
-                 adjustments=adjustments, tasks=tasks, escalations=escalations)
+                 adjustments=adjustments, tasks=tasks, escalations=escalations, trace=trace,
+                 response_rate=response_rate,
+                 competencies=await competency_records(session, tenant, userid, period),
+                 calibration=CalibrationFigure(len(goal_rate.key_tasks), len(goal_rate.adjusted),
+                                               goal_rate.median_lead_days) if goal_rate is not None else None)
+
+
+_REF_ANCHOR = {"action": "a", "feedback": "f", "task": "t"}
+
+
+async def competency_records(session: AsyncSession, tenant: str, userid: str, period: str) -> list[CompetencyRecord]:
+    """The person's revealed assessment of the period (blind until both sides have submitted)."""
+    lib = await competencies.library(session, tenant)
+    out = []
+    for r in await competencies.period_rows(session, tenant, period, {userid}):
+        anchors = [f"{_REF_ANCHOR[ref[0]]}{ref[1]}" for ref in map(competencies.parse_ref, r.evidence) if ref]
+        out.append(CompetencyRecord(r.code, lib[r.code].name if r.code in lib else "", r.self_level, r.manager_level,
+                                    r.agreed_level, anchors, r.calibration))
+    return out
 
 
 def _outcome(t: Task, now: datetime, due: datetime | None = None) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 import os
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 from zoneinfo import ZoneInfo
@@ -14,10 +14,15 @@ from sqlalchemy.orm import aliased
 from bot.core.files import create_private, private_dir, private_file
 from bot.core.clock import utcnow
 from bot.core.calendar import normalize_week, week_days
+from store.trace import RECEIVABLE_HEADER, receivable_sheet
+from store import competencies
 from store.db import Database
 from store.live import counted_weeks
 from store.models import ActionEdit, Employee, Goal, Leave, Tenant, WeeklyAction
 from store.feedback import feedback_counts
+from store.goal_changes import (
+    CHANGE_HEADER, RATE_HEADER, WEIGHT_HEADER, CalibrationSheet, calibration_sheet, quarter_of,
+)
 from store.task_figures import DEFINITIONS as TASK_DEFINITIONS, HEADER as TASK_HEADER, task_figures_for_weeks
 from store.pulse import DEFINITIONS, DeptFigures, action_status, department_figures
 from bot.core.timeutil import aware
@@ -310,13 +315,57 @@ async def _write_xlsx(
                 cells.append(text_cell(task_ws, v) if isinstance(v, str) else v)
         task_ws.append(cells)
 
+    money_ws = wb.create_sheet("回款跟踪")
+    _layout(money_ws, [10, 28, 30, 24, 14, 12, 10, 10, 30])
+    header(money_ws, RECEIVABLE_HEADER)
+    async with db.session() as s:
+        money = await receivable_sheet(s, tenant, as_of.astimezone(tz).date())
+    for row in money:
+        money_ws.append([formatted(money_ws, v, "#,##0.00") if i == 4 else formatted(money_ws, v, _DATE) if i == 5
+                         else text_cell(money_ws, v) if isinstance(v, str) else v for i, v in enumerate(row)])
+    comp_ws = wb.create_sheet("能力评估")
+    _layout(comp_ws, [9, 14, 10, 30, 9, 16, 6, 6, 6, 9, 10])
+    header(comp_ws, competencies.ASSESSMENT_HEADER, numeric_from=6)
+    async with db.session() as s:
+        periods = sorted({f"{d.year}Q{(d.month - 1) // 3 + 1}" for d in (week_days(w)[3] for w in weeks)})
+        for row in await competencies.assessment_sheet(s, tenant, periods):
+            comp_ws.append([text_cell(comp_ws, v) if isinstance(v, str) else v for v in row])
+    cal_ws = wb.create_sheet("目标校准")
+    _layout(cal_ws, [10, 28, 8, 14, 14, 7, 11, 24, 9, 16, 9, 8, 16, 11, 16, 10])
+    header(cal_ws, CHANGE_HEADER)
+    sheet = await _calibration(db, tenant, weeks, tz)
+    for row in sheet.changes:
+        cells = []
+        for i, v in enumerate(row):
+            if isinstance(v, datetime):
+                cells.append(formatted(cal_ws, v, _DATETIME))
+            elif isinstance(v, date):
+                cells.append(formatted(cal_ws, v, _DATE))
+            else:
+                cells.append(text_cell(cal_ws, v) if isinstance(v, str) else v)
+        cal_ws.append(cells)
+    cal_ws.append([])
+    header(cal_ws, RATE_HEADER, numeric_from=2)
+    for row in sheet.rates:
+        cal_ws.append([text_cell(cal_ws, v) if isinstance(v, str) else v for v in row[:4]]
+                      + [formatted(cal_ws, row[4], _PERCENT)] + row[5:])
+    cal_ws.append([])
+    header(cal_ws, WEIGHT_HEADER, numeric_from=3)
+    for row in sheet.weights:
+        cal_ws.append([text_cell(cal_ws, v) if isinstance(v, str) else v for v in row])
+
     def_ws = wb.create_sheet("指标定义")
     _layout(def_ws, [22, 90])
     header(def_ws, ["指标", "定义"])
     definitions = [*ROW_DEFINITIONS, *DEFINITIONS, *TASK_DEFINITIONS,
+                   ("回款跟踪", "审批通过的合同（企业微信审批、钉钉审批、Webhook、文件导入）各一行：金额、客户、回款日、"
+                                "关联目标与来源事件；状态按导出日计算（未到期 / 已逾期 / 已回款）。"),
                    ("反馈标签", "按接收人当前部门统计所选周内记录的微反馈条数，按标签分组。"),
                    ("时间", f"完成时间、确认时间均为租户时区（{tz.key}）的当地时间。"),
-                   ("修改次数", "关键动作在见证人确认前被修改（目标、内容、见证人）的次数。")]
+                   ("修改次数", "关键动作在见证人确认前被修改（目标、内容、见证人）的次数。"),
+                   ("能力评估", "所选周所在季度里自评与主管评估都已提交的人，每人每项重点能力一行：自评、主管评估、"
+                                "对齐会确定的等级（L1–L3）、双方所附证据条数、对齐状态（待对齐 / 已对齐）。"),
+                   *CALIBRATION_DEFINITIONS]
     for name, text in definitions:
         c = WriteOnlyCell(def_ws, value=text)
         c.alignment = wrap
@@ -332,6 +381,25 @@ ROW_DEFINITIONS: list[tuple[str, str]] = [
     ("见证人接受", "见证人对见证邀请的回应：已接受、已拒绝或未回应。"),
     ("见证人确认", "见证人是否已确认该关键动作完成（是 / 否）。"),
 ]
+
+
+CALIBRATION_DEFINITIONS: list[tuple[str, str]] = [
+    ("目标校准率", "本季度任一时间有效的二、三级目标（关键任务）中，至少有一项已批准、原因为市场、技术或政策的调整"
+                   "（只改标题的不算，原因为其他的不算）的目标所占比例。健康线 15%，前 20% 企业为 22.7%。"
+                   "按导出的最后一周结束时已批准的调整计算。"),
+    ("事件→批准中位天数", "计入校准率的调整，从触发事件日期到批准日期的天数的中位数。"),
+    ("周动作调整", "本季度关键动作在见证人确认前被修改的个数，单独统计，不计入目标校准率。"),
+    ("时间加权权重", "目标在季度内各版本的权重按生效天数加权平均；期末权重为导出截止日有效的权重。"),
+]
+
+
+async def _calibration(db: Database, tenant: str, weeks: list[str], tz: ZoneInfo) -> CalibrationSheet:
+    """The quarters the weeks fall in, as known at the end of the last week exported."""
+    last_day = week_days(weeks[-1])[-1]
+    quarters = sorted({quarter_of(d) for w in weeks for d in (week_days(w)[0], week_days(w)[-1])})
+    upto = datetime.combine(last_day + timedelta(days=1), time(0), tz)
+    async with db.session() as s:
+        return await calibration_sheet(s, tenant, quarters, tz, upto)
 
 
 async def _feedback_rows(db: Database, tenant: str, weeks: list[str], tz: ZoneInfo) -> list[tuple[str, str, int]]:

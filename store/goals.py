@@ -1,4 +1,7 @@
-"""Goals (三级动线, levels 1–2): import with adjustment history, code normalisation, lookup."""
+"""Goals (三级动线, levels 1–2): import with adjustment history, code normalisation, lookup.
+
+A re-import's changes go through the same log as changes made in chat (store/goal_changes.py),
+approved by the importer; setting a goal up is not an adjustment and is not logged."""
 from __future__ import annotations
 
 import re
@@ -8,17 +11,19 @@ from dataclasses import dataclass, field
 from store.import_report import ImportReport
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.db import Database
+from store.goal_changes import CAUSES, record_version
 from store.models import Goal, GoalAdjustment, Tenant
 from store.roster import TableError, department_path, read_table
 
 GOAL_COLUMNS = ("code", "title", "parent_code", "department", "weight", "period")
-REASONS = ("市场", "技术", "政策", "其他")
+REASONS = CAUSES
 # Level 3 is the personal weekly action, which is never imported as a goal.
 MAX_GOAL_LEVEL = 2
 FUZZY_THRESHOLD = 80
@@ -52,7 +57,7 @@ class GoalReport(ImportReport):
     updated: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     reactivated: list[str] = field(default_factory=list)
-    # (code, field_name, old, new) — exactly what is (or would be) written as GoalAdjustment rows
+    # (code, field_name, old, new) — the changes; all but "new" are written as GoalAdjustment rows
     adjustments: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -103,8 +108,10 @@ async def import_goals(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     async with db.session() as s:
-        if await s.get(Tenant, tenant_key) is None:
+        tenant_row = await s.get(Tenant, tenant_key)
+        if tenant_row is None:
             raise ValueError(f"租户 {tenant_key!r} 不存在：请先在配置文件中添加该租户并初始化")
+        tz = ZoneInfo(tenant_row.timezone or "Asia/Shanghai")
     report = GoalReport(dry_run=dry_run)
     if reason not in REASONS:
         report.errors.append(f"调整原因 \"{reason}\" 无效，可选：{'、'.join(REASONS)}")
@@ -124,7 +131,7 @@ async def import_goals(
         existing = await _plan(s, tenant_key, rows, named, row_errors, report)
         if report.errors:
             return report
-        await _write(s, tenant_key, rows, existing, report, now=now, by_userid=by_userid, reason=reason)
+        await _write(s, tenant_key, rows, existing, report, now=now, by_userid=by_userid, reason=reason, tz=tz)
     return report
 
 
@@ -319,8 +326,11 @@ def _changes(g: Goal, r: _Row) -> list[tuple[str, str, str]]:
 
 async def _write(
     s: AsyncSession, tenant: str, rows: list[_Row], existing: dict[str, Goal], report: GoalReport,
-    *, now: datetime, by_userid: str, reason: str,
+    *, now: datetime, by_userid: str, reason: str, tz: ZoneInfo,
 ) -> None:
+    today = now.astimezone(tz).date()
+    changed = {code for code, *_ in report.adjustments}
+    touched: list[Goal] = []
     for r in rows:
         g = existing.get(r.code)
         if g is None:
@@ -328,12 +338,22 @@ async def _write(
             s.add(g)
         g.title, g.parent_code, g.department = r.title, r.parent_code, r.department
         g.weight, g.period, g.level, g.status = r.weight, r.period, r.level, "active"
+        if r.code in changed:
+            touched.append(g)
     for code in report.cancelled:
         existing[code].status = "cancelled"
+        touched.append(existing[code])
+    await s.flush()
+    for g in touched:
+        # A goal set up by the file holds from the start; a changed one from today (closed weeks keep theirs).
+        await record_version(s, g, None if g.code in report.added else today)
     for code, name, old, new in report.adjustments:
+        if name == "new":
+            continue  # setting a goal up is planning, not an adjustment
         s.add(GoalAdjustment(
             tenant=tenant, goal_code=code, by_userid=by_userid, at=now,
             field_name=name, old_value=old, new_value=new, reason=reason,
+            status="approved", decided_by=by_userid, decided_at=now, effective_from=today,
         ))
 
 

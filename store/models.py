@@ -111,19 +111,54 @@ class Goal(SQLModel, table=True):
     period: str = ""  # 2026Q4
     level: int = 1
     status: GoalStatus = _enum(GoalStatus, GoalStatus.ACTIVE)
+    due: Optional[date] = None  # 截止; none when the period's end is meant
 
 
 class GoalAdjustment(SQLModel, table=True):
+    """One change to a goal, proposed and decided: the log the calibration rate is counted from.
+
+    The goal's current row (Goal) and its dated versions (GoalVersion) change only when a
+    change is approved; a change by a goals-file import is approved by the importer itself."""
+
     id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     tenant: str = Field(index=True, max_length=40)
     goal_code: str
     by_userid: str = ""
-    at: datetime = _ts(nullable=False)
-    field_name: str  # weight | title | new | cancelled | ...
+    at: datetime = _ts(nullable=False)  # proposed (or imported) at
+    field_name: str  # weight | title | due | parent_code | department | period | new | cancelled | status
     old_value: str = ""
     new_value: str = ""
-    reason: str = "其他"  # 市场 | 技术 | 政策 | 其他
+    reason: str = "其他"  # the cause: 市场 | 技术 | 政策 | 其他
     note: str = ""
+    # The triggering event's day (the market, technology or policy change); the rate's lead time starts here.
+    event_date: Optional[date] = None
+    status: str = "approved"  # proposed | approved | rejected
+    approver_userid: str = ""  # who was asked to decide
+    decided_by: str = ""
+    decided_at: Optional[datetime] = _ts()
+    decision_note: str = ""  # the reason given with 驳回
+    effective_from: Optional[date] = None  # the day the approved change takes effect
+    # A new goal's fields ({"title", "parent_code", "weight", "department", "period"}).
+    detail: dict[str, Any] = _json()
+
+
+class GoalVersion(SQLModel, table=True):
+    """A goal as it stood over [valid_from, valid_to): closed weeks keep the version they were made under."""
+
+    __table_args__ = (Index("ix_goalversion_goal", "tenant", "goal_code", "valid_from"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    goal_code: str
+    valid_from: Optional[date] = None  # none: since the goal was first set up
+    valid_to: Optional[date] = None  # exclusive; none: still current
+    title: str
+    parent_code: Optional[str] = None
+    department: str = ""
+    weight: float = 0.0
+    due: Optional[date] = None
+    level: int = 1
+    status: str = "active"
+    change_id: Optional[int] = None  # the GoalAdjustment that started this version
 
 
 class WeeklyAction(SQLModel, table=True):
@@ -414,3 +449,25 @@ class SentBody(SQLModel, table=True):
     step: str = Field(max_length=16)
     digest: str = Field(max_length=64)
     at: datetime = _ts(nullable=False)
+
+
+class DeliverableCheck(SQLModel, table=True):
+    """One reading of a task's deliverable file against its template's field rules, and its light."""
+
+    __tablename__ = "deliverable_check"
+    __table_args__ = (Index("ix_deliverable_check_task", "tenant", "task_id", "created_at"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    task_id: int
+    by_userid: str = ""  # who sent the file
+    created_at: datetime = _ts(nullable=False)
+    source: str = ""  # chat_image | chat_file | upload
+    filename: str = ""
+    template: str = ""  # the template whose rules it was read against
+    method: str = ""  # how the figures were read: locust, jmeter, k6, xlsx, pdf, docx, ocr …
+    problem: str = ""  # too_big | too_many_pages | too_many_pixels | unreadable | unsupported | timeout
+    light: str = ""  # green | yellow | red
+    reason: str = ""  # 缺项 | 待确认 | 无法读取 | the threshold missed
+    fields: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    override_by: str = ""  # the PMO who let a red task close
+    override_at: Optional[datetime] = _ts()

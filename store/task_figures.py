@@ -98,7 +98,7 @@ class TaskFigureSet:
         return out
 
 
-_DUE_FORMAT = "%Y-%m-%d %H:%M"  # how a due change is logged (tenant-local), see handlers.tasks.change_due
+_DUE_FORMAT = "%Y-%m-%d %H:%M"  # how a due change is logged (tenant-local), see handlers.tasks.updates.change_due
 
 
 def delivery_due(current_due: datetime, first_escalated: datetime | None,

@@ -24,6 +24,10 @@ Rules of chat attempts (`Attempt.rule`), all within the sender's own tenant:
 - report_task:   owner, collaborators and the project's PMO.
 - edit_task:     the pmo and admin roles, the project's PMO and the task's creator.
 - create_task:   the manager, pmo and admin roles.
+- assess:        the subject's reviewer: the first active manager above them (not HR, not higher managers).
+- calibrate:     the subject's reviewer and the hr role.
+- change_goal:   proposing a goal change: managers of the goal's department (or one above it), the hr
+                 and admin roles; a new goal without 部门 is of the sender's own department (subject "").
 - recipient:     the person the card was sent to (a forwarded or forged press is refused).
 - never:         identifiers of another tenant: always refused, nothing changed.
 """
@@ -49,7 +53,7 @@ OUTSIDER = "xiaoyan"
 #   {elsewhere}       a person who exists only in the other tenant
 #   {elsewhere_task}  a task code that exists only in the other tenant
 RULES = ("own", "read_person", "give_feedback", "view_task", "report_task", "edit_task", "create_task",
-         "recipient", "never")
+         "change_goal", "recipient", "assess", "calibrate", "never")
 WHO = ("public", "operator", "viewer", "platform")
 
 
@@ -97,6 +101,8 @@ class Route:
 # Table names as the database has them.
 WEEKLY_TABLES = ("weeklyaction", "witnessevent", "actionedit", "leave")
 TASK_TABLES = ("task", "task_update", "escalation", "project")
+# A proposal is logged; an admin with nobody above approves their own at once.
+GOAL_TABLES = ("goaladjustment", "goal", "goalversion")
 _FB_EVENT = "周二夜里帮客户排查退货问题"
 
 COMMANDS: dict[str, Command] = {
@@ -117,6 +123,21 @@ COMMANDS: dict[str, Command] = {
          Attempt(f"反馈 @xiaoyan #主动补位 客户级 {_FB_EVENT}", "give_feedback", OUTSIDER, "fb.outside_line",
                  changes=("feedback",))),
         "反馈 @王强 #主动补位 客户级 周二夜里帮客户排查退货问题"),
+    "goal_adjust": Command(
+        "change_goal", "the goal's fields; the proposal goes to the approver as a card",
+        (Attempt("调整 O3-KR1 权重 45% 原因:市场 客诉量上升", "change_goal", "O3-KR1", "gc.no_right",
+                 changes=GOAL_TABLES),
+         Attempt("调整 O9-KR9 权重 45% 原因:市场", "never", refusal="gc.unknown_goal")),
+        "调整 O1-KR2 权重 40%→28% 原因:政策"),
+    "goal_add": Command(
+        "change_goal", "the new goal; the proposal goes to the approver as a card",
+        (Attempt("新增 O1-KR9 备选注册路径 上级 O1 权重 5% 原因:政策 集采", "change_goal", "", "gc.no_right",
+                 changes=GOAL_TABLES),),
+        "新增 O1-KR5 集采替代方案推进进度 上级 O1 权重 10%"),
+    "goal_cancel": Command(
+        "change_goal", "the goal's title; the proposal goes to the approver as a card",
+        (Attempt("取消 O3-KR1 原因:市场 需求消失", "change_goal", "O3-KR1", "gc.no_right", changes=GOAL_TABLES),),
+        "取消 O1-KR3 原因:市场"),
     "my_feedback": Command("anyone on the roster", "the sender's own feedback",
                            (Attempt("我的反馈", "own"),), "我的反馈"),
     "task": Command(
@@ -166,6 +187,24 @@ COMMANDS: dict[str, Command] = {
                       "接受"),
 }
 
+COMMANDS.update({
+    "self_assess": Command("anyone on the roster", "the sender's own assessment draft and the library's anchors",
+                           (Attempt("自评", "own"),), "自评"),
+    "assess": Command(
+        "the subject's reviewer", "the library's anchors and the subject's own records of the period, to the reviewer",
+        (Attempt("评估 @{elsewhere}", "never", refusal="fb.person.none"),
+         Attempt("评估 @xiaoyan", "assess", OUTSIDER, "comp.not_reviewer"),
+         Attempt("评估 @wangqiang", "assess", "wangqiang", "comp.not_reviewer|comp.self_is_self")),
+        "评估 @王强"),
+    "calibrate": Command(
+        "the subject's reviewer and HR", "the outcome of the subject's calibration, to the three parties",
+        (Attempt("校准 @{elsewhere} C03 L2", "never", refusal="fb.person.none"),
+         Attempt("校准 @wangqiang C03 L2 已当面对齐", "calibrate", "wangqiang", "comp.cal.denied")),
+        "校准 @王强 C03 L2 已当面对齐"),
+    "case_consent": Command("own", "the sender's own consent to show feedback as a case",
+                            (Attempt("案例授权", "own"),), "案例授权 同意"),
+})
+
 CARDS: dict[str, CardKind] = {
     "action_owner": CardKind("recipient", "the owner's own weekly action", "done"),
     "last_day": CardKind("recipient", "the owner's own weekly action", "done"),
@@ -181,6 +220,7 @@ CARDS: dict[str, CardKind] = {
     "brief": CardKind("recipient", "the brief's subject, for feedback", "feedback"),
     "task_view": CardKind("recipient", "the task's owner, for feedback", "feedback"),
     "task_owner": CardKind("recipient", "the owner's task", "progress"),
+    "goal_change": CardKind("recipient", "the proposed goal change, to its approver", "gc_ok"),
     "task_escalation": CardKind("recipient", "the escalated task, to the manager and PMO it went to", "nudge"),
 }
 
@@ -231,6 +271,8 @@ ROUTES: dict[str, Route] = {
     "POST /wecom/{tenant_key}/callback": Route("platform", "nothing; the message is handled as the sender's",
                                                ("wecom_foreign_corp", "wecom_foreign_sender", "wecom_foreign_card",
                                                 "wecom_not_a_wecom_tenant", "wecom_as_role")),
+    "POST /hooks/{tenant_key}/{source}": Route("platform", "nothing; a signed external event is stored for the rules",
+                                              ("hooks_unconfigured",)),
     "POST /dingtalk/{tenant_key}/callback": Route("platform", "nothing; the message is handled as the sender's",
                                                   ("dingtalk_foreign_secret", "dingtalk_foreign_sender",
                                                    "dingtalk_foreign_card", "dingtalk_foreign_mention",

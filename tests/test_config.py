@@ -115,7 +115,7 @@ def test_odd_keys_are_quoted_and_a_bad_aes_key_is_refused_at_load() -> None:
 
 def test_feature_sections_keep_dotted_errors_and_read_old_top_level_keys(caplog: pytest.LogCaptureFixture) -> None:
     from handlers.feedback import FeedbackSettings
-    from handlers.tasks import TaskSettings
+    from handlers.tasks.settings import TaskSettings
 
     with pytest.raises(ConfigError) as e:
         parse_config({"tenants": [{"key": "acme", "name": "A", "tasks": {"escalate_after_hours": -1, "typo": 1}}]})

@@ -1,5 +1,5 @@
 """Goal import with adjustment history, code normalisation and goal lookup."""
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.core.config import TenantConfig
 from store.db import Database
 from store.goals import find_goal, import_goals, normalize_goal_code
-from store.models import Goal, GoalAdjustment
+from store.models import Goal, GoalAdjustment, GoalVersion
 from store.roster import ensure_tenant
 
 NOW = datetime(2026, 10, 9, 2, 0, tzinfo=timezone.utc)
@@ -69,12 +69,13 @@ async def test_import_sets_levels_and_records_new_goals(tenant_db: Database, tmp
     assert (kr2.parent_code, kr2.level, kr2.weight, kr2.period, kr2.department) == (
         "O1", 2, 30.0, "2026Q4", "总部/研发中心/注册部")
     assert g["O1"].level == 1 and g["O1-KR3"].weight == 30.0
-    adj = await adjustments(tenant_db)
-    assert [(a.goal_code, a.field_name) for a in adj] == [(c, "new") for c in ("O1", "O1-KR2", "O1-KR3", "O2")]
-    first = adj[0]
-    assert (first.by_userid, first.reason, first.new_value) == ("hr1", "其他", "新产品上市成功率")
-    at = first.at if first.at.tzinfo else first.at.replace(tzinfo=timezone.utc)
-    assert at == NOW
+    # Setting the goals up is planning: nothing is logged as an adjustment, and each goal has
+    # one version that holds from the start.
+    assert await adjustments(tenant_db) == []
+    async with tenant_db.session() as s:
+        vs = list((await s.execute(select(GoalVersion).order_by(GoalVersion.goal_code))).scalars())
+    assert [(v.goal_code, v.valid_from, v.valid_to, v.weight) for v in vs] == [
+        ("O1", None, None, 60.0), ("O1-KR2", None, None, 30.0), ("O1-KR3", None, None, 30.0), ("O2", None, None, 40.0)]
 
 
 async def test_reimport_records_each_change_and_cancels_missing_goals(tenant_db: Database, tmp_path: Path) -> None:
@@ -89,8 +90,11 @@ async def test_reimport_records_each_change_and_cancels_missing_goals(tenant_db:
         tenant_db, "acme", write(tmp_path, second, "g2.csv"), now=later, by_userid="pmo1", reason="政策")
     assert report.errors == []
     assert (report.added, report.updated, report.cancelled) == ([], ["O1-KR2"], ["O1-KR3"])
-    changes = [(a.goal_code, a.field_name, a.old_value, a.new_value, a.reason, a.by_userid)
-               for a in await adjustments(tenant_db) if a.field_name != "new"]
+    logged = await adjustments(tenant_db)
+    # The importer's changes go through the change log, approved by the importer, effective that day;
+    # the goals' creation by the first import is not among them.
+    assert {(a.status, a.decided_by, a.effective_from) for a in logged} == {("approved", "pmo1", date(2026, 10, 29))}
+    changes = [(a.goal_code, a.field_name, a.old_value, a.new_value, a.reason, a.by_userid) for a in logged]
     assert changes == [
         ("O1-KR2", "title", "NMPA二类证平均获批周期≤82天", "NMPA二类证平均获批周期≤75天", "政策", "pmo1"),
         ("O1-KR2", "weight", "30", "45", "政策", "pmo1"),
@@ -98,6 +102,11 @@ async def test_reimport_records_each_change_and_cancels_missing_goals(tenant_db:
     ]
     g = await goals(tenant_db)
     assert g["O1-KR3"].status == "cancelled" and g["O1-KR2"].weight == 45.0
+    # The weeks before keep the version they were made under.
+    async with tenant_db.session() as s:
+        kr2 = [(v.valid_from, v.valid_to, v.weight) for v in (await s.execute(select(GoalVersion).where(
+            GoalVersion.goal_code == "O1-KR2").order_by(GoalVersion.id))).scalars()]
+    assert kr2 == [(None, date(2026, 10, 29), 30.0), (date(2026, 10, 29), None, 45.0)]
 
     # The same file again changes nothing and records nothing.
     n = len(await adjustments(tenant_db))

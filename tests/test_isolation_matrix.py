@@ -56,7 +56,7 @@ from schedules.jobs import all_jobs
 from store import outbox
 from store.db import Database
 from store.migrate import upgrade
-from store.models import ConsoleMessage, Employee, IssuedCard, OutboxMessage, Project, Task, TaskUpdate
+from store.models import ConsoleMessage, Employee, Goal, IssuedCard, OutboxMessage, Project, Task, TaskUpdate
 from store.roster import ensure_tenant, import_roster
 from store.goals import import_goals
 from store.tasks import collaborator_list, import_tasks
@@ -135,6 +135,7 @@ SCRIPT = [
     ("2026-12-03 09:21", "pengli", "反馈 @xiaoyan #客户需求深挖 客户级 {m}22主动回访三位投诉客户并整理需求"),
     ("2026-12-03 09:30", "liuyang", "简报 @wangqiang"),
     ("2026-12-03 09:31", "guoqing", "任务 T1"),
+    ("2026-12-03 09:32", "liuyang", "调整 O1-KR2 权重 35% 原因:政策 集采"),  # the approver's goal_change card
     # Friday: cards that live as long as a draft (24 h) are issued after the morning prompt.
     ("2026-12-04 09:40", "zhaolei", "{m}04整理注册资料 @lina"),
     ("2026-12-04 09:41", "sunli", "{m}05准备检测样品 @zhaolei"),
@@ -185,6 +186,7 @@ class Company:
     people: dict[str, Employee]
     tasks: dict[str, TaskFacts]
     cards: dict[str, CardFacts] = field(default_factory=dict)
+    goals: dict[str, str] = field(default_factory=dict)  # goal code → department
     _lines: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     def roles(self, userid: str) -> set[str]:
@@ -247,6 +249,17 @@ def allowed(company: Company, rule: str, actor: str, subject: str = "") -> bool:
         return task is not None and (bool(roles & {"pmo", "admin"}) or actor in (task.pmo, task.creator))
     if rule == "create_task":
         return bool(roles & {"manager", "pmo", "admin"})
+    if rule in ("assess", "calibrate"):
+        boss = company.people[subject].manager_userid if subject in company.people else None
+        while boss in company.people and not company.people[boss].active:
+            boss = company.people[boss].manager_userid  # a vacant post is skipped
+        return boss == actor or (rule == "calibrate" and "hr" in roles)
+    if rule == "change_goal":
+        if roles & {"hr", "admin"}:
+            return True
+        dept = company.goals.get(subject) if subject else company.people[actor].department
+        mine = company.people[actor].department
+        return "manager" in roles and bool(dept) and (dept == mine or dept.startswith(mine + "/"))
     if rule == "recipient":
         return actor in company.cards[subject].recipients
     raise AssertionError(f"unknown rule {rule!r}")
@@ -382,7 +395,8 @@ async def _read_template(db: Database, url: str, data_dir: Path) -> Template:
                     TaskUpdate.tenant == key, TaskUpdate.task_id == t.id, TaskUpdate.kind == "created"))).scalars().first()
                 tasks[t.code] = TaskFacts(t.code, t.owner_userid, collaborator_list(t), projects[t.project_id].pmo_userid,
                                           creator or "")
-            companies[key] = Company(key, people, tasks)
+            goals = {g.code: g.department for g in (await s.execute(select(Goal).where(Goal.tenant == key))).scalars()}
+            companies[key] = Company(key, people, tasks, goals=goals)
         sent: dict[tuple[str, str], set[str]] = {}
         for row in (await s.execute(select(OutboxMessage))).scalars():
             card = row.payload.get("card") or {}
@@ -1302,6 +1316,16 @@ async def dingtalk_as_role(world: World, role: str, route: str) -> None:
     assert outcome.status == 200
     check_allowed(world, outcome, DD, actor, Attempt("", "own"), f"dd {actor} over DingTalk")
     assert outcome.replies(DD, actor)
+
+
+@check
+async def hooks_unconfigured(world: World, role: str, route: str) -> None:
+    """A webhook source no tenant configured answers 404 and stores nothing, whoever the body names."""
+    body = {"id": "x1", "type": "approval", "person": ROLE_ACTORS[role], "status": "approved"}
+    for tenant in (DEMO, RIVAL, "nobody"):
+        outcome = await world.attempt(lambda: world.http("POST", f"/hooks/{tenant}/crm", json=body, token=False))
+        assert outcome.status == 404, f"webhook at {tenant}: HTTP {outcome.status}"
+        await check_nothing_changed(world, outcome, f"webhook at {tenant}")
 
 
 async def run_route(world: World, route: str, role: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.clock import FrozenClock
-from handlers.tasks import parse_progress, parse_task_line
+from handlers.tasks.grammar import parse_progress, parse_task_line
 from store.db import Database
 from store.statuses import TaskStatus
 from store.models import Project, Task, TaskUpdate, WeeklyAction

@@ -710,6 +710,12 @@
       $("pulse-pairs").replaceChildren(el("h3", { text: "只互相见证的同事" }),
         el("div", { class: "names" }, d.mutual_pairs.map(([a, b]) => el("span", { class: "name-chip", text: `${a.name} ⇄ ${b.name}` }))));
     } else $("pulse-pairs").replaceChildren();
+    if (d.competencies) {
+      const c = d.competencies;
+      $("pulse-pairs").append(el("h3", { text: c.average === null ? `能力评估 ${c.period}：参评不足 5 人，不显示分布`
+        : `能力评估 ${c.period}：全公司主管评分均值 L${c.average}` }),
+        el("ul", {}, c.managers.map((m) => el("li", { text: `${m.name}（${m.people} 人）：L1 ${m.l1} · L2 ${m.l2} · L3 ${m.l3}，均值 ${m.average}${m.lenient ? " ⚠ 高于全公司 0.5 级以上" : ""}` }))));
+    }
 
     const fig = $("pulse-chart");
     const img = $("pulse-chart-img");
@@ -724,6 +730,21 @@
     } else {
       fig.hidden = true;
       img.removeAttribute("src");
+    }
+    // The goal calibration rate per quarter, against the 15 % and 22.7 % lines.
+    const calFig = $("calibration-chart");
+    const calImg = $("calibration-chart-img");
+    if (d.calibration_chart) {
+      calFig.hidden = false;
+      const gen = state.generation;
+      apiBlob(d.calibration_chart).then(({ blob }) => {
+        if (gen !== state.generation) return;
+        if (calImg.src.startsWith("blob:")) URL.revokeObjectURL(calImg.src);
+        calImg.src = URL.createObjectURL(blob);
+      }).catch((e) => toast(`校准率图加载失败：${e.message}`));
+    } else {
+      calFig.hidden = true;
+      calImg.removeAttribute("src");
     }
     $("pulse-mine").replaceChildren(d.actions.length ? mineTable(d.actions) : el("p", { class: "muted", text: "最近 12 周没有记录。" }));
   }

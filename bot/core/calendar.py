@@ -194,3 +194,28 @@ class WorkCalendar:
                 left -= available
             local = datetime.combine(day - timedelta(days=1), end)
         raise ValueError("no working hours in the year before; check extra_holidays")
+
+
+def working_hours_between(cal: WorkCalendar, a: datetime, b: datetime, start: time = time(9, 0),
+                          end: time = time(18, 0)) -> float:
+    """Working hours from the aware `a` to the aware `b` (0 when b is not after a).
+
+    Only the working hours of working days count: assigned Friday 17:00 and answered Monday
+    10:00 on 09:00–18:00 days is 2 hours, the weekend in between is not.
+    """
+    if not start < end:
+        raise ValueError("working hours must start before they end")
+    if b <= a:
+        return 0.0
+    lo = a.astimezone(cal.tz).replace(tzinfo=None)
+    hi = b.astimezone(cal.tz).replace(tzinfo=None)
+    total = timedelta()
+    day = lo.date()
+    while day <= hi.date():
+        if cal.is_working_day(day):
+            s = max(lo, datetime.combine(day, start))
+            e = min(hi, datetime.combine(day, end))
+            if e > s:
+                total += e - s
+        day += timedelta(days=1)
+    return total.total_seconds() / 3600

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-EventKind = Literal["text", "action", "menu", "enter"]
+# "external": a fact from a workflow (store/external_events.py), not a person's message.
+EventKind = Literal["text", "action", "menu", "enter", "external"]
 
 
 @dataclass

@@ -37,6 +37,8 @@ from bot.adapter import Adapter, OutboundItem, SendResult
 from bot.core.config import TenantConfig
 from bot.core.events import Event
 from bot.dingtalk.api import MAX_BATCH_USERS, DingTalkApi, DingTalkApiError
+from bot.dingtalk.oa import InvalidOaEvent, incoming as oa_incoming
+from store.external_events import ingest
 from bot.dingtalk.events import InvalidCallback, card_event, robot_event
 from bot.dingtalk.signing import (CARD_SIGNATURE_HEADER, CARD_TIMESTAMP_HEADER, SAME_MOMENT_MS, SIGNATURE_WINDOW_MS,
                                   card_api_secret, card_route_key, card_timestamp_ms, check_card_signature, check_signature)
@@ -127,6 +129,23 @@ class DingTalkAdapter(Adapter):
             known = self._sessions.get(key)
             if known is None or known[1] < event.hint["expires"]:
                 self._sessions[key] = (event.hint["session_webhook"], event.hint["expires"])
+        return AckMessage.STATUS_OK
+
+    async def accept_event(self, tenant: TenantConfig, event_id: str, event_type: str, data: Any) -> int:
+        """Store an OA approval event (bot/dingtalk/oa.py) before it is acked; other events are acked and dropped."""
+        try:
+            item = oa_incoming(event_id, event_type, data)
+        except InvalidOaEvent as exc:
+            log.warning("dingtalk %s: refused event %s (%s): %s", tenant.key, event_id, event_type, exc)
+            return AckMessage.STATUS_BAD_REQUEST
+        if item is None:
+            return AckMessage.STATUS_OK
+        try:
+            if await ingest(self.runtime.db, tenant.key, item, self.runtime.clock.now()):
+                self.runtime.wake_inbox()
+        except Exception:
+            log.exception("dingtalk %s: event %s not stored; DingTalk will deliver it again", tenant.key, event_id)
+            return AckMessage.STATUS_SYSTEM_EXCEPTION
         return AckMessage.STATUS_OK
 
     async def accept_card(self, tenant: TenantConfig, data: Any) -> int:

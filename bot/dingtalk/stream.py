@@ -25,12 +25,14 @@ from urllib.parse import quote_plus
 
 import requests
 import websockets
-from dingtalk_stream import AckMessage, CallbackHandler, CallbackMessage, ChatbotMessage, Credential, DingTalkStreamClient
+from dingtalk_stream import (AckMessage, CallbackHandler, CallbackMessage, ChatbotMessage, Credential,
+                             DingTalkStreamClient, EventHandler, EventMessage)
 from dingtalk_stream.frames import Headers
 from dingtalk_stream.version import VERSION_STRING
 
 from bot.core.config import TenantConfig
 from bot.dingtalk.events import frame_problem
+from handlers.trace_rules import TraceSettings
 
 
 
@@ -43,6 +45,8 @@ class StreamOwner(Protocol):
     async def accept_robot(self, tenant: TenantConfig, data: Any) -> int: ...
 
     async def accept_card(self, tenant: TenantConfig, data: Any) -> int: ...
+
+    async def accept_event(self, tenant: TenantConfig, event_id: str, event_type: str, data: Any) -> int: ...
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +134,19 @@ class _Handler(CallbackHandler):
         return code, "OK" if code == AckMessage.STATUS_OK else "refused"
 
 
+class _Events(EventHandler):
+    """Event frames (OA approvals) into external events; the SDK acks with the returned code."""
+
+    def __init__(self, accept: Callable[[str, str, Any], Awaitable[int]]) -> None:
+        super().__init__()
+        self.logger = log
+        self._accept = accept
+
+    async def process(self, event: EventMessage) -> tuple[int, str]:
+        code = await self._accept(event.headers.event_id or "", event.headers.event_type or "", event.data)
+        return code, "OK" if code == AckMessage.STATUS_OK else "refused"
+
+
 class StreamConnection:
     """One tenant's Stream connection, kept up with exponential backoff until stopped."""
 
@@ -143,6 +160,11 @@ class StreamConnection:
             Credential(tenant.dingtalk.client_id, tenant.dingtalk.client_secret), tenant.dingtalk.api_base, sdk_log)
         self.client.register_callback_handler(ROBOT_TOPIC, _Handler(lambda d: adapter.accept_robot(tenant, d)))
         self.client.register_callback_handler(CARD_TOPIC, _Handler(lambda d: adapter.accept_card(tenant, d)))
+        if TraceSettings.of(tenant).codes("dingtalk_oa") or any(
+                r.source == "dingtalk_oa" for r in TraceSettings.of(tenant).rules):
+            # Only a tenant whose rules read OA approvals subscribes to events (topic "*" is every event).
+            self.client.register_all_event_handler(
+                _Events(lambda i, t, d: adapter.accept_event(tenant, i, t, d)))
         self.connected = False
         self.connects = 0
         self.down_since = time.monotonic()

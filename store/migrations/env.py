@@ -8,6 +8,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import store.models  # noqa: F401  (registers the tables)
+import store.external_events  # noqa: F401
+import store.trace  # noqa: F401
+import store.competencies  # noqa: F401  (the competency tables)
 
 config = context.config
 target_metadata = SQLModel.metadata

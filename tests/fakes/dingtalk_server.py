@@ -631,6 +631,23 @@ class FakeDingTalk:
         await self._send(f)
         return f
 
+    async def push_event(self, app: FakeApp, event_type: str, data: dict[str, Any], *, event_id: str = "") -> Frame:
+        """An EVENT frame (OA approvals: bpms_instance_change / bpms_task_change) to a connection that
+        subscribed to events. Headers as the SDK reads them (eventId, eventType, eventBornTime, eventCorpId);
+        [?] the gateway's `topic` header of an event frame is not documented: the fake sends the event type,
+        and delivers only on an EVENT "*" subscription, the one the SDK makes."""
+        f = self._frame(app, "EVENT", "*", data, "event")
+        h = f.frame["headers"]
+        h.update(topic=event_type, eventType=event_type, eventId=event_id or uuid.uuid4().hex,
+                 eventBornTime=str(self.now_ms()), eventCorpId=app.corp_id, eventUnifiedAppId=app.client_id)
+        conns = self.live(app, ("EVENT", "*"))
+        assert conns, "no connection subscribed to events"
+        f.frame["headers"]["connectionId"] = conns[0].id
+        f.conn_id = conns[0].id
+        f.sent_at = time.monotonic()
+        await conns[0].ws.send_str(json.dumps(f.frame, ensure_ascii=False))
+        return f
+
     async def push_robot_message(self, app: FakeApp, userid: str, text: str, *, conversation_type: str = "1",
                                  conversation_id: str = "", at_users: list[str] = (),  # type: ignore[assignment]
                                  at_robot: bool = True, msg_id: str = "", extra: dict[str, Any] | None = None) -> Frame:

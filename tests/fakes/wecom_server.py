@@ -142,6 +142,8 @@ class FakeWeCom:
         self.cards: dict[str, CardState] = {}
         self.media: dict[str, dict[str, Any]] = {}
         self.menu: dict[str, Any] | None = None
+        # 审批: sp_no → the `info` oa/getapprovaldetail answers (developer.work.weixin.qq.com/document/path/91983)
+        self.approvals: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, int | str]] = []
         # what the bot did that the platform documents against (tests assert it stays empty)
         self.protocol_errors: list[str] = []
@@ -223,6 +225,7 @@ class FakeWeCom:
             ("POST", "menu/create"): self._menu_create,
             ("GET", "department/list"): self._department_list,
             ("GET", "user/simplelist"): self._user_simplelist,
+            ("POST", "oa/getapprovaldetail"): self._approval_detail,
         }
         for (method, path), fn in routes.items():
             app.router.add_route(method, "/cgi-bin/" + path, self._wrap(path, fn))
@@ -593,6 +596,39 @@ class FakeWeCom:
         return {"userlist": [dict(u) for u in self.users.values() if depts & set(u["department"])]}
 
     # -- what people see ----------------------------------------------------------------------
+    # -- 审批 (developer.work.weixin.qq.com/document/path/91983, 91815) ---------------------------------
+    def add_approval(self, sp_no: str, *, sp_name: str, template_id: str, applyer: str, apply_time: int,
+                     fields: list[tuple[str, str, dict[str, Any]]], approvers: list[str]) -> dict[str, Any]:
+        """An approval in 审批中 with one node per approver; `fields` are (control, title, value)."""
+        info = {"sp_no": sp_no, "sp_name": sp_name, "sp_status": 1, "template_id": template_id,
+                "apply_time": apply_time, "applyer": {"userid": applyer, "partyid": "1"},
+                "sp_record": [{"sp_status": 1, "approverattr": 1,
+                               "details": [{"approver": {"userid": a}, "speech": "", "sp_status": 1, "sptime": 0,
+                                            "media_id": []}]} for a in approvers],
+                "notifyer": [], "apply_data": {"contents": [
+                    {"control": c, "id": f"{c}-{i}", "title": [{"text": t, "lang": "zh_CN"}], "value": v}
+                    for i, (c, t, v) in enumerate(fields)]}, "comments": []}
+        self.approvals[sp_no] = info
+        return info
+
+    def approve(self, sp_no: str, node: int, at: int) -> None:
+        """The node's approver agrees at `at`; the last node's agreement makes the approval 已通过 (2)."""
+        info = self.approvals[sp_no]
+        rec = info["sp_record"][node]
+        rec["sp_status"] = 2
+        rec["details"][0].update(sp_status=2, sptime=at)
+        if all(r["sp_status"] == 2 for r in info["sp_record"]):
+            info["sp_status"] = 2
+
+    async def _approval_detail(self, request: web.Request) -> dict[str, Any]:
+        body = await self._json(request)
+        sp_no = body.get("sp_no")
+        if not isinstance(sp_no, str) or not sp_no:
+            raise Reject(INVALID_PARAM, "sp_no missing")
+        if sp_no not in self.approvals:
+            raise Reject(301025, "sp_no not found")  # [?] the errcode of an unknown sp_no is not documented
+        return {"info": self.approvals[sp_no]}
+
     def messages_to(self, userid: str) -> list[Delivered]:
         return [d for d in self.deliveries if d.userid.lower() == userid.lower()]
 
@@ -670,6 +706,21 @@ class CallbackClient:
     def event_xml(self, userid: str, event: str, extra: str = "") -> str:
         return (f"<xml>{self._head(userid)}<MsgType><![CDATA[event]]></MsgType>"
                 f"<Event><![CDATA[{event}]]></Event>{extra}<AgentID>{self.fake.agent_id}</AgentID></xml>")
+
+    def approval_change_xml(self, sp_no: str, change: int) -> str:
+        """sys_approval_change as WeCom sends it (document/path/91815): FromUserName sys, the ApprovalInfo."""
+        info = self.fake.approvals[sp_no]
+        records = "".join(
+            f"<SpRecord><SpStatus>{r['sp_status']}</SpStatus><ApproverAttr>{r['approverattr']}</ApproverAttr>"
+            + "".join(f"<Details><Approver><UserId><![CDATA[{d['approver']['userid']}]]></UserId></Approver>"
+                      f"<Speech><![CDATA[]]></Speech><SpStatus>{d['sp_status']}</SpStatus><SpTime>{d['sptime']}</SpTime>"
+                      "</Details>" for d in r["details"]) + "</SpRecord>" for r in info["sp_record"])
+        approval = (f"<ApprovalInfo><SpNo>{sp_no}</SpNo><SpName><![CDATA[{info['sp_name']}]]></SpName>"
+                    f"<SpStatus>{info['sp_status']}</SpStatus><TemplateId><![CDATA[{info['template_id']}]]></TemplateId>"
+                    f"<ApplyTime>{info['apply_time']}</ApplyTime><Applyer><UserId><![CDATA[{info['applyer']['userid']}]]>"
+                    f"</UserId><Party><![CDATA[1]]></Party></Applyer>{records}"
+                    f"<StatuChangeEvent>{change}</StatuChangeEvent></ApprovalInfo>")
+        return self.event_xml("sys", "sys_approval_change", approval)
 
     async def say(self, userid: str, content: str, **kw: Any) -> list[int | str]:
         return await self.post(self.text_xml(userid, content), **kw)

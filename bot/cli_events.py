@@ -1,0 +1,81 @@
+"""`dongxian events import|rules|unmatched`: file drops, the mapping rules, and events nobody matched."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from bot.cli_common import _config, _with_db
+from bot.core.clock import utcnow
+from handlers.trace_rules import TraceSettings
+from store import external_events as ext
+from store.event_files import import_events
+from store.roster import ensure_tenant
+
+
+def cmd_events_import(args: argparse.Namespace) -> int:
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", args.source):
+        print("--source: lowercase letters, digits, - and _ (e.g. sales_sheet)")
+        return 2
+
+    async def go(db: Any) -> int:
+        await ensure_tenant(db, tenant)
+        report = await import_events(db, tenant.key, Path(args.file), args.source, tz=tenant.tz, now=utcnow())
+        print(report.summary())
+        if report.added:
+            print("运行中的服务会按映射规则处理这些事件 / the running service applies the rules to them.")
+        return 1 if report.errors else 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def cmd_events_rules(args: argparse.Namespace) -> int:
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+    rules = TraceSettings.of(tenant).rules
+    if not rules:
+        print(f"{tenant.key}: 没有映射规则 / no mapping rules ([tenants.trace] rules)")
+        return 0
+    for r in rules:
+        status = ",".join(r.status) or "*"
+        extra = f" sla={r.sla_hours:g}h" if r.effect == "response" else (f" goal={r.goal_code}" if r.goal_code else "")
+        print(f"{r.name}\tsource={r.source} code={r.code or '*'} type={r.type or '*'} status={status} "
+              f"person={r.person}{(':' + r.person_field) if r.person_field else ''} → {r.effect}{extra}")
+    return 0
+
+
+def cmd_events_unmatched(args: argparse.Namespace) -> int:
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+
+    async def go(db: Any) -> int:
+        rows = await ext.unmatched(db, tenant.key)
+        if not rows:
+            print(f"{tenant.key}: 没有未匹配的事件 / no unmatched events")
+            return 0
+        print(f"{tenant.key}: {len(rows)} 条事件的人员在名册中找不到 / events whose person is not on the roster")
+        for r in rows:
+            when = r.occurred_at.astimezone(tenant.tz).strftime("%Y-%m-%d %H:%M")
+            print(f"{when}\t{r.source}\t{r.external_id}\tperson={r.person or '(none)'}\trule={r.rule}\t"
+                  f"{r.payload.get('title', '')}")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
+def add_event_commands(sub: Any) -> None:
+    ev = sub.add_parser("events", help="external events (自动留痕)").add_subparsers(dest="events_cmd", required=True)
+    imp = ev.add_parser("import", help="import events from CSV/XLSX (re-importing adds nothing)")
+    imp.add_argument("file", help="columns: id (required), type, person, occurred_at, code, status, title, link, "
+                                  "and form fields")
+    imp.add_argument("--source", required=True, help="the source name the rules match, e.g. sales_sheet")
+    rules = ev.add_parser("rules", help="list the tenant's mapping rules")
+    un = ev.add_parser("unmatched", help="events kept because nobody on the roster is their person")
+    for p, fn in ((imp, cmd_events_import), (rules, cmd_events_rules), (un, cmd_events_unmatched)):
+        p.add_argument("--tenant", required=True)
+        p.add_argument("--config", help="TOML config file (default: $DONGXIAN_CONFIG or config.toml)")
+        p.set_defaults(fn=fn)

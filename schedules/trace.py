@@ -1,0 +1,64 @@
+"""回款跟踪 reminders: the owner a few working days before the due date, the manager once it is overdue.
+
+Each reminder is claimed once per tracking row (`claim_send`, kind and the due day), so restarts,
+a second instance or a re-run of the job never send it twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from sqlalchemy import select
+
+from bot.core.calendar import WorkCalendar
+from bot.core.config import TenantConfig
+from cards.texts import register
+from handlers.trace import format_amount
+from handlers.trace_rules import TraceSettings
+from schedules.registry import JobEnv, JobRegistry
+from store import trace as store
+from store.models import Employee
+from store.scheduled import claim_send
+
+TEXTS = register({
+    "trace.remind.due": {
+        "zh": "回款提醒：{title}（客户 {customer}，¥{amount}）将于 {due} 到期，请跟进回款",
+        "en": "Payment reminder: {title} (customer {customer}, ¥{amount}) is due on {due}; please follow up"},
+    "trace.remind.overdue": {
+        "zh": "回款逾期：{owner} 负责的 {title}（客户 {customer}，¥{amount}）已于 {due} 到期仍未回款",
+        "en": "Payment overdue: {title} of {owner} (customer {customer}, ¥{amount}) was due on {due} and is unpaid"},
+})
+
+jobs = JobRegistry()
+
+
+def _slot(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | None:
+    return TraceSettings.of(tenant).remind_at if cal.is_working_day(local.date()) else None
+
+
+@jobs.job("receivable_reminders", at=_slot)
+async def receivable_reminders(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
+    settings = TraceSettings.of(tenant)
+    cal = WorkCalendar(tenant)
+    today = at.astimezone(tenant.tz).date()
+    sent = 0
+    async with env.db.transaction() as s:
+        out = env.outgoing(s, tenant, at)
+        people = {e.userid: e for e in (await s.execute(select(Employee).where(Employee.tenant == tenant.key))).scalars()}
+        for row in await store.receivables(s, tenant.key, status="open"):
+            if row.due is None:
+                continue
+            facts = dict(title=row.title, customer=row.customer or "—", amount=format_amount(row.amount_cents),
+                         due=row.due.isoformat())
+            if today > row.due:
+                owner = people.get(row.owner)
+                manager = owner.manager_userid if owner is not None else None
+                if manager and await claim_send(s, tenant.key, manager, f"receivable_overdue:{row.id}",
+                                                row.due.isoformat(), at):
+                    out.send(manager, out.t("trace.remind.overdue", owner=owner.name if owner else row.owner, **facts))
+                    sent += 1
+            elif cal.working_days_between(today, row.due) <= settings.remind_days_before:
+                if await claim_send(s, tenant.key, row.owner, f"receivable_due:{row.id}", row.due.isoformat(), at):
+                    out.send(row.owner, out.t("trace.remind.due", **facts))
+                    sent += 1
+    await env.record_run(tenant.key, "receivable_reminders", today.isoformat(), sent)
+    return sent

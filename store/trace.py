@@ -1,0 +1,192 @@
+"""The effects of external events: 留痕 records, 回款跟踪 rows and 风险响应 measurements.
+
+Each row names the external_event(s) it came from, so every figure links back to its facts.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from cards.brief_records import TraceLine
+from store.db import try_insert
+from store.external_events import ExternalEvent
+from store.models import BigId, Employee, UTCDateTime
+
+
+class TraceRecord(SQLModel, table=True):
+    """留痕: one mapped event as a dated line in a person's brief."""
+
+    __tablename__ = "trace_record"
+    __table_args__ = (UniqueConstraint("tenant", "event_id", "userid"), Index("ix_trace_record_who", "tenant", "userid", "day"))
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    userid: str = Field(max_length=64)
+    event_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    day: str = Field(max_length=10)  # tenant-local date of the fact
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    source: str = Field(max_length=64)
+    title: str = ""
+    link: str = ""
+    effect: str = Field(default="trace", max_length=16)  # trace | receivable | response
+
+
+class Receivable(SQLModel, table=True):
+    """回款跟踪: an approved contract's expected payment."""
+
+    __tablename__ = "receivable"
+    __table_args__ = (UniqueConstraint("tenant", "ref"),)
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    ref: str = Field(max_length=255)  # source:instance — one row per contract, whatever the redeliveries
+    owner: str = Field(max_length=64)
+    customer: str = ""
+    amount_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    due: Optional[date] = None
+    goal_code: str = ""
+    title: str = ""
+    status: str = Field(default="open", max_length=16)  # open | paid
+    event_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ResponseMeasure(SQLModel, table=True):
+    """风险响应: one approver's response to an assigned deviation investigation, in working hours."""
+
+    __tablename__ = "response_measure"
+    __table_args__ = (UniqueConstraint("tenant", "source", "task_ref"), Index("ix_response_measure_who", "tenant", "userid"))
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    source: str = Field(max_length=64)
+    task_ref: str = Field(max_length=255)  # the approval task (DingTalk taskId, WeCom SpNo:approver)
+    instance: str = Field(default="", max_length=255)
+    userid: str = Field(max_length=64)
+    rule: str = Field(default="", max_length=64)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    working_hours: Optional[float] = None
+    sla_hours: float = 0.0
+    on_time: Optional[bool] = None
+    start_event_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    finish_event_id: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+async def add_record(s: AsyncSession, tenant: str, userid: str, event_id: int, day: str, occurred_at: datetime,
+                     source: str, title: str, link: str, effect: str) -> bool:
+    return await try_insert(s, TraceRecord, dict(
+        tenant=tenant, userid=userid, event_id=event_id, day=day, occurred_at=occurred_at.astimezone(timezone.utc),
+        source=source, title=title[:500], link=link[:1000], effect=effect))
+
+
+async def add_receivable(s: AsyncSession, **values: Any) -> bool:
+    return await try_insert(s, Receivable, values)
+
+
+async def start_response(s: AsyncSession, **values: Any) -> bool:
+    return await try_insert(s, ResponseMeasure, values)
+
+
+async def open_response(s: AsyncSession, tenant: str, source: str, task_ref: str) -> ResponseMeasure | None:
+    return (await s.execute(select(ResponseMeasure).where(
+        ResponseMeasure.tenant == tenant, ResponseMeasure.source == source,
+        ResponseMeasure.task_ref == task_ref))).scalar_one_or_none()
+
+
+async def finish_response(s: AsyncSession, row: ResponseMeasure, finished_at: datetime, hours: float,
+                          event_id: int) -> None:
+    await s.execute(update(ResponseMeasure).where(ResponseMeasure.id == row.id, ResponseMeasure.finished_at.is_(None))
+                    .values(finished_at=finished_at.astimezone(timezone.utc), working_hours=round(hours, 2),
+                            on_time=hours <= row.sla_hours, finish_event_id=event_id))
+
+
+async def records_of(s: AsyncSession, tenant: str, userid: str, start: str = "", end: str = "9999") -> list[TraceRecord]:
+    return list((await s.execute(select(TraceRecord).where(
+        TraceRecord.tenant == tenant, TraceRecord.userid == userid, TraceRecord.day >= start, TraceRecord.day <= end)
+        .order_by(TraceRecord.occurred_at, TraceRecord.id))).scalars())
+
+
+async def receivables(s: AsyncSession, tenant: str, *, owners: list[str] | None = None,
+                      status: str | None = None) -> list[Receivable]:
+    q = select(Receivable).where(Receivable.tenant == tenant)
+    if owners is not None:
+        q = q.where(Receivable.owner.in_(owners))
+    if status is not None:
+        q = q.where(Receivable.status == status)
+    return list((await s.execute(q.order_by(Receivable.due, Receivable.id))).scalars())
+
+
+async def responses(s: AsyncSession, tenant: str, *, userids: list[str] | None = None,
+                    finished_only: bool = True) -> list[ResponseMeasure]:
+    q = select(ResponseMeasure).where(ResponseMeasure.tenant == tenant)
+    if userids is not None:
+        q = q.where(ResponseMeasure.userid.in_(userids))
+    if finished_only:
+        q = q.where(ResponseMeasure.finished_at.is_not(None))
+    return list((await s.execute(q.order_by(ResponseMeasure.started_at, ResponseMeasure.id))).scalars())
+
+
+def rate(rows: list[ResponseMeasure]) -> float | None:
+    """风险响应及时率: on-time share of finished responses; None when there are none."""
+    done = [r for r in rows if r.on_time is not None]
+    return sum(1 for r in done if r.on_time) / len(done) if done else None
+
+
+async def rates_by(s: AsyncSession, tenant: str) -> dict[str, dict[str, tuple[int, int]]]:
+    """{"person": {userid: (on_time, total)}, "department": {path: (on_time, total)}}."""
+    rows = await responses(s, tenant)
+    depts = dict((await s.execute(select(Employee.userid, Employee.department).where(Employee.tenant == tenant))).all())
+    out: dict[str, dict[str, tuple[int, int]]] = {"person": {}, "department": {}}
+    for r in rows:
+        for kind, key in (("person", r.userid), ("department", depts.get(r.userid, ""))):
+            ok, n = out[kind].get(key, (0, 0))
+            out[kind][key] = (ok + bool(r.on_time), n + 1)
+    return out
+
+
+async def trace_lines(s: AsyncSession, tenant: str, userid: str, first: date,
+                      last: date) -> tuple[list[TraceLine], tuple[int, int] | None]:
+    """The brief's 留痕 lines of [first, last] and the period's 风险响应及时率 (on time, answered)."""
+    recs = await records_of(s, tenant, userid, first.isoformat(), last.isoformat())
+    ids = [r.event_id for r in recs]
+    money = {r.event_id: r for r in (await s.execute(select(Receivable).where(
+        Receivable.tenant == tenant, Receivable.event_id.in_(ids or [-1])))).scalars()}
+    answered = [r for r in await responses(s, tenant, userids=[userid])
+                if r.finished_at is not None and first.isoformat() <= r.started_at.date().isoformat() <= last.isoformat()]
+    by_start = {r.start_event_id: r for r in answered}
+    by_finish = {r.finish_event_id: r for r in answered}
+    lines = []
+    for r in recs:
+        detail = ""
+        if r.event_id in money:
+            m = money[r.event_id]
+            detail = f"客户 {m.customer or '—'}｜¥{m.amount_cents / 100:,.2f}｜回款日 {m.due.isoformat() if m.due else '未填'}"
+        measured = by_finish.get(r.event_id) or by_start.get(r.event_id)
+        if measured is not None and measured.working_hours is not None:
+            detail = f"响应 {measured.working_hours:g} 个工作小时 / 约定 {measured.sla_hours:g}" + (
+                "（及时）" if measured.on_time else "（超时）")
+        lines.append(TraceLine(r.id or 0, date.fromisoformat(r.day), r.source, r.title, r.link, r.effect, detail))
+    rate = (sum(1 for r in answered if r.on_time), len(answered)) if answered else None
+    return lines, rate
+
+
+RECEIVABLE_HEADER = ["负责人", "部门", "合同", "客户", "金额（元）", "回款日", "状态", "目标", "来源事件"]
+
+
+async def receivable_sheet(s: AsyncSession, tenant: str, today: date) -> list[list[Any]]:
+    """回款跟踪 export rows: every tracking row with its owner, state as of `today` and source event."""
+    people = {e.userid: e for e in (await s.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    rows = await receivables(s, tenant)
+    sources = dict((await s.execute(select(ExternalEvent.id, ExternalEvent.source + ":" + ExternalEvent.external_id)
+                                    .where(ExternalEvent.tenant == tenant,
+                                           ExternalEvent.id.in_([r.event_id for r in rows] or [-1])))).all())
+    out: list[list[Any]] = []
+    for r in rows:
+        owner = people.get(r.owner)
+        state = "已回款" if r.status == "paid" else "未填回款日" if r.due is None else \
+            "已逾期" if today > r.due else "未到期"
+        out.append([owner.name if owner else r.owner, owner.department if owner else "", r.title, r.customer,
+                    r.amount_cents / 100, r.due, state, r.goal_code, sources.get(r.event_id, "")])
+    return out
