@@ -14,14 +14,16 @@ from bot.core.files import create_private, private_dir
 from cards.brief_html import render_html
 from cards.brief_records import Brief
 from cards.model import Card, Message
+from cards.texts import t
 from handlers import brief_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
-from handlers.feedback import feedback_buttons, may_view, parse_feedback
+from handlers.feedback import feedback_buttons, may_view, parse_feedback, person_label
 from handlers.people import tenant_directory
 from handlers.router import Router
 from store import audit
 from store.brief import build_brief, parse_period, period_days, quarter_of
 from store.models import Employee, IssuedCard
+from store.statuses import Polarity
 
 router = Router("brief")
 BRIEF_CARD = "brief"
@@ -47,29 +49,31 @@ def write_document(brief: Brief, data_dir: str | Path | None = None) -> Path:
     return path
 
 
-def filename(brief: Brief) -> str:
-    return f"事实简报-{brief.name}-{brief.period}.html"
+def filename(brief: Brief, locale: str = "zh") -> str:
+    return t(locale, "brief.filename", name=brief.name, period=brief.period)
 
 
 def summary_card(ctx: Context, brief: Brief) -> Card:
     b = brief
-    praise = sum(1 for f in b.feedback if f.polarity == "认可")
+    praise = sum(1 for f in b.feedback if f.polarity == Polarity.PRAISE.label("zh"))  # the records hold labels
+    sep = ctx.t("brief.sep")
     fields = [
-        (ctx.t("brief.f.filled"), f"{len(b.actions)}/{len(b.expected_weeks)} 周"),
+        (ctx.t("brief.f.filled"), ctx.t("brief.f.filled.value", n=len(b.actions), weeks=len(b.expected_weeks))),
         (ctx.t("brief.f.done"), f"{len(b.done)}/{len(b.actions)}"),
         (ctx.t("brief.f.confirmed"), f"{len(b.confirmed)}/{len(b.done)}"),
         (ctx.t("brief.f.linked"), f"{len(b.linked)}/{len(b.actions)}"),
-        (ctx.t("brief.f.feedback"), f"{len(b.feedback)} 条（认可 {praise}）"),
+        (ctx.t("brief.f.feedback"), ctx.t("brief.f.feedback.value", n=len(b.feedback), praise=praise)),
         (ctx.t("brief.f.tasks"), f"{len(b.on_time)}/{len(b.due_tasks)}"),
         (ctx.t("brief.f.escalations"), str(len({(e.task_code, e.episode) for e in b.escalations}))),
     ]
     lines = []
     served = b.served()
     if served:
-        lines.append(ctx.t("brief.goals", goals="、".join(f"{code}（{len(acts)}）" for code, _t, acts in served[:4])))
+        lines.append(ctx.t("brief.goals", goals=sep.join(ctx.t("brief.count", what=code, n=len(acts))
+                                                          for code, _t, acts in served[:4])))
     groups = b.feedback_groups()
     if groups:
-        lines.append(ctx.t("brief.tags", tags="、".join(
+        lines.append(ctx.t("brief.tags", tags=sep.join(
             f"{tag} {sum(len(r) for _, r in by)}" for tag, _p, by in groups[:4])))
     if b.adjustments:
         lines.append(ctx.t("brief.adjustments", n=len(b.adjustments)))
@@ -83,7 +87,7 @@ async def deliver(ctx: Context, to_userid: str, brief: Brief, path: Path) -> Non
     card.buttons = await feedback_buttons(ctx, to_userid, brief.userid)
     await ctx.issue_card(to_userid, BRIEF_CARD, card, data={"receiver": brief.userid, "period": brief.period},
                          ttl_hours=24 * 14)
-    ctx.send(to_userid, Message(kind="file", path=str(path), filename=filename(brief),
+    ctx.send(to_userid, Message(kind="file", path=str(path), filename=filename(brief, ctx.locale),
                                 text=ctx.t("brief.caption", name=brief.name, period=brief.period)))
 
 
@@ -135,7 +139,7 @@ async def on_brief(ctx: Context) -> None:
         else:
             m = (await tenant_directory(ctx.session, ctx.tenant.key)).resolve(token)
             if m.status == "choose":
-                names = "、".join(f"{p.name}（{p.department.split('/')[-1] or p.userid}）" for p in m.candidates)
+                names = ctx.t("fb.sep").join(person_label(ctx, p.name, p.department, p.userid) for p in m.candidates)
                 ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
                 return
             subject = await ctx.employee(m.person.userid) if m.status == "one" and m.person else None

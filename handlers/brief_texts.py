@@ -20,5 +20,10 @@ TEXTS = register({
     "brief.usage": {"zh": "请这样写：简报 @王强 2026Q4（期间可省略）", "en": "Write: brief @Wang Qiang 2026Q4 (the period is optional)"},
     "brief.denied": {"zh": "你无权查看 {name} 的简报：只能查看自己和汇报线内同事的简报。", "en": "You may not read {name}'s brief: only your own and your reporting line's."},
     "brief.period.bad": {"zh": "期间“{text}”无效，请写成 2026Q4 这样的形式。", "en": "\"{text}\" is not a period; write it like 2026Q4."},
+    "brief.f.filled.value": {"zh": "{n}/{weeks} 周", "en": "{n}/{weeks} weeks"},
+    "brief.f.feedback.value": {"zh": "{n} 条（认可 {praise}）", "en": "{n} (praise {praise})"},
+    "brief.count": {"zh": "{what}（{n}）", "en": "{what} ({n})"},
+    "brief.sep": {"zh": "、", "en": ", "},
+    "brief.filename": {"zh": "事实简报-{name}-{period}.html", "en": "fact-brief-{name}-{period}.html"},
     # -- cross-functional tasks and escalation
 })

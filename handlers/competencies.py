@@ -35,6 +35,7 @@ from store.brief import parse_period, period_days, period_weeks
 from store.feedback import local_day_start
 from store.models import Employee, Feedback, IssuedCard, Task, WeeklyAction
 from store.scheduled import claim_send
+from store.statuses import ActionStatus, Impact, Polarity, TaskStatus
 
 router = Router("competencies")
 
@@ -150,10 +151,10 @@ async def evidence_choices(ctx: Outgoing, subject: str, period: str, code: str) 
     weeks = period_weeks(period)
     for a in (await ctx.session.execute(select(WeeklyAction).where(
             WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.userid == subject, WeeklyAction.week.in_(weeks),
-            WeeklyAction.status == "confirmed").order_by(WeeklyAction.week.desc()))).scalars():
+            WeeklyAction.status == ActionStatus.CONFIRMED).order_by(WeeklyAction.week.desc()))).scalars():
         other.append((f"action:{a.id}", f"{a.week[-3:]} {a.thing[:16]}"))
     for t in (await ctx.session.execute(select(Task).where(
-            Task.tenant == ctx.tenant.key, Task.owner_userid == subject, Task.status == "已完成",
+            Task.tenant == ctx.tenant.key, Task.owner_userid == subject, Task.status == TaskStatus.DONE,
             Task.completed_at >= start, Task.completed_at < end).order_by(Task.completed_at.desc()))).scalars():
         other.append((f"task:{t.id}", f"{t.code} {t.title[:16]}"))
     return tagged + other
@@ -715,11 +716,11 @@ async def success_cases(ctx: Outgoing, subject: str, code: str, settings: Compet
     if not tags or not allowed or settings.max_cases == 0:
         return []
     rows = (await ctx.session.execute(select(Feedback).where(
-        Feedback.tenant == ctx.tenant.key, Feedback.tag.in_(tags), Feedback.polarity == "认可",
-        Feedback.impact.in_(("团队级", "客户级")), Feedback.receiver_userid.in_(sorted(allowed)),
+        Feedback.tenant == ctx.tenant.key, Feedback.tag.in_(tags), Feedback.polarity == Polarity.PRAISE,
+        Feedback.impact.in_((Impact.TEAM, Impact.CUSTOMER)), Feedback.receiver_userid.in_(sorted(allowed)),
         Feedback.created_at >= comp.utc(ctx.now - timedelta(days=settings.case_days)))
         .order_by(Feedback.created_at.desc(), Feedback.id.desc()).limit(settings.max_cases))).scalars()
-    return [f"· {await ctx.name_of(f.receiver_userid)}（{f.impact}）：{f.event}" for f in rows]
+    return [f"· {await ctx.name_of(f.receiver_userid)}（{Impact(f.impact).label(ctx.locale)}）：{f.event}" for f in rows]
 
 
 

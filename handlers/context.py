@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import TenantConfig
@@ -24,6 +25,7 @@ from bot.core.timeutil import aware
 from store import outbox
 from store.db import try_insert
 from store.models import Conversation, Employee, IssuedCard
+from store.statuses import CardState
 
 
 BROADCAST = "*"  # IssuedCard.userid of a card shared by many recipients
@@ -74,7 +76,7 @@ class Outgoing:
         card.id = new_card_id()
         self.session.add(IssuedCard(
             id=card.id, tenant=self.tenant.key, userid=userid, kind=kind, ref_id=ref_id,
-            data=data or {}, card=card.to_dict(), state="open", created_at=self.now,
+            data=data or {}, card=card.to_dict(), state=CardState.OPEN, created_at=self.now,
             # WeCom response codes live 72 h; a card answered later is refused clearly.
             expires_at=self.now + timedelta(hours=ttl_hours),
         ))
@@ -93,7 +95,7 @@ class Outgoing:
         card.broadcast = True
         await try_insert(self.session, IssuedCard, dict(
             id=card.id, tenant=self.tenant.key, userid=BROADCAST, kind=kind, ref_id=None,
-            data={"audience": audience}, card=card.to_dict(), state="open", created_at=self.now,
+            data={"audience": audience}, card=card.to_dict(), state=CardState.OPEN, created_at=self.now,
             expires_at=self.now + timedelta(hours=ttl_hours)))
         message = Message(kind="card", card=card)
         outbox.enqueue_many(self.session, tenant=self.tenant.key, platform=self.tenant.platform,
@@ -107,7 +109,7 @@ class Outgoing:
 
     async def close_card(self, row: IssuedCard, result: str) -> None:
         """Mark a card answered and show `result` in place of its buttons."""
-        row.state = "used"
+        row.state = CardState.USED
         row.used_at = self.now
         card = Card.from_dict(row.card)
         card.result = result
@@ -119,15 +121,15 @@ class Outgoing:
     async def expire_cards(self, *, kind: str, ref_id: int, result: str) -> None:
         """Close still-open cards of one record (e.g. the old witness's invitation)."""
         rows = (await self.session.execute(select(IssuedCard).where(
-            IssuedCard.tenant == self.tenant.key, IssuedCard.kind == kind,
-            IssuedCard.ref_id == ref_id, IssuedCard.state == "open", IssuedCard.userid != BROADCAST))).scalars()
+            col(IssuedCard.tenant) == self.tenant.key, col(IssuedCard.kind) == kind,
+            col(IssuedCard.ref_id) == ref_id, col(IssuedCard.state) == "open", col(IssuedCard.userid) != BROADCAST))).scalars()
         for row in list(rows):
             await self.close_card(row, result)
 
     # -- people ------------------------------------------------------------
     async def employee(self, userid: str) -> Employee | None:
         return (await self.session.execute(select(Employee).where(
-            Employee.tenant == self.tenant.key, Employee.userid == userid))).scalar_one_or_none()
+            col(Employee.tenant) == self.tenant.key, col(Employee.userid) == userid))).scalar_one_or_none()
 
     async def name_of(self, userid: str | None) -> str:
         """The person's name as people see it; their user id when they are not on the roster."""
@@ -165,7 +167,7 @@ class Context(Outgoing):
     # -- conversation state ------------------------------------------------
     async def conversation(self) -> Conversation | None:
         row = (await self.session.execute(select(Conversation).where(
-            Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))).scalar_one_or_none()
+            col(Conversation.tenant) == self.tenant.key, col(Conversation.userid) == self.event.userid))).scalar_one_or_none()
         if row is not None and aware(row.expires_at) <= self.now:
             await self.session.delete(row)
             return None
@@ -179,7 +181,7 @@ class Context(Outgoing):
         What the person put aside with a command stays aside until 继续."""
         userid = userid or self.event.userid
         row = (await self.session.execute(select(Conversation).where(
-            Conversation.tenant == self.tenant.key, Conversation.userid == userid))).scalar_one_or_none()
+            col(Conversation.tenant) == self.tenant.key, col(Conversation.userid) == userid))).scalar_one_or_none()
         expires = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
         data = {k: v for k, v in data.items() if k != SUSPENDED}
         if row is None:
@@ -208,7 +210,7 @@ class Context(Outgoing):
             self.session.add(row)
         else:
             await self.session.execute(delete(Conversation).where(
-                Conversation.tenant == self.tenant.key, Conversation.userid == self.event.userid))
+                col(Conversation.tenant) == self.tenant.key, col(Conversation.userid) == self.event.userid))
 
     # -- flows put aside ---------------------------------------------------------------------
     async def suspend(self) -> str | None:

@@ -259,19 +259,19 @@ def _day(s: _Spec, today: date, calendar: Calendar | None, token: str,
         d = _month_end(y, mo, today, calendar)
         return d, d, None
     if s.kind == "md" and s.year is not None:
-        d = _valid(s.year, s.month, s.day)
-        if d is None:
+        given = _valid(s.year, s.month, s.day)
+        if given is None:
             raise DateError("invalid_date", token)
-        return d, d, None
+        return given, given, None
     if before is not None:
         if s.kind == "md":
             if _valid(2000, s.month, s.day) is None:
                 raise DateError("invalid_date", token)
             year = before.year if (s.month, s.day) <= (before.month, before.day) else before.year - 1
-            d = _valid(year, s.month, s.day)
-            if d is None:
+            past = _valid(year, s.month, s.day)
+            if past is None:
                 raise DateError("invalid_date", token)
-            return d, d, None
+            return past, past, None
         for n in range(0, -3, -1):
             d2 = _valid(*_add_months(before.year, before.month, n), s.day)
             if d2 is not None and d2 <= before:

@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
+from sqlmodel import col
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bot.core.config import Section, Strict
 from cards.intent_words import command_words
@@ -32,6 +33,7 @@ from handlers.router import Router
 from store import audit
 from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
 from store.models import Employee, Feedback, IssuedCard, Task
+from store.statuses import FeedbackRef, Impact, Polarity
 from store.pulse import reporting_line
 from store.weekly import action_by_id
 
@@ -43,13 +45,25 @@ FLOW_CARDS = ("fb_person", "fb_tag", "fb_impact")
 
 class FeedbackTag(Strict):
     name: str = Field(min_length=1, max_length=20)
-    polarity: Literal["认可", "改进"] = "认可"
+    polarity: Polarity = Polarity.PRAISE
+
+    @field_validator("polarity", mode="before")
+    @classmethod
+    def _label(cls, value: Any) -> Any:
+        """The file may name a polarity by its label (认可, 改进) or its value (praise, improve)."""
+        return Polarity.from_label(value) or value if isinstance(value, str) else value
     competency: str = Field("", max_length=20)  # the competency code it evidences (C03), if any
 
 
+_PRAISE, _IMPROVE = Polarity.PRAISE, Polarity.IMPROVE
 DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in (
-    ("主动补位", "认可"), ("方案创新", "认可"), ("客户需求深挖", "认可"), ("跨部门协作", "认可"),
-    ("风险预警", "认可"), ("知识沉淀", "认可"), ("响应不及时", "改进"), ("交付质量待提升", "改进"))]
+    ("主动补位", _PRAISE), ("方案创新", _PRAISE), ("客户需求深挖", _PRAISE), ("跨部门协作", _PRAISE),
+    ("风险预警", _PRAISE), ("知识沉淀", _PRAISE), ("响应不及时", _IMPROVE), ("交付质量待提升", _IMPROVE))]
+
+
+def person_label(ctx: Context | Outgoing, name: str, department: str, userid: str) -> str:
+    """王强（注册部）: a name told apart from a namesake by the last part of the department."""
+    return ctx.t("fb.person.label", name=name, where=department.split("/")[-1] or userid)
 
 
 class FeedbackSettings(Section, name="feedback", legacy={
@@ -105,9 +119,10 @@ _TAG = re.compile(r"#[ \t]*([^\s@#,;:、。!?，；：！？]+)")
 _EDGE = " \t,;:、。，；：.!！?？"
 # The impact level as a word of its own: the full form anywhere, the short form
 # (`客户`) only before the event starts, where it cannot be the event's first word.
-_IMPACT_FULL: dict[str, str] = {i: i for i in ("客户级", "团队级", "流程级")}
-_IMPACT_SHORT: dict[str, str] = {
-    "客户": "客户级", "customer": "客户级", "团队": "团队级", "team": "团队级", "流程": "流程级", "process": "流程级",
+_IMPACT_FULL: dict[str, Impact] = {"客户级": Impact.CUSTOMER, "团队级": Impact.TEAM, "流程级": Impact.PROCESS}
+_IMPACT_SHORT: dict[str, Impact] = {
+    "客户": Impact.CUSTOMER, "customer": Impact.CUSTOMER, "团队": Impact.TEAM, "team": Impact.TEAM,
+    "流程": Impact.PROCESS, "process": Impact.PROCESS,
 }
 _VIEW_WORDS = ("查看", "看", "我的", "列表", "view", "list")
 
@@ -118,7 +133,7 @@ class FeedbackParts:
 
     mentions: list[str] = field(default_factory=list)
     tag: str | None = None
-    impact: str | None = None
+    impact: Impact | None = None
     event: str | None = None
 
 
@@ -139,9 +154,9 @@ def parse_feedback(text: str) -> FeedbackParts:
         if parts.tag is None:
             token = text[m.start(1):m.end(1)]
             # `#主动补位客户级`: the impact glued to the tag.
-            for word in ("客户级", "团队级", "流程级"):
+            for word, level in _IMPACT_FULL.items():
                 if token.endswith(word) and len(token) > len(word):
-                    token, parts.impact = token[: -len(word)], word
+                    token, parts.impact = token[: -len(word)], level
             parts.tag = token
         blank(m.start(), m.end())
     kept = "".join(chars)
@@ -241,9 +256,9 @@ async def peer_feedback_this_month(ctx: Context, giver: str, line: set[str]) -> 
     """Feedback `giver` gave this calendar month (tenant time) to people outside their line."""
     tz = ctx.tenant.tz
     first = ctx.now.astimezone(tz).date().replace(day=1)
-    rows = (await ctx.session.execute(select(Feedback.receiver_userid).where(
-        Feedback.tenant == ctx.tenant.key, Feedback.giver_userid == giver,
-        Feedback.created_at >= local_day_start(first, tz)))).scalars()
+    rows = (await ctx.session.execute(select(col(Feedback.receiver_userid)).where(
+        col(Feedback.tenant) == ctx.tenant.key, col(Feedback.giver_userid) == giver,
+        col(Feedback.created_at) >= local_day_start(first, tz)))).scalars()
     return sum(1 for r in rows if r not in line)
 
 
@@ -284,8 +299,8 @@ async def _finish(ctx: Context, draft: dict[str, Any]) -> None:
 async def _close_flow_cards(ctx: Context, result: str | None = None) -> None:
     """Only the latest question of a draft stays answerable, so an old card cannot record twice."""
     rows = (await ctx.session.execute(select(IssuedCard).where(
-        IssuedCard.tenant == ctx.tenant.key, IssuedCard.userid == ctx.event.userid,
-        IssuedCard.kind.in_(FLOW_CARDS), IssuedCard.state == "open"))).scalars()
+        col(IssuedCard.tenant) == ctx.tenant.key, col(IssuedCard.userid) == ctx.event.userid,
+        col(IssuedCard.kind).in_(FLOW_CARDS), col(IssuedCard.state) == "open"))).scalars()
     for row in list(rows):
         await ctx.close_card(row, result or ctx.t("fb.card.superseded"))
 
@@ -323,7 +338,7 @@ async def _set_receiver(ctx: Context, draft: dict[str, Any], token: str, problem
         problems.append(refusal)
         return False
     card = Card(title=ctx.t("fb.person.title"), body=ctx.t("fb.person.which", token=token),
-                buttons=[Button(PickReceiver(userid=p.userid).pack(), f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
+                buttons=[Button(PickReceiver(userid=p.userid).pack(), person_label(ctx, p.name, p.department, p.userid))
                          for p in allowed[:MAX_BUTTONS - 1]] + [Button(NONE_OF_THEM, ctx.t("btn.none_of_them"))])
     await _issue(ctx, "fb_person", card, draft)
     return True
@@ -414,12 +429,12 @@ async def _ask_person(ctx: Context, draft: dict[str, Any], *, quiet: bool = Fals
         ctx.reply(ctx.t("fb.ask.person"))
         return
     rows = list((await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.userid.in_(sorted(line))))).scalars())
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.userid).in_(sorted(line))))).scalars())
     # Direct reports first: they are whom a manager gives feedback to most.
     rows.sort(key=lambda e: (e.manager_userid != me, e.name, e.userid))
     names = [e.name for e in rows]
     buttons = [Button(PickReceiver(userid=e.userid).pack(), e.name if names.count(e.name) == 1 else
-                      f"{e.name}（{e.department.split('/')[-1] or e.userid}）") for e in rows]
+                      person_label(ctx, e.name, e.department, e.userid)) for e in rows]
     body = ctx.t("fb.person.body") + (ctx.t("fb.person.peers") if settings(ctx).peer else "")
     await _issue(ctx, "fb_person", Card(title=ctx.t("fb.person.title"), body=body, buttons=buttons), draft)
 
@@ -440,8 +455,9 @@ async def _tag_card(ctx: Context, draft: dict[str, Any], close: list[FeedbackTag
         buttons.append(Button(MoreTags(page=page + 1).pack(), ctx.t("fb.tag.more")))
     elif close:
         buttons = buttons[:MAX_BUTTONS - 1] + [Button(MoreTags(page=0).pack(), ctx.t("fb.tag.all"))]
-    praise = "、".join(t.name for t in tags if t.polarity == "认可")
-    improve = "、".join(t.name for t in tags if t.polarity == "改进")
+    sep = ctx.t("fb.sep")
+    praise = sep.join(t.name for t in tags if t.polarity is Polarity.PRAISE)
+    improve = sep.join(t.name for t in tags if t.polarity is Polarity.IMPROVE)
     body = ctx.t("fb.tag.body", praise=praise or "—", improve=improve or "—")
     draft["asked"] = "tag"
     await ctx.set_conversation(DRAFT, draft)
@@ -452,7 +468,7 @@ async def _impact_card(ctx: Context, draft: dict[str, Any]) -> None:
     draft["asked"] = "impact"
     await ctx.set_conversation(DRAFT, draft)
     card = Card(title=ctx.t("fb.impact.title"), body=ctx.t("fb.impact.body"),
-                buttons=[Button(PickImpact(impact=i).pack(), i) for i in IMPACTS])
+                buttons=[Button(PickImpact(impact=i.value).pack(), i.label(ctx.locale)) for i in IMPACTS])
     await _issue(ctx, "fb_impact", card, draft)
 
 
@@ -469,13 +485,20 @@ async def _record(ctx: Context, draft: dict[str, Any]) -> None:
         draft.pop("tag", None)
         await _tag_card(ctx, draft, [])
         return
+    impact = Impact.from_label(draft["impact"])  # a draft saved before values were English holds the label
+    if impact is None:
+        draft.pop("impact", None)
+        await _impact_card(ctx, draft)
+        return
+    ref_kind = FeedbackRef(draft["ref_kind"]) if draft.get("ref_kind") else None
     row = add_feedback(ctx.session, ctx.tenant.key, giver=ctx.event.userid, receiver=receiver.userid, tag=tag.name,
-                       polarity=tag.polarity, impact=draft["impact"], event=draft["event"], at=ctx.now,
-                       ref_kind=draft.get("ref_kind"), ref_id=draft.get("ref_id"))
+                       polarity=tag.polarity, impact=impact, event=draft["event"], at=ctx.now,
+                       ref_kind=ref_kind, ref_id=draft.get("ref_id"))
     await ctx.session.flush()
     await _finish(ctx, draft)
     giver = await ctx.name_of(ctx.event.userid)
-    what = ctx.t("fb.what", tag=tag.name, polarity=tag.polarity, impact=row.impact, event=row.event)
+    what = ctx.t("fb.what", tag=tag.name, polarity=tag.polarity.label(ctx.locale), impact=impact.label(ctx.locale),
+                 event=row.event)
     if settings(ctx).notify_receiver:
         ctx.send(receiver.userid, ctx.t("fb.received", giver=giver, what=what))
         ctx.reply(ctx.t("fb.recorded", name=receiver.name, what=what) + "\n" + ctx.t("fb.notified", name=receiver.name))
@@ -586,13 +609,14 @@ async def on_tag_card(ctx: Context, row: IssuedCard) -> None:
 @router.card("fb_impact")
 async def on_impact_card(ctx: Context, row: IssuedCard) -> None:
     picked = PickImpact.unpack(ctx.event.action_key)
-    impact = picked.impact if picked else ""
+    # A card issued before values were English carries the label (impact:客户级).
+    impact = Impact.from_label(picked.impact) if picked else None
     draft = await _draft_for_press(ctx, row)
-    if impact not in IMPACTS:
+    if impact is None:
         await _impact_card(ctx, draft)
         return
-    await ctx.close_card(row, ctx.t("fb.card.chosen", text=impact))
-    draft["impact"] = impact
+    await ctx.close_card(row, ctx.t("fb.card.chosen", text=impact.label(ctx.locale)))
+    draft["impact"] = impact.value
     await _advance(ctx, draft, [])
 
 
@@ -608,7 +632,7 @@ async def on_feedback_button(ctx: Context, row: IssuedCard, action: GiveFeedback
         receiver = weekly.userid if weekly else None
     elif ref_kind == "task" and row.ref_id is not None:
         task = (await ctx.session.execute(select(Task).where(
-            Task.tenant == ctx.tenant.key, Task.id == row.ref_id))).scalar_one_or_none()
+            col(Task.tenant) == ctx.tenant.key, col(Task.id) == row.ref_id))).scalar_one_or_none()
         receiver = task.owner_userid if task else None
     elif ref_kind is None and row.data.get("receiver"):
         receiver = str(row.data["receiver"])  # e.g. the fact brief of this person
@@ -638,7 +662,7 @@ async def _view(ctx: Context, who: str) -> None:
             ctx.reply(ctx.t("fb.person.none", token=token))
             return
         if m.status == "choose":
-            names = "、".join(f"{p.name}（{p.department.split('/')[-1] or p.userid}）" for p in m.candidates)
+            names = ctx.t("fb.sep").join(person_label(ctx, p.name, p.department, p.userid) for p in m.candidates)
             ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
             return
         assert m.person is not None
@@ -663,7 +687,7 @@ async def feedback_list_text(ctx: Context, subject: Employee) -> str:
         return ctx.t("fb.view.empty", name=subject.name)
     givers = {r.giver_userid for r in rows}
     names = {e.userid: e.name for e in (await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.userid.in_(sorted(givers))))).scalars()}
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.userid).in_(sorted(givers))))).scalars()}
     lines = [ctx.t("fb.view.title", name=subject.name, n=total), " · ".join(f"{tag} {n}" for tag, n in by_tag)]
     for r in rows:
         lines.append(_line(ctx, r, names.get(r.giver_userid, r.giver_userid)))
@@ -674,4 +698,5 @@ async def feedback_list_text(ctx: Context, subject: Employee) -> str:
 
 def _line(ctx: Context, r: Feedback, giver: str) -> str:
     day = aware(r.created_at).astimezone(ctx.tenant.tz).strftime("%m-%d")
-    return f"· {day} {giver} #{r.tag}（{r.polarity}）{r.impact}：{r.event}"
+    return ctx.t("fb.view.line", day=day, giver=giver, tag=r.tag, polarity=Polarity(r.polarity).label(ctx.locale),
+                 impact=Impact(r.impact).label(ctx.locale), event=r.event)

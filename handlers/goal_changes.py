@@ -38,6 +38,7 @@ from store.goal_changes import (
 )
 from store.goals import normalize_goal_code
 from store.models import Department, Employee, Goal, GoalAdjustment, IssuedCard
+from store.statuses import CardState, GoalStatus
 
 MAX_LEVEL = 3
 CARD = "goal_change"
@@ -222,7 +223,7 @@ async def _target(ctx: Context, text: str) -> tuple[Goal, str]:
     if code is None:
         raise BadInput("gc.usage")
     g = await goal(ctx.session, ctx.tenant.key, code)
-    if g is None or g.status != "active":
+    if g is None or g.status != GoalStatus.ACTIVE:
         raise BadInput("gc.unknown_goal", code=code)
     return g, rest.strip()
 
@@ -283,7 +284,7 @@ async def _adjust(ctx: Context, text: str) -> None:
 async def _parent(ctx: Context, value: str, code: str) -> Goal:
     pcode = normalize_goal_code(value.split(" ")[0]) if value else None
     parent = await goal(ctx.session, ctx.tenant.key, pcode) if pcode else None
-    if parent is None or parent.status != "active":
+    if parent is None or parent.status != GoalStatus.ACTIVE:
         raise BadInput("gc.parent.bad", value=value)
     # Walking up from the parent must not meet the goal itself.
     seen, up = {code}, parent
@@ -316,7 +317,7 @@ async def _add(ctx: Context, text: str) -> None:
     if code is None:
         raise BadInput("gc.usage")
     existing = await goal(ctx.session, ctx.tenant.key, code)
-    if existing is not None and existing.status == "active":
+    if existing is not None and existing.status == GoalStatus.ACTIVE:
         raise BadInput("gc.exists", code=code)
     head, cause, note, event = _split_cause(ctx, rest)
     parts = _KEYWORDS.split(" " + head)
@@ -450,8 +451,8 @@ async def _change(ctx: Context, change_id: int) -> GoalAdjustment | None:
 def _still_current(g: Goal | None, change: GoalAdjustment) -> bool:
     """The goal still holds the value the proposal started from (nobody changed it in between)."""
     if change.field_name == "new":
-        return g is None or g.status != "active"
-    if g is None or g.status != "active":
+        return g is None or g.status != GoalStatus.ACTIVE
+    if g is None or g.status != GoalStatus.ACTIVE:
         return False
     current = {"weight": fmt_weight(g.weight), "title": g.title, "due": g.due.isoformat() if g.due else "",
                "parent_code": g.parent_code or "", "cancelled": g.title}
@@ -484,7 +485,7 @@ async def _approve(ctx: Context, change: GoalAdjustment) -> bool:
 async def _open_card(ctx: Context, change_id: int) -> IssuedCard | None:
     return (await ctx.session.execute(select(IssuedCard).where(
         IssuedCard.tenant == ctx.tenant.key, IssuedCard.kind == CARD, IssuedCard.ref_id == change_id,
-        IssuedCard.userid == ctx.event.userid, IssuedCard.state == "open"))).scalars().first()
+        IssuedCard.userid == ctx.event.userid, IssuedCard.state == CardState.OPEN))).scalars().first()
 
 
 async def _end_review(ctx: Context, change_id: int) -> None:

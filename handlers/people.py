@@ -12,6 +12,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from store.models import Employee
 from store.pinyin import name_keys
@@ -243,15 +244,15 @@ _directories: dict[str, tuple[tuple[int, int], float, "Directory"]] = {}
 
 async def tenant_directory(session: "AsyncSession", tenant: str) -> "Directory":
     """The active people of `tenant` as a Directory, cached per tenant."""
-    active = (Employee.tenant == tenant) & Employee.active.is_(True)
+    active = (col(Employee.tenant) == tenant) & col(Employee.active).is_(True)
     count, top = (await session.execute(select(func.count(), func.max(Employee.id)).where(active))).one()
     fingerprint = (int(count or 0), int(top or 0))
     cached = _directories.get(tenant)
     now = time.monotonic()
     if cached is not None and cached[0] == fingerprint and now - cached[1] < DIRECTORY_TTL:
         return cached[2]
-    rows = await session.execute(select(Employee.userid, Employee.name, Employee.department,
-                                        Employee.pinyin, Employee.initials).where(active))
+    rows = await session.execute(select(col(Employee.userid), col(Employee.name), col(Employee.department),
+                                        col(Employee.pinyin), col(Employee.initials)).where(active))
     people = []
     for userid, name, department, pinyin, initials in rows:
         if not pinyin:

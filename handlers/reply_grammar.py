@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from cards import texts
+from handlers import leave_texts  # noqa: F401  (the texts of leave parsing join the catalogue)
 from handlers.visible_text import visible_length, visible_text
 from handlers.dates import Calendar, DateError, FoundDate, date_at, date_span_at, find_dates
 
@@ -176,14 +177,29 @@ def _after_colon(folded: str, at: int) -> int:
 # -- leave -------------------------------------------------------------------
 
 class LeaveParseError(ValueError):
-    """A leave request that cannot be understood; str() is the reply to the user."""
+    """A leave request that cannot be understood; `text(locale)` is the reply to the user."""
 
-    def __init__(self, message: str, *, code: str, token: str = "",
-                 suggested: "LeaveRequest | None" = None) -> None:
-        super().__init__(message)
+    def __init__(self, key: str, *, code: str, token: str = "", suggested: "LeaveRequest | None" = None,
+                 params: dict[str, str] | None = None, span: tuple[date, date] | None = None) -> None:
+        self.key, self.params, self.span = key, dict(params or {}), span
         self.code = code  # invalid_date | end_before_start | missing_date | too_long | past
         self.token = token
         self.suggested = suggested  # code "past": the same request with the next future date
+        super().__init__(self.text("zh"))
+
+    def text(self, locale: str) -> str:
+        """The reply in `locale`; a suggested span of days is worded in it too (12-01 至 12-05)."""
+        params = dict(self.params)
+        if self.span is not None:
+            params["suggested"] = date_range(locale, *self.span)
+        return texts.t(locale, self.key, **params)
+
+
+def date_range(locale: str, start: date, end: date) -> str:
+    """2026-12-01, or 2026-12-01 至 2026-12-05 (…to… in English)."""
+    if start == end:
+        return start.isoformat()
+    return texts.t(locale, "leave.range", start=start.isoformat(), end=end.isoformat())
 
 
 @dataclass(frozen=True)
@@ -195,7 +211,6 @@ class LeaveRequest:
 
 
 MAX_LEAVE_DAYS = 366
-_DATE_FORMAT_HINT = "请写成 12-05 这样的格式"
 
 # 请假, 请病假, 休年假, 调休: a leave kind typed in the word is also its reason.
 _LEAVE_KINDS = "病|事|年|婚|产|丧|陪产|育儿|探亲"
@@ -254,7 +269,7 @@ def parse_leave(text: str, today: date, calendar: Calendar | None = None) -> Lea
             at = _ME.match(folded).end()  # type: ignore[union-attr]
             found = date_at(folded, at, today, calendar)
             head = _LEAVE_AFTER_DATE.match(folded, found.at[1]) if found is not None else None
-            if head is None:
+            if found is None or head is None:
                 return None
             kind, rest = _kind(head), text[:found.at[0]] + " " + text[head.end():]
         else:
@@ -266,8 +281,8 @@ def parse_leave(text: str, today: date, calendar: Calendar | None = None) -> Lea
             rest = text[body_at:] if found is None else text[body_at:found.at[0]] + " " + text[found.at[1]:]
     except DateError as exc:
         if exc.code == "end_before_start":
-            raise LeaveParseError(f"结束日期早于开始日期（{exc.token}），请检查", code="end_before_start",
-                                  token=exc.token) from None
+            raise LeaveParseError("leave.err.end_before_start", code="end_before_start",
+                                  token=exc.token, params={"token": exc.token}) from None
         raise _invalid(exc.token) from None
 
     reason = _reason(rest)
@@ -279,12 +294,11 @@ def parse_leave(text: str, today: date, calendar: Calendar | None = None) -> Lea
             raise _invalid(bad.group(0))
         if _SICK in reason:
             return LeaveRequest(today, today, reason)  # sick leave is announced on the day
-        raise LeaveParseError("请写明请假到哪天，例如：请假 至 12-05 或 请假 12-01 至 12-05 年假，或：明天请假",
-                              code="missing_date")
+        raise LeaveParseError("leave.err.missing_date", code="missing_date")
 
     start, end = found.start, found.end
     opened = m is not None and found.start == found.end and _OPEN_RANGE.search(folded[:found.at[0]])
-    if opened:
+    if opened and m is not None:
         start = today
         reason = _reason(_OPEN_RANGE.sub("", text[m.end():found.at[0]]) + " " + text[found.at[1]:])
         if kind and kind not in reason:
@@ -292,13 +306,13 @@ def parse_leave(text: str, today: date, calendar: Calendar | None = None) -> Lea
     if found.past and found.suggested is not None:
         s_start, s_end = (today if opened else found.suggested[0]), found.suggested[1]
         suggested = LeaveRequest(s_start, s_end, reason)
-        said = s_end.isoformat() if s_start == s_end or opened else f"{s_start.isoformat()} 至 {s_end.isoformat()}"
-        raise LeaveParseError(texts.t("zh", "date.past", token=found.token, suggested=said),
-                              code="past", token=found.token, suggested=suggested)
+        raise LeaveParseError("date.past", code="past", token=found.token, suggested=suggested,
+                              params={"token": found.token}, span=(s_end, s_end) if opened else (s_start, s_end))
     if end < start:
-        raise LeaveParseError(f"结束日期 {end:%m-%d} 早于开始日期 {start:%m-%d}，请检查", code="end_before_start")
+        raise LeaveParseError("leave.err.end_before_start.days", code="end_before_start",
+                              params={"end": f"{end:%m-%d}", "start": f"{start:%m-%d}"})
     if (end - start).days + 1 > MAX_LEAVE_DAYS:
-        raise LeaveParseError("请假时间不能超过一年，请检查日期", code="too_long")
+        raise LeaveParseError("leave.err.too_long", code="too_long")
     return LeaveRequest(start, end, reason)
 
 
@@ -312,7 +326,7 @@ def _reason(text: str) -> str:
 
 def _invalid(token: str) -> LeaveParseError:
     token = collapse_spaces(token)
-    return LeaveParseError(f"日期 {token} 无效，{_DATE_FORMAT_HINT}", code="invalid_date", token=token)
+    return LeaveParseError("leave.err.invalid_date", code="invalid_date", token=token, params={"token": token})
 
 
 # Typed answers to the buttons of one's open cards: what the card's button says, and the

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Literal, TypeVar
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.timeutil import aware
 from handlers.actions import CardAction
@@ -326,8 +327,8 @@ class Router:
         """
         key = CARD_ANSWERS.get(self.table.key_of(ctx.event.text), "")
         rows = (await ctx.session.execute(select(IssuedCard).where(
-            IssuedCard.tenant == ctx.tenant.key, IssuedCard.userid == ctx.event.userid,
-            IssuedCard.state == "open").order_by(IssuedCard.created_at.desc(), IssuedCard.id.desc()))).scalars()
+            col(IssuedCard.tenant) == ctx.tenant.key, col(IssuedCard.userid) == ctx.event.userid,
+            col(IssuedCard.state) == "open").order_by(col(IssuedCard.created_at).desc(), col(IssuedCard.id).desc()))).scalars()
         for row in rows:
             if key and aware(row.expires_at) > ctx.now and key in _button_keys(row):
                 ctx.event.kind, ctx.event.card_id, ctx.event.action_key = "action", row.id, key
@@ -344,7 +345,7 @@ class Router:
     async def _card(self, ctx: Context) -> None:
         ev = ctx.event
         row = (await ctx.session.execute(select(IssuedCard).where(
-            IssuedCard.tenant == ctx.tenant.key, IssuedCard.id == ev.card_id))).scalar_one_or_none()
+            col(IssuedCard.tenant) == ctx.tenant.key, col(IssuedCard.id) == ev.card_id))).scalar_one_or_none()
         if row is None:
             ctx.reply(ctx.t("card.unknown"))
         elif row.userid != ev.userid and not await _in_audience(ctx, row):
@@ -384,7 +385,7 @@ async def _in_audience(ctx: Context, row: IssuedCard) -> bool:
     if row.userid != BROADCAST:
         return False
     kind, _, day = str(row.data.get("audience", "")).partition(":")
-    found = await ctx.session.execute(select(ScheduledSend.id).where(
-        ScheduledSend.tenant == ctx.tenant.key, ScheduledSend.userid == ctx.event.userid,
-        ScheduledSend.kind == kind, ScheduledSend.day == day))
+    found = await ctx.session.execute(select(col(ScheduledSend.id)).where(
+        col(ScheduledSend.tenant) == ctx.tenant.key, col(ScheduledSend.userid) == ctx.event.userid,
+        col(ScheduledSend.kind) == kind, col(ScheduledSend.day) == day))
     return found.first() is not None

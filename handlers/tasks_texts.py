@@ -107,6 +107,7 @@ TEXTS = register({
     "task.ask.reason": {"zh": "{code} 因为什么阻塞？请回复原因，例如：等采购确认", "en": "What is {code} waiting for? Reply with the reason."},
     "task.ask.deliverable": {"zh": "完成 {code} 需要提交交付物：{template}\n请回复交付物的说明或链接。", "en": "Completing {code} needs the deliverable: {template}\nReply with a description or a link."},
     "task.already_done": {"zh": "{code} 已完成，无需再更新。", "en": "{code} is already done."},
+    "task.status.blocked_by": {"zh": "{status}（{reason}）", "en": "{status} ({reason})"},
     "task.status.ok": {"zh": "已更新 {code}：{status}", "en": "{code} updated: {status}"},
     "task.done.ok": {"zh": "已完成 {code} {title}，交付物已记录。{late}", "en": "{code} {title} done; the deliverable is recorded.{late}"},
     "task.done.late": {"zh": "（晚于截止时间）", "en": " (after the due time)"},

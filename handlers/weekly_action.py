@@ -20,11 +20,12 @@ from handlers.feedback import feedback_buttons
 from handlers.card_answers import meaning_of, typed_answer
 from handlers.intent import Intent, classify
 from handlers.people import MAX_CANDIDATES, Directory, tenant_directory
-from handlers.reply_grammar import LeaveParseError, parse_action_reply, parse_leave, starts_leave, starts_skip
+from handlers.reply_grammar import LeaveParseError, date_range, parse_action_reply, parse_leave, starts_leave, starts_skip
 from handlers.router import Router
 from bot.core.calendar import WorkCalendar, iso_week, week_days, week_label
 from store.goals import active_goals, find_goal, goal_by_code
 from store.models import ActionEdit, Leave, WeeklyAction, WitnessEvent
+from store.statuses import ActionStatus, LeaveKind, WitnessEventKind, WitnessState
 from store.pulse import action_status
 from store.weekly import action_by_id, action_of_week, leave_overlapping
 
@@ -112,7 +113,7 @@ async def _resolve_witness(ctx: Context, draft: dict[str, Any], token: str, prob
         match_status, cands = ("one", [person]) if person else ("none", [])
     else:
         m = people.resolve(token)
-        match_status, cands, typo = m.status, ([m.person] if m.status == "one" else m.candidates), m.typo
+        match_status, cands, typo = m.status, ([m.person] if m.status == "one" and m.person else m.candidates), m.typo
     if match_status == "none" or not cands:
         problems.append(ctx.t("witness.none", token=token))
         return
@@ -182,13 +183,13 @@ async def _record(ctx: Context, draft: dict[str, Any]) -> None:
     me = ctx.me
     assert me is not None
     action = WeeklyAction(tenant=ctx.tenant.key, userid=me.userid, week=this_week(ctx), goal_code=draft.get("goal"),
-                          thing=draft["thing"], witness_userid=draft["witness"], status="open",
-                          witness_state="invited", created_at=ctx.now)
+                          thing=draft["thing"], witness_userid=draft["witness"], status=ActionStatus.OPEN,
+                          witness_state=WitnessState.INVITED, created_at=ctx.now)
     ctx.session.add(action)
     await ctx.session.flush()
     assert action.id is not None
     ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id, witness_userid=action.witness_userid,
-                                 kind="invited", at=ctx.now))
+                                 kind=WitnessEventKind.INVITED, at=ctx.now))
     await _send_summary(ctx, action, ctx.t("summary.title"))
     await _invite(ctx, action)
 
@@ -375,9 +376,9 @@ async def _apply_edit(ctx: Context, action: WeeklyAction, draft: dict[str, Any],
         for kind in ("witness_invite", "witness_confirm"):
             await ctx.expire_cards(kind=kind, ref_id=action.id or 0, result="见证人已更换")
         action.witness_userid = new_witness or action.witness_userid
-        action.witness_state = "invited"
+        action.witness_state = WitnessState.INVITED
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
-                                     witness_userid=action.witness_userid, kind="invited", at=ctx.now))
+                                     witness_userid=action.witness_userid, kind=WitnessEventKind.INVITED, at=ctx.now))
         await _invite(ctx, action)
         if action.status == "done":
             await _ask_confirmation(ctx, action)
@@ -407,7 +408,7 @@ async def _mark_done(ctx: Context, action: WeeklyAction) -> None:
     if action.status == "done":
         ctx.reply(ctx.t("done.owner", witness=witness))
         return
-    action.status, action.done_at = "done", ctx.now
+    action.status, action.done_at = ActionStatus.DONE, ctx.now
     ctx.session.add(action)
     await ctx.expire_cards(kind="action_owner", ref_id=action.id or 0, result=ctx.t("btn.done"))
     await ctx.expire_cards(kind="last_day", ref_id=action.id or 0, result=ctx.t("btn.done"))
@@ -422,7 +423,7 @@ async def _mark_done(ctx: Context, action: WeeklyAction) -> None:
 async def _ask_confirmation(ctx: Context, action: WeeklyAction) -> None:
     owner = await ctx.name_of(action.userid)
     ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
-                                 witness_userid=action.witness_userid, kind="asked", at=ctx.now))
+                                 witness_userid=action.witness_userid, kind=WitnessEventKind.ASKED, at=ctx.now))
     card = Card(title=ctx.t("confirm.title"), body=ctx.t("confirm.body", name=owner, thing=action.thing),
                 fields=[(ctx.t("field.goal"), await goal_label(ctx, action.goal_code))],
                 buttons=[Button("confirm", ctx.t("btn.confirm"), "primary"), Button("deny", ctx.t("btn.deny"), "danger")]
@@ -449,7 +450,7 @@ async def _mark_not_done(ctx: Context, action: WeeklyAction) -> None:
     if action.status == "confirmed":
         ctx.reply(ctx.t("already_confirmed"))
         return
-    action.status, action.done_at = "not_done", None
+    action.status, action.done_at = ActionStatus.NOT_DONE, None
     ctx.session.add(action)
     await ctx.expire_cards(kind="witness_confirm", ref_id=action.id or 0, result=ctx.t("btn.not_done"))
     ctx.reply(ctx.t("not_done.owner"))
@@ -498,15 +499,15 @@ async def on_invite_card(ctx: Context, row: Any) -> None:
         return
     witness = await ctx.name_of(ctx.event.userid)
     if ctx.event.action_key == "accept":
-        action.witness_state = "accepted"
+        action.witness_state = WitnessState.ACCEPTED
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
-                                     witness_userid=ctx.event.userid, kind="accepted", at=ctx.now))
+                                     witness_userid=ctx.event.userid, kind=WitnessEventKind.ACCEPTED, at=ctx.now))
         await ctx.close_card(row, f"已接受见证：{action.thing}")
         ctx.send(action.userid, ctx.t("accepted.owner", witness=witness, thing=action.thing))
     else:
-        action.witness_state = "declined"
+        action.witness_state = WitnessState.DECLINED
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
-                                     witness_userid=ctx.event.userid, kind="declined", at=ctx.now))
+                                     witness_userid=ctx.event.userid, kind=WitnessEventKind.DECLINED, at=ctx.now))
         await ctx.close_card(row, "已告知对方你无法见证")
         await ctx.expire_cards(kind="witness_confirm", ref_id=action.id or 0, result="已告知对方你无法见证")
         await ctx.set_conversation(REWITNESS, {}, userid=action.userid)
@@ -522,18 +523,18 @@ async def on_confirm_card(ctx: Context, row: Any) -> None:
         return
     witness = await ctx.name_of(ctx.event.userid)
     if ctx.event.action_key == "confirm":
-        action.status, action.confirmed_at = "confirmed", ctx.now
+        action.status, action.confirmed_at = ActionStatus.CONFIRMED, ctx.now
         if action.witness_state != "accepted":
-            action.witness_state = "accepted"  # confirming is the strongest form of accepting
+            action.witness_state = WitnessState.ACCEPTED  # confirming is the strongest form of accepting
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
-                                     witness_userid=ctx.event.userid, kind="confirmed", at=ctx.now))
+                                     witness_userid=ctx.event.userid, kind=WitnessEventKind.CONFIRMED, at=ctx.now))
         await ctx.expire_cards(kind="witness_invite", ref_id=action.id or 0, result="已确认完成")
         await ctx.close_card(row, f"已确认完成：{action.thing}")
         ctx.send(action.userid, ctx.t("confirmed.owner", witness=witness, thing=action.thing))
     else:
-        action.status, action.done_at = "open", None
+        action.status, action.done_at = ActionStatus.OPEN, None
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
-                                     witness_userid=ctx.event.userid, kind="denied", at=ctx.now))
+                                     witness_userid=ctx.event.userid, kind=WitnessEventKind.DENIED, at=ctx.now))
         await ctx.close_card(row, "已反馈：尚未完成")
         ctx.send(action.userid, ctx.t("denied.owner", witness=witness, thing=action.thing))
     ctx.session.add(action)
@@ -598,12 +599,12 @@ async def _leave(ctx: Context, text: str) -> None:
         if exc.code == "past" and exc.suggested is not None:
             # 12-01 typed on 12-02: ask whether next year is meant; never move it in silence.
             s = exc.suggested
-            said = s.end.isoformat() if s.start == s.end else f"{s.start.isoformat()} 至 {s.end.isoformat()}"
+            said = date_range(ctx.locale, s.start, s.end)
             await ctx.set_conversation(LEAVE_PAST, {"start": s.start.isoformat(), "end": s.end.isoformat(),
                                                     "reason": s.reason})
-            ctx.reply(ctx.t("leave.past.ask", question=str(exc), suggested=said, example=said))
+            ctx.reply(ctx.t("leave.past.ask", question=exc.text(ctx.locale), suggested=said, example=said))
             return
-        ctx.reply(str(exc))
+        ctx.reply(exc.text(ctx.locale))
         return
     if req is None:
         ctx.reply(ctx.t("help"))
@@ -630,7 +631,7 @@ async def on_leave_past_answer(ctx: Context) -> None:
 
 async def _store_leave(ctx: Context, start, end, reason: str, *, whole_week: bool) -> None:  # type: ignore[no-untyped-def]
     ctx.session.add(Leave(tenant=ctx.tenant.key, userid=ctx.event.userid, start_day=start, end_day=end,
-                          reason=reason, kind="skip" if whole_week else "leave", created_at=ctx.now))
+                          reason=reason, kind=LeaveKind.SKIP if whole_week else LeaveKind.LEAVE, created_at=ctx.now))
     await ctx.clear_conversation()
     suffix = f"（{reason}）" if reason else ""
     if whole_week:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from bot.core.config import TenantConfig
 from bot.core.files import create_private, private_dir
 from cards.chart import trend_png
 from cards.model import Card, Message
+from cards.texts import t
 from handlers.context import Outgoing
+from schedules import pulse_texts  # noqa: F401  (the job's texts join the catalogue)
 from handlers.goal_changes import rate_fields
 from schedules.registry import JobEnv, JobRegistry
 from handlers import competencies_texts  # noqa: F401  (the competency lines of HR's card)
@@ -37,27 +40,33 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{v * 100:.0f}%"
 
 
-def _task_fields(f) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _ratio(ctx: Outgoing, rate: float | None, n: int, d: int) -> str:
+    return ctx.t("pulse.ratio", pct=_pct(rate), n=n, d=d)
+
+
+def _task_fields(ctx: Outgoing, f) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     """A scope's cross-functional task figures for the pulse card, when there are any tasks."""
     if not (f.due or f.escalations or f.open_escalations):
         return []
     median = f.median_resolution_minutes
-    return [("任务按时交付率", f"{_pct(f.on_time_rate)}（{f.on_time}/{f.due}）"),
-            ("升级", f"{f.escalations} 次，未关闭 {f.open_escalations}"
-                    + (f"，解决中位 {median:.0f} 分钟" if median is not None else ""))]
+    return [(ctx.t("pulse.tasks_on_time"), _ratio(ctx, f.on_time_rate, f.on_time, f.due)),
+            (ctx.t("pulse.escalations"), ctx.t("pulse.escalations.value", n=f.escalations, open=f.open_escalations)
+             + (ctx.t("pulse.escalations.median", minutes=f"{median:.0f}") if median is not None else ""))]
 
 
 def pulse_card(ctx: Outgoing, title: str, pulse, *, show_missing: list[str] | None = None,  # type: ignore[no-untyped-def]
                extra: list[tuple[str, str]] | None = None) -> Card:
     total = pulse.total
-    fields = [(ctx.t("pulse.fill"), f"{_pct(total.fill_rate)}（{total.filled}/{total.population - total.skipped}）"),
-              (ctx.t("pulse.completion"), f"{_pct(total.completion_rate)}（{total.done}/{total.actions}）"),
-              (ctx.t("pulse.linkage"), f"{_pct(total.linkage_rate)}（{total.linked}/{total.actions}）"),
-              (ctx.t("pulse.witness"), f"{_pct(total.witness_rate)}（{total.confirmed}/{total.done}）")]
-    lines = [f"{d.dept.split('/')[-1] or d.dept}：填写 {_pct(d.fill_rate)} · 完成 {_pct(d.completion_rate)} · "
-             f"关联 {_pct(d.linkage_rate)} · 见证 {_pct(d.witness_rate)}" for d in pulse.departments]
+    fields = [(ctx.t("pulse.fill"), _ratio(ctx, total.fill_rate, total.filled, total.population - total.skipped)),
+              (ctx.t("pulse.completion"), _ratio(ctx, total.completion_rate, total.done, total.actions)),
+              (ctx.t("pulse.linkage"), _ratio(ctx, total.linkage_rate, total.linked, total.actions)),
+              (ctx.t("pulse.witness"), _ratio(ctx, total.witness_rate, total.confirmed, total.done))]
+    # Department names are the tenant's own (as people typed them), shown as they are.
+    lines = [ctx.t("pulse.dept_line", dept=d.dept.split('/')[-1] or d.dept, fill=_pct(d.fill_rate),
+                   done=_pct(d.completion_rate), linked=_pct(d.linkage_rate), witnessed=_pct(d.witness_rate))
+             for d in pulse.departments]
     if show_missing:
-        lines.append(ctx.t("pulse.missing", names="、".join(show_missing)))
+        lines.append(ctx.t("pulse.missing", names=ctx.t("pulse.names_sep").join(show_missing)))
     return Card(title=title, body="\n".join(lines), fields=fields + (extra or []))
 
 
@@ -125,14 +134,14 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
             cards.append((boss.userid, "pulse_team", pulse_card(
                 ctx, ctx.t("pulse.title.manager", week=week_label(week, tenant.locale)), p,
                 show_missing=[names.get(u, u) for u in p.missing if u != boss.userid],
-                extra=_task_fields(combine([tasks_by_owner[u] for u in team if u in tasks_by_owner]))
+                extra=_task_fields(ctx, combine([tasks_by_owner[u] for u in team if u in tasks_by_owner]))
                 + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto,
                                                      department=common_department(dept_of.get(u, "") for u in team))))))
         hr = [e.userid for e in staff if e.has_role("hr") and (e.userid, "pulse_company") not in done]
         if hr:
             company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week_label(week, tenant.locale)),
                                  await compute_pulse(s, tenant.key, week),
-                                 extra=_task_fields(tasks.total)
+                                 extra=_task_fields(ctx, tasks.total)
                                  + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto)))
             company.body = "\n".join(x for x in (company.body, await competency_lines(ctx)) if x)
             cards += [(u, "pulse_company", company) for u in hr]
@@ -158,10 +167,12 @@ async def _send_hr_files(env: JobEnv, tenant: TenantConfig, at: datetime, week: 
     private_dir(out_dir)
     xlsx = out_dir / f"动线周报-{week}-{uuid.uuid4().hex[:6]}.xlsx"
     await export_weekly(env.db, tenant.key, [week], xlsx, now=at)
-    messages = [Message(kind="file", path=str(xlsx), filename=f"动线周报-{week}.xlsx",
-                        text=f"{week} 组织脉搏明细")]
+    say = partial(t, tenant.locale)
+    messages = [Message(kind="file", path=str(xlsx), filename=say("pulse.file.xlsx", week=week),
+                        text=say("pulse.file.xlsx.caption", week=week))]
     png = await _trend_chart(env, tenant, week, out_dir)
-    messages.append(Message(kind="image", path=str(png), filename=f"趋势-{week}.png", text="近12周趋势"))
+    messages.append(Message(kind="image", path=str(png), filename=say("pulse.file.trend", week=week),
+                            text=say("pulse.file.trend.caption")))
     async with env.db.transaction() as s:
         ctx = env.outgoing(s, tenant, at)
         for userid in userids:

@@ -21,6 +21,7 @@ from store import competencies
 from store.feedback import local_day_start
 from store.goal_changes import APPROVED, calibration, counts
 from store.models import (Employee, Escalation, Feedback, Goal, GoalAdjustment, Leave, Task, WeeklyAction)
+from store.statuses import Impact, Polarity, TaskStatus
 from store.pulse import DONE_STATUSES, action_status
 from store.live import counted_weeks, live_from
 from store.task_figures import delivery_dues
@@ -28,7 +29,7 @@ from store.trace import trace_lines
 from bot.core.timeutil import aware
 
 _PERIOD = re.compile(r"^\s*(\d{4})\s*[-_ ]?\s*[Qq]\s*([1-4])\s*$")
-DONE_TASK = "已完成"
+DONE_TASK = TaskStatus.DONE
 
 
 # -- periods -----------------------------------------------------------------------------
@@ -146,7 +147,9 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
                for a in action_rows]
     action_weeks = {a.id: a.week for a in action_rows}
     feedback = [FeedbackRecord(f.id or 0, aware(f.created_at).astimezone(tz).date(),
-                               names.get(f.giver_userid, f.giver_userid), f.tag, f.polarity, f.impact, f.event,
+                               names.get(f.giver_userid, f.giver_userid), f.tag,
+                               # The document speaks Chinese: records carry the labels, never the stored values.
+                               Polarity(f.polarity).label("zh"), Impact(f.impact).label("zh"), f.event,
                                _ref(f, action_weeks, task_codes)) for f in fb_rows]
     adjustments = [AdjustmentRecord(g.id or 0, g.goal_code, aware(g.decided_at or g.at).astimezone(tz).date(),
                                     names.get(g.by_userid, g.by_userid), g.field_name, g.old_value, g.new_value,
@@ -156,7 +159,7 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     # The same delivery due time as the task figures of the cards and the export.
     dues = await delivery_dues(session, tenant, task_rows, tz)
     tasks = [TaskRecord(t.id or 0, t.code, t.title, aware(t.due_at), aware(t.completed_at) if t.completed_at else None,
-                        t.status, _outcome(t, now, dues.get(t.id or 0))) for t in task_rows]
+                        TaskStatus(t.status).label("zh"), _outcome(t, now, dues.get(t.id or 0))) for t in task_rows]
     escalations = [EscalationRecord(e.id or 0, task_codes.get(e.task_id, str(e.task_id)), e.level, e.episode,
                                     aware(e.created_at), aware(e.resolved_at) if e.resolved_at else None)
                    for e in esc_rows]

@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel
 from bot.core.events import Event
 from store.db import Database, try_insert
 from store.models import BigId, InboxEvent, UTCDateTime
+from store.statuses import InboxStatus
 
 # The inbox's platform for external events: their dedup keys live apart from chat messages'.
 INBOX_PLATFORM = "trace"
@@ -97,7 +98,7 @@ async def ingest_in(s: AsyncSession, tenant: str, item: Incoming, now: datetime)
     ev = Event(tenant=tenant, platform=INBOX_PLATFORM, userid=item.person[:255], kind="external",
                dedup_key=key, values={"event_id": row_id})
     await try_insert(s, InboxEvent, dict(tenant=tenant, platform=INBOX_PLATFORM, dedup_key=key,
-                                         userid=ev.userid, payload=ev.to_dict(), status="pending", received_at=now))
+                                         userid=ev.userid, payload=ev.to_dict(), status=InboxStatus.PENDING, received_at=now))
     return True
 
 

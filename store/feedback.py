@@ -9,14 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import week_days
 from store.models import Employee, Feedback, Tenant
+from store.statuses import FeedbackRef, Impact, Polarity
 
-IMPACTS: tuple[str, ...] = ("客户级", "团队级", "流程级")
-POLARITIES: tuple[str, ...] = ("认可", "改进")
+IMPACTS: tuple[Impact, ...] = tuple(Impact)
+POLARITIES: tuple[Polarity, ...] = tuple(Polarity)
 DEFAULT_TZ = "Asia/Shanghai"
 
 
-def add_feedback(session: AsyncSession, tenant: str, *, giver: str, receiver: str, tag: str, polarity: str,
-                 impact: str, event: str, at: datetime, ref_kind: str | None = None,
+def add_feedback(session: AsyncSession, tenant: str, *, giver: str, receiver: str, tag: str, polarity: Polarity,
+                 impact: Impact, event: str, at: datetime, ref_kind: FeedbackRef | None = None,
                  ref_id: int | None = None) -> Feedback:
     """Stage one feedback row in the caller's transaction (validation is the caller's job)."""
     if impact not in IMPACTS:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.timeutil import aware
 from store.models import ActionEdit, Employee, Goal, GoalAdjustment, GoalVersion, WeeklyAction
+from store.statuses import GoalStatus
 
 
 CAUSES = ("市场", "技术", "政策", "其他")
@@ -134,7 +135,7 @@ def _overlap(v: GoalVersion, first: date, last: date) -> int:
 
 def time_weighted_weight(vs: list[GoalVersion], first: date, last: date) -> float | None:
     """The weight averaged over the days of [first, last] the goal was active; None when it never was."""
-    days = [(v.weight, _overlap(v, first, last)) for v in vs if v.status == "active"]
+    days = [(v.weight, _overlap(v, first, last)) for v in vs if v.status == GoalStatus.ACTIVE]
     total = sum(n for _, n in days)
     return sum(w * n for w, n in days) / total if total else None
 
@@ -175,7 +176,7 @@ async def apply_change(session: AsyncSession, change: GoalAdjustment, *, by: str
             g = Goal(tenant=change.tenant, code=change.goal_code, title=new)
         g.title, g.parent_code, g.department = new, d.get("parent_code"), str(d.get("department") or "")
         g.weight, g.period = float(d.get("weight") or 0), str(d.get("period") or (parent.period if parent else ""))
-        g.level, g.status = (parent.level + 1) if parent else 1, "active"
+        g.level, g.status = (parent.level + 1) if parent else 1, GoalStatus.ACTIVE
     elif g is None:
         raise ValueError(f"goal {change.goal_code} is gone")
     elif name == "weight":
@@ -188,7 +189,7 @@ async def apply_change(session: AsyncSession, change: GoalAdjustment, *, by: str
         parent = await goal(session, change.tenant, new)
         g.parent_code, g.level = new, (parent.level + 1) if parent else g.level
     elif name == "cancelled":
-        g.status = "cancelled"
+        g.status = GoalStatus.CANCELLED
     session.add(g)
     await session.flush()
     change.status, change.decided_by, change.decided_at, change.effective_from = APPROVED, by, now, effective
@@ -208,7 +209,7 @@ async def sibling_weights(session: AsyncSession, tenant: str, parent: str | None
     if not parent:
         return weight
     rows = {g.code: g.weight for g in (await session.execute(select(Goal).where(
-        Goal.tenant == tenant, Goal.parent_code == parent, Goal.status == "active"))).scalars()}
+        Goal.tenant == tenant, Goal.parent_code == parent, Goal.status == GoalStatus.ACTIVE))).scalars()}
     for p in await pending(session, tenant):
         if p.field_name == "weight" and p.goal_code in rows:
             rows[p.goal_code] = float(p.new_value)
@@ -280,7 +281,7 @@ async def calibration(session: AsyncSession, tenant: str, quarter: str, tz: Zone
         gv = vs.get(g.code) or []
         if upto is not None:
             gv = [v for v in gv if v.valid_from is None or v.valid_from < _local_day(upto, tz)]
-        active = any(v.status == "active" and _overlap(v, first, last) for v in gv)
+        active = any(v.status == GoalStatus.ACTIVE and _overlap(v, first, last) for v in gv)
         if active and (not g.period or g.period == quarter):
             out.key_tasks.append(g.code)
     start = datetime.combine(first, datetime.min.time(), tz)

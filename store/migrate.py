@@ -25,13 +25,22 @@ def head_revision() -> str:
     return script.get_current_head() or ""
 
 
-async def upgrade(db: Database) -> None:
-    """Bring the database to the newest schema."""
+async def upgrade(db: Database, to: str = "head") -> None:
+    """Bring the database to the newest schema (or to revision `to`)."""
+    await _run(db, command.upgrade, to)
+
+
+async def downgrade(db: Database, to: str) -> None:
+    """Take the database back to revision `to`, converting its data on the way."""
+    await _run(db, command.downgrade, to)
+
+
+async def _run(db: Database, step, to: str) -> None:  # type: ignore[no-untyped-def]
     cfg = _alembic_config(db.url)
 
     def _go(conn) -> None:  # type: ignore[no-untyped-def]
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        step(cfg, to)
 
     async with db.engine.begin() as conn:
         await conn.run_sync(_go)

@@ -15,6 +15,9 @@ from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, Unique
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from store.statuses import (ActionStatus, CardState, FeedbackRef, GoalStatus, Impact, LeaveKind, Polarity, Stored, TaskStatus,
+                            TaskUpdateKind, WitnessEventKind, WitnessState)
+
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -44,6 +47,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def _ts(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _enum(enum: type[Any], default: Any = ..., *, length: int | None = None, nullable: bool = False) -> Any:
+    """A status/kind column: the enum's value in a VARCHAR, read back as the enum (store/statuses.py)."""
+    return Field(default=default, sa_column=Column(Stored(enum, length), nullable=nullable))
 
 
 def _json() -> Any:
@@ -102,7 +110,7 @@ class Goal(SQLModel, table=True):
     weight: float = 0.0
     period: str = ""  # 2026Q4
     level: int = 1
-    status: str = "active"  # active | cancelled
+    status: GoalStatus = _enum(GoalStatus, GoalStatus.ACTIVE)
     due: Optional[date] = None  # 截止; none when the period's end is meant
 
 
@@ -162,10 +170,8 @@ class WeeklyAction(SQLModel, table=True):
     goal_code: Optional[str] = None
     thing: str
     witness_userid: str
-    # open -> done -> confirmed ; open -> not_done (the person says so)
-    status: str = "open"
-    # invited | accepted | declined
-    witness_state: str = "invited"
+    status: ActionStatus = _enum(ActionStatus, ActionStatus.OPEN)
+    witness_state: WitnessState = _enum(WitnessState, WitnessState.INVITED)
     created_at: datetime = _ts(nullable=False)
     done_at: Optional[datetime] = _ts()
     confirmed_at: Optional[datetime] = _ts()
@@ -190,7 +196,7 @@ class WitnessEvent(SQLModel, table=True):
     tenant: str = Field(index=True, max_length=40)
     action_id: int = Field(index=True)
     witness_userid: str
-    kind: str  # invited | accepted | declined | asked | confirmed | denied | nudged
+    kind: WitnessEventKind = _enum(WitnessEventKind)
     at: datetime = _ts(nullable=False)
 
 
@@ -201,7 +207,7 @@ class Leave(SQLModel, table=True):
     start_day: date
     end_day: date
     reason: str = ""
-    kind: str = Field(default="leave", max_length=8)  # leave (请假) | skip (本周跳过)
+    kind: LeaveKind = _enum(LeaveKind, LeaveKind.LEAVE, length=8)
     created_at: datetime = _ts(nullable=False)
 
 
@@ -228,7 +234,7 @@ class IssuedCard(SQLModel, table=True):
     ref_id: Optional[int] = None  # e.g. the weekly action
     data: dict[str, Any] = _json()
     card: dict[str, Any] = _json()  # the card as sent, to re-render on update
-    state: str = "open"  # open | used | expired
+    state: CardState = _enum(CardState, CardState.OPEN)
     created_at: datetime = _ts(nullable=False)
     expires_at: datetime = _ts(nullable=False)
     used_at: Optional[datetime] = _ts()
@@ -342,10 +348,10 @@ class Feedback(SQLModel, table=True):
     giver_userid: str
     receiver_userid: str = Field(index=True)
     tag: str  # 主动补位 …
-    polarity: str  # 认可 | 改进
-    impact: str  # 客户级 | 团队级 | 流程级
+    polarity: Polarity = _enum(Polarity)
+    impact: Impact = _enum(Impact)
     event: str = Field(sa_column=Column(Text, nullable=False))
-    ref_kind: Optional[str] = None  # action | task
+    ref_kind: Optional[FeedbackRef] = _enum(FeedbackRef, None, nullable=True)
     ref_id: Optional[int] = None
     created_at: datetime = _ts(nullable=False)
 
@@ -373,7 +379,7 @@ class Task(SQLModel, table=True):
     collaborators: str = ""  # ';'-joined userids
     due_at: datetime = _ts(nullable=False)
     deliverable_template: str = ""
-    status: str = "待开始"  # 待开始 | 进行中 | 阻塞 | 已完成
+    status: TaskStatus = _enum(TaskStatus, TaskStatus.TODO)
     block_reason: str = ""
     deliverable: str = ""
     created_at: datetime = _ts(nullable=False)
@@ -390,7 +396,7 @@ class TaskUpdate(SQLModel, table=True):
     task_id: int = Field(index=True)
     by_userid: str
     at: datetime = _ts(nullable=False)
-    kind: str  # status | due | nudge | created | edit
+    kind: TaskUpdateKind = _enum(TaskUpdateKind)
     old_value: str = ""
     new_value: str = ""
     note: str = ""

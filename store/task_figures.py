@@ -27,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.calendar import week_days
 from store.db import Database
 from store.models import Employee, Escalation, Project, Task, TaskUpdate, Tenant
+from store.statuses import TaskStatus
 from bot.core.timeutil import aware
 
 COMPANY = "全公司"
 UNKNOWN_DEPARTMENT = "（未知部门）"
-DONE = "已完成"
+DONE = TaskStatus.DONE
 
 HEADER = ["范围", "编号", "名称", "到期任务", "按时交付", "逾期交付", "逾期未交付", "按时交付率",
           "预警次数", "已解除", "未解除预警", "解除用时中位数（时:分）"]

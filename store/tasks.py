@@ -36,13 +36,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import Database
 from store.models import Employee, Escalation, Project, Task, TaskUpdate, Tenant
 from store.roster import TableError, read_table
+from store.statuses import OPEN_TASK_STATUSES, TaskField, TaskStatus, TaskUpdateKind
 from bot.core.timeutil import utc
 
 TASK_COLUMNS = ("project", "project_name", "pmo", "code", "title", "owner", "collaborators", "due", "deliverable")
-STATUSES = ("待开始", "进行中", "阻塞", "已完成")
-OPEN_STATUSES = ("待开始", "进行中", "阻塞")
-DONE = "已完成"
-BLOCKED = "阻塞"
+STATUSES = tuple(TaskStatus)
+OPEN_STATUSES = OPEN_TASK_STATUSES
+DONE = TaskStatus.DONE
+BLOCKED = TaskStatus.BLOCKED
 
 MAX_TITLE = 100
 MAX_DELIVERABLE = 500
@@ -382,17 +383,17 @@ async def _apply(s: AsyncSession, tenant: str, rows: list[_Row], projects: dict[
                 continue
             task = Task(tenant=tenant, project_id=project.id or 0, code=row.code, title=row.title,
                         owner_userid=row.owner, collaborators=collab, due_at=row.due,
-                        deliverable_template=row.deliverable, status="待开始", created_at=now,
+                        deliverable_template=row.deliverable, status=TaskStatus.TODO, created_at=now,
                         status_updated_at=now)
             s.add(task)
             await s.flush()
-            s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now, kind="created",
-                             new_value="待开始", note="导入"))
+            s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now,
+                             kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note="导入"))
             continue
-        edits: list[tuple[str, str, str]] = []
-        for label, old, new in (("名称", task.title, row.title), ("负责人", task.owner_userid, row.owner),
-                                ("协作人", task.collaborators, collab),
-                                ("交付物要求", task.deliverable_template, row.deliverable)):
+        edits: list[tuple[TaskField, str, str]] = []
+        for label, old, new in ((TaskField.TITLE, task.title, row.title), (TaskField.OWNER, task.owner_userid, row.owner),
+                                (TaskField.COLLABORATORS, task.collaborators, collab),
+                                (TaskField.DELIVERABLE, task.deliverable_template, row.deliverable)):
             if old != new:
                 edits.append((label, old, new))
         due_changed = utc(task.due_at) != row.due
@@ -403,13 +404,13 @@ async def _apply(s: AsyncSession, tenant: str, rows: list[_Row], projects: dict[
         if not write:
             continue
         if due_changed:
-            s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now, kind="due",
+            s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now, kind=TaskUpdateKind.DUE,
                              old_value=_fmt(task.due_at, tz), new_value=_fmt(row.due, tz), note="导入调整"))
             task.due_at = row.due
             # The episode under way is over: the task has a new due time.
             await resolve_escalations(s, tenant, task.id or 0, now)
         for label, old, new in edits:
-            s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now, kind="edit",
+            s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now, kind=TaskUpdateKind.EDIT,
                              old_value=old, new_value=new, note=label))
         task.title, task.owner_userid = row.title, row.owner
         task.collaborators, task.deliverable_template = collab, row.deliverable

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from store.audit import SEND_BRIEF, VIEW_BRIEF
+from store.statuses import TaskStatus
 from store.brief import parse_period, period_days, period_weeks
 from store.db import Database
 from store.models import AuditLog, Escalation, GoalAdjustment, Leave, Project, Task, WeeklyAction
@@ -91,10 +92,10 @@ async def seed_quarter(db: Database) -> None:
         await s.flush()
         tasks = {}
         for code, due, done_at, status in (
-                ("T1", "2026-11-15 18:00", "2026-11-14 17:00", "已完成"),  # on time
-                ("T2", "2026-12-01 18:00", "2026-12-03 10:00", "已完成"),  # late
-                ("T3", "2026-12-20 18:00", None, "进行中"),  # overdue, escalated twice in one episode
-                ("T4", "2027-01-20 18:00", None, "进行中")):  # due next quarter
+                ("T1", "2026-11-15 18:00", "2026-11-14 17:00", TaskStatus.DONE),  # on time
+                ("T2", "2026-12-01 18:00", "2026-12-03 10:00", TaskStatus.DONE),  # late
+                ("T3", "2026-12-20 18:00", None, TaskStatus.DOING),  # overdue, escalated twice in one episode
+                ("T4", "2027-01-20 18:00", None, TaskStatus.DOING)):  # due next quarter
             t = Task(tenant="demo", project_id=project.id or 0, code=code, title=f"任务{code}", owner_userid="wangqiang",
                      due_at=utc(due), status=status, created_at=utc("2026-10-10 09:00"),
                      status_updated_at=utc("2026-10-10 09:00"), completed_at=utc(done_at) if done_at else None)

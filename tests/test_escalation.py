@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bot.core.clock import FrozenClock
 from schedules.tasks_scan import scan
 from store.db import Database
+from store.statuses import TaskStatus
 from store.models import Escalation, IssuedCard, OutboxMessage, Project, ScheduledSend, Task, TaskUpdate
 from store.task_figures import task_figures, task_figures_for_weeks
 from store.tasks import episode_of, import_tasks
@@ -193,7 +194,7 @@ async def test_left_overs_of_an_ended_episode_are_closed_by_the_scan(db: Databas
     async with db.transaction() as s:
         task = (await s.execute(select(Task))).scalar_one()
         old_episode = episode_of(task)
-        task.status, task.status_updated_at = "进行中", at("2026-12-01 14:10").astimezone(timezone.utc)
+        task.status, task.status_updated_at = TaskStatus.DOING, at("2026-12-01 14:10").astimezone(timezone.utc)
         s.add(Escalation(tenant="demo", task_id=task.id, episode=old_episode, level=1, to_userids="liangbo;guoqing",
                          created_at=at("2026-12-01 14:00").astimezone(timezone.utc)))
         s.add(IssuedCard(id="c-old", tenant="demo", userid="liangbo", kind="task_escalation", ref_id=task.id,
@@ -279,7 +280,7 @@ async def test_on_time_rate_and_resolution_time_match_a_hand_count(db: Database,
             ("A9", training, "yuanhui", "2026-12-01 09:00", "2026-12-02 10:00"),  # late
         ]:
             t = Task(tenant="demo", project_id=project.id, code=code, title=code, owner_userid=owner, due_at=u(due),
-                     status="已完成" if done else "进行中", completed_at=u(done) if done else None,
+                     status=TaskStatus.DONE if done else TaskStatus.DOING, completed_at=u(done) if done else None,
                      created_at=u("2026-11-20 09:00"), status_updated_at=u(done or "2026-11-30 09:00"))
             s.add(t)
             await s.flush()

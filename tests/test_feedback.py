@@ -13,6 +13,7 @@ from bot.core.events import Event
 from handlers.feedback import is_vague, match_tag, parse_feedback
 from handlers.routes import classify_command
 from store.audit import VIEW_FEEDBACK
+from store.statuses import Impact, Polarity
 from store.db import Database
 from store.feedback import feedback_counts
 from store.models import AuditLog, Feedback, WeeklyAction
@@ -59,9 +60,9 @@ def button_texts(card: dict[str, Any]) -> list[str]:
 
 def test_one_message_is_split_into_person_tag_impact_and_event() -> None:
     p = parse_feedback(f"@小张 #主动补位 客户级 {EVENT}")
-    assert (p.mentions, p.tag, p.impact, p.event) == (["小张"], "主动补位", "客户级", EVENT)
+    assert (p.mentions, p.tag, p.impact, p.event) == (["小张"], "主动补位", Impact.CUSTOMER, EVENT)
     p = parse_feedback(f"＠小张　＃主动补位客户级，{EVENT}")  # full-width, glued, Chinese comma
-    assert (p.mentions, p.tag, p.impact, p.event) == (["小张"], "主动补位", "客户级", EVENT)
+    assert (p.mentions, p.tag, p.impact, p.event) == (["小张"], "主动补位", Impact.CUSTOMER, EVENT)
     p = parse_feedback("@小张 帮客户排查问题时发现团队级风险")  # 团队级 inside the event stays there
     assert p.impact is None and p.event == "帮客户排查问题时发现团队级风险"
 
@@ -92,7 +93,7 @@ async def test_manager_records_feedback_in_one_message_and_the_employee_is_told(
         await bot.say("liuyang", f"反馈 @王强 #主动补位 客户级 {EVENT}")
         [row] = await feedback_rows(db)
         assert (row.giver_userid, row.receiver_userid, row.tag, row.polarity, row.impact, row.event) == (
-            "liuyang", "wangqiang", "主动补位", "认可", "客户级", EVENT)
+            "liuyang", "wangqiang", "主动补位", Polarity.PRAISE, Impact.CUSTOMER, EVENT)
         assert await said(bot, "wangqiang") == [f"刘洋 给了你一条反馈：\n#主动补位（认可）· 客户级\n{EVENT}"]
         assert await said(bot, "liuyang") == [
             f"已记录对 王强 的反馈：\n#主动补位（认可）· 客户级\n{EVENT}\n已通知 王强。"]
@@ -105,7 +106,7 @@ async def test_manager_records_feedback_in_one_message_and_the_employee_is_told(
         await bot.press("liuyang", impact, "流程级")
         row = (await feedback_rows(db))[-1]
         assert (row.receiver_userid, row.tag, row.impact, row.event) == (
-            "li_na", "方案创新", "流程级", "把注册检验排期改为并行，缩短两周")
+            "li_na", "方案创新", Impact.PROCESS, "把注册检验排期改为并行，缩短两周")
 
         # An unknown tag is never invented: the library is offered, the draft waits.
         await bot.say("liuyang", "反馈 @赵磊 #随便写写 团队级 把注册资料目录整理成共享模板并讲给全组")
@@ -119,7 +120,7 @@ async def test_manager_records_feedback_in_one_message_and_the_employee_is_told(
         assert button_texts(more)[:3] == ["知识沉淀", "响应不及时", "交付质量待提升"]
         await bot.press("liuyang", more, "知识沉淀")
         row = (await feedback_rows(db))[-1]
-        assert (row.receiver_userid, row.tag, row.polarity, row.impact) == ("zhaolei", "知识沉淀", "认可", "团队级")
+        assert (row.receiver_userid, row.tag, row.polarity, row.impact) == ("zhaolei", "知识沉淀", Polarity.PRAISE, Impact.TEAM)
         # The first tag card was closed when the second replaced it: it cannot record twice.
         old = await bot.all_messages("liuyang")
         assert any(m["kind"] == "card" and m["card"]["id"] == tags["id"] and m["card"]["result"] for m in old)
@@ -164,7 +165,7 @@ async def test_card_flow_from_the_menu_and_from_a_witness_card(db: Database, tmp
         await bot.say("liuyang", "周一客户来电询问注册进度，隔了一天才回复")
         [row] = await feedback_rows(db)
         assert (row.receiver_userid, row.tag, row.polarity, row.impact, row.event) == (
-            "wangqiang", "响应不及时", "改进", "客户级", "周一客户来电询问注册进度，隔了一天才回复")
+            "wangqiang", "响应不及时", Polarity.IMPROVE, Impact.CUSTOMER, "周一客户来电询问注册进度，隔了一天才回复")
         assert (await said(bot, "wangqiang"))[-1].startswith("刘洋 给了你一条反馈：\n#响应不及时（改进）· 客户级")
 
         # `反馈` alone opens the same flow (the entry on platforms without an app menu);
@@ -210,7 +211,7 @@ async def test_refusals_store_nothing(db: Database, tmp_path: Path) -> None:
         assert await count_feedback(db) == 0
         await bot.say("liuyang", "周四晚上替请假的同事值守客服热线到十点")
         [row] = await feedback_rows(db)
-        assert (row.receiver_userid, row.tag, row.impact) == ("sunli", "主动补位", "团队级")
+        assert (row.receiver_userid, row.tag, row.impact) == ("sunli", "主动补位", Impact.TEAM)
         assert (await said(bot, "liuyang"))[0].startswith("已记录对 孙丽 的反馈")
 
         # Outside the giver's reporting line: 李纳 is in 质量部, under 吴昊.
@@ -333,7 +334,7 @@ async def test_feedback_through_wecom(sqlite_db: Database) -> None:
             assert await bot.client.say("liuyang", EVENT) == [200]
             await bot.runtime.settle()
             [row] = await feedback_rows(db)
-            assert (row.receiver_userid, row.tag, row.impact, row.event) == ("wangqiang", "主动补位", "客户级", EVENT)
+            assert (row.receiver_userid, row.tag, row.impact, row.event) == ("wangqiang", "主动补位", Impact.CUSTOMER, EVENT)
             told = [d.text for d in fake.messages_to("wangqiang")]
             assert told == [f"刘洋 给了你一条反馈：\n#主动补位（认可）· 客户级\n{EVENT}"]
             # The answered cards were greyed out in place.
@@ -382,7 +383,7 @@ async def test_feedback_through_dingtalk(sqlite_db: Database) -> None:
                                           conversation_id="cidGROUP==", at_users=["wangqiang"])
         await settle([f])
         [row] = await feedback_rows(db)
-        assert (row.receiver_userid, row.tag, row.impact, row.event) == ("wangqiang", "主动补位", "客户级", EVENT)
+        assert (row.receiver_userid, row.tag, row.impact, row.event) == ("wangqiang", "主动补位", Impact.CUSTOMER, EVENT)
         assert any(EVENT in str(d.content) for d in fake.delivered["wangqiang"])
 
         # The card flow, pressing DingTalk's card buttons.
@@ -393,7 +394,7 @@ async def test_feedback_through_dingtalk(sqlite_db: Database) -> None:
             await settle([fr for fr in fake.frames.values() if fr.kind == "card"])
         await settle([await fake.push_robot_message(app, "liuyang", "周三陪质量部一起排查来料问题，当天定位供应商批次")])
         row = (await feedback_rows(db))[-1]
-        assert (row.receiver_userid, row.tag, row.impact) == ("li_na", "跨部门协作", "团队级")
+        assert (row.receiver_userid, row.tag, row.impact) == ("li_na", "跨部门协作", Impact.TEAM)
         assert fake.protocol_errors == []
     finally:
         await adapter.stop()

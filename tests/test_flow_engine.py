@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from store.db import Database
+from store.statuses import Impact
 from store.models import Feedback, Task, WeeklyAction
 from store.tasks import import_tasks
 from tests.harness import ConsoleBot, at, console_bot
@@ -89,7 +90,7 @@ async def test_a_whole_weekly_action_typed_while_feedback_waits_for_a_tag(db: Da
         await bot.say("liuyang", "周二夜里帮客户排查退货问题到凌晨两点")
         async with db.session() as s:
             [fb] = list((await s.execute(select(Feedback))).scalars())
-        assert (fb.receiver_userid, fb.tag, fb.impact) == ("wangqiang", "主动补位", "客户级")
+        assert (fb.receiver_userid, fb.tag, fb.impact) == ("wangqiang", "主动补位", Impact.CUSTOMER)
 
 
 async def test_cancel_ends_what_is_under_way_and_says_what_is_still_aside(db: Database, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from store.export import export_weekly
 from bot.core.calendar import iso_week
 from store.goal_changes import calibration, match_cause, quarter_of, time_weighted_weight, versions
 from store.pulse import compute_pulse
+from store.statuses import GoalStatus
 from store.models import AuditLog, Goal, GoalAdjustment, GoalVersion
 from tests.harness import SHANGHAI, ConsoleBot, at, console_bot
 
@@ -279,7 +280,7 @@ async def test_bad_input_changes_nothing_and_a_hand_count_matches_the_export(db:
         await bot.press("chenjie", cancel_card, "同意")
         assert await snapshot(db) == before
         g = await goals(db)
-        assert (g["O2-KR1"].weight, g["O3-KR2"].status, g["O3-KR1"].due) == (65.0, "active", date(2026, 12, 20))
+        assert (g["O2-KR1"].weight, g["O3-KR2"].status, g["O3-KR1"].due) == (65.0, GoalStatus.ACTIVE, date(2026, 12, 20))
 
         # Hand count for 2026Q4: key tasks = the 7 level-2 goals (O3-KR2 stays, its cancel was rejected);
         # adjusted = O2-KR1 only (技术; O3-KR1's cause is 其他): 1/7 = 14.3 %, under the 15 % line; lead 2 days.

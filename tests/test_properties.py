@@ -32,6 +32,7 @@ from handlers.reply_grammar import (MAX_THING_LENGTH, LeaveParseError, LeaveRequ
                                     canonical_goal_code, fold_width, parse_action_reply,
                                     parse_leave)
 from store.db import Database
+from store.statuses import Impact
 from store.goals import import_goals
 from store.roster import ensure_tenant, import_roster
 from store.tasks import import_tasks
@@ -183,7 +184,7 @@ def test_goal_codes_normalise(o: int, kr: int | None, style: str, lower: bool, w
 def test_parse_feedback_is_total(text: str) -> None:
     tried("feedback.parse_feedback")
     parts = parse_feedback(text)
-    assert parts.impact in (None, "客户级", "团队级", "流程级")
+    assert parts.impact is None or isinstance(parts.impact, Impact)
     assert all(m for m in parts.mentions)
     if parts.event is not None:
         assert parts.event and parts.event == parts.event.strip(" \t,;:、。，；：.!！?？")
@@ -213,7 +214,7 @@ def test_feedback_parts_round_trip(who: str, tag: str, impact: str, event: list[
     parts = parse_feedback(" ".join(pieces[i] for i in order))
     assert parts.mentions == [who]
     assert parts.tag == tag
-    assert parts.impact == impact
+    assert parts.impact == Impact.from_label(impact)
     assert parts.event == " ".join(event).strip(" \t,;:、。，；：.!！?？")
 
 # -- imports: a clean report, or errors by line and nothing written ------------------------------------

@@ -10,6 +10,7 @@ from bot.core.calendar import WorkCalendar
 from bot.core.clock import FrozenClock
 from bot.core.config import TenantConfig
 from store.db import Database
+from store.statuses import TaskStatus
 from store.models import Task
 from store.tasks import import_tasks
 from tests.harness import SHANGHAI, at, console_bot
@@ -102,7 +103,7 @@ async def test_owner_gets_status_buttons_on_the_task_card_and_a_pmo_lists_their_
         await bot.press("luoyi", card, "进行中")
         async with db.session() as s:
             t12 = (await s.execute(select(Task).where(Task.code == "T12"))).scalar_one()
-        assert t12.status == "进行中"
+        assert t12.status == TaskStatus.DOING
         # HR looking at the same task gets no status buttons.
         await bot.say("zhoumin", "任务 T12")
         assert [b["text"] for b in (await bot.last_card("zhoumin", "任务详情"))["buttons"]] == ["反馈"]

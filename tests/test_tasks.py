@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot.core.clock import FrozenClock
 from handlers.tasks.grammar import parse_progress, parse_task_line
 from store.db import Database
+from store.statuses import TaskStatus
 from store.models import Project, Task, TaskUpdate, WeeklyAction
 from store.tasks import import_tasks
 from tests.harness import at, console_bot, demo_test_config, seed_demo_company
@@ -66,7 +67,7 @@ async def test_import_creates_projects_and_tasks_and_a_reimport_updates_them(db:
     assert report.ok, report.errors
     assert "已新增 3 个任务：T12、T13、K1" in report.summary()
     t12, t13, k1 = await task(db, "T12"), await task(db, "T13"), await task(db, "K1")
-    assert (t12.owner_userid, t12.collaborators, t12.status) == ("tangkai", "caoyu;dengchao", "待开始")
+    assert (t12.owner_userid, t12.collaborators, t12.status) == ("tangkai", "caoyu;dengchao", TaskStatus.TODO)
     assert aware(t12.due_at) == utc("2026-12-01 12:00")
     assert aware(k1.due_at) == utc("2026-12-03 09:30")
     assert t13.owner_userid == "luoyi"  # by name
@@ -79,12 +80,12 @@ async def test_import_creates_projects_and_tasks_and_a_reimport_updates_them(db:
     # Re-import: T12 moves to the afternoon; the change is logged, the status is untouched.
     async with db.transaction() as s:
         row = (await s.execute(select(Task).where(Task.code == "T12"))).scalar_one()
-        row.status = "进行中"
+        row.status = TaskStatus.DOING
     moved = GOOD.replace("2026-12-01 12:00", "2026-12-01 15:00")
     again = await import_tasks(db, "demo", write(tmp_path, moved), now=at("2026-11-30 11:00"))
     assert (again.added, again.updated, again.unchanged) == ([], ["T12"], ["T13", "K1"])
     t12 = await task(db, "T12")
-    assert aware(t12.due_at) == utc("2026-12-01 15:00") and t12.status == "进行中"
+    assert aware(t12.due_at) == utc("2026-12-01 15:00") and t12.status == TaskStatus.DOING
     async with db.session() as s:
         due = (await s.execute(select(TaskUpdate).where(TaskUpdate.kind == "due"))).scalar_one()
     assert (due.old_value, due.new_value) == ("2026-12-01 12:00", "2026-12-01 15:00")
@@ -177,10 +178,10 @@ def test_task_line_and_progress_grammar() -> None:
     assert (line.words, line.due, line.reason) == (["T12"], datetime(2026, 12, 1, 9, 30), "客户改期")
     assert parse_task_line("T12 12-01 25:00", date(2026, 11, 30), time(18)).due_error.startswith("时间 12-01 25:00 无效")
 
-    assert parse_progress("T12 阻塞 等采购确认") == ("T12", "阻塞", "等采购确认")
-    assert parse_progress("t12完成 https://x.example/r.pdf") == ("T12", "已完成", "https://x.example/r.pdf")
-    assert parse_progress("Ｔ１２ 进行中") == ("T12", "进行中", "")
-    assert parse_progress("阻塞：等法务") == (None, "阻塞", "等法务")
+    assert parse_progress("T12 阻塞 等采购确认") == ("T12", TaskStatus.BLOCKED, "等采购确认")
+    assert parse_progress("t12完成 https://x.example/r.pdf") == ("T12", TaskStatus.DONE, "https://x.example/r.pdf")
+    assert parse_progress("Ｔ１２ 进行中") == ("T12", TaskStatus.DOING, "")
+    assert parse_progress("阻塞：等法务") == (None, TaskStatus.BLOCKED, "等法务")
     assert parse_progress("T12 随便说说") == ("T12", None, "随便说说")
 
 
@@ -234,11 +235,11 @@ async def test_create_list_and_report_progress_in_chat(db: Database, tmp_path: P
         assert (await bot.texts("songjia"))[-1].startswith("完成 T13 需要提交交付物：采购单与到货时间")
         await bot.say("songjia", "好了")
         assert (await bot.texts("songjia"))[-1].startswith("完成 T13 需要提交交付物")
-        assert (await task(db, "T13")).status == "阻塞"
+        assert (await task(db, "T13")).status == TaskStatus.BLOCKED
         await bot.say("songjia", "采购单 PO-2026-118，12-05 到货")
         assert (await bot.texts("songjia"))[-1] == "已完成 T13 物料采购，交付物已记录。"
         done = await task(db, "T13")
-        assert (done.status, done.deliverable) == ("已完成", "采购单 PO-2026-118，12-05 到货")
+        assert (done.status, done.deliverable) == (TaskStatus.DONE, "采购单 PO-2026-118，12-05 到货")
         assert aware(done.completed_at) == utc("2026-12-02 17:00")  # type: ignore[arg-type]
         assert "宋佳 已完成任务 T13 物料采购，交付物：采购单 PO-2026-118，12-05 到货" in await bot.texts("guoqing")
         await bot.say("songjia", "进度 T13 进行中")
@@ -246,7 +247,7 @@ async def test_create_list_and_report_progress_in_chat(db: Database, tmp_path: P
         async with db.session() as s:
             steps = [(u.old_value, u.new_value, u.note) for u in (await s.execute(
                 select(TaskUpdate).where(TaskUpdate.kind == "status").order_by(TaskUpdate.id))).scalars()]
-        assert steps == [("待开始", "阻塞", "等供应商报价"), ("阻塞", "已完成", "采购单 PO-2026-118，12-05 到货")]
+        assert steps == [("todo", "blocked", "等供应商报价"), ("blocked", "done", "采购单 PO-2026-118，12-05 到货")]
 
         # The PMO moves an open task's due time in chat, with a reason.
         await bot.say("guoqing", "任务 发布会 T14 场地布置 @hulin 12-03 18:00")
@@ -267,7 +268,7 @@ async def test_task_card_buttons(db: Database, tmp_path: Path) -> None:
         assert first["body"] == "你有一项新任务（项目：新品发布会），请按时更新进度。"
 
         await bot.press("tangkai", first, "进行中")
-        assert (await task(db, "T12")).status == "进行中"
+        assert (await task(db, "T12")).status == TaskStatus.DOING
         assert (await bot.last_card("tangkai", "新任务"))["result"] == "已更新：进行中"
         second = await bot.last_card("tangkai", "任务：T12")
         assert second["body"] == "已更新：进行中" and second["buttons"]
@@ -299,7 +300,7 @@ async def test_task_card_buttons(db: Database, tmp_path: Path) -> None:
         k1 = await bot.last_card("xiaoyan", "新任务")
         await bot.press("tangkai", k1, "进行中")
         assert (await bot.new("tangkai"))[-1]["text"] == "这张卡片不是发给你的。"
-        assert (await task(db, "K1")).status == "待开始"
+        assert (await task(db, "K1")).status == TaskStatus.TODO
 
         # The due-day card: on the last working day on or before the due day, once.
         assert await bot.run_job("overdue_scan", at("2026-12-01 09:00")) == 0  # T13 is due 12-02

@@ -1,4 +1,4 @@
-"""mypy (strict, with the pydantic plugin) finds no error in the layers pyproject.toml lists.
+"""mypy (strict, with the pydantic plugin) finds no error in the layers pyproject.toml lists (bot/core, cards, handlers).
 
 The layers checked are `[tool.mypy] files`; a new error there fails the suite the way a
 failing test does, so annotations stay true as the code changes.

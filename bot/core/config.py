@@ -31,14 +31,15 @@ class ConfigError(Exception):
     """A configuration problem, phrased for the operator."""
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """For feature sections' own nested models: unknown keys refused, values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Strict = _Strict  # for feature sections' own nested models: unknown keys refused, values frozen
 
 
-class ServerConfig(_Strict):
+class ServerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
@@ -47,7 +48,7 @@ class ServerConfig(_Strict):
     log_format: Literal["text", "json"] = "text"
 
 
-class DatabaseConfig(_Strict):
+class DatabaseConfig(Strict):
     url: str = "sqlite+aiosqlite:///var/dongxian.db"
 
     @field_validator("url")
@@ -58,7 +59,7 @@ class DatabaseConfig(_Strict):
         return v
 
 
-class ConsoleConfig(_Strict):
+class ConsoleConfig(Strict):
     enabled: bool = False
     token: str = ""
     # Development only: let the console's clock panel move the time of WeCom/DingTalk tenants too.
@@ -69,7 +70,7 @@ class ConsoleConfig(_Strict):
     allowed_hosts: list[str] = []
 
 
-class WeComConfig(_Strict):
+class WeComConfig(Strict):
     corp_id: str = Field(min_length=1)
     agent_id: int
     secret: str = Field(min_length=1)
@@ -93,7 +94,7 @@ class WeComConfig(_Strict):
         return v
 
 
-class DingTalkConfig(_Strict):
+class DingTalkConfig(Strict):
     client_id: str = Field(min_length=1)
     client_secret: str = Field(min_length=1)
     robot_code: str = Field(min_length=1)
@@ -108,7 +109,7 @@ class DingTalkConfig(_Strict):
 _SECTIONS: dict[str, type["Section"]] = {}
 
 
-class Section(_Strict):
+class Section(Strict):
     """A feature's own settings, the table `[tenants.NAME]` of each tenant.
 
     A feature declares its section where it lives (`class TaskSettings(Section, name="tasks")`);
@@ -142,12 +143,12 @@ def sections() -> dict[str, type[Section]]:
     return dict(_SECTIONS)
 
 
-class ReviewPeriod(_Strict):
+class ReviewPeriod(Strict):
     period: str = Field(pattern=r"^\d{4}Q[1-4]$")  # the period the brief covers, e.g. 2026Q4
     opens: date  # the day the review opens: managers get their people's briefs that morning
 
 
-class TenantConfig(_Strict):
+class TenantConfig(Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
     name: str = Field(min_length=1)
     timezone: str = "Asia/Shanghai"
@@ -204,7 +205,7 @@ class TenantConfig(_Strict):
         return ZoneInfo(self.timezone)
 
 
-class Config(_Strict):
+class Config(Strict):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     console: ConsoleConfig = ConsoleConfig()

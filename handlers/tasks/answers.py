@@ -15,6 +15,7 @@ from handlers.tasks.permissions import may_report
 from handlers.tasks.questions import ASK_BLOCK_REASON, ASK_DELIVERABLE, ASK_NEW_DUE, ask, ask_again
 from handlers.tasks.updates import apply_status, change_due
 from store.models import IssuedCard, TaskUpdate
+from store.statuses import TaskStatus
 from store.tasks import BLOCKED, DONE, episode_of, utc
 
 
@@ -104,11 +105,11 @@ async def on_owner_card(ctx: Context, row: IssuedCard) -> None:
         await ctx.close_card(row, ctx.t("task.card.not_owner"))
         return
     if task.status == DONE:
-        await ctx.close_card(row, ctx.t("task.card.updated", status=DONE))
+        await ctx.close_card(row, ctx.t("task.card.updated", status=DONE.label(ctx.locale)))
         return
     key = ctx.event.action_key
     if key == "progress":
-        await apply_status(ctx, task, "进行中", "", from_card=True)
+        await apply_status(ctx, task, TaskStatus.DOING, "", from_card=True)
     elif key == "blocked":
         await apply_status(ctx, task, BLOCKED, "", from_card=True)
     elif key == "done":

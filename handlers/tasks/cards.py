@@ -12,6 +12,7 @@ from handlers.feedback import GiveFeedback
 from handlers.tasks.formatting import fmt_since, fmt_time, names, status_label
 from handlers.tasks.lookups import project_of
 from store.models import Escalation, IssuedCard, Task, TaskUpdate
+from store.statuses import TaskField, TaskStatus
 from store.tasks import DONE, collaborator_list
 
 OWNER_CARD = "task_owner"
@@ -29,7 +30,7 @@ async def task_fields(ctx: Context, task: Task, *, with_owner: bool = False) -> 
         fields.append((ctx.t("task.field.owner"), await ctx.name_of(task.owner_userid)))
     fields += [(ctx.t("task.field.due"), fmt_time(ctx, task.due_at)),
                (ctx.t("task.field.deliverable"), task.deliverable_template or "—"),
-               (ctx.t("task.field.status"), status_label(task))]
+               (ctx.t("task.field.status"), status_label(task, ctx.locale))]
     collab = collaborator_list(task)
     if collab:
         fields.append((ctx.t("task.field.collaborators"), await names(ctx, collab)))
@@ -121,13 +122,20 @@ async def _history_line(ctx: Context, u: TaskUpdate, who: str) -> str:
         return ctx.t("task.hist.created", who=who) if u.by_userid else ctx.t("task.hist.imported")
     if u.kind == "status":
         note = f"（{u.note}）" if u.note else ""
-        return ctx.t("task.hist.status", who=who, old=u.old_value, new=u.new_value, note=note)
+        return ctx.t("task.hist.status", who=who, old=_status_word(ctx, u.old_value),
+                     new=_status_word(ctx, u.new_value), note=note)
     if u.kind == "due":
         return ctx.t("task.hist.due", who=who, old=u.old_value, new=u.new_value, note=u.note)
     if u.kind == "nudge":
         return ctx.t("task.hist.nudge", who=who)
-    if u.note == "负责人":
+    field = TaskField.from_label(u.note)  # the field's value (owner …); rows before 0006 were migrated
+    if field is TaskField.OWNER:
         old, new = await ctx.name_of(u.old_value), await ctx.name_of(u.new_value)
     else:
         old, new = u.old_value or "—", u.new_value or "—"
-    return ctx.t("task.hist.edit", who=who, field=u.note, old=old, new=new)
+    return ctx.t("task.hist.edit", who=who, field=field.label(ctx.locale) if field else u.note, old=old, new=new)
+
+
+def _status_word(ctx: Context, value: str) -> str:
+    status = TaskStatus.from_label(value) if value else None
+    return status.label(ctx.locale) if status else value

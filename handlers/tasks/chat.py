@@ -16,6 +16,7 @@ from handlers.tasks.lookups import project_of
 from handlers.tasks.permissions import CREATOR_ROLES, has_any, may_edit, may_report, may_view
 from handlers.tasks.updates import apply_status, change_due, notify_assignment
 from store.models import Project, Task, TaskUpdate
+from store.statuses import TaskField, TaskStatus, TaskUpdateKind
 from store.tasks import OPEN_STATUSES, collaborator_list, find_project, find_task, normalize_task_code, utc
 
 router = Router("tasks")
@@ -124,11 +125,11 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
     owner, collaborators = people[0], [u for u in people[1:] if u != people[0]]
     task = Task(tenant=ctx.tenant.key, project_id=project.id or 0, code=code, title=title, owner_userid=owner,
                 collaborators=";".join(collaborators), due_at=utc(due), deliverable_template=line.deliverable or "",
-                status="待开始", created_at=utc(ctx.now), status_updated_at=utc(ctx.now))
+                status=TaskStatus.TODO, created_at=utc(ctx.now), status_updated_at=utc(ctx.now))
     ctx.session.add(task)
     await ctx.session.flush()
     ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=me.userid, at=utc(ctx.now),
-                               kind="created", new_value="待开始", note="对话创建"))
+                               kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note="对话创建"))
     await notify_assignment(ctx, task, by=me.name)
     for uid in collaborators:
         ctx.send(uid, ctx.t("task.collab.added", who=me.name, code=code, title=title,
@@ -165,22 +166,22 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
 
     title = " ".join(title_words).strip("，,；; ")
     if title and title != task.title:
-        log("名称", task.title, title)
+        log(TaskField.TITLE, task.title, title)
         changes.append(f"{ctx.t('task.field.title')} {task.title} → {title}")
         task.title = title
     old_owner = task.owner_userid
     if people:
         if people[0] != task.owner_userid:
-            log("负责人", task.owner_userid, people[0])
+            log(TaskField.OWNER, task.owner_userid, people[0])
             changes.append(f"{ctx.t('task.field.owner')} {await ctx.name_of(task.owner_userid)} → {await ctx.name_of(people[0])}")
             task.owner_userid = people[0]
         collab = [u for u in people[1:] if u != people[0]]
         if len(people) > 1 and ";".join(collab) != task.collaborators:
-            log("协作人", task.collaborators, ";".join(collab))
+            log(TaskField.COLLABORATORS, task.collaborators, ";".join(collab))
             changes.append(f"{ctx.t('task.field.collaborators')} {await names(ctx, collab)}")
             task.collaborators = ";".join(collab)
     if line.deliverable is not None and line.deliverable != task.deliverable_template:
-        log("交付物要求", task.deliverable_template, line.deliverable)
+        log(TaskField.DELIVERABLE, task.deliverable_template, line.deliverable)
         changes.append(f"{ctx.t('task.field.deliverable')} {line.deliverable or '—'}")
         task.deliverable_template = line.deliverable
     if due is not None and utc(due) != utc(task.due_at):
@@ -232,7 +233,7 @@ async def _list_line(ctx: Context, t: Task, suffix: str) -> str:
     project = await project_of(ctx, t)
     late = ctx.t("task.list.late") if aware(t.due_at) < ctx.now else ""
     return (f"· {t.code} {t.title}｜{project.name if project else '—'}｜"
-            f"{ctx.t('task.field.due')} {fmt_time(ctx, t.due_at)}{late}｜{status_label(t)}{suffix}")
+            f"{ctx.t('task.field.due')} {fmt_time(ctx, t.due_at)}{late}｜{status_label(t, ctx.locale)}{suffix}")
 
 
 # -- 进度 -----------------------------------------------------------------------------------------

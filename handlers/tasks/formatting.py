@@ -4,8 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.core.timeutil import aware
+from cards import texts
 from handlers.context import Outgoing
 from store.models import Task
+from store.statuses import TaskStatus
 from store.tasks import BLOCKED
 
 
@@ -23,8 +25,12 @@ def fmt_hours(hours: float) -> str:
     return f"{hours:g}"
 
 
-def status_label(task: Task) -> str:
-    return f"{task.status}（{task.block_reason}）" if task.status == BLOCKED and task.block_reason else task.status
+def status_label(task: Task, locale: str = "zh") -> str:
+    """The status as people read it (阻塞（等采购确认）); the stored value never reaches them."""
+    label = TaskStatus(task.status).label(locale)
+    if task.status == BLOCKED and task.block_reason:
+        return texts.t(locale, "task.status.blocked_by", status=label, reason=task.block_reason)
+    return label
 
 
 async def names(ctx: Outgoing, userids: list[str]) -> str:

@@ -8,15 +8,16 @@ from datetime import date, datetime, time
 from cards import texts
 from handlers.dates import Calendar, DateError, as_datetime, find_due
 from handlers.reply_grammar import fold_width
+from store.statuses import TaskStatus
 from store.tasks import normalize_task_code
 
 # Longest first: in `完成了 报告` the deliverable is `报告`, not `了 报告`.
-_STATUS_WORDS: tuple[tuple[str, str], ...] = tuple(sorted((
-    ("待开始", "待开始"), ("未开始", "待开始"),
-    ("进行中", "进行中"), ("开始", "进行中"), ("在做", "进行中"), ("处理中", "进行中"), ("推进中", "进行中"),
-    ("阻塞", "阻塞"), ("受阻", "阻塞"), ("卡住", "阻塞"), ("卡住了", "阻塞"),
-    ("已完成", "已完成"), ("完成", "已完成"), ("完成了", "已完成"), ("已交付", "已完成"),
-    ("doing", "进行中"), ("blocked", "阻塞"), ("done", "已完成"),
+_STATUS_WORDS: tuple[tuple[str, TaskStatus], ...] = tuple(sorted((
+    ("待开始", TaskStatus.TODO), ("未开始", TaskStatus.TODO),
+    ("进行中", TaskStatus.DOING), ("开始", TaskStatus.DOING), ("在做", TaskStatus.DOING), ("处理中", TaskStatus.DOING), ("推进中", TaskStatus.DOING),
+    ("阻塞", TaskStatus.BLOCKED), ("受阻", TaskStatus.BLOCKED), ("卡住", TaskStatus.BLOCKED), ("卡住了", TaskStatus.BLOCKED),
+    ("已完成", TaskStatus.DONE), ("完成", TaskStatus.DONE), ("完成了", TaskStatus.DONE), ("已交付", TaskStatus.DONE),
+    ("doing", TaskStatus.DOING), ("blocked", TaskStatus.BLOCKED), ("done", TaskStatus.DONE),
 ), key=lambda p: -len(p[0])))
 # A deliverable has to say something: these say only that it is done.
 VAGUE_DELIVERABLES = frozenset({"完成", "已完成", "好了", "好", "ok", "done", "已交付", "交付", "提交", "已提交",

@@ -13,6 +13,7 @@ from handlers.tasks.lookups import project_of
 from handlers.tasks.questions import ASK_BLOCK_REASON, ASK_DELIVERABLE, ask
 from handlers.tasks.sends import assign_send_kind, due_card_day, due_send_kind
 from store.models import Task, TaskUpdate
+from store.statuses import TaskStatus, TaskUpdateKind
 from store.scheduled import claim_send
 from store.tasks import BLOCKED, DONE, resolve_escalations, utc
 
@@ -55,11 +56,11 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         task.deliverable, task.completed_at = note, now
     ctx.session.add(task)
     ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid, at=now,
-                               kind="status", old_value=old, new_value=status, note=note))
+                               kind=TaskUpdateKind.STATUS, old_value=old, new_value=status, note=note))
     await resolve_escalations(ctx.session, ctx.tenant.key, task.id or 0, now)
     who = await ctx.name_of(ctx.event.userid)
-    await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.status", who=who, status=status_label(task)))
-    await ctx.expire_cards(kind=OWNER_CARD, ref_id=task.id or 0, result=ctx.t("task.card.updated", status=status))
+    await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.status", who=who, status=status_label(task, ctx.locale)))
+    await ctx.expire_cards(kind=OWNER_CARD, ref_id=task.id or 0, result=ctx.t("task.card.updated", status=TaskStatus(status).label(ctx.locale)))
 
     project = await project_of(ctx, task)
     pmo = project.pmo_userid if project else ""
@@ -70,9 +71,9 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         ctx.reply(ctx.t("task.done.ok", code=task.code, title=task.title,
                         late="" if aware(task.due_at) >= ctx.now else ctx.t("task.done.late")))
     elif from_card and ctx.event.userid == task.owner_userid:
-        await send_owner_card(ctx, task, title_key="task.card.plain", body=ctx.t("task.card.updated", status=status_label(task)))
+        await send_owner_card(ctx, task, title_key="task.card.plain", body=ctx.t("task.card.updated", status=status_label(task, ctx.locale)))
     else:
-        ctx.reply(ctx.t("task.status.ok", code=task.code, status=status_label(task)))
+        ctx.reply(ctx.t("task.status.ok", code=task.code, status=status_label(task, ctx.locale)))
 
 
 async def change_due(ctx: Context, task: Task, new_due: datetime, reason: str) -> None:

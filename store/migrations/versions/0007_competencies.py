@@ -2,7 +2,7 @@
 micro-courses and the success-case consent
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0007'
-down_revision = '0004'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
