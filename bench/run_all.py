@@ -34,7 +34,7 @@ STEPS: list[tuple[str, list[str], float]] = [
     ("reports", ["bench.reports", "--runs", "3"], 200),
     ("handling", ["bench.handling", "--events", "20"], 60),
     ("deliverables", ["bench.deliverables", "--runs", "3"], 30),
-    # The 09:30 burst answered end to end (each reply names a witness); the target is N = 2,000.
+    # The 09:30 burst answered end to end (each reply names a witness); the target is set for N = 2,000.
     ("burst", ["bench.burst", "--sizes", "1000,2000", "--runs", "3"], 420),
     ("inbound_wecom_postgres_2x", ["bench.inbound_wecom", "--db", "postgres", "--servers", "2", "--runs", "1",
                                    "--seconds", "8", "--drain-timeout", "10"], 40),
