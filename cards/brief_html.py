@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cards.brief_records import Brief
+from cards.texts import t as text
 
 # -- the document ----------------------------------------------------------------------------
 
@@ -101,9 +102,9 @@ def render_html(brief: Brief) -> str:
     if groups:
         for tag, polarity, by_impact in groups:
             n = sum(len(r) for _, r in by_impact)
-            out.append(f"<h3>#{_e(tag)}（{_e(polarity)}）· {n} 条</h3>")
+            out.append(f"<h3>#{_e(tag)}（{_e(text('zh', f'fb.polarity.{polarity}'))}）· {n} 条</h3>")
             for impact, records in by_impact:
-                out.append(f"<p><b>{_e(impact)}</b> · {len(records)} 条</p><ul>")
+                out.append(f"<p><b>{_e(text('zh', f'fb.impact.{impact}'))}</b> · {len(records)} 条</p><ul>")
                 for f in records:
                     ref = f"｜关联：{_e(f.ref)}" if f.ref else ""
                     out.append(f'<li id="{f.anchor}"><span class="muted">{f.day.isoformat()} · {_e(f.giver)}{ref}</span><br>'

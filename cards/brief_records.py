@@ -46,8 +46,8 @@ class FeedbackRecord:
     day: date
     giver: str
     tag: str
-    polarity: str
-    impact: str
+    polarity: str  # the stored value (praise | improve); the label comes from the texts when shown
+    impact: str  # customer | team | process
     event: str
     ref: str
 
@@ -226,10 +226,10 @@ class Brief:
         tags: dict[tuple[str, str], dict[str, list[FeedbackRecord]]] = {}
         for f in self.feedback:
             tags.setdefault((f.tag, f.polarity), {}).setdefault(f.impact, []).append(f)
-        order = {"客户级": 0, "团队级": 1, "流程级": 2}
+        order = {"customer": 0, "team": 1, "process": 2}
         groups = [(tag, pol, sorted(by.items(), key=lambda kv: order.get(kv[0], 9)))
                   for (tag, pol), by in tags.items()]
-        return sorted(groups, key=lambda g: (g[1] != "认可", -sum(len(r) for _, r in g[2]), g[0]))
+        return sorted(groups, key=lambda g: (g[1] != "praise", -sum(len(r) for _, r in g[2]), g[0]))
 
     @property
     def due_tasks(self) -> list[TaskRecord]:
@@ -242,8 +242,8 @@ class Brief:
     def figures(self) -> list[Figure]:
         """The brief's numbers, each with the records it was counted from."""
         acts = [a.anchor for a in self.actions]
-        praise = [f for f in self.feedback if f.polarity == "认可"]
-        improve = [f for f in self.feedback if f.polarity == "改进"]
+        praise = [f for f in self.feedback if f.polarity == "praise"]
+        improve = [f for f in self.feedback if f.polarity == "improve"]
         episodes = {(e.task_code, e.episode) for e in self.escalations}
         figs = [
             Figure("weeks", "统计周数", str(len(self.weeks)), [],

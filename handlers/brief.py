@@ -55,7 +55,7 @@ def filename(brief: Brief, locale: str = "zh") -> str:
 
 def summary_card(ctx: Context, brief: Brief) -> Card:
     b = brief
-    praise = sum(1 for f in b.feedback if f.polarity == Polarity.PRAISE.label("zh"))  # the records hold labels
+    praise = sum(1 for f in b.feedback if f.polarity == Polarity.PRAISE)
     sep = ctx.t("brief.sep")
     fields = [
         (ctx.t("brief.f.filled"), ctx.t("brief.f.filled.value", n=len(b.actions), weeks=len(b.expected_weeks))),

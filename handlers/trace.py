@@ -52,15 +52,17 @@ async def on_external(ctx: Context) -> None:
         await ext.mark(ctx.session, row, ext.IGNORED, "no rule")
         return
     applied: list[str] = []
+    first: list[str] = []  # the first rule's people: whose event this is, on the stored row
     for rule in rules:
         people = await _people(ctx, rule, row)
         if people is None:
             await ext.mark(ctx.session, row, ext.UNMATCHED, rule.name)
             return
         await _apply(ctx, rule, row, people)
+        if not applied:
+            first = people
         applied.append(rule.name)
-    first = await _people(ctx, rules[0], row) or [""]
-    await ext.mark(ctx.session, row, ext.APPLIED, ",".join(applied), first[0])
+    await ext.mark(ctx.session, row, ext.APPLIED, ",".join(applied), (first or [""])[0])
 
 
 async def _resolve(ctx: Context, ref: str) -> str | None:

@@ -149,7 +149,7 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     feedback = [FeedbackRecord(f.id or 0, aware(f.created_at).astimezone(tz).date(),
                                names.get(f.giver_userid, f.giver_userid), f.tag,
                                # The document speaks Chinese: records carry the labels, never the stored values.
-                               Polarity(f.polarity).label("zh"), Impact(f.impact).label("zh"), f.event,
+                               str(Polarity(f.polarity)), str(Impact(f.impact)), f.event,
                                _ref(f, action_weeks, task_codes)) for f in fb_rows]
     adjustments = [AdjustmentRecord(g.id or 0, g.goal_code, aware(g.decided_at or g.at).astimezone(tz).date(),
                                     names.get(g.by_userid, g.by_userid), g.field_name, g.old_value, g.new_value,
