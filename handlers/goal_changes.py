@@ -23,7 +23,6 @@ from sqlalchemy import select
 
 from bot.core.calendar import iso_week
 from bot.core.config import Section
-from cards.answer_words import ANSWER_WORDS
 from cards.model import Button, Card
 from handlers import goal_changes_texts  # noqa: F401  (registers the texts)
 from handlers.actions import CardAction
@@ -544,11 +543,13 @@ async def on_reject(ctx: Context, row: IssuedCard, action: RejectChange) -> None
 
 
 _REJECT_WORDS = ("驳回", "不同意", "拒绝", "不批准", "不通过", "否决", "reject", "no")
-_APPROVE_WORDS = ("同意", "批准", "通过", "approve", "approved") + ANSWER_WORDS["yes"]["zh"] + ANSWER_WORDS["yes"]["en"]
+# Only words that say "approved". An acknowledgement (收到, 好的, 嗯, 👍) is what people type when a card
+# arrives; taken as a yes it would change a goal's weight nobody agreed to, so it gets the question again.
+_APPROVE_WORDS = ("同意", "批准", "通过", "同意调整", "可以调整", "approve", "approved", "agree", "agreed")
 
 
 def read_verdict(text: str) -> tuple[str, str] | None:
-    """「同意」「好的👍」 → approve; 「驳回 预算不足」「不同意，先等集采结果」 → reject with its reason."""
+    """「同意」「同意👍」 → approve; 「驳回 预算不足」「不同意，先等集采结果」 → reject with its reason; 「收到」 → None."""
     t = _fold(text)
     for word in sorted(_REJECT_WORDS, key=len, reverse=True):
         if t.casefold().startswith(word):

@@ -59,7 +59,9 @@ def test_causes_are_matched_tolerantly() -> None:
 
 def test_typed_verdicts() -> None:
     assert read_verdict("同意") == ("approve", "")
-    assert read_verdict("好的👍") == ("approve", "")
+    assert read_verdict("同意👍") == ("approve", "")
+    # Acknowledging the card is not approving the change.
+    assert read_verdict("收到") is None and read_verdict("好的👍") is None and read_verdict("嗯") is None
     assert read_verdict("驳回 预算不足") == ("reject", "预算不足")
     assert read_verdict("不同意，先等集采结果") == ("reject", "先等集采结果")
     assert read_verdict("驳回") == ("reject", "")
