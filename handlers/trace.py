@@ -140,12 +140,14 @@ async def _responses(ctx: Context, rule: TraceRule, row: ext.ExternalEvent) -> N
         if userid is None or started is None:
             continue
         task_ref = str(task.get("id", ""))[:255]
-        await store.start_response(
+        opened = await store.start_response(
             ctx.session, tenant=ctx.tenant.key, source=row.source, task_ref=task_ref,
             instance=str(p.get("instance", ""))[:255], userid=userid, rule=rule.name,
             started_at=started.astimezone(timezone.utc), finished_at=None, working_hours=None,
             sla_hours=rule.sla_hours, on_time=None, start_event_id=int(row.id or 0), finish_event_id=None)
         if finished is None:
+            if not opened:  # the answer came first (events of two people are handled side by side)
+                await store.link_start(ctx.session, ctx.tenant.key, row.source, task_ref, int(row.id or 0))
             continue
         open_row = await store.open_response(ctx.session, ctx.tenant.key, row.source, task_ref)
         if open_row is None or open_row.finished_at is not None:

@@ -89,6 +89,14 @@ async def start_response(s: AsyncSession, **values: Any) -> bool:
     return await try_insert(s, ResponseMeasure, values)
 
 
+async def link_start(s: AsyncSession, tenant: str, source: str, task_ref: str, event_id: int) -> None:
+    """The assignment event is the start's evidence, also when the answer's event (which repeats the
+    start time) was handled first and opened the row."""
+    await s.execute(update(ResponseMeasure).where(
+        ResponseMeasure.tenant == tenant, ResponseMeasure.source == source, ResponseMeasure.task_ref == task_ref)
+        .values(start_event_id=event_id))
+
+
 async def open_response(s: AsyncSession, tenant: str, source: str, task_ref: str) -> ResponseMeasure | None:
     return (await s.execute(select(ResponseMeasure).where(
         ResponseMeasure.tenant == tenant, ResponseMeasure.source == source,
