@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/dongxian demo --port $(PORT) --data-dir $(DATA_DIR)
 
+# One pytest worker per core (pytest-xdist): every test makes its own database, directory and
+# ports, so they run side by side; `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= auto
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Benchmarks (about 11 minutes); set DONGXIAN_TEST_PG to include the PostgreSQL scale-out.
 bench: $(STAMP)
