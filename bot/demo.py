@@ -6,6 +6,7 @@ story: about forty people across 注册部, 销售部, 质量部, 市场部, 采
 """
 from __future__ import annotations
 
+import tempfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -31,15 +32,24 @@ def demo_config(data_dir: str = "var", port: int = 8080, db_name: str = "demo.db
     })
 
 
-async def seed_demo(db: Database, config: Config) -> None:
-    """Migrate and load the demo company's roster and goals."""
+async def seed_demo(db: Database, config: Config, *, now: datetime | None = None) -> None:
+    """Migrate and load the demo company's roster and goals, set in the quarter of `now`.
+
+    The goal file names one quarter; the demo moves it to the current one, so a demo started next
+    year still has this quarter's goals, changes and the last quarter's finished round."""
+    now = now or utcnow()
     await upgrade(db)
     tenant = config.tenant(DEMO_TENANT)
+    period = quarter(now.astimezone(tenant.tz).date())
     await ensure_tenant(db, tenant)
-    report = await import_roster(db, tenant.key, DATA / "roster.csv", now=utcnow())
+    report = await import_roster(db, tenant.key, DATA / "roster.csv", now=now)
     if report.errors:
         raise RuntimeError("demo roster is invalid: " + "; ".join(report.errors))
-    goals = await import_goals(db, tenant.key, DATA / "goals.csv", now=utcnow(), by_userid="zhoumin")
+    with tempfile.TemporaryDirectory() as tmp:
+        goals_file = Path(tmp) / "goals.csv"
+        goals_file.write_text((DATA / "goals.csv").read_text(encoding="utf-8").replace(
+            f",{DEMO_FILE_PERIOD}", f",{period}"), encoding="utf-8")
+        goals = await import_goals(db, tenant.key, goals_file, now=now, by_userid="zhoumin")
     if goals.errors:
         raise RuntimeError("demo goals are invalid: " + "; ".join(goals.errors))
     for importer, name in ((comp.import_library, "competencies.csv"), (comp.import_focus, "competency_focus.csv"),
@@ -47,8 +57,12 @@ async def seed_demo(db: Database, config: Config) -> None:
         loaded = await importer(db, tenant.key, DATA / name)
         if loaded.errors:
             raise RuntimeError(f"demo {name} is invalid: " + "; ".join(loaded.errors))
-    await seed_finished_round(db, tenant.key, comp.previous_period(quarter(utcnow().astimezone(tenant.tz).date())))
-    await seed_goal_changes(db, tenant.key, tenant.tz, utcnow())
+    await seed_finished_round(db, tenant.key, comp.previous_period(period), now=now)
+    await seed_goal_changes(db, tenant.key, tenant.tz, now, period=period)
+
+
+# The quarter written in demo_data/goals.csv; seeding replaces it with the current one.
+DEMO_FILE_PERIOD = "2026Q4"
 
 
 def quarter(d: date) -> str:
@@ -65,9 +79,8 @@ DEMO_ROUND = {
 }
 
 
-async def seed_finished_round(db: Database, tenant: str, period: str) -> None:
+async def seed_finished_round(db: Database, tenant: str, period: str, *, now: datetime) -> None:
     """One finished assessment round, so the library, the reveal and a held calibration show from the start."""
-    now = utcnow()
     async with db.transaction() as s:
         lib = await comp.library(s, tenant)
         codes = ["C03", "C06", "C07", "C11"]
@@ -97,19 +110,21 @@ async def seed_finished_round(db: Database, tenant: str, period: str) -> None:
 DEMO_CHANGES = (
     ("liuyang", "O1-KR2", "weight", "40", "28", "政策", "集采政策突变，注册路径需重排", {}),
     ("liuyang", "O1-KR5", "new", "", "集采替代方案推进进度", "政策", "集采",
-     {"parent_code": "O1", "weight": 10.0, "department": "康骨医疗/研发中心/注册部", "period": "2026Q4"}),
+     {"parent_code": "O1", "weight": 10.0, "department": "康骨医疗/研发中心/注册部"}),
     ("huangyan", "O1-KR1", "title", "新品首批订单≥300套", "新品首批订单≥320套", "市场", "渠道反馈", {}),
 )
 
 
-async def seed_goal_changes(db: Database, tenant: str, tz, now: datetime) -> None:  # type: ignore[no-untyped-def]
+async def seed_goal_changes(db: Database, tenant: str, tz, now: datetime,  # type: ignore[no-untyped-def]
+                            *, period: str) -> None:
     """The demo's goal changes, proposed yesterday and approved now (so the rate has something to show)."""
     today = now.astimezone(tz).date()
     async with db.transaction() as s:
         for by, code, name, old, new, cause, note, detail in DEMO_CHANGES:
             change = propose(s, tenant, goal_code=code, field_name=name, old=old, new=new, cause=cause, note=note,
                              event_date=today - timedelta(days=1), by=by, approver="chenjie",
-                             now=now - timedelta(days=1), detail=detail)
+                             now=now - timedelta(days=1),
+                             detail={**detail, "period": period} if name == "new" else detail)
             await s.flush()
             await apply_change(s, change, by="chenjie", now=now, effective=today)
 

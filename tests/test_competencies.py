@@ -302,7 +302,7 @@ async def test_the_console_shows_hr_the_round_and_suppresses_small_groups(db: Da
     clock = FrozenClock(at("2026-12-04 10:00"))
     async with console_bot(db, clock, tmp_path) as bot:
         await load_library(db, tmp_path)
-        await seed_finished_round(db, "demo", "2026Q3")
+        await seed_finished_round(db, "demo", "2026Q3", now=clock.now())
 
         async def view(userid: str) -> dict[str, Any]:
             r = await bot.client.get("/console/api/pulse", params={"tenant": "demo", "userid": userid, "week": "2026-W49"})

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -320,29 +321,31 @@ async def test_the_console_charts_the_rate_per_quarter(db: Database, tmp_path: P
         assert own.status == 403
 
 
-async def test_the_demo_company_rate_by_hand_matches_the_export(tmp_path: Path) -> None:
+@pytest.mark.parametrize("started", ["2026-12-07 10:00", "2027-02-10 10:00"])
+async def test_the_demo_company_rate_by_hand_matches_the_export(tmp_path: Path, started: str) -> None:
     """`dongxian demo`: 10 goals, 7 of level 2, plus O1-KR5 = 8 key tasks; O1-KR2 (政策) and O1-KR5 (政策)
-    are adjusted, O1-KR1's rename is not: 2/8 = 25 %, one day from the event to approval."""
+    are adjusted, O1-KR1's rename is not: 2/8 = 25 %, one day from the event to approval — in whichever
+    quarter the demo is started (its goals move to that quarter)."""
     from bot.demo import demo_config, seed_demo
 
     config = demo_config(str(tmp_path))
     db = Database(config.database.url)
+    now = at(started)
     try:
-        await seed_demo(db, config)
+        await seed_demo(db, config, now=now)
         async with db.session() as s:
-            levels = {g.code: g.level for g in (await s.execute(select(Goal))).scalars()}
-        key_tasks = sorted(c for c, level in levels.items() if level in (2, 3))
+            goals = list((await s.execute(select(Goal))).scalars())
+        assert {g.period for g in goals} == {quarter_of(now.astimezone(SHANGHAI).date())}
+        key_tasks = sorted(g.code for g in goals if g.level in (2, 3))
         assert len(key_tasks) == 8 and "O1-KR5" in key_tasks
         by_hand = 2 / len(key_tasks)
-        now = datetime.now(SHANGHAI)
-        week = iso_week(now.date())
+        week = iso_week(now.astimezone(SHANGHAI).date())
         out = tmp_path / "demo.xlsx"
         await export_weekly(db, "demo", [week], out, now=now)
         rows = sheet_rows(load_workbook(out), "目标校准")
         rate_at = next(i for i, r in enumerate(rows) if r[:2] == ["季度", "部门"])
         company = next(r for r in rows[rate_at + 1:] if r[1] == "全公司")
-        if quarter_of(now.date()) == "2026Q4":
-            assert company[2:5] == [8, 2, by_hand] and company[7] == 1
+        assert company[2:5] == [8, 2, by_hand] and company[7] == 1
     finally:
         await db.close()
 
