@@ -58,6 +58,8 @@ class CompetencySettings(Section, name="competencies"):
     # A calibration not held within this many working days: one reminder, then HR is told.
     calibration_working_days: int = Field(5, ge=1, le=30)
     hr_after_reminder_working_days: int = Field(2, ge=1, le=30)
+    # Working days after a round opens before one reminder goes to whoever has not submitted (0: none).
+    nudge_after_working_days: int = Field(3, ge=0, le=20)
     case_days: int = Field(90, ge=7, le=365)  # how far back success cases are taken from
     max_cases: int = Field(3, ge=0, le=5)
     max_courses: int = Field(2, ge=1, le=2)  # three buttons each, six on a WeCom card

@@ -3,25 +3,31 @@
 - `competency_round`: when a review period opens (the `review_periods` the brief uses), each
   active person gets a self-assessment card and each reviewer one card per direct report.
   Claimed in `scheduled_send` per (person, `comp_self` / `comp_mgr:<subject>`, period): once.
+- `competency_nudge`: `nudge_after_working_days` working days after the round opened, in the
+  afternoon (after the 09:30 prompt has had its turn at the daily budget), one card to whoever
+  still has a self-assessment or a report's assessment open, with a button to each. Once per
+  person and period; it counts against the one-reminder-a-day budget, so a person already
+  reminded that day is tried again the next working day.
 - `calibration_watch`: each working morning, a calibration not held by its due day (N working
   days after it opened) sends one reminder to the person and the manager; still not held
   `hr_after_reminder_working_days` later, HR is told. Both claimed once per calibration.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import WorkCalendar
 from bot.core.config import TenantConfig
 from cards.model import Button, Card
 from handlers import competencies as feature
-from schedules.briefs import open_periods, reviewer
+from schedules.briefs import first_working_day, open_periods, reviewer
 from schedules.registry import JobEnv, JobRegistry
 from store import audit
 from store import competencies as comp
-from store.models import Employee
+from store.models import Employee, Leave, ScheduledSend
 from store.scheduled import claim_send
 
 jobs = JobRegistry()
@@ -71,6 +77,88 @@ async def competency_round(env: JobEnv, tenant: TenantConfig, at: datetime) -> i
                     count += 1
         await env.record_run(tenant.key, "competency_round", period.period, count)
         sent += count
+    return sent
+
+
+NUDGE_AT = time(14, 0)
+NUDGE_WINDOW_DAYS = 30  # a round older than this is not chased any more
+MAX_BUTTONS = 6  # a WeCom button card's limit
+
+
+def nudge_periods(tenant: TenantConfig, cal: WorkCalendar, today: date) -> list[str]:
+    """Periods whose round opened `nudge_after_working_days` working days ago or more (and not too long ago)."""
+    after = feature.CompetencySettings.of(tenant).nudge_after_working_days
+    if not after or not cal.is_working_day(today):
+        return []
+    out = []
+    for p in tenant.review_periods:
+        opened = first_working_day(cal, p.opens)
+        if cal.add_working_days(opened, after) <= today < opened + timedelta(days=NUDGE_WINDOW_DAYS):
+            out.append(p.period)
+    return out
+
+
+def nudge_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | None:
+    return NUDGE_AT if nudge_periods(tenant, cal, local.date()) else None
+
+
+async def _open_sides(s: AsyncSession, tenant: str, period: str) -> dict[str, list[tuple[str, str]]]:
+    """Who still has an assessment of `period` to submit: userid → [(side, subject)].
+
+    Only assessments the round asked for (its `comp_self` / `comp_mgr:<subject>` claims), so a
+    person who joined after the round is not chased for a card they never got."""
+    asked = (await s.execute(select(ScheduledSend.userid, ScheduledSend.kind).where(
+        ScheduledSend.tenant == tenant, ScheduledSend.day == period))).all()
+    submitted = {(a.subject_userid, a.side) for a in (await s.execute(select(comp.Assessment).where(
+        comp.Assessment.tenant == tenant, comp.Assessment.period == period,
+        comp.Assessment.state == comp.SUBMITTED))).scalars()}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for userid, kind in sorted(asked):
+        if kind == "comp_self":
+            side, subject = comp.SELF, userid
+        elif kind.startswith("comp_mgr:"):
+            side, subject = comp.MANAGER, kind.removeprefix("comp_mgr:")
+        else:
+            continue
+        if (subject, side) not in submitted:
+            out.setdefault(userid, []).append((side, subject))
+    return out
+
+
+@jobs.job("competency_nudge", at=nudge_at)
+async def competency_nudge(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
+    cal = WorkCalendar(tenant)
+    today = at.astimezone(tenant.tz).date()
+    sent = 0
+    for period in nudge_periods(tenant, cal, today):
+        kind = f"comp_nudge:{period}"
+        async with env.db.transaction() as s:
+            out = env.outgoing(s, tenant, at)
+            chased = set((await s.execute(select(ScheduledSend.userid).where(
+                ScheduledSend.tenant == tenant.key, ScheduledSend.kind == kind))).scalars())
+            away = set((await s.execute(select(Leave.userid).where(
+                Leave.tenant == tenant.key, Leave.start_day <= today, Leave.end_day >= today))).scalars())
+            for userid, sides in (await _open_sides(s, tenant.key, period)).items():
+                person = await out.employee(userid)
+                if userid in chased or userid in away or person is None or not person.active:
+                    continue
+                # The day's claim is also the day's budget; the kind names the period, so a
+                # person reminded on an earlier day (`chased`) is never reminded again.
+                if not await claim_send(s, tenant.key, userid, kind, today.isoformat(), at, budgeted=True):
+                    continue
+                names = [out.t("comp.nudge.self") if side == comp.SELF else
+                         out.t("comp.nudge.manager", name=await out.name_of(subject)) for side, subject in sides]
+                buttons = [Button(feature.StartAssessment(subject=subject, period=period, side=side).pack(),
+                                  out.t("comp.btn.self") if side == comp.SELF else await out.name_of(subject),
+                                  "primary" if side == comp.SELF else "default")
+                           for side, subject in sides[:MAX_BUTTONS]]
+                card = Card(title=out.t("comp.nudge.title", period=period),
+                            body=out.t("comp.nudge.body", missing="、".join(names),
+                                       minutes=feature.MINUTES_PER_COMPETENCY * comp.DEFAULT_FOCUS),
+                            buttons=buttons)
+                await out.issue_card(userid, feature.ROUND_CARD, card, ttl_hours=feature.CARD_TTL_HOURS)
+                sent += 1
+        await env.record_run(tenant.key, "competency_nudge", f"{period}:{today.isoformat()}", sent)
     return sent
 
 

@@ -312,3 +312,68 @@ async def test_the_console_shows_hr_the_round_and_suppresses_small_groups(db: Da
         assert (await view("zhoumin"))["competencies"] == {"period": "2026Q3", "average": None, "managers": []}
         # … and nothing of it for a manager's or an employee's view.
         assert "competencies" not in await view("liuyang") and "competencies" not in await view("wangqiang")
+
+
+async def submitted_self(db: Database, userid: str, period: str = "2026Q4") -> None:
+    async with db.transaction() as s:
+        s.add(comp.Assessment(tenant="demo", period=period, subject_userid=userid, assessor_userid=userid,
+                              side=comp.SELF, state=comp.SUBMITTED, codes="C03;C06;C07",
+                              created_at=at("2026-12-14 11:00"), submitted_at=at("2026-12-14 11:30")))
+
+
+async def test_who_has_not_submitted_is_reminded_once_and_the_budget_holds(db: Database, tmp_path: Path) -> None:
+    """The round opens Monday 12-14; three working days on (Thursday 12-17, 14:00) whoever has an
+    assessment open gets one card with a button to each. 王强 submitted: nothing. 赵磊 had the 09:30
+    prompt that day (no action yet: the day's one reminder): his card comes Friday. 孙丽 is on leave.
+    刘洋's card names his four reports."""
+    clock = FrozenClock(at("2026-12-14 09:00"))
+    async with console_bot(db, clock, tmp_path, **ROUND) as bot:
+        await load_library(db, tmp_path)
+        assert await bot.run_job("competency_round", at("2026-12-14 09:00")) > 0
+        await submitted_self(db, "wangqiang")
+        clock.set(at("2026-12-14 12:00"))
+        await bot.say("li_na", "O1-KR2 整理注册资料目录 @王强")
+        await bot.say("liuyang", "O1-KR2 排定注册路径 @李娜")
+        await bot.say("sunli", "请假 12-16 至 12-18 年假")
+        assert any("12-16" in t for t in await bot.texts("sunli")), await bot.texts("sunli")
+        # Not before the third working day; and not before the afternoon slot.
+        clock.set(at("2026-12-16 14:00"))
+        assert await bot.run_job("competency_nudge", at("2026-12-16 14:00")) == 0
+        clock.set(at("2026-12-17 09:30"))
+        await bot.run_job("morning_prompt", at("2026-12-17 09:30"))
+        for userid in ("wangqiang", "li_na", "zhaolei", "sunli", "liuyang"):
+            await bot.new(userid)
+        clock.set(at("2026-12-17 14:00"))
+        assert await bot.run_job("competency_nudge", at("2026-12-17 14:00")) > 0
+        assert await bot.run_job("competency_nudge", at("2026-12-17 14:05")) == 0  # once
+        mine = await bot.last_card("li_na", "2026Q4 能力评估还没提交")
+        assert "你的自评" in mine["body"] and [b["text"] for b in mine["buttons"]] == ["自评"]
+        boss = await bot.last_card("liuyang", "2026Q4 能力评估还没提交")
+        assert all(f"{n} 的评估" in boss["body"] for n in ("王强", "李娜", "赵磊", "孙丽")), boss["body"]
+        assert "你的自评" in boss["body"]  # 刘洋 has his own self-assessment open too
+        assert {"王强", "李娜", "赵磊", "孙丽"} <= {b["text"] for b in boss["buttons"]}
+        for userid in ("wangqiang", "zhaolei", "sunli"):
+            assert not any("还没提交" in str(m) for m in await bot.new(userid)), userid
+        # The button opens the assessment where it stands.
+        await bot.press("li_na", mine, "自评")
+        assert "L1" in (await bot.last_card("li_na", "C03"))["body"]
+
+        # Friday is the week's last working day: 赵磊's 完成了吗 card is that day's reminder. Monday he
+        # records the new week's action first thing, so the morning leaves him alone and the card comes;
+        # 李娜 is not reminded twice.
+        clock.set(at("2026-12-17 16:00"))
+        await bot.say("zhaolei", "O1-KR2 核对注册检验报告 @王强")
+        for day in ("2026-12-18", "2026-12-21"):
+            if day == "2026-12-21":
+                clock.set(at(f"{day} 09:00"))
+                await bot.say("zhaolei", "O1-KR2 补齐注册检验资料 @王强")
+            clock.set(at(f"{day} 09:30"))
+            await bot.run_job("morning_prompt", at(f"{day} 09:30"))
+            for userid in ("li_na", "zhaolei"):
+                await bot.new(userid)
+            clock.set(at(f"{day} 14:00"))
+            await bot.run_job("competency_nudge", at(f"{day} 14:00"))
+            assert not any("还没提交" in str(m) for m in await bot.new("li_na"))
+            nudged = any("还没提交" in str(m) for m in await bot.new("zhaolei"))
+            assert nudged == (day == "2026-12-21"), day
+        assert "你的自评" in (await bot.last_card("zhaolei", "2026Q4 能力评估还没提交"))["body"]
