@@ -1,13 +1,16 @@
-"""回款跟踪 reminders: the owner a few working days before the due date, the manager once it is overdue.
+"""回款跟踪 reminders: the owner a few working days before the due date, the manager once it is overdue;
+and the nightly sweep of WeCom 审批 for callbacks that never came.
 
 Each reminder is claimed once per tracking row (`claim_send`, kind and the due day), so restarts,
-a second instance or a re-run of the job never send it twice.
+a second instance or a re-run of the job never send it twice. The sweep is claimed once per tenant
+and night the same way (the tenant-wide claimant `SWEEP_CLAIMANT`); a sweep that fails gives its claim
+back, so the next tick of the slot's grace window tries again.
 """
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.core.calendar import WorkCalendar
 from bot.core.config import TenantConfig
@@ -16,7 +19,7 @@ from handlers.trace import format_amount
 from handlers.trace_rules import TraceSettings
 from schedules.registry import JobEnv, JobRegistry
 from store import trace as store
-from store.models import Employee
+from store.models import Employee, ScheduledSend
 from store.scheduled import claim_send
 
 TEXTS = register({
@@ -62,3 +65,39 @@ async def receivable_reminders(env: JobEnv, tenant: TenantConfig, at: datetime) 
                     sent += 1
     await env.record_run(tenant.key, "receivable_reminders", today.isoformat(), sent)
     return sent
+
+
+SWEEP_SOURCE = "wecom_approval"
+SWEEP_KIND = "trace_reconcile"
+SWEEP_CLAIMANT = "*tenant*"  # not a person: the claim is the tenant's night
+
+
+def _sweep_slot(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | None:
+    """Every night (approvals are decided on weekends too) for a WeCom tenant with 审批 rules."""
+    settings = TraceSettings.of(tenant)
+    if tenant.wecom is None or not any(r.source == SWEEP_SOURCE for r in settings.rules):
+        return None
+    return settings.reconcile_at
+
+
+@jobs.job("approval_reconcile", at=_sweep_slot)
+async def approval_reconcile(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
+    """oa/getapprovalinfo over the last `reconcile_days` days, once per tenant and night."""
+    run = env.sweeps.get(SWEEP_SOURCE)
+    if run is None or _sweep_slot(tenant, WorkCalendar(tenant), at.astimezone(tenant.tz)) is None:
+        return 0  # no WeCom adapter in this process, or nothing to sweep for
+    night = at.astimezone(tenant.tz).date().isoformat()
+    async with env.db.transaction() as s:
+        if not await claim_send(s, tenant.key, SWEEP_CLAIMANT, SWEEP_KIND, night, at):
+            return 0  # swept tonight already (another tick, process or a re-run)
+    days = TraceSettings.of(tenant).reconcile_days
+    try:
+        added = await run(tenant, at - timedelta(days=days), at, at)
+    except Exception:
+        async with env.db.transaction() as s:
+            await s.execute(delete(ScheduledSend).where(
+                ScheduledSend.tenant == tenant.key, ScheduledSend.userid == SWEEP_CLAIMANT,
+                ScheduledSend.kind == SWEEP_KIND, ScheduledSend.day == night))
+        raise
+    await env.record_run(tenant.key, "approval_reconcile", night, added)
+    return added

@@ -133,3 +133,11 @@ async def by_ids(s: AsyncSession, tenant: str, ids: list[int]) -> list[ExternalE
         return []
     return list((await s.execute(select(ExternalEvent).where(
         ExternalEvent.tenant == tenant, ExternalEvent.id.in_(ids)).order_by(ExternalEvent.id))).scalars())
+
+
+async def ids_like(db: Database, tenant: str, source: str, prefix: str) -> list[str]:
+    """The stored ids of one source that start with `prefix` (one approval's status changes)."""
+    async with db.session() as s:
+        return [str(x) for x in (await s.execute(select(ExternalEvent.external_id).where(
+            ExternalEvent.tenant == tenant, ExternalEvent.source == source,
+            ExternalEvent.external_id.startswith(prefix, autoescape=True)))).scalars()]
