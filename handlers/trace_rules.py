@@ -37,6 +37,7 @@ class TraceRule(Strict):
     customer_field: str = "客户名称"
     due_field: str = "回款日期"
     goal_field: str = "目标编码"
+    contract_field: str = "合同编号"  # what people name the contract by (回款 HT-2026-001 已到账 ¥50000)
     goal_code: str = ""
     # 风险响应及时率: the answer is on time within this many working hours of the assignment
     sla_hours: float = Field(8.0, gt=0, le=24 * 30)
