@@ -163,3 +163,26 @@ name = "康骨医疗"
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "1 条事件的人员在名册中找不到" in out
     assert "dingtalk_oa\tev-t-60\tperson=qianduoduo\trule=偏差调查" in out
+
+
+async def test_the_payment_columns_migrate_both_ways(db: Database) -> None:
+    """0015 on a database with tracking rows: a row already paid counts its whole amount in; back to 0010
+    and up again keeps the rows."""
+    from sqlalchemy import text
+
+    from store.migrate import downgrade, upgrade
+
+    await downgrade(db, "0010")
+    async with db.transaction() as s:
+        for ref, status in (("crm:HT-1", "paid"), ("crm:HT-2", "open")):
+            await s.execute(text(
+                "INSERT INTO receivable (tenant, ref, owner, customer, amount_cents, due, goal_code, title, status, "
+                "event_id, created_at) VALUES ('demo', :ref, 'zhangwei', '', 500000, NULL, '', '合同', :status, 1, "
+                ":at)"), {"ref": ref, "status": status, "at": NOW})
+    await upgrade(db)
+    rows = {r.ref: r for r in await receivables(db)}
+    assert (rows["crm:HT-1"].paid_cents, rows["crm:HT-1"].outstanding_cents) == (500000, 0)
+    assert (rows["crm:HT-2"].paid_cents, rows["crm:HT-2"].contract_no) == (0, "")
+    await downgrade(db, "0010")
+    await upgrade(db)
+    assert len(await receivables(db)) == 2
