@@ -1,4 +1,5 @@
-"""`dongxian events import|rules|unmatched`: file drops, the mapping rules, and events nobody matched."""
+"""`dongxian events import|rules|unmatched|reconcile`: file drops, the mapping rules, events nobody matched,
+and a sweep of WeCom 审批 for callbacks that never came."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli_common import _config, _with_db
+from datetime import timedelta
+
 from bot.core.clock import utcnow
+from bot.wecom_api import WeComError, WeComTransportError, standalone_api
+from bot.wecom_reconcile import approval_templates, sweep
 from handlers.trace_rules import TraceSettings
 from store import external_events as ext
 from store.event_files import import_events
@@ -67,6 +72,35 @@ def cmd_events_unmatched(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(config, go))
 
 
+def cmd_events_reconcile(args: argparse.Namespace) -> int:
+    config = _config(args)
+    tenant = config.tenant(args.tenant)
+    if tenant.wecom is None:
+        print(f"{tenant.key}: 不是企业微信租户 / not a WeCom tenant ([tenants.wecom])")
+        return 2
+    if not 1 <= args.days <= 366:
+        print("--days: 1 到 366 / 1 to 366")
+        return 2
+
+    async def go(db: Any) -> int:
+        await ensure_tenant(db, tenant)
+        now = utcnow()
+        assert tenant.wecom is not None
+        async with standalone_api(tenant.wecom) as api:
+            try:
+                report = await sweep(db, tenant.key, api, approval_templates(tenant),
+                                     now - timedelta(days=args.days), now, now)
+            except (WeComError, WeComTransportError) as exc:
+                print(f"企业微信接口失败 / WeCom call failed: {exc}")
+                return 1
+        print(report.summary())
+        if report.added:
+            print("运行中的服务会按映射规则处理这些事件 / the running service applies the rules to them.")
+        return 0
+
+    return asyncio.run(_with_db(config, go))
+
+
 def add_event_commands(sub: Any) -> None:
     ev = sub.add_parser("events", help="external events (自动留痕)").add_subparsers(dest="events_cmd", required=True)
     imp = ev.add_parser("import", help="import events from CSV/XLSX (re-importing adds nothing)")
@@ -75,7 +109,11 @@ def add_event_commands(sub: Any) -> None:
     imp.add_argument("--source", required=True, help="the source name the rules match, e.g. sales_sheet")
     rules = ev.add_parser("rules", help="list the tenant's mapping rules")
     un = ev.add_parser("unmatched", help="events kept because nobody on the roster is their person")
-    for p, fn in ((imp, cmd_events_import), (rules, cmd_events_rules), (un, cmd_events_unmatched)):
+    rec = ev.add_parser("reconcile", help="store WeCom approval changes whose callbacks never came "
+                                          "(oa/getapprovalinfo; what is stored already adds nothing)")
+    rec.add_argument("--days", type=int, default=31, help="approvals submitted this many days back (default 31)")
+    for p, fn in ((imp, cmd_events_import), (rules, cmd_events_rules), (un, cmd_events_unmatched),
+                  (rec, cmd_events_reconcile)):
         p.add_argument("--tenant", required=True)
         p.add_argument("--config", help="TOML config file (default: $DONGXIAN_CONFIG or config.toml)")
         p.set_defaults(fn=fn)

@@ -108,7 +108,10 @@ def incoming_from_json(source: str, data: Any, default_id: str, now: datetime) -
                         person=str(data.get("person") or "").strip(), occurred_at=occurred,
                         code=str(data.get("code") or ""), status=str(data.get("status") or ""),
                         title=str(data.get("title") or "")[:500], link=str(data.get("link") or "")[:1000],
-                        fields={str(k): v for k, v in fields.items()}, extra={"tasks": tasks})
+                        fields={str(k): v for k, v in fields.items()},
+                        # The sender's own id names the business object (a contract): one tracking row for
+                        # it, whatever webhook-id each delivery carries.
+                        extra={"tasks": tasks, **({"instance": str(data["id"]).strip()[:255]} if data.get("id") else {})})
 
 
 class Hooks:

@@ -36,6 +36,7 @@ from bot.core.events import Event
 from bot.replay import ReplayGuard, body_digest
 from bot.wecom_api import WeComAPI, WeComError, WeComTransportError, jitter
 from bot.wecom_approval import SOURCE, incoming as approval_incoming, parse_approval_change
+from bot.wecom_reconcile import approval_templates, stored_by_sweep, sweep as sweep_approvals
 from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto
 from cards.model import Card, Message
 from cards.wecom import (CardRenderError, TEXT_MAX_BYTES, clip_bytes, is_interactive, render_card_update,
@@ -179,6 +180,20 @@ class WeComAdapter(Adapter):
         # shared duplicate-check memory), far from fan-out recipients' -(row id * 1000 + i).
         self._local_ids = -(2 ** 55) - secrets.randbits(52)
         self.replays = ReplayGuard()
+        # The nightly job (schedules/trace.py) sweeps WeCom 审批 for callbacks that never came through us.
+        job_env = getattr(runtime, "job_env", None)
+        if job_env is not None:
+            job_env.sweeps[SOURCE] = self.sweep_approvals
+
+    async def sweep_approvals(self, tenant: TenantConfig, start: datetime, end: datetime, now: datetime) -> int:
+        """Store the approval changes of [start, end] whose callbacks never came; how many were new."""
+        if tenant.wecom is None:
+            return 0
+        report = await sweep_approvals(self.runtime.db, tenant.key, self.api(tenant),
+                                       approval_templates(tenant), start, end, now)
+        if report.added:
+            self.runtime.wake_inbox()
+        return report.added
 
     # -- lifecycle -------------------------------------------------------------------
     def add_routes(self, app: web.Application) -> None:
@@ -311,6 +326,8 @@ class WeComAdapter(Adapter):
                 log.warning("WeCom approval %s of %s: detail not fetched (%s); WeCom will deliver again",
                             info["sp_no"], tenant.key, exc)
                 return web.Response(status=500, text="approval detail unavailable")
+        if await stored_by_sweep(self.runtime.db, tenant.key, info):
+            return web.Response(status=200)  # the nightly sweep stored this state before its callback came
         if await ingest(self.runtime.db, tenant.key, approval_incoming(info, detail), now):
             self.runtime.wake_inbox()
         return web.Response(status=200)

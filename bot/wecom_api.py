@@ -280,6 +280,24 @@ class WeComAPI:
             raise WeComTransportError("oa/getapprovaldetail", "answer has no info")
         return info
 
+    async def approval_numbers(self, start: int, end: int, *, cursor: str = "", size: int = 100,
+                               template_id: str = "") -> tuple[list[str], str]:
+        """oa/getapprovalinfo (批量获取审批单号, developer.work.weixin.qq.com/document/path/91816): the SpNos of
+        approvals submitted in [start, end] (Unix seconds, at most 31 days apart), one page of at most 100.
+
+        Body {starttime, endtime, new_cursor, size, filters: [{key: "template_id", value}]}; the answer's
+        sp_no_list, and new_next_cursor only while more pages follow (the document's fields, as the
+        wechat_sdk and Mud.Wechat.Work clients read them; the older integer `cursor` is superseded).
+        """
+        body: dict[str, Any] = {"starttime": start, "endtime": end, "new_cursor": cursor, "size": size}
+        if template_id:
+            body["filters"] = [{"key": "template_id", "value": template_id}]
+        data = await self.call("POST", "oa/getapprovalinfo", json_body=body)
+        numbers = data.get("sp_no_list")
+        if not isinstance(numbers, list):
+            raise WeComTransportError("oa/getapprovalinfo", "answer has no sp_no_list")
+        return [str(n) for n in numbers], str(data.get("new_next_cursor") or "")
+
     async def department_list(self, dept_id: int | None = None) -> list[dict[str, Any]]:
         params = {"id": dept_id} if dept_id is not None else None
         data = await self.call("GET", "department/list", params=params)

@@ -11,6 +11,7 @@ an event no rule maps is kept as ignored. Nothing is dropped.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,6 +24,7 @@ from handlers.context import Context
 from handlers.people import tenant_directory
 from handlers.router import Router
 from handlers.trace_rules import TraceRule, TraceSettings
+from store import audit
 from store import external_events as ext
 from store import trace as store
 from store.models import Employee
@@ -32,12 +34,35 @@ TEXTS = register({
         "zh": "已建立回款跟踪：{title}｜客户 {customer}｜金额 ¥{amount}｜回款日 {due}",
         "en": "Payment tracking started: {title} | customer {customer} | amount ¥{amount} | due {due}"},
     "trace.receivable.no_due": {"zh": "未填", "en": "not given"},
+    "trace.pay.usage": {
+        "zh": "登记回款请这样写：回款 HT-2026-001 已到账 ¥50000（部分到账写实际金额；全部到账写「回款 HT-2026-001 已结清」）",
+        "en": "To record a payment: 回款 HT-2026-001 已到账 ¥50000 (the amount received; 「回款 HT-2026-001 已结清」 when all is in)"},
+    "trace.pay.unknown": {"zh": "没有找到合同 {ref} 的回款跟踪，请核对合同编号",
+                          "en": "No payment tracking for contract {ref}; please check the number"},
+    "trace.pay.ambiguous": {"zh": "合同 {ref} 对应 {n} 条回款跟踪，请用审批单号登记",
+                            "en": "Contract {ref} matches {n} tracking rows; use the approval number"},
+    "trace.pay.denied": {"zh": "只有合同 {ref} 的负责人、其上级或管理员可以登记回款",
+                         "en": "Only the owner of contract {ref}, their managers or an admin may record its payments"},
+    "trace.pay.settled": {"zh": "{title} 已全部回款（¥{amount}），无需再登记",
+                          "en": "{title} is paid in full (¥{amount}); nothing to record"},
+    "trace.pay.too_much": {"zh": "到账 ¥{amount} 超过未回款金额 ¥{outstanding}，没有登记；请核对金额",
+                           "en": "¥{amount} is more than the ¥{outstanding} outstanding; nothing recorded, please check"},
+    "trace.pay.partial": {
+        "zh": "已登记回款 ¥{amount}：{title} 已回款 ¥{paid} / ¥{total}，未回款 ¥{outstanding}",
+        "en": "Recorded ¥{amount}: {title} has ¥{paid} of ¥{total} in, ¥{outstanding} outstanding"},
+    "trace.pay.done": {
+        "zh": "已登记回款 ¥{amount}：{title} 已全部回款（¥{total}），回款提醒停止",
+        "en": "Recorded ¥{amount}: {title} is paid in full (¥{total}); its reminders stop"},
+    "trace.pay.told": {"zh": "{who} 登记了回款 ¥{amount}：{title} 已回款 ¥{paid} / ¥{total}，未回款 ¥{outstanding}",
+                       "en": "{who} recorded ¥{amount}: {title} has ¥{paid} of ¥{total} in, ¥{outstanding} outstanding"},
     "trace.response.late": {
         "zh": "{title}：你的响应用时 {hours} 个工作小时，超过约定的 {sla} 小时",
         "en": "{title}: your response took {hours} working hours, beyond the agreed {sla}"},
 })
 
 router = Router("trace")
+TRACE_EFFECT = "trace"  # audit action prefix of a rule's effect (trace:receivable, trace:response, trace:trace)
+RECORD_PAYMENT = "record_payment"  # audit: who recorded money received on whose tracking row
 
 
 @router.external
@@ -109,6 +134,11 @@ async def _apply(ctx: Context, rule: TraceRule, row: ext.ExternalEvent, people: 
         await _receivable(ctx, rule, row, people[0])
     elif effect == "response":
         await _responses(ctx, rule, row)
+    # The audit trail names each effect a rule had on someone's record: the rule is the actor, the
+    # subject starts with the person (so a search by person finds it) and ends with the event.
+    for userid in people:
+        audit.record(ctx.session, ctx.tenant.key, f"rule:{rule.name}", f"{TRACE_EFFECT}:{effect}",
+                     f"{userid}:{row.source}:{row.external_id}", ctx.now)
 
 
 async def _receivable(ctx: Context, rule: TraceRule, row: ext.ExternalEvent, owner: str) -> None:
@@ -120,10 +150,11 @@ async def _receivable(ctx: Context, rule: TraceRule, row: ext.ExternalEvent, own
     goal = str(fields.get(rule.goal_field, "") or "").strip() or rule.goal_code
     ref = f"{row.source}:{p.get('instance') or row.external_id}"
     title = str(p.get("title") or row.external_id)
+    contract_no = _fold(str(fields.get(rule.contract_field, "") or "")) or str(p.get("instance") or row.external_id)
     fresh = await store.add_receivable(
         ctx.session, tenant=ctx.tenant.key, ref=ref[:255], owner=owner, customer=customer,
         amount_cents=amount, due=due, goal_code=goal, title=title, status="open", event_id=int(row.id or 0),
-        created_at=ctx.now.astimezone(timezone.utc))
+        created_at=ctx.now.astimezone(timezone.utc), contract_no=contract_no[:64], paid_cents=0, paid_at=None)
     if fresh:
         ctx.send(owner, ctx.t("trace.receivable.new", title=title, customer=customer or "—",
                               amount=format_amount(amount),
@@ -172,6 +203,80 @@ def _when(v: Any) -> datetime | None:
     except ValueError:
         return None
     return _aware(dt)
+
+
+def _fold(text: str) -> str:
+    """Full-width letters, digits and signs as people's keyboards type them, folded (ＨＴ－２０２６ → HT-2026)."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+# 回款 <合同编号> [已到账|到账|已回款|收到] <金额> | 回款 <合同编号> 已结清
+_PAID_WORDS = ("已到账", "到账", "已回款", "回款", "已收到", "收到", "已付", "付款", "到款")
+_SETTLED_WORDS = ("已结清", "结清", "全额", "全部到账", "全部")
+
+
+@router.command("receivable_paid", words=("回款",), args=True, access="own")
+async def on_paid(ctx: Context) -> None:
+    """The owner (their managers, or an admin) records money received on a tracking row."""
+    text = _fold(ctx.args)
+    parts = text.split(None, 1)
+    if not parts:
+        ctx.reply(ctx.t("trace.pay.usage"))
+        return
+    ref, rest = parts[0], parts[1] if len(parts) > 1 else ""
+    rows = await store.find_receivables(ctx.session, ctx.tenant.key, ref)
+    if not rows:
+        ctx.reply(ctx.t("trace.pay.unknown", ref=ref))
+        return
+    if len(rows) > 1:
+        ctx.reply(ctx.t("trace.pay.ambiguous", ref=ref, n=len(rows)))
+        return
+    row = rows[0]
+    if not await _may_record(ctx, row.owner):
+        ctx.reply(ctx.t("trace.pay.denied", ref=ref))
+        return
+    if row.status == "paid" or row.outstanding_cents <= 0:
+        ctx.reply(ctx.t("trace.pay.settled", title=row.title, amount=format_amount(row.amount_cents)))
+        return
+    words = rest
+    for w in _PAID_WORDS:
+        words = words.replace(w, " ")
+    if any(w in rest for w in _SETTLED_WORDS) and not _AMOUNT.search(words):
+        cents = row.outstanding_cents
+    else:
+        cents = parse_amount(words) if _AMOUNT.search(words) else 0
+        if cents <= 0 or "-" in words:
+            ctx.reply(ctx.t("trace.pay.usage"))
+            return
+    if cents > row.outstanding_cents:
+        ctx.reply(ctx.t("trace.pay.too_much", amount=format_amount(cents),
+                        outstanding=format_amount(row.outstanding_cents)))
+        return
+    row = await store.record_payment(ctx.session, row, cents, ctx.now)
+    audit.record(ctx.session, ctx.tenant.key, ctx.event.userid, RECORD_PAYMENT,
+                 f"{row.owner}:{row.contract_no or row.ref}:{cents}", ctx.now)
+    facts = dict(title=row.title, amount=format_amount(cents), paid=format_amount(row.paid_cents),
+                 total=format_amount(row.amount_cents), outstanding=format_amount(row.outstanding_cents))
+    ctx.reply(ctx.t("trace.pay.done" if row.status == "paid" else "trace.pay.partial", **facts))
+    if row.owner != ctx.event.userid:
+        ctx.send(row.owner, ctx.t("trace.pay.told", who=await ctx.name_of(ctx.event.userid), **facts))
+
+
+async def _may_record(ctx: Context, owner: str) -> bool:
+    """The row's owner, a manager above them, or an admin."""
+    me = ctx.me
+    if me is None:
+        return False
+    if me.userid == owner or me.has_role("admin"):
+        return True
+    seen: set[str] = set()
+    person = await ctx.employee(owner)
+    while person is not None and person.manager_userid and person.manager_userid not in seen:
+        if person.manager_userid == me.userid:
+            return True
+        seen.add(person.manager_userid)
+        person = await ctx.employee(person.manager_userid)
+    return False
 
 
 _AMOUNT = re.compile(r"-?\d+(?:\.\d+)?")

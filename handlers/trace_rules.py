@@ -37,6 +37,7 @@ class TraceRule(Strict):
     customer_field: str = "客户名称"
     due_field: str = "回款日期"
     goal_field: str = "目标编码"
+    contract_field: str = "合同编号"  # what people name the contract by (回款 HT-2026-001 已到账 ¥50000)
     goal_code: str = ""
     # 风险响应及时率: the answer is on time within this many working hours of the assignment
     sla_hours: float = Field(8.0, gt=0, le=24 * 30)
@@ -74,9 +75,11 @@ class TraceSettings(Section, name="trace"):
     # 回款跟踪: the owner is reminded this many working days before the due date, the manager when overdue
     remind_days_before: int = Field(3, ge=0, le=60)
     remind_at: time = time(9, 30)
-    # the nightly oa/getapprovalinfo sweep for callbacks WeCom never delivered
+    # the nightly oa/getapprovalinfo sweep for callbacks WeCom never delivered; it lists approvals by
+    # their submission time, so the window must reach back to contracts submitted weeks before they are
+    # decided — 31 days, the most one request spans
     reconcile_at: time = time(2, 0)
-    reconcile_days: int = Field(2, ge=1, le=31)
+    reconcile_days: int = Field(31, ge=1, le=31)
 
     def rules_for(self, source: str, code: str, type_: str, status: str) -> list[TraceRule]:
         return [r for r in self.rules if r.matches(source, code, type_, status)]

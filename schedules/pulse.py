@@ -23,6 +23,7 @@ from handlers.context import Outgoing
 from schedules import pulse_texts  # noqa: F401  (the job's texts join the catalogue)
 from handlers.goal_changes import rate_fields
 from schedules.registry import JobEnv, JobRegistry
+from schedules.trace import response_fields
 from handlers import competencies_texts  # noqa: F401  (the competency lines of HR's card)
 from store import competencies
 from store.export import export_weekly
@@ -136,13 +137,15 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
                 show_missing=[names.get(u, u) for u in p.missing if u != boss.userid],
                 extra=_task_fields(ctx, combine([tasks_by_owner[u] for u in team if u in tasks_by_owner]))
                 + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto,
-                                                     department=common_department(dept_of.get(u, "") for u in team))))))
+                                                     department=common_department(dept_of.get(u, "") for u in team)))
+                + await response_fields(ctx, week, team))))
         hr = [e.userid for e in staff if e.has_role("hr") and (e.userid, "pulse_company") not in done]
         if hr:
             company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week_label(week, tenant.locale)),
                                  await compute_pulse(s, tenant.key, week),
                                  extra=_task_fields(ctx, tasks.total)
-                                 + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto)))
+                                 + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto))
+                                 + await response_fields(ctx, week))
             company.body = "\n".join(x for x in (company.body, await competency_lines(ctx)) if x)
             cards += [(u, "pulse_company", company) for u in hr]
     sent = 0

@@ -23,6 +23,9 @@ from store.db import Database
 from store.scheduled import record_run
 
 
+Sweep = Callable[[TenantConfig, datetime, datetime, datetime], Awaitable[int]]
+
+
 def _no_metrics(job: str, sent: int) -> None:
     pass
 
@@ -34,6 +37,9 @@ class JobEnv:
     db: Database
     data_dir: str = "var"
     on_run: Callable[[str, int], None] = field(default=_no_metrics)  # (job, sent) → metrics
+    # Platform sweeps a job may run, put here by the bot's adapters (nothing below bot/ holds a client):
+    # source → async (tenant, start, end, now) → how many missed facts were stored.
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
 
     def outgoing(self, session: AsyncSession, tenant: TenantConfig, now: datetime) -> Outgoing:
         return Outgoing(session=session, tenant=tenant, now=now, data_dir=self.data_dir)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased
 from bot.core.files import create_private, private_dir, private_file
 from bot.core.clock import utcnow
 from bot.core.calendar import normalize_week, week_days
-from store.trace import RECEIVABLE_HEADER, receivable_sheet
+from store.trace import RECEIVABLE_HEADER, RECEIVABLE_MONEY, receivable_sheet, write_response_sheet
 from store import competencies
 from store.db import Database
 from store.live import counted_weeks
@@ -316,13 +316,14 @@ async def _write_xlsx(
         task_ws.append(cells)
 
     money_ws = wb.create_sheet("回款跟踪")
-    _layout(money_ws, [10, 28, 30, 24, 14, 12, 10, 10, 30])
+    _layout(money_ws, [10, 28, 30, 24, 14, 12, 10, 10, 30, 16, 14, 14])
     header(money_ws, RECEIVABLE_HEADER)
     async with db.session() as s:
         money = await receivable_sheet(s, tenant, as_of.astimezone(tz).date())
     for row in money:
-        money_ws.append([formatted(money_ws, v, "#,##0.00") if i == 4 else formatted(money_ws, v, _DATE) if i == 5
+        money_ws.append([formatted(money_ws, v, "#,##0.00") if i in RECEIVABLE_MONEY else formatted(money_ws, v, _DATE) if i == 5
                          else text_cell(money_ws, v) if isinstance(v, str) else v for i, v in enumerate(row)])
+    await write_response_sheet(wb, db, tenant, weeks, tz)
     comp_ws = wb.create_sheet("能力评估")
     _layout(comp_ws, [9, 14, 10, 30, 9, 16, 6, 6, 6, 9, 10])
     header(comp_ws, competencies.ASSESSMENT_HEADER, numeric_from=6)

@@ -19,7 +19,7 @@ from sqlmodel import Field, SQLModel
 
 from bot.core.events import Event
 from store.db import Database, try_insert
-from store.models import BigId, InboxEvent, UTCDateTime
+from store.models import BigId, Employee, InboxEvent, UTCDateTime
 from store.statuses import InboxStatus
 
 # The inbox's platform for external events: their dedup keys live apart from chat messages'.
@@ -94,12 +94,29 @@ async def ingest_in(s: AsyncSession, tenant: str, item: Incoming, now: datetime)
         ExternalEvent.tenant == tenant, ExternalEvent.source == item.source[:64],
         ExternalEvent.external_id == item.external_id[:255]))).scalar_one()
     key = dedup_key(item.source, item.external_id)
-    # The inbox's person is the source's: one person's events are applied in order.
-    ev = Event(tenant=tenant, platform=INBOX_PLATFORM, userid=item.person[:255], kind="external",
+    # The inbox orders events by person: an event of someone on the roster queues behind (and ahead
+    # of) their own chat messages, so a contract's tracking row and a payment they type stay in order.
+    who = await inbox_person(s, tenant, item.person)
+    ev = Event(tenant=tenant, platform=INBOX_PLATFORM, userid=who, kind="external",
                dedup_key=key, values={"event_id": row_id})
     await try_insert(s, InboxEvent, dict(tenant=tenant, platform=INBOX_PLATFORM, dedup_key=key,
                                          userid=ev.userid, payload=ev.to_dict(), status=InboxStatus.PENDING, received_at=now))
     return True
+
+
+async def inbox_person(s: AsyncSession, tenant: str, person: str) -> str:
+    """The roster's userid of a source's person (its id in any case, or a name only one person has);
+    the source's own string when the roster does not know them (the rules keep it unmatched)."""
+    ref = person.strip()
+    if not ref:
+        return ""
+    found = (await s.execute(select(Employee.userid).where(
+        Employee.tenant == tenant, func.lower(Employee.userid) == ref.lower()).limit(1))).scalar_one_or_none()
+    if found is None:
+        named = list((await s.execute(select(Employee.userid).where(
+            Employee.tenant == tenant, Employee.active.is_(True), Employee.name == ref).limit(2))).scalars())
+        found = named[0] if len(named) == 1 else None
+    return str(found if found is not None else ref)[:255]
 
 
 async def get(s: AsyncSession, tenant: str, event_id: int) -> ExternalEvent | None:
@@ -133,3 +150,11 @@ async def by_ids(s: AsyncSession, tenant: str, ids: list[int]) -> list[ExternalE
         return []
     return list((await s.execute(select(ExternalEvent).where(
         ExternalEvent.tenant == tenant, ExternalEvent.id.in_(ids)).order_by(ExternalEvent.id))).scalars())
+
+
+async def ids_like(db: Database, tenant: str, source: str, prefix: str) -> list[str]:
+    """The stored ids of one source that start with `prefix` (one approval's status changes)."""
+    async with db.session() as s:
+        return [str(x) for x in (await s.execute(select(ExternalEvent.external_id).where(
+            ExternalEvent.tenant == tenant, ExternalEvent.source == source,
+            ExternalEvent.external_id.startswith(prefix, autoescape=True)))).scalars()]

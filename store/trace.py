@@ -4,15 +4,16 @@ Each row names the external_event(s) it came from, so every figure links back to
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Optional
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, select, update
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from bot.core.calendar import week_days
 from cards.brief_records import TraceLine
-from store.db import try_insert
+from store.db import Database, try_insert
 from store.external_events import ExternalEvent
 from store.models import BigId, Employee, UTCDateTime
 
@@ -38,7 +39,7 @@ class Receivable(SQLModel, table=True):
     """回款跟踪: an approved contract's expected payment."""
 
     __tablename__ = "receivable"
-    __table_args__ = (UniqueConstraint("tenant", "ref"),)
+    __table_args__ = (UniqueConstraint("tenant", "ref"), Index("ix_receivable_contract", "tenant", "contract_no"))
     id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     tenant: str = Field(max_length=40)
     ref: str = Field(max_length=255)  # source:instance — one row per contract, whatever the redeliveries
@@ -51,6 +52,15 @@ class Receivable(SQLModel, table=True):
     status: str = Field(default="open", max_length=16)  # open | paid
     event_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # the contract's own number (the form's 合同编号, else the approval's number): what people type
+    contract_no: str = Field(default="", max_length=64)
+    # payments recorded so far (回款 … 已到账); the row is paid once they reach the amount
+    paid_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    paid_at: Optional[datetime] = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+    @property
+    def outstanding_cents(self) -> int:
+        return max(self.amount_cents - self.paid_cents, 0)
 
 
 class ResponseMeasure(SQLModel, table=True):
@@ -83,6 +93,28 @@ async def add_record(s: AsyncSession, tenant: str, userid: str, event_id: int, d
 
 async def add_receivable(s: AsyncSession, **values: Any) -> bool:
     return await try_insert(s, Receivable, values)
+
+
+async def find_receivables(s: AsyncSession, tenant: str, ref: str) -> list[Receivable]:
+    """Tracking rows a person names by contract number, or by the approval's number (case and width folded)."""
+    key = ref.strip().lower()
+    if not key:
+        return []
+    rows = list((await s.execute(select(Receivable).where(
+        Receivable.tenant == tenant,
+        or_(func.lower(Receivable.contract_no) == key,
+            func.lower(Receivable.ref).endswith(":" + key, autoescape=True))).order_by(Receivable.id))).scalars())
+    return rows
+
+
+async def record_payment(s: AsyncSession, row: Receivable, cents: int, now: datetime) -> Receivable:
+    """Add a payment; the row is paid (and its reminders stop) once the payments reach its amount."""
+    paid = row.paid_cents + cents
+    status = "paid" if paid >= row.amount_cents else "open"
+    await s.execute(update(Receivable).where(Receivable.id == row.id).values(
+        paid_cents=Receivable.paid_cents + cents, status=status, paid_at=now.astimezone(timezone.utc)))
+    row.paid_cents, row.status, row.paid_at = paid, status, now
+    return row
 
 
 async def start_response(s: AsyncSession, **values: Any) -> bool:
@@ -142,15 +174,63 @@ def rate(rows: list[ResponseMeasure]) -> float | None:
     return sum(1 for r in done if r.on_time) / len(done) if done else None
 
 
-async def rates_by(s: AsyncSession, tenant: str) -> dict[str, dict[str, tuple[int, int]]]:
-    """{"person": {userid: (on_time, total)}, "department": {path: (on_time, total)}}."""
-    rows = await responses(s, tenant)
+async def rates_by(s: AsyncSession, tenant: str, *, start: datetime | None = None, end: datetime | None = None,
+                   people: list[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
+    """{"person": {userid: (on_time, total)}, "department": {path: (on_time, total)}} of the responses
+    assigned in [start, end) and answered before `end` (so a figure read again later is the same)."""
+    rows = await responses(s, tenant, userids=people)
+    if start is not None:
+        rows = [r for r in rows if _utc(r.started_at) >= start]
+    if end is not None:
+        rows = [r for r in rows if _utc(r.started_at) < end and r.finished_at is not None and _utc(r.finished_at) < end]
     depts = dict((await s.execute(select(Employee.userid, Employee.department).where(Employee.tenant == tenant))).all())
     out: dict[str, dict[str, tuple[int, int]]] = {"person": {}, "department": {}}
     for r in rows:
         for kind, key in (("person", r.userid), ("department", depts.get(r.userid, ""))):
             ok, n = out[kind].get(key, (0, 0))
             out[kind][key] = (ok + bool(r.on_time), n + 1)
+    return out
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+RESPONSE_HEADER = ["范围", "部门", "姓名", "已响应", "及时", "及时率", "平均用时（工作小时）", "约定（工作小时）", "来源事件"]
+
+
+async def response_sheet(s: AsyncSession, tenant: str, start: datetime, end: datetime) -> list[list[Any]]:
+    """风险响应及时率 export rows: each person, then each department, then the company, of the responses
+    assigned in [start, end); every person's row names its events (assignment/answer ids)."""
+    rows = [r for r in await responses(s, tenant) if start <= _utc(r.started_at) < end]
+    people = {e.userid: e for e in (await s.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    ids = sorted({i for r in rows for i in (r.start_event_id, r.finish_event_id) if i})
+    refs = dict((await s.execute(select(ExternalEvent.id, ExternalEvent.source + ":" + ExternalEvent.external_id)
+                                 .where(ExternalEvent.tenant == tenant, ExternalEvent.id.in_(ids or [-1])))).all())
+
+    def figures(group: list[ResponseMeasure]) -> list[Any]:
+        ok = sum(1 for r in group if r.on_time)
+        hours = [r.working_hours for r in group if r.working_hours is not None]
+        slas = sorted({r.sla_hours for r in group})
+        return [len(group), ok, ok / len(group) if group else None,
+                round(sum(hours) / len(hours), 1) if hours else None, "、".join(f"{x:g}" for x in slas)]
+
+    by_person: dict[str, list[ResponseMeasure]] = {}
+    for r in rows:
+        by_person.setdefault(r.userid, []).append(r)
+    out: list[list[Any]] = []
+    by_dept: dict[str, list[ResponseMeasure]] = {}
+    for userid, group in sorted(by_person.items(), key=lambda kv: (
+            people[kv[0]].department if kv[0] in people else "", kv[0])):
+        person = people.get(userid)
+        dept = person.department if person else ""
+        by_dept.setdefault(dept, []).extend(group)
+        sources = "；".join(refs.get(i, "") for r in group for i in (r.start_event_id, r.finish_event_id) if i)
+        out.append(["个人", dept, person.name if person else userid, *figures(group), sources])
+    for dept, group in sorted(by_dept.items()):
+        out.append(["部门", dept, "", *figures(group), ""])
+    if rows:
+        out.append(["全公司", "", "", *figures(rows), ""])
     return out
 
 
@@ -180,7 +260,9 @@ async def trace_lines(s: AsyncSession, tenant: str, userid: str, first: date,
     return lines, rate
 
 
-RECEIVABLE_HEADER = ["负责人", "部门", "合同", "客户", "金额（元）", "回款日", "状态", "目标", "来源事件"]
+RECEIVABLE_HEADER = ["负责人", "部门", "合同", "客户", "金额（元）", "回款日", "状态", "目标", "来源事件",
+                     "合同编号", "已回款（元）", "未回款（元）"]
+RECEIVABLE_MONEY = (4, 10, 11)  # the columns in yuan
 
 
 async def receivable_sheet(s: AsyncSession, tenant: str, today: date) -> list[list[Any]]:
@@ -195,6 +277,44 @@ async def receivable_sheet(s: AsyncSession, tenant: str, today: date) -> list[li
         owner = people.get(r.owner)
         state = "已回款" if r.status == "paid" else "未填回款日" if r.due is None else \
             "已逾期" if today > r.due else "未到期"
+        if r.status != "paid" and r.paid_cents:
+            state = "部分回款，" + state
         out.append([owner.name if owner else r.owner, owner.department if owner else "", r.title, r.customer,
-                    r.amount_cents / 100, r.due, state, r.goal_code, sources.get(r.event_id, "")])
+                    r.amount_cents / 100, r.due, state, r.goal_code, sources.get(r.event_id, ""),
+                    r.contract_no, r.paid_cents / 100, r.outstanding_cents / 100])
     return out
+
+
+async def write_response_sheet(wb: Any, db: Database, tenant: str, weeks: list[str], tz: Any) -> None:
+    """The 风险响应及时率 sheet of the export's weeks, on a write-only openpyxl workbook."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    first = min(week_days(w)[0] for w in weeks)
+    last = max(week_days(w)[-1] for w in weeks)
+    start = datetime.combine(first, time(0), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
+    ws = wb.create_sheet("风险响应及时率")
+    for i, w in enumerate([7, 30, 10, 8, 7, 9, 12, 12, 60], 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+    ws.freeze_panes = "A2"
+    bold = Font(bold=True)
+    head = []
+    for name in RESPONSE_HEADER:
+        c = WriteOnlyCell(ws, value=name)
+        c.font = bold
+        head.append(c)
+    ws.append(head)
+    async with db.session() as s:
+        rows = await response_sheet(s, tenant, start, end)
+    for row in rows:
+        cells = []
+        for i, v in enumerate(row):
+            c = WriteOnlyCell(ws, value=v)
+            if isinstance(v, str):
+                c.data_type = "s"  # a department or name starting with "=" is text, never a formula
+            elif i == RESPONSE_HEADER.index("及时率"):
+                c.number_format = "0.0%"
+            cells.append(c)
+        ws.append(cells)

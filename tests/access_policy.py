@@ -203,6 +203,14 @@ COMMANDS.update({
         "校准 @王强 C03 L2 已当面对齐"),
     "case_consent": Command("own", "the sender's own consent to show feedback as a case",
                             (Attempt("案例授权", "own"),), "案例授权 同意"),
+    # The handler lets the tracking row's owner, managers above the owner and the admin role record a
+    # payment (tests/test_trace_payments.py); no company of the matrix has a tracking row, so every attempt
+    # here finds none, in either tenant, and changes nothing.
+    "receivable_paid": Command(
+        "the tracking row's owner, managers above the owner, the admin role",
+        "the contract's title and amounts, to whoever may record its payments",
+        (Attempt("回款 HT-2026-001 已到账 ¥50000", "never", refusal="trace.pay.unknown"),),
+        "回款 HT-2026-001 已到账 ¥50000"),
 })
 
 CARDS: dict[str, CardKind] = {

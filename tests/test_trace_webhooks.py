@@ -160,7 +160,8 @@ async def test_the_hr_export_has_a_payment_tracking_sheet(db: Database, tmp_path
         out = await export_weekly(db, "demo", ["2026-W49"], tmp_path / "hr.xlsx", now=NOW)
     ws = load_workbook(out)["回款跟踪"]
     rows = [[c.value for c in r] for r in ws.iter_rows()]
-    assert rows[0] == ["负责人", "部门", "合同", "客户", "金额（元）", "回款日", "状态", "目标", "来源事件"]
-    assert [(r[0], r[2], r[4], r[5].date().isoformat(), r[6], r[8]) for r in rows[1:]] == [
-        ("张伟", "鄞州二院 设备合同", 50000, "2026-11-30", "已逾期", "crm:msg_x1"),
-        ("张伟", "宁波一院 骨科耗材年度合同", 1280000, "2027-03-31", "未到期", "crm:msg_x0")]
+    assert rows[0] == ["负责人", "部门", "合同", "客户", "金额（元）", "回款日", "状态", "目标", "来源事件",
+                       "合同编号", "已回款（元）", "未回款（元）"]
+    assert [(r[0], r[2], r[4], r[5].date().isoformat(), r[6], r[8], r[9], r[10], r[11]) for r in rows[1:]] == [
+        ("张伟", "鄞州二院 设备合同", 50000, "2026-11-30", "已逾期", "crm:msg_x1", "HT-2026-099", 0, 50000),
+        ("张伟", "宁波一院 骨科耗材年度合同", 1280000, "2027-03-31", "未到期", "crm:msg_x0", "HT-2026-118", 0, 1280000)]

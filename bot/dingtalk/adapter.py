@@ -37,7 +37,8 @@ from bot.adapter import Adapter, OutboundItem, SendResult
 from bot.core.config import TenantConfig
 from bot.core.events import Event
 from bot.dingtalk.api import MAX_BATCH_USERS, DingTalkApi, DingTalkApiError
-from bot.dingtalk.oa import InvalidOaEvent, incoming as oa_incoming
+from bot.dingtalk.oa import SOURCE as OA_SOURCE, InvalidOaEvent, incoming as oa_incoming, with_detail
+from handlers.trace_rules import TraceSettings
 from store.external_events import ingest
 from bot.dingtalk.events import InvalidCallback, card_event, robot_event
 from bot.dingtalk.signing import (CARD_SIGNATURE_HEADER, CARD_TIMESTAMP_HEADER, SAME_MOMENT_MS, SIGNATURE_WINDOW_MS,
@@ -140,6 +141,15 @@ class DingTalkAdapter(Adapter):
             return AckMessage.STATUS_BAD_REQUEST
         if item is None:
             return AckMessage.STATUS_OK
+        if item.code and item.code in TraceSettings.of(tenant).codes(OA_SOURCE):
+            # A rule reads this process: its form comes with the event, or the event is not acked
+            # (DingTalk delivers it again), so nothing is stored without the facts the rule needs.
+            try:
+                item = with_detail(item, await self.api(tenant).process_instance(str(item.extra["instance"])))
+            except DingTalkApiError as exc:
+                log.warning("dingtalk %s: instance of event %s not read (%s); DingTalk will deliver it again",
+                            tenant.key, event_id, exc)
+                return AckMessage.STATUS_SYSTEM_EXCEPTION
         try:
             if await ingest(self.runtime.db, tenant.key, item, self.runtime.clock.now()):
                 self.runtime.wake_inbox()

@@ -172,12 +172,13 @@ class DingTalkApi:
             body = {"message": text[:200]}
         return status, body
 
-    async def call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def call(self, method: str, path: str, body: dict[str, Any] | None,
+                   params: dict[str, str] | None = None) -> dict[str, Any]:
         """A new-style API call; retried once with a fresh token when the token is refused."""
         for attempt in (1, 2):
             token = await self.token()
             await self._window.wait(path)
-            status, resp = await self._raw(method, f"{self.api_base}{path}", json_body=body,
+            status, resp = await self._raw(method, f"{self.api_base}{path}", json_body=body, params=params,
                                            headers={TOKEN_HEADER: token, "Content-Type": "application/json"})
             if 200 <= status < 300:
                 return resp if isinstance(resp, dict) else {}
@@ -311,6 +312,20 @@ class DingTalkApi:
         if status != 200 or errcode not in (0, None):
             raise DingTalkApiError(f"sessionWebhook: HTTP {status} errcode {errcode}", status=status,
                                    code=str(errcode), retry_after=None if 400 <= status < 500 else 5.0)
+
+    # -- OA approvals --------------------------------------------------------------
+    async def process_instance(self, instance_id: str) -> dict[str, Any]:
+        """查询审批实例: GET /v1.0/workflow/processInstances?processInstanceId= (header
+        x-acs-dingtalk-access-token) → {"result": {title, status, result, originatorUserId,
+        formComponentValues: [{id, name, value, componentType, extValue}], tasks: [{taskId, userId, status,
+        result, createTime, finishTime}], …}, "success"} — open.dingtalk.com "查询审批实例", with the field
+        list of the alibabacloud dingtalk SDK's workflow_1_0 GetProcessInstanceResponseBodyResult."""
+        resp = await self.call("GET", "/v1.0/workflow/processInstances", None,
+                               params={"processInstanceId": instance_id})
+        result = resp.get("result")
+        if not isinstance(result, dict):
+            raise DingTalkApiError("GET /v1.0/workflow/processInstances: answer has no result", retry_after=5.0)
+        return result
 
     # -- directory ---------------------------------------------------------------
     async def department(self, dept_id: int) -> dict[str, Any]:

@@ -7,6 +7,10 @@ eventCorpId as the dingtalk-stream SDK reads them) carry the same JSON as the HT
 - `bpms_task_change`: one approver's task — type start | finish | cancel, staffId (the approver),
   taskId, processInstanceId, processCode, createTime (assigned), finishTime (answered), result.
 Events are deduplicated on eventId (DingTalk redelivers what was not acked).
+
+The frames carry no form values: for a process code a rule names, the adapter reads the instance with
+`GET /v1.0/workflow/processInstances` (bot/dingtalk/api.py) before the event is stored and acked, and
+`with_detail` adds its form (name → value) and its approver tasks.
 """
 from __future__ import annotations
 
@@ -72,3 +76,21 @@ def incoming(event_id: str, event_type: str, data: Any) -> Incoming | None:
         raise InvalidOaEvent(f"unknown instance type {kind!r}/{result!r}")
     return Incoming(type="approval", occurred_at=finished or created, status=status,
                     extra={"instance": instance, "result": result}, **common)  # type: ignore[arg-type]
+
+
+def with_detail(item: Incoming, result: dict[str, Any]) -> Incoming:
+    """The event with its instance's form values (formComponentValues name → value) and approver tasks."""
+    fields: dict[str, Any] = {}
+    for c in result.get("formComponentValues") or []:
+        if isinstance(c, dict) and c.get("name"):
+            fields[str(c["name"])] = c.get("value") if c.get("value") is not None else ""
+    tasks = [{"id": str(t.get("taskId", "")), "person": str(t.get("userId", "")), "status": str(t.get("status", "")),
+              "result": str(t.get("result", "")), "created": str(t.get("createTime", "")),
+              "finished": str(t.get("finishTime", "") or "")}
+             for t in result.get("tasks") or [] if isinstance(t, dict)]
+    item.fields = {**fields, **item.fields}
+    item.extra = {**item.extra, "instance_tasks": tasks, "instance_status": str(result.get("status", "")),
+                  "approvers": [t["person"] for t in tasks if t["person"]]}
+    if not item.title and result.get("title"):
+        item.title = str(result["title"])
+    return item

@@ -232,6 +232,8 @@ class FakeDingTalk:
         self.unanswerable_presses: list[str] = []  # presses the real platform would never deliver
         self.media: dict[str, tuple[FakeApp, str, bytes]] = {}
         self.routes: dict[tuple[str, str], tuple[str, str]] = {}
+        # OA approval instances by processInstanceId: the `result` GET /v1.0/workflow/processInstances answers
+        self.process_instances: dict[str, dict[str, Any]] = {}
         self.delivered: dict[str, list[Delivered]] = defaultdict(list)
         self.protocol_errors: list[str] = []
         self.calls: Counter[str] = Counter()
@@ -267,6 +269,7 @@ class FakeDingTalk:
         r.add_put("/v1.0/card/instances", self._update_instance)
         r.add_post("/robot/sendBySession", self._session_webhook)
         r.add_post("/media/upload", self._media_upload)
+        r.add_get("/v1.0/workflow/processInstances", self._process_instance)
         r.add_post("/topapi/v2/department/get", self._dept_get)
         r.add_post("/topapi/v2/department/listsub", self._dept_listsub)
         r.add_post("/topapi/v2/user/list", self._user_list)
@@ -622,9 +625,25 @@ class FakeDingTalk:
                     continue
                 failed = f.ack is not None and f.ack.get("code", 0) >= 500
                 if (f.ack is None or failed) and now - f.sent_at >= self.redeliver_after:
+                    if f.kind == "event":
+                        await self._redeliver_event(f)
+                        continue
                     again = self._frame(f.app, f.frame["type"], f.frame["headers"]["topic"], f.data, f.kind)
                     f.redelivered_as = again.message_id
                     await self._send(again)
+
+    async def _redeliver_event(self, f: Frame) -> None:
+        """An event again, with its eventId (what receivers deduplicate on), on an EVENT "*" subscription."""
+        conns = self.live(f.app, ("EVENT", "*"))
+        if not conns:
+            return  # tried again on a later beat, once something subscribes
+        again = self._frame(f.app, "EVENT", "*", f.data, "event")
+        keep = ("topic", "eventType", "eventId", "eventBornTime", "eventCorpId", "eventUnifiedAppId")
+        again.frame["headers"].update({k: f.frame["headers"][k] for k in keep if k in f.frame["headers"]},
+                                      connectionId=conns[0].id)
+        again.conn_id, again.sent_at = conns[0].id, time.monotonic()
+        f.redelivered_as = again.message_id
+        await conns[0].ws.send_str(json.dumps(again.frame, ensure_ascii=False))
 
     async def _push(self, app: FakeApp, topic: str, data: dict[str, Any], kind: str) -> Frame:
         f = self._frame(app, "CALLBACK", topic, data, kind)
@@ -816,6 +835,36 @@ class FakeDingTalk:
     async def post_robot_message(self, app: FakeApp, url: str, userid: str, text: str, **kw: Any) -> int:
         """HTTP mode: DingTalk POSTs the robot message with `timestamp` and `sign` headers."""
         return await self.post(url, self.robot_message(app, userid, text, **kw), headers=self.signed_headers(app))
+
+    def add_process_instance(self, instance_id: str, *, process_code: str, title: str, originator: str,
+                             form: list[tuple[str, str]], tasks: list[dict[str, Any]] | None = None,
+                             status: str = "RUNNING", result: str = "") -> dict[str, Any]:
+        """An approval instance as 查询审批实例 returns it (fields of the alibabacloud dingtalk SDK's
+        workflow_1_0 GetProcessInstanceResponseBodyResult); `form` is (name, value) of each component."""
+        inst = {"title": title, "processCode": process_code, "originatorUserId": originator, "status": status,
+                "result": result, "businessId": instance_id[-12:], "createTime": "2026-12-04T08:00Z",
+                "formComponentValues": [{"id": f"TextField-{i}", "name": n, "value": v, "componentType": "TextField"}
+                                        for i, (n, v) in enumerate(form)],
+                "tasks": list(tasks or []), "operationRecords": [], "approverUserIds": [], "ccUserIds": []}
+        self.process_instances[instance_id] = inst
+        return inst
+
+    async def _process_instance(self, request: web.Request) -> web.Response:
+        """GET /v1.0/workflow/processInstances?processInstanceId= (查询审批实例): header
+        x-acs-dingtalk-access-token, the id in the query string, no body; {"result": {…}, "success": true}.
+        DingTalk's error code for an unknown instance is not documented [?]: the fake answers 400."""
+        app, denied = await self._new_style_gate(request, "processInstances")
+        if denied is not None:
+            return denied
+        if await request.read():
+            self.protocol_errors.append("GET processInstances with a body")
+        instance_id = request.query.get("processInstanceId", "")
+        if not instance_id:
+            return self._new_error(400, "MissingprocessInstanceId", "processInstanceId is mandatory for this action.")
+        inst = self.process_instances.get(instance_id)
+        if inst is None:
+            return self._new_error(400, "InvalidParameter.ProcessInstanceId", "审批实例不存在")
+        return web.json_response({"result": inst, "success": True})
 
     async def _register_route(self, request: web.Request) -> web.Response:
         """register-card-callback-address: needs Card.Instance.Write; an existing key without

@@ -47,6 +47,9 @@ INVALID_MEDIA, INVALID_MSGTYPE, INVALID_USERID, INVALID_AGENTID, INVALID_PARAM =
 EMPTY_CONTENT, CONTENT_TOO_LONG, DATA_FORMAT = 44004, 45002, 47001
 FREQ_LIMIT, CONCURRENCY_LIMIT, ALL_INVALID, INVALID_PARTY = 45009, 45033, 81013, 60123
 BAD_RESPONSE_CODE = 60140  # invalid or expired response_code (WWdoc 90313 via go-workwx errcodes)
+APPROVAL_PARAM = 301025  # 审批 parameter errors (see _approval_numbers)
+APPROVAL_SPAN_MAX = 31 * 86400  # oa/getapprovalinfo: starttime and endtime at most 31 days apart
+APPROVAL_FILTER_KEYS = ("template_id", "creator", "department", "sp_status", "record_type")
 TOO_MANY_USERS = 40032  # more than 1000 recipients (same source)
 # Repeated calls with a wrong secret ban the caller's IP for an hour (WWdoc 90313, 45009 help); how many
 # is not documented [?]: the fake bans from the fifth wrong gettoken within an hour.
@@ -144,6 +147,7 @@ class FakeWeCom:
         self.menu: dict[str, Any] | None = None
         # 审批: sp_no → the `info` oa/getapprovaldetail answers (developer.work.weixin.qq.com/document/path/91983)
         self.approvals: dict[str, dict[str, Any]] = {}
+        self.approval_pages: list[dict[str, Any]] = []  # each oa/getapprovalinfo request as asked
         self.calls: list[tuple[str, int | str]] = []
         # what the bot did that the platform documents against (tests assert it stays empty)
         self.protocol_errors: list[str] = []
@@ -226,6 +230,7 @@ class FakeWeCom:
             ("GET", "department/list"): self._department_list,
             ("GET", "user/simplelist"): self._user_simplelist,
             ("POST", "oa/getapprovaldetail"): self._approval_detail,
+            ("POST", "oa/getapprovalinfo"): self._approval_numbers,
         }
         for (method, path), fn in routes.items():
             app.router.add_route(method, "/cgi-bin/" + path, self._wrap(path, fn))
@@ -628,6 +633,49 @@ class FakeWeCom:
         if sp_no not in self.approvals:
             raise Reject(301025, "sp_no not found")  # [?] the errcode of an unknown sp_no is not documented
         return {"info": self.approvals[sp_no]}
+
+    async def _approval_numbers(self, request: web.Request) -> dict[str, Any]:
+        """oa/getapprovalinfo (批量获取审批单号, developer.work.weixin.qq.com/document/path/91816).
+
+        starttime/endtime are Unix seconds of the submission (ApplyTime), at most 31 days apart; size is at
+        most 100; new_cursor is the previous answer's new_next_cursor, which is absent on the last page;
+        filters of key template_id keep that template's approvals. A wrong window is answered 301025
+        "get approval param error: invalid starttime or endtime", as WeCom answered a developer who sent
+        milliseconds (developers.weixin.qq.com community thread on 批量获取审批单号). The errcode of a size
+        over 100 is not documented [?]: the fake refuses it with the same approval-parameter errcode.
+        """
+        body = await self._json(request)
+        start, end, size = body.get("starttime"), body.get("endtime"), body.get("size", 100)
+        for v in (start, end, size):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise Reject(APPROVAL_PARAM, "get approval param error: starttime, endtime and size are numbers")
+        if "cursor" in body:
+            self.protocol_errors.append("oa/getapprovalinfo: `cursor` is superseded by `new_cursor`")
+        if start > end or end - start > APPROVAL_SPAN_MAX or start > 10 ** 10 or end > 10 ** 10:
+            raise Reject(APPROVAL_PARAM, "get approval param error:invalid starttime or endtime")
+        if not 0 < size <= 100:
+            raise Reject(APPROVAL_PARAM, "get approval param error:invalid size")
+        cursor = body.get("new_cursor", "")
+        if not isinstance(cursor, str) or (cursor and not (cursor.startswith("c") and cursor[1:].isdigit())):
+            raise Reject(APPROVAL_PARAM, "get approval param error:invalid new_cursor")
+        templates = set()
+        for f in body.get("filters") or []:
+            if not isinstance(f, dict) or f.get("key") not in APPROVAL_FILTER_KEYS or not isinstance(f.get("value"), str):
+                raise Reject(APPROVAL_PARAM, "get approval param error:invalid filters")
+            if f["key"] == "template_id":
+                templates.add(f["value"])
+            else:
+                raise Reject(APPROVAL_PARAM, "this fake filters by template_id only")
+        found = sorted(n for n, a in self.approvals.items()
+                       if start <= a["apply_time"] <= end and (not templates or a["template_id"] in templates))
+        offset = int(cursor[1:]) if cursor else 0
+        page = found[offset:offset + size]
+        self.approval_pages.append({"starttime": start, "endtime": end, "size": size, "new_cursor": cursor,
+                                    "templates": sorted(templates)})
+        out: dict[str, Any] = {"sp_no_list": page}
+        if offset + size < len(found):
+            out["new_next_cursor"] = f"c{offset + size}"
+        return out
 
     def messages_to(self, userid: str) -> list[Delivered]:
         return [d for d in self.deliveries if d.userid.lower() == userid.lower()]
