@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.core.clock import utcnow
 from bot.core.config import Config, parse_config
+from bot.demo_contributions import seed_contributions
 from store import competencies as comp
 from store.db import Database
 from store.goal_changes import apply_change, propose
@@ -49,6 +50,7 @@ async def seed_demo(db: Database, config: Config) -> None:
             raise RuntimeError(f"demo {name} is invalid: " + "; ".join(loaded.errors))
     await seed_finished_round(db, tenant.key, comp.previous_period(quarter(utcnow().astimezone(tenant.tz).date())))
     await seed_goal_changes(db, tenant.key, tenant.tz, utcnow())
+    await seed_contributions(db, tenant.key, tenant.tz, utcnow())
 
 
 def quarter(d: date) -> str:

@@ -379,7 +379,8 @@ async def on_draft(ctx: Context) -> None:
     if data.get("step") == "verifier":
         # The verifier in a message of its own: `@赵磊 16小时 …` on one line would read as a weekly action.
         token = fold(text).strip().strip(_EDGE).lstrip("@").strip()
-        if await record(ctx, f"{data.get('text', '')} @{token}", kind):
+        typed_kind = bool(data.get("typed_kind"))
+        if await record(ctx, f"{data.get('text', '')} @{token}", None if typed_kind else kind):
             await ctx.clear_conversation()
         return
     # The whole line again (项目收益 ¥… @…) is read as typed; otherwise the kind chosen on the card holds.
@@ -393,14 +394,10 @@ async def on_draft(ctx: Context) -> None:
         if await record(ctx, text, chosen):
             await ctx.clear_conversation()
         return
-    await ctx.set_conversation(DRAFT_FLOW, {"step": "verifier", "kind": draft.kind,
-                                            "text": text if chosen is None else _strip_kind(text)})
+    await ctx.set_conversation(DRAFT_FLOW, {"step": "verifier", "kind": draft.kind, "text": text,
+                                            "typed_kind": chosen is None})
     ctx.reply(ctx.t("contrib.ask.verifier", what=f"{ctx.t(f'contrib.kind.{draft.kind}')} "
                                                  f"{fmt_amount(draft.amount, draft.unit, ctx.locale)} {draft.description}"))
-
-
-def _strip_kind(text: str) -> str:
-    return text
 
 
 # -- verifying ------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -304,3 +304,25 @@ def test_periods_as_typed() -> None:
     assert read_period(ctx, "") == "2026-12" and read_period(ctx, "上月") == "2026-11"
     assert read_period(ctx, "2026q4") == "2026Q4" and read_period(ctx, "１１月") == "2026-11"
     assert read_period(ctx, "2026年3月") == "2026-03" and read_period(ctx, "13月") is None
+
+
+async def test_the_demo_company_shows_one_cell_and_hides_the_small_ones(tmp_path: Path) -> None:
+    from bot.demo import demo_config, seed_demo
+
+    config = demo_config(str(tmp_path), db_name="contrib-demo.db")
+    db = Database(config.database.url)
+    try:
+        await seed_demo(db, config)
+        tenant = config.tenant("demo")
+        async with db.session() as s:
+            out = Outgoing(s, tenant, datetime.now(tenant.tz))
+            data, table = await heat_table(out, read_period(out, "本月") or "")
+            everyone = list((await s.execute(select(cs.Contribution))).scalars())
+        shown = [c for c in data.cells.values() if not c.suppressed]
+        assert [(c.department, c.kind, c.people) for c in shown] == [("康骨医疗/研发中心", cs.REVENUE, 5)]
+        assert data.cell("康骨医疗/质量部", cs.SAVING).suppressed  # type: ignore[union-attr]
+        # The demo obeys its own rules: nobody verifies the colleague who verified them.
+        pairs = {(c.contributor_userid, c.verifier_userid) for c in everyone}
+        assert not {(b, a) for a, b in pairs} & pairs and all(a != b for a, b in pairs)
+    finally:
+        await db.close()
