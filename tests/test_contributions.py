@@ -326,3 +326,48 @@ async def test_the_demo_company_shows_one_cell_and_hides_the_small_ones(tmp_path
         assert not {(b, a) for a, b in pairs} & pairs and all(a != b for a, b in pairs)
     finally:
         await db.close()
+
+
+def test_payroll_export_and_heat_map_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from bot.cli import main
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dongxian.db'}"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "{url}"\n\n[[tenants]]\nkey = "demo"\nname = "Demo"\n', encoding="utf-8")
+    cfg.chmod(0o600)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("userid,name,department,manager_userid,roles\nboss,陈总,总部,,manager\n"
+                      "wangq,王强,总部/研发,boss,\nlina,李娜,总部/人力资源部,boss,hr\n", encoding="utf-8")
+    assert main(["db", "upgrade", "--config", str(cfg)]) == 0
+    assert main(["org", "import", str(roster), "--tenant", "demo", "--config", str(cfg)]) == 0
+
+    async def seed() -> None:
+        db = Database(url)
+        try:
+            async with db.transaction() as s:
+                c = cs.Contribution(tenant="demo", contributor_userid="wangq", verifier_userid="lina",
+                                    department="总部/研发", kind=cs.REVENUE, unit=cs.YUAN, amount=5000,
+                                    description="=SUM(A1) 新客户", links=[], month="2026-11", state=cs.VERIFIED,
+                                    created_at=at("2026-11-20 10:00"))
+                s.add(c)
+                await s.flush()
+                await cs.set_reward(s, "demo", "wangq", "2026-11", 88850, [c.id or 0], "boss", at("2026-12-01 10:00"))
+        finally:
+            await db.close()
+
+    asyncio.run(seed())
+    out = tmp_path / "pay.xlsx"
+    assert main(["contributions", "export", "--tenant", "demo", "--month", "2026-11", "--out", str(out),
+                 "--config", str(cfg)]) == 0
+    assert "1 reward suggestions of 2026-11" in capsys.readouterr().out
+    ws = openpyxl.load_workbook(out).active
+    row = [c.value for c in ws[2]]
+    assert row[:5] == ["2026-11", "wangq", "王强", "总部/研发", 888.5] and row[6] == "陈总"
+    assert row[5] == "#1 =SUM(A1) 新客户"  # the evidence, as text: a cell never starts with "="
+    assert main(["contributions", "export", "--tenant", "demo", "--month", "2026-13", "--config", str(cfg)]) == 2
+    png = tmp_path / "heat.png"
+    assert main(["contributions", "heatmap", "--tenant", "demo", "--period", "2026Q4", "--out", str(png),
+                 "--config", str(cfg)]) == 0
+    assert png.read_bytes().startswith(b"\x89PNG")
