@@ -108,7 +108,8 @@ _MONEY_SIGN = re.compile(_LEFT + r"(?:¥|\$|rmb|cny)\s*" + _NUM + r"\s*" + _MULT
 _MONEY_WORD = re.compile(_LEFT + _NUM + r"\s*(?:(万|w|k|千)\s*(?:元|块|rmb|yuan)?|(?:元|块|rmb|yuan))" + _RIGHT, re.I)
 _HOURS = re.compile(_LEFT + _NUM + r"\s*(?:个)?\s*(?:小时|工时|h|hrs?|hours?)" + _RIGHT, re.I)
 _TIMES = re.compile(_LEFT + _NUM + r"\s*(?:次|times?|x)" + _RIGHT, re.I)
-_BARE = re.compile(_LEFT + _NUM + _RIGHT)
+# A bare number only where it stands alone: not the 12 of a date 12-20, a time 9:30 or a ratio 1/3.
+_BARE = re.compile(r"(?<![\w.,\-/:])" + _NUM + r"(?![\w.,%\-/:])")
 _MULTIPLIER = {"万": 10_000, "w": 10_000, "k": 1_000, "千": 1_000}
 _MENTION = re.compile(r"@[ \t]*([^\s@#,;:、。!?()\[\]【】（）「」“”\"'‘’<>《》，；：！？]+)")
 _TASK = re.compile(r"(?<![\w-])(T\d{1,6})(?![\w-])", re.I)
@@ -224,7 +225,14 @@ async def _verifier(ctx: Context, draft: Draft) -> Employee:
         raise Refused("contrib.no_verifier")
     if len(set(tokens)) > 1:
         raise Refused("contrib.one_verifier")
-    token = tokens[0]
+    found = await _person(ctx, tokens[0])
+    if not found.active:
+        raise Refused("contrib.verifier.gone", name=found.name)
+    return found
+
+
+async def _person(ctx: Context, token: str) -> Employee:
+    """Who `@token` names: the platform's own user id, else the directory (name, pinyin, a typo)."""
     if ctx.event.mentions:
         found = await ctx.employee(token)
     else:
@@ -235,8 +243,6 @@ async def _verifier(ctx: Context, draft: Draft) -> Employee:
         found = await ctx.employee(m.person.userid) if m.status == "one" and m.person else None
     if found is None:
         raise Refused("fb.person.none", token=token)
-    if not found.active:
-        raise Refused("contrib.verifier.gone", name=found.name)
     return found
 
 
@@ -680,10 +686,10 @@ async def on_reward(ctx: Context) -> None:
     if len(tokens) != 1 or not rest:
         ctx.reply(ctx.t("contrib.reward.usage"))
         return
-    m = (await tenant_directory(ctx.session, ctx.tenant.key)).resolve(tokens[0])
-    person = await ctx.employee(tokens[0] if ctx.event.mentions else (m.person.userid if m.status == "one" and m.person else ""))
-    if person is None:
-        ctx.reply(ctx.t("fb.person.none", token=tokens[0]))
+    try:
+        person = await _person(ctx, tokens[0])
+    except Refused as exc:
+        _refuse(ctx, exc)
         return
     local = ctx.now.astimezone(ctx.tenant.tz)
     await save_reward(ctx, person, month or cs.previous_month(f"{local.year}-{local.month:02d}"), " ".join(rest))

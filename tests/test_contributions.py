@@ -70,6 +70,8 @@ def test_amounts_as_people_type_them() -> None:
     assert read_amount("8次 模板", cs.REUSE)[:2] == (8, cs.TIMES)  # type: ignore[index]
     assert read_amount("300 流程", cs.SAVING) is None  # ¥ or hours? not guessed
     assert read_amount("很多钱", cs.REVENUE) is None
+    assert read_amount("发布会 12-20 上线", cs.REVENUE) is None  # a date, not ¥12
+    assert read_amount("发布会 12-20 上线 ¥3000", cs.REVENUE)[:2] == (3000, cs.YUAN)  # type: ignore[index]
     assert read_amount("16小时", cs.REVENUE) is None  # revenue is money
     d = read_draft("revenue ¥1.2w 新官网上线 T3 O1-KR2 @唐凯")
     assert (d.kind, d.amount, d.unit, d.mentions) == (cs.REVENUE, 12000, cs.YUAN, ["唐凯"])
