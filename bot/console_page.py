@@ -213,6 +213,7 @@ class ConsolePage:
                 else:
                     out["export"] = f"/console/api/export.xlsx?{q}"
                     out["competencies"] = await _competency_spread(s, tenant.key, names)
+                    out["contribution_chart"] = f"/console/api/pulse/chart.png?{q}&kind=contributions"
         if scope != "self" and not out["before_live"]:
             await self._audit(tenant, me, "view_pulse", f"{scope}:{week}")
         return web.json_response(out)
@@ -244,6 +245,8 @@ class ConsolePage:
                 return _bad("the trend chart is for managers and HR", 403)
             if request.query.get("kind") == "calibration":
                 return await self._calibration_chart(s, tenant, me, week, scope)
+            if request.query.get("kind") == "contributions":
+                return await self._contribution_chart(s, tenant, me, week, scope, request.query.get("period", ""))
             points = await trend(s, tenant.key, week, weeks=TREND_WEEKS, people=people)
         await self._audit(tenant, me, "view_pulse_chart", f"{scope}:{week}")
         # Drawing takes a noticeable fraction of a second; keep the event loop free meanwhile.
@@ -268,6 +271,26 @@ class ConsolePage:
                   for q in quarters]
         await self._audit(tenant, me, "view_pulse_chart", f"{scope}:{week}:calibration")
         png = await asyncio.to_thread(calibration_png, points, tenant.locale)
+        return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
+
+    async def _contribution_chart(self, s: AsyncSession, tenant: TenantConfig, me: Employee, week: str, scope: str,
+                                  period: str) -> web.Response:
+        """The contribution heat map (department × type, small cells suppressed): HR's view, the
+        week's quarter unless a month (2026-12) or quarter (2026Q4) is asked for."""
+        from bot.core.calendar import week_days
+        from cards.heatmap import heatmap_png
+        from handlers.context import Outgoing
+        from handlers.contributions import heat_table, read_period
+
+        if scope != "company":
+            return _bad("the contribution heat map is for HR and admins", 403)
+        out = Outgoing(s, tenant, datetime.combine(week_days(week)[-1], time(12), tenant.tz))
+        chosen = read_period(out, period or "本季度")
+        if chosen is None:
+            return _bad("period: 2026-12 or 2026Q4")
+        _, table = await heat_table(out, chosen)
+        await self._audit(tenant, me, "view_pulse_chart", f"{scope}:{chosen}:contributions")
+        png = await asyncio.to_thread(heatmap_png, table, tenant.locale)
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def export(self, request: web.Request) -> web.Response:

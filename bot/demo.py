@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.core.clock import utcnow
 from bot.core.config import Config, parse_config
+from bot.demo_contributions import seed_contributions
 from store import competencies as comp
 from store.db import Database
 from store.goal_changes import apply_change, propose
@@ -59,6 +60,7 @@ async def seed_demo(db: Database, config: Config, *, now: datetime | None = None
             raise RuntimeError(f"demo {name} is invalid: " + "; ".join(loaded.errors))
     await seed_finished_round(db, tenant.key, comp.previous_period(period), now=now)
     await seed_goal_changes(db, tenant.key, tenant.tz, now, period=period)
+    await seed_contributions(db, tenant.key, tenant.tz, now)
 
 
 # The quarter written in demo_data/goals.csv; seeding replaces it with the current one.

@@ -21,6 +21,7 @@ from cards.model import Card, Message
 from cards.texts import t
 from handlers.context import Outgoing
 from schedules import pulse_texts  # noqa: F401  (the job's texts join the catalogue)
+from schedules.contributions import contribution_heatmaps
 from handlers.goal_changes import rate_fields
 from schedules.registry import JobEnv, JobRegistry
 from schedules.trace import response_fields
@@ -176,6 +177,7 @@ async def _send_hr_files(env: JobEnv, tenant: TenantConfig, at: datetime, week: 
     png = await _trend_chart(env, tenant, week, out_dir)
     messages.append(Message(kind="image", path=str(png), filename=say("pulse.file.trend", week=week),
                             text=say("pulse.file.trend.caption")))
+    messages += await contribution_heatmaps(env, tenant, at, out_dir)
     async with env.db.transaction() as s:
         ctx = env.outgoing(s, tenant, at)
         for userid in userids:

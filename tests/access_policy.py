@@ -26,6 +26,7 @@ Rules of chat attempts (`Attempt.rule`), all within the sender's own tenant:
 - create_task:   the manager, pmo and admin roles.
 - assess:        the subject's reviewer: the first active manager above them (not HR, not higher managers).
 - calibrate:     the subject's reviewer and the hr role.
+- lead:          the hr role (the company), or anyone with people in their reporting line (that line only).
 - change_goal:   proposing a goal change: managers of the goal's department (or one above it), the hr
                  and admin roles; a new goal without 部门 is of the sender's own department (subject "").
 - recipient:     the person the card was sent to (a forwarded or forged press is refused).
@@ -53,7 +54,7 @@ OUTSIDER = "xiaoyan"
 #   {elsewhere}       a person who exists only in the other tenant
 #   {elsewhere_task}  a task code that exists only in the other tenant
 RULES = ("own", "read_person", "give_feedback", "view_task", "report_task", "edit_task", "create_task",
-         "change_goal", "recipient", "assess", "calibrate", "never")
+         "change_goal", "recipient", "assess", "calibrate", "lead", "never")
 WHO = ("public", "operator", "viewer", "platform")
 
 
@@ -211,6 +212,33 @@ COMMANDS.update({
         "the contract's title and amounts, to whoever may record its payments",
         (Attempt("回款 HT-2026-001 已到账 ¥50000", "never", refusal="trace.pay.unknown"),),
         "回款 HT-2026-001 已到账 ¥50000"),
+})
+
+COMMANDS.update({
+    "contribute": Command(
+        "anyone on the roster", "the sender's own contribution; the verifier named gets the card",
+        (Attempt("贡献 项目收益 ¥120000 发布会提前两周上线 @{elsewhere}", "never", refusal="fb.person.none"),
+         Attempt("贡献", "own")),
+        "贡献 项目收益 ¥120000 发布会提前两周上线 @唐凯"),
+    # 属实 / 不属实 typed instead of pressed act only on contributions waiting for the sender.
+    "verify_contribution": Command(
+        "own: contributions waiting for the sender", "the contribution the sender was asked to verify",
+        (Attempt("属实", "own"),), "不属实 只提前了一周"),
+    "contribution_ranking": Command(
+        "lead", "verified contributions, witness confirmations and recognitions of the line (HR: the company)",
+        (Attempt("贡献排名", "lead", refusal="contrib.rank.denied"),), "贡献排名 2026Q4"),
+    "reward_suggestions": Command(
+        "lead", "the verified contributions of the sender's direct reports, as reward cards to the sender",
+        (Attempt("奖励建议", "lead", refusal="contrib.rank.denied"),), "奖励建议 2026-11"),
+    "reward_export": Command(
+        "lead", "the reward amounts entered for the line (HR: the company), as XLSX",
+        (Attempt("奖励导出", "lead", refusal="contrib.rank.denied"),), "奖励导出 2026-11"),
+    # Entering a reward follows the reporting line, as giving feedback does.
+    "reward": Command(
+        "managers above the person", "the person's verified contributions of the month and the amount entered",
+        (Attempt("奖励 @{elsewhere} 2000", "never", refusal="fb.person.none"),
+         Attempt("奖励 @xiaoyan 2000", "give_feedback", OUTSIDER, "contrib.reward.denied")),
+        "奖励 @王强 2000"),
 })
 
 CARDS: dict[str, CardKind] = {

@@ -746,6 +746,21 @@
       calFig.hidden = true;
       calImg.removeAttribute("src");
     }
+    // The contribution heat map (HR's view): department × type, cells under 5 people shown as —.
+    const conFig = $("contribution-chart");
+    const conImg = $("contribution-chart-img");
+    if (d.contribution_chart) {
+      conFig.hidden = false;
+      const gen = state.generation;
+      apiBlob(d.contribution_chart).then(({ blob }) => {
+        if (gen !== state.generation) return;
+        if (conImg.src.startsWith("blob:")) URL.revokeObjectURL(conImg.src);
+        conImg.src = URL.createObjectURL(blob);
+      }).catch((e) => toast(`贡献热力图加载失败：${e.message}`));
+    } else {
+      conFig.hidden = true;
+      conImg.removeAttribute("src");
+    }
     $("pulse-mine").replaceChildren(d.actions.length ? mineTable(d.actions) : el("p", { class: "muted", text: "最近 12 周没有记录。" }));
   }
 
