@@ -411,6 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_event_commands(sub)
     from bot.cli_competencies import add_competency_commands
     add_competency_commands(sub)
+    from bot.cli_profiles import add_profile_commands
+    add_profile_commands(sub)
 
     from bot.cli_dingtalk import add_dingtalk_commands
     add_dingtalk_commands(sub)

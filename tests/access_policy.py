@@ -28,6 +28,7 @@ Rules of chat attempts (`Attempt.rule`), all within the sender's own tenant:
 - calibrate:     the subject's reviewer and the hr role.
 - change_goal:   proposing a goal change: managers of the goal's department (or one above it), the hr
                  and admin roles; a new goal without 部门 is of the sender's own department (subject "").
+- hr:            the hr role (role profiles summarise a whole department).
 - recipient:     the person the card was sent to (a forwarded or forged press is refused).
 - never:         identifiers of another tenant: always refused, nothing changed.
 """
@@ -53,7 +54,7 @@ OUTSIDER = "xiaoyan"
 #   {elsewhere}       a person who exists only in the other tenant
 #   {elsewhere_task}  a task code that exists only in the other tenant
 RULES = ("own", "read_person", "give_feedback", "view_task", "report_task", "edit_task", "create_task",
-         "change_goal", "recipient", "assess", "calibrate", "never")
+         "change_goal", "recipient", "assess", "calibrate", "hr", "never")
 WHO = ("public", "operator", "viewer", "platform")
 
 
@@ -203,6 +204,9 @@ COMMANDS.update({
         "校准 @王强 C03 L2 已当面对齐"),
     "case_consent": Command("own", "the sender's own consent to show feedback as a case",
                             (Attempt("案例授权", "own"),), "案例授权 同意"),
+    "role_profile": Command(
+        "hr", "counts of a department's top group (goals, words, departments, competencies), never a person",
+        (Attempt("岗位画像 研发中心/注册部", "hr", refusal="rp.denied"),), "岗位画像 研发中心/注册部"),
 })
 
 CARDS: dict[str, CardKind] = {

@@ -260,6 +260,8 @@ def allowed(company: Company, rule: str, actor: str, subject: str = "") -> bool:
         dept = company.goals.get(subject) if subject else company.people[actor].department
         mine = company.people[actor].department
         return "manager" in roles and bool(dept) and (dept == mine or dept.startswith(mine + "/"))
+    if rule == "hr":
+        return "hr" in roles
     if rule == "recipient":
         return actor in company.cards[subject].recipients
     raise AssertionError(f"unknown rule {rule!r}")

@@ -11,6 +11,7 @@ import store.models  # noqa: F401  (registers the tables)
 import store.external_events  # noqa: F401
 import store.trace  # noqa: F401
 import store.competencies  # noqa: F401  (the competency tables)
+import store.profiles  # noqa: F401  (role capability profiles)
 
 config = context.config
 target_metadata = SQLModel.metadata
