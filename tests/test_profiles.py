@@ -4,11 +4,14 @@ a second build supersedes it; she approves it by pressing 通过. 产品研发�
 nothing stored. 王强 (an employee) asking is refused with the reason."""
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
+import pytest
 from sqlalchemy import func, select
+
+from bot.cli import main
 
 from bot.core.calendar import week_back, week_days
 from bot.core.clock import FrozenClock
@@ -242,3 +245,39 @@ def test_jieba_words_of_chinese_weekly_actions() -> None:
     assert terms.words("张伟负责的髋关节假体注册证延续申请", names) == ["髋关节", "假体", "注册证", "延续", "申请"]
     assert terms.words("李娜和王强的交接", names) == ["交接"]
     assert terms.words("１２３ ， 。 的 了", names) == []
+
+
+def test_command_line_builds_lists_and_approves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dongxian.db'}"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[database]\nurl = "{url}"\n\n[[tenants]]\nkey = "demo"\nname = "康骨医疗"\n', encoding="utf-8")
+    cfg.chmod(0o600)
+    base = ["--tenant", "demo", "--config", str(cfg)]
+    assert main(["db", "upgrade", "--config", str(cfg)]) == 0
+    assert main(["org", "import", str(DATA / "roster.csv"), *base]) == 0
+
+    async def seed() -> None:
+        db = Database(url)
+        try:
+            await seed_registration(db)
+            await seed_weeks(db, {u: ("qinfeng", True) for u in ("xiezhen", "qinfeng", "duxiao", "yeqing")},
+                             RND_THINGS, goal=None)
+        finally:
+            await db.close()
+    asyncio.run(seed())
+    when = ["--at", "2026-12-03T10:00:00+08:00"]
+    capsys.readouterr()
+    assert main(["profiles", "build", "--department", "产品研发部", *when, *base]) == 1
+    assert "只有 4 人符合条件" in capsys.readouterr().out
+    assert main(["profiles", "build", "--department", "研发中心/注册部", "--by", "zhoumin", *when, *base]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("#1 pending") and f"# JD 建议：{REG}" in out and "王强" not in out and "李娜" not in out
+    assert main(["profiles", "list", "--state", "pending", *base]) == 0
+    assert f"#1\tpending\t{REG}\t2026-W23..2026-W48\t5/3" in capsys.readouterr().out
+    # Only an HR person decides.
+    assert main(["profiles", "approve", "1", "--by", "wangqiang", *base]) == 2
+    assert "不是 HR" in capsys.readouterr().out
+    assert main(["profiles", "approve", "1", "--by", "zhoumin", *base]) == 0
+    assert main(["profiles", "approve", "1", "--by", "zhoumin", *base]) == 1  # already decided
+    assert main(["profiles", "list", "--state", "approved", *base]) == 0
+    assert "#1\tapproved" in capsys.readouterr().out
