@@ -45,7 +45,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         if len(paths) != 1:
             print(f"部门不明确 / department unclear: {args.department} → {paths or '无 / none'}")
             return 2
-        result, row = await produce(out, paths[0], args.role or "", args.by or "")
+        role = rp.role_of(args.role) if args.role else ""
+        if role is None:
+            print(f"没有这个角色 / no such role: {args.role}")
+            return 2
+        result, row = await produce(out, paths[0], role, args.by or "")
         if row is None:
             print(too_few(out, result))
             return 1
@@ -80,7 +84,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def _decide(verdict: str) -> Any:
     def cmd(args: argparse.Namespace) -> int:
-        from handlers.profiles import AUDIT_APPROVE, AUDIT_REJECT, CARD
+        from handlers.profiles import AUDIT_APPROVE, AUDIT_REJECT, CARD, markdown
         from store import audit
         from store import profiles as rp
         from store.models import Employee
@@ -98,10 +102,12 @@ def _decide(verdict: str) -> Any:
                 print(f"#{args.id}: {'不存在 / none' if row is None else row.state}")
                 return 1
             rp.decide(row, verdict, by.userid, now, getattr(args, "reason", "") or "")
+            out = _out(session, tenant, now)
+            row.markdown = markdown(out, row)
             session.add(row)
             audit.record(session, tenant.key, by.userid, AUDIT_APPROVE if verdict == "approve" else AUDIT_REJECT,
                          f"{row.department}:{row.id}", now)
-            await _out(session, tenant, now).expire_cards(kind=CARD, ref_id=row.id, result=row.state)
+            await out.expire_cards(kind=CARD, ref_id=row.id, result=out.t(f"rp.state.{row.state}"))
             print(f"#{row.id} {row.state}")
             return 0
         return _run(args, work)

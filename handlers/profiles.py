@@ -62,15 +62,17 @@ class RejectProfile(CardAction, prefix="rp_no"):
 
 # -- building ---------------------------------------------------------------------------------
 
-def markdown(out: Outgoing, row: rp.RoleProfile, changes: dict[str, list[dict[str, Any]]], has_jd: bool) -> str:
+def markdown(out: Outgoing, row: rp.RoleProfile) -> str:
+    """The JD suggestion of `row`, from its stored figures alone (rendered again when its state changes)."""
     ev = row.evidence
+    changes: dict[str, list[dict[str, Any]]] = ev["changes"]
     rules, w = ev["rules"], ev["weights"]
     lines = [out.t("rp.md.title", department=row.department) + (out.t("rp.md.role", role=row.role) if row.role else ""),
              out.t("rp.md.meta", state=out.t(f"rp.state.{row.state}"), first=row.first_week, last=row.last_week,
                    weeks=rules["window_weeks"], qualified=row.qualified, min_weeks=rules["min_weeks"],
                    share=f"{rules['top_share'] * 100:g}", min_top=rules["min_top"], top=row.top),
              out.t("rp.md.composite", **{k: f"{v:g}" for k, v in w.items()}), "", out.t("rp.md.add")]
-    if not has_jd:
+    if not ev.get("has_jd"):
         lines.append(out.t("rp.md.no_jd"))
     for item in changes["add"]:
         lines.append(out.t("rp.md.term", **item) if item["kind"] == "term" else out.t("rp.md.goal", **item))
@@ -101,10 +103,12 @@ async def produce(out: Outgoing, department: str, role: str, by: str) -> tuple[r
                          result.words)
     row = rp.RoleProfile(tenant=out.tenant.key, department=department, role=role, state=rp.PENDING,
                          first_week=result.first_week, last_week=result.last_week, qualified=result.qualified,
-                         top=result.top, evidence={**result.evidence, "changes": changes}, built_by=by,
-                         built_at=rp.utc(out.now))
-    row.markdown = markdown(out, row, changes, jd is not None)
+                         top=result.top, evidence={**result.evidence, "changes": changes, "has_jd": jd is not None},
+                         built_by=by, built_at=rp.utc(out.now))
+    row.markdown = markdown(out, row)
     older = await rp.supersede(out.session, out.tenant.key, department, role)
+    for old in older:
+        old.markdown = markdown(out, old)
     out.session.add(row)
     await out.session.flush()
     assert row.id is not None
@@ -116,15 +120,41 @@ async def produce(out: Outgoing, department: str, role: str, by: str) -> tuple[r
 
 def too_few(out: Outgoing, result: rp.Build) -> str:
     settings = ProfileSettings.of(out.tenant)
-    return out.t("rp.too_few", department=result.department, first=result.first_week, last=result.last_week,
+    role = out.t("rp.md.role", role=result.role) if result.role else ""
+    return out.t("rp.too_few", department=result.department, role=role, first=result.first_week, last=result.last_week,
                  qualified=result.qualified, min_weeks=settings.min_weeks, in_scope=result.in_scope,
                  need=settings.min_people)
 
 
+# WeCom clips a markdown message at 2048 bytes (cards/wecom.py); the profile goes in parts below it,
+# cut between its sections, so nothing at its end is lost.
+PART_BYTES = 1800
+
+
+def parts(text: str, limit: int = PART_BYTES) -> list[str]:
+    out: list[str] = []
+    for block in text.split("\n\n"):
+        if out and len((out[-1] + "\n\n" + block).encode()) <= limit:
+            out[-1] += "\n\n" + block
+            continue
+        while len(block.encode()) > limit:  # one section longer than a message: cut between its lines
+            lines, head = block.split("\n"), ""
+            while lines and len((head + "\n" + lines[0]).encode()) <= limit:
+                head = (head + "\n" + lines.pop(0)).lstrip("\n")
+            if not head:
+                head = lines.pop(0)
+            out.append(head)
+            block = "\n".join(lines)
+        if block:
+            out.append(block)
+    return out
+
+
 async def show(ctx: Context, row: rp.RoleProfile) -> None:
-    """The Markdown, then the card to decide on (pending only)."""
+    """The Markdown (in parts), then the card to decide on (pending only)."""
     assert row.id is not None
-    ctx.reply(Message(kind="markdown", title=ctx.t("rp.card.title", department=row.department), text=row.markdown))
+    for part in parts(row.markdown):
+        ctx.reply(Message(kind="markdown", title=ctx.t("rp.card.title", department=row.department), text=part))
     if row.state != rp.PENDING:
         return
     changes = row.evidence.get("changes") or {}
@@ -143,6 +173,9 @@ async def show(ctx: Context, row: rp.RoleProfile) -> None:
 
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
+
+
+_ROLE = re.compile(r"(?:角色|role)\s*[:：]?\s*(\S+)", re.IGNORECASE)
 
 
 def _is_hr(ctx: Context) -> bool:
@@ -167,10 +200,17 @@ async def on_profile(ctx: Context) -> None:
     if m := re.fullmatch(r"#?\s*(\d+)", text):
         row = await rp.profile(ctx.session, ctx.tenant.key, int(m.group(1)))
         if row is None:
-            ctx.reply(ctx.t("rp.dept.unknown", text=text))
+            ctx.reply(ctx.t("rp.unknown", id=m.group(1)))
             return
         await show(ctx, row)
         return
+    role = ""
+    if m := _ROLE.search(text):
+        found = rp.role_of(m.group(1))
+        if found is None:
+            ctx.reply(ctx.t("rp.role.bad", text=m.group(1)))
+            return
+        role, text = found, (text[:m.start()] + text[m.end():]).strip()
     paths = rp.match_department(await rp.departments(ctx.session, ctx.tenant.key), text)
     if not paths:
         ctx.reply(ctx.t("rp.dept.unknown", text=text))
@@ -178,7 +218,7 @@ async def on_profile(ctx: Context) -> None:
     if len(paths) > 1:
         ctx.reply(ctx.t("rp.dept.many", text=text, paths="\n".join(paths)))
         return
-    result, row = await produce(ctx, paths[0], "", me.userid)
+    result, row = await produce(ctx, paths[0], role, me.userid)
     if row is None:
         ctx.reply(too_few(ctx, result))
         return
@@ -205,6 +245,7 @@ async def decide(ctx: Context, row: rp.RoleProfile | None, verdict: str, reason:
         ctx.reply(ctx.t("rp.decided", state=ctx.t(f"rp.state.{row.state}")))
         return
     rp.decide(row, verdict, me.userid, ctx.now, reason)
+    row.markdown = markdown(ctx, row)
     ctx.session.add(row)
     audit.record(ctx.session, ctx.tenant.key, me.userid, AUDIT_APPROVE if verdict == "approve" else AUDIT_REJECT,
                  f"{row.department}:{row.id}", ctx.now)

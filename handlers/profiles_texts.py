@@ -6,8 +6,8 @@ from cards.texts import register
 TEXTS = register({
     "rp.denied": {"zh": "岗位画像只有 HR 可以生成和审批：它汇总整个部门的绩效数据。",
                   "en": "Only HR builds and approves role profiles: they summarise a whole department's figures."},
-    "rp.usage": {"zh": "用法：岗位画像 部门路径（如：岗位画像 研发中心/注册部）",
-                 "en": "Usage: 岗位画像 <department path> (e.g. 岗位画像 研发中心/注册部)"},
+    "rp.usage": {"zh": "用法：岗位画像 部门路径 [角色:主管]（如：岗位画像 研发中心/注册部）",
+                 "en": "Usage: 岗位画像 <department path> [角色:manager] (e.g. 岗位画像 研发中心/注册部)"},
     "rp.pending.list": {"zh": "待审批的岗位画像：\n{lines}", "en": "Role profiles waiting for approval:\n{lines}"},
     "rp.pending.none": {"zh": "目前没有待审批的岗位画像。", "en": "No role profile is waiting for approval."},
     "rp.pending.line": {"zh": "#{id} {department}（{built}）", "en": "#{id} {department} ({built})"},
@@ -15,11 +15,15 @@ TEXTS = register({
                         "en": "No department {text}. Write its path, e.g. 研发中心/注册部"},
     "rp.dept.many": {"zh": "「{text}」对应多个部门，请写完整路径：\n{paths}",
                      "en": "{text} names several departments; write the full path:\n{paths}"},
-    "rp.too_few": {"zh": ("「{department}」{first} 至 {last} 只有 {qualified} 人符合条件（在职、至少 {min_weeks} 周"
+    "rp.too_few": {"zh": ("「{department}」{role}{first} 至 {last} 只有 {qualified} 人符合条件（在职、至少 {min_weeks} 周"
                           "填写关键动作；部门共 {in_scope} 人），少于 {need} 人，未生成岗位画像，什么也没有保存。"),
-                   "en": ("{department}, {first} to {last}: only {qualified} people qualify (active, weekly actions in at "
+                   "en": ("{department}{role}, {first} to {last}: only {qualified} people qualify (active, weekly actions in at "
                           "least {min_weeks} weeks; {in_scope} in the department), fewer than {need}; no profile was "
                           "produced and nothing was stored.")},
+    "rp.unknown": {"zh": "没有岗位画像 #{id}。回复「岗位画像」看待审批的画像。",
+                   "en": "No role profile #{id}. Say 岗位画像 to list those waiting."},
+    "rp.role.bad": {"zh": "没有「{text}」这个角色，可选：员工、主管、HR、PMO、管理员",
+                    "en": "No role {text}; one of: employee, manager, hr, pmo, admin"},
     "rp.card.title": {"zh": "JD 建议待审批：{department}", "en": "JD suggestion to approve: {department}"},
     "rp.card.body": {"zh": ("合格 {qualified} 人，取前 {top} 人 · {first} 至 {last}\n建议新增 {add} 条 · 不再出现 {gone} 条\n"
                             "全文见上一条消息。回复「通过」或「驳回 原因」也可以。"),

@@ -152,6 +152,16 @@ def in_scope(path: str, department: str) -> bool:
     return department == path or department.startswith(path + "/")
 
 
+# What people type for a roster role (store/roster.py ROLES); `employee` is whoever holds no other.
+ROLE_WORDS = {"employee": "employee", "员工": "employee", "manager": "manager", "主管": "manager", "经理": "manager",
+              "管理者": "manager", "hr": "hr", "人事": "hr", "人力": "hr", "pmo": "pmo", "项目经理": "pmo",
+              "admin": "admin", "管理员": "admin"}
+
+
+def role_of(word: str) -> str | None:
+    return ROLE_WORDS.get(word.strip().casefold())
+
+
 def has_role(e: Employee, role: str) -> bool:
     if not role:
         return True

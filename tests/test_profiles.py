@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot.cli import main
 
@@ -101,7 +101,15 @@ async def roster(db: Database) -> list[Employee]:
 
 
 async def markdowns(bot: ConsoleBot, userid: str) -> list[str]:
-    return [m["text"] for m in await bot.all_messages(userid) if m["kind"] == "markdown"]
+    """Each JD suggestion received, its parts joined (each part within WeCom's 2048-byte markdown)."""
+    out: list[list[str]] = []
+    for m in await bot.all_messages(userid):
+        if m["kind"] == "markdown":
+            assert len(m["text"].encode()) <= 2048
+            if m["text"].startswith("# JD 建议") or not out:
+                out.append([])
+            out[-1].append(m["text"])
+    return ["\n\n".join(p) for p in out]
 
 
 async def test_hr_builds_a_profile_of_five_and_approves_it(db: Database, tmp_path: Path) -> None:
@@ -121,6 +129,8 @@ async def test_hr_builds_a_profile_of_five_and_approves_it(db: Database, tmp_pat
         assert "合格 5 人，取前 3 人" in card["body"] and "2026-W23 至 2026-W48" in card["body"]
         text = (await markdowns(bot, "zhoumin"))[-1]
         assert text.startswith(f"# JD 建议：{REG}")
+        sent = [m for m in await bot.all_messages("zhoumin") if m["kind"] == "markdown"]
+        assert len(sent) == 2 and len(text.encode()) > 2048  # in two parts, cut between sections
         assert "待审批" in text and "合格 5 人" in text and "0.35×关键动作完成率" in text
         # The data behind each line: the words and goals of the top three, with counts and weeks.
         assert "注册：3 人" in text and "检验：3 人" in text, text
@@ -164,9 +174,14 @@ async def test_hr_builds_a_profile_of_five_and_approves_it(db: Database, tmp_pat
         async with db.session() as s:
             assert (await s.execute(select(func.count()).select_from(AuditLog).where(
                 AuditLog.action == "role_profile_approve"))).scalar_one() == 1
-        # Nothing waits any more.
+        # Nothing waits any more; the approved one can be read again, without a card; an unknown number is said so.
         await bot.say("zhoumin", "岗位画像")
         assert "没有待审批" in (await bot.texts("zhoumin"))[-1]
+        await bot.say("zhoumin", f"岗位画像 #{second.id}")
+        again = await bot.new("zhoumin")
+        assert [m["kind"] for m in again] == ["markdown", "markdown"] and "已通过" in again[0]["text"]
+        await bot.say("zhoumin", "岗位画像 #99")
+        assert (await bot.texts("zhoumin"))[-1].startswith("没有岗位画像 #99")
 
 
 async def test_four_qualifying_people_produce_nothing(db: Database, tmp_path: Path) -> None:
@@ -184,6 +199,12 @@ async def test_four_qualifying_people_produce_nothing(db: Database, tmp_path: Pa
         await bot.say("zhoumin", "岗位画像 注册部")
         reply = (await bot.texts("zhoumin"))[-1]
         assert "只有 3 人符合条件" in reply and "部门共 5 人" in reply, reply
+        # Narrowed to a role: 注册部's managers are one.
+        await bot.say("zhoumin", "岗位画像 注册部 角色：主管")
+        reply = (await bot.texts("zhoumin"))[-1]
+        assert f"「{REG}」（角色：manager）" in reply and "只有 0 人符合条件" in reply and "部门共 1 人" in reply, reply
+        await bot.say("zhoumin", "岗位画像 注册部 角色:老板")
+        assert "没有「老板」这个角色" in (await bot.texts("zhoumin"))[-1]
         assert await stored(db) == [] and await markdowns(bot, "zhoumin") == []
         # A department nobody has, and a typo: said so, nothing stored.
         await bot.say("zhoumin", "岗位画像 法务部")
@@ -233,6 +254,19 @@ async def test_jd_duties_to_add_and_no_longer_seen(db: Database, tmp_path: Path)
         assert "O1-KR2" in add and "型式" in add, add
         assert "现行 JD 第 2 条「负责供应商现场审核」：26 周内的关键动作和任务里 0 次" in gone, gone
         assert "第 1 条" not in gone and "第 3 条" not in gone, gone
+        assert "- 复盘：3 人 · 5 次" in text, text
+
+        # Approved by typing it (full-width exclamation mark and all).
+        await bot.say("zhoumin", "通过！")
+        assert (await stored(db))[0].state == rp.APPROVED
+        # The reviews stop: next build, a word of the approved profile no longer used is a duty no longer seen.
+        async with db.transaction() as s:
+            await s.execute(delete(WeeklyAction).where(WeeklyAction.thing == "复盘注册申报进度"))
+        await bot.say("zhoumin", "岗位画像 注册部")
+        text = (await markdowns(bot, "zhoumin"))[-1]
+        gone = text.split("## 不再出现的职责")[1].split("## 服务的目标")[0]
+        assert "- 复盘：上次通过的画像中 5 次 · 5 周，本期 0 次" in gone, gone
+        assert [r.state for r in await stored(db)] == [rp.APPROVED, rp.PENDING]
 
 
 def test_jieba_words_of_chinese_weekly_actions() -> None:
