@@ -27,6 +27,7 @@ from handlers.context import Context, Outgoing
 from handlers.router import Router
 from store import audit
 from store import profiles as rp
+from store.models import IssuedCard
 
 router = Router("profiles")
 
@@ -256,12 +257,12 @@ async def decide(ctx: Context, row: rp.RoleProfile | None, verdict: str, reason:
 
 
 @router.action(ApproveProfile)
-async def on_approve(ctx: Context, card: Any, action: ApproveProfile) -> None:
+async def on_approve(ctx: Context, card: IssuedCard, action: ApproveProfile) -> None:
     await decide(ctx, await rp.profile(ctx.session, ctx.tenant.key, action.profile), "approve")
 
 
 @router.action(RejectProfile)
-async def on_reject(ctx: Context, card: Any, action: RejectProfile) -> None:
+async def on_reject(ctx: Context, card: IssuedCard, action: RejectProfile) -> None:
     await decide(ctx, await rp.profile(ctx.session, ctx.tenant.key, action.profile), "reject")
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, inspect, select
 
 from bot.cli import main
 
@@ -20,6 +20,7 @@ from store import competencies as comp
 from store import profiles as rp
 from store import terms
 from store.db import Database
+from store.migrate import downgrade, upgrade
 from store.models import AuditLog, Employee, Feedback, Project, Task, WeeklyAction
 from store.statuses import ActionStatus, Impact, Polarity, TaskStatus, WitnessState
 from tests.harness import ConsoleBot, at, console_bot
@@ -315,3 +316,15 @@ def test_command_line_builds_lists_and_approves(tmp_path: Path, capsys: pytest.C
     assert main(["profiles", "approve", "1", "--by", "zhoumin", *base]) == 1  # already decided
     assert main(["profiles", "list", "--state", "approved", *base]) == 0
     assert "#1\tapproved" in capsys.readouterr().out
+
+
+async def test_the_migration_goes_down_and_up_again(db: Database) -> None:
+    async def tables() -> set[str]:
+        async with db.session() as s:
+            conn = await s.connection()
+            return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    assert {"role_profile", "role_jd"} <= await tables()
+    await downgrade(db, "0010")
+    assert not {"role_profile", "role_jd"} & await tables()
+    await upgrade(db)
+    assert {"role_profile", "role_jd"} <= await tables()
