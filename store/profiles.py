@@ -17,6 +17,7 @@ name — so the stored evidence is as safe to show as the profile itself.
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections import defaultdict
@@ -233,6 +234,8 @@ async def build(session: AsyncSession, tenant: str, department: str, role: str, 
     ranked = sorted(qualified, key=lambda u: (-scores[u].composite(max_praise), -len(scores[u].weeks), u))
     top = set(ranked[: top_count(len(qualified), rules)])
     result.top = len(top)
+    # The dictionary loads in a thread, so the first build does not hold up everyone's messages for a second.
+    await asyncio.to_thread(terms.ready)
     # Everyone ever on the roster: a colleague who left is still a name.
     names = sorted(set((await session.execute(select(Employee.name).where(Employee.tenant == tenant))).scalars()))
     mine = [a for a in actions if a.userid in top]
