@@ -413,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_competency_commands(sub)
     from bot.cli_contributions import add_contribution_commands
     add_contribution_commands(sub)
+    from bot.cli_profiles import add_profile_commands
+    add_profile_commands(sub)
 
     from bot.cli_dingtalk import add_dingtalk_commands
     add_dingtalk_commands(sub)

@@ -42,7 +42,7 @@ ActionHandler = Callable[[Context, IssuedCard, Any], Awaitable[None]]
 
 # Who may use a command or press a card kind; the rules are spelled out in tests/access_policy.py.
 Access = Literal["own", "read_person", "give_feedback", "view_task", "report_task", "edit_task", "create_task",
-                 "change_goal", "recipient", "assess", "calibrate", "lead", "any"]
+                 "change_goal", "recipient", "assess", "calibrate", "lead", "hr", "any"]
 
 # An argument command's word must stand alone (end, space, colon, @ or #): weekly actions often
 # start with the same words — `修改注册资料 @李娜` is an action, `修改 @王强` is an edit.

@@ -29,6 +29,7 @@ Rules of chat attempts (`Attempt.rule`), all within the sender's own tenant:
 - lead:          the hr role (the company), or anyone with people in their reporting line (that line only).
 - change_goal:   proposing a goal change: managers of the goal's department (or one above it), the hr
                  and admin roles; a new goal without 部门 is of the sender's own department (subject "").
+- hr:            the hr role (role profiles summarise a whole department).
 - recipient:     the person the card was sent to (a forwarded or forged press is refused).
 - never:         identifiers of another tenant: always refused, nothing changed.
 """
@@ -54,7 +55,7 @@ OUTSIDER = "xiaoyan"
 #   {elsewhere}       a person who exists only in the other tenant
 #   {elsewhere_task}  a task code that exists only in the other tenant
 RULES = ("own", "read_person", "give_feedback", "view_task", "report_task", "edit_task", "create_task",
-         "change_goal", "recipient", "assess", "calibrate", "lead", "never")
+         "change_goal", "recipient", "assess", "calibrate", "lead", "hr", "never")
 WHO = ("public", "operator", "viewer", "platform")
 
 
@@ -239,6 +240,9 @@ COMMANDS.update({
         (Attempt("奖励 @{elsewhere} 2000", "never", refusal="fb.person.none"),
          Attempt("奖励 @xiaoyan 2000", "give_feedback", OUTSIDER, "contrib.reward.denied")),
         "奖励 @王强 2000"),
+    "role_profile": Command(
+        "hr", "counts of a department's top group (goals, words, departments, competencies), never a person",
+        (Attempt("岗位画像 研发中心/注册部", "hr", refusal="rp.denied"),), "岗位画像 研发中心/注册部"),
 })
 
 CARDS: dict[str, CardKind] = {

@@ -262,6 +262,8 @@ def allowed(company: Company, rule: str, actor: str, subject: str = "") -> bool:
         return "manager" in roles and bool(dept) and (dept == mine or dept.startswith(mine + "/"))
     if rule == "lead":
         return "hr" in roles or bool(company.line(actor))
+    if rule == "hr":
+        return "hr" in roles
     if rule == "recipient":
         return actor in company.cards[subject].recipients
     raise AssertionError(f"unknown rule {rule!r}")

@@ -12,6 +12,7 @@ import store.external_events  # noqa: F401
 import store.trace  # noqa: F401
 import store.competencies  # noqa: F401  (the competency tables)
 import store.contributions  # noqa: F401  (contributions and reward suggestions)
+import store.profiles  # noqa: F401  (role capability profiles)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = '0015'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
