@@ -203,6 +203,10 @@ COMMANDS.update({
         "校准 @王强 C03 L2 已当面对齐"),
     "case_consent": Command("own", "the sender's own consent to show feedback as a case",
                             (Attempt("案例授权", "own"),), "案例授权 同意"),
+    # Naming anyone is refused for every role (tests/test_usage.py): only one's own figures.
+    "my_usage": Command("own", "the sender's own uses of the bot and escalations sent to them",
+                        (Attempt("我的使用", "own"), Attempt("我的使用 @{elsewhere}", "never", refusal="usage.own_only")),
+                        "我的使用"),
 })
 
 CARDS: dict[str, CardKind] = {
