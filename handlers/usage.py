@@ -33,9 +33,14 @@ _WORDS = ("我的使用", "我的使用数据", "使用情况", "my usage")
 
 def _names_someone(text: str) -> bool:
     """`我的使用 @刘洋`: the command's word followed by more (the words alone are whole-word matched,
-    so 「我的使用。」 and typos still reach the command)."""
+    so 「我的使用。」 and typos still reach the command). After 使用情况 only a mention counts:
+    「使用情况调研 @李娜」 is a weekly action."""
     low = fold_width(text.strip()).casefold()
-    return any(low.startswith(w) and low[len(w):].strip() for w in _WORDS)
+    for word in _WORDS:
+        rest = low[len(word):].strip() if low.startswith(word) else ""
+        if rest and (word != "使用情况" or rest.startswith("@")):
+            return True
+    return False
 
 
 @router.command("my_usage", words=_WORDS, pattern=_names_someone, access="own")

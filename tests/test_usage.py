@@ -142,13 +142,19 @@ async def test_each_person_sees_only_their_own_usage(db: Database, tmp_path: Pat
         assert reply == "「我的使用」只显示你自己的使用数据，不能查看别人的。直接发「我的使用」即可。"
         await bot.say("wangqiang", "我的使用 ＠刘洋")  # full-width: the same answer
         assert (await bot.texts("wangqiang")) == [reply]
-        # 刘洋 sees his own week (this message counts as a pull too).
+        # 刘洋 is in the middle of writing feedback and asks with a typo: the feedback waits, he sees
+        # his own week (this message counts as a pull too), and 继续 brings the feedback back.
+        await bot.say("liuyang", "反馈 @王强 准备季度复盘材料")
         await bot.new("liuyang")
-        await bot.say("liuyang", "我的使用")
-        [mine] = await bot.texts("liuyang")
+        await bot.say("liuyang", "我的使甬")
+        paused, mine = await bot.texts("liuyang")
+        assert paused == "已暂停填写反馈，回复「继续」接着填。"
         assert mine.startswith("我的使用 · ")
         assert "本周：主动查看 2 次，点按推送卡片 1 次，行动 1 次（含本次）" in mine
         assert "近 4 周里有 1 周主动打开过" in mine
+        await bot.say("liuyang", "继续")
+        assert await bot.new("liuyang")
+        assert [k for k, _, _ in await uses(db, "liuyang")] == ["pull", "prompted", "action", "pull"]
         # 梁波's escalation is his, with its time to act.
         await bot.new("liangbo")
         await bot.say("liangbo", "我的使用。")
