@@ -48,6 +48,7 @@ async def on_my_usage(ctx: Context) -> None:
     me = ctx.me
     assert me is not None
     if ctx.args.strip():  # only one's own, whoever asks and whoever they name
+        ctx.use = None  # refused: nothing stored, not even as a use
         ctx.reply(ctx.t("usage.own_only"))
         return
     week = iso_week(ctx.now.astimezone(ctx.tenant.tz).date())

@@ -142,6 +142,7 @@ async def test_each_person_sees_only_their_own_usage(db: Database, tmp_path: Pat
         assert reply == "「我的使用」只显示你自己的使用数据，不能查看别人的。直接发「我的使用」即可。"
         await bot.say("wangqiang", "我的使用 ＠刘洋")  # full-width: the same answer
         assert (await bot.texts("wangqiang")) == [reply]
+        assert await uses(db, "wangqiang") == [("action", "weekly_action", "")]  # the refusals stored nothing
         # 刘洋 is in the middle of writing feedback and asks with a typo: the feedback waits, he sees
         # his own week (this message counts as a pull too), and 继续 brings the feedback back.
         await bot.say("liuyang", "反馈 @王强 准备季度复盘材料")
