@@ -25,6 +25,7 @@ from bot.console import CLOCK_YEARS, token_ok
 from bot.console_guard import GUARD_KEY
 from store.audit import VIEW_AUDIT, search
 from store.live import is_counted, live_from
+from store.usage import record_use
 from store.weekly import actions_between
 from store.models import AuditLog, Employee
 
@@ -175,6 +176,10 @@ class ConsolePage:
             # the audit view would otherwise interleave two time lines (in production they are one).
             s.add(AuditLog(tenant=tenant.key, actor_userid=me.userid, action=action, subject=subject,
                            at=self.runtime.clock.now().astimezone(timezone.utc)))
+            if action in _PULLS:
+                # Opening the data tab or downloading the export is a pull (the manager KPI), kept with its audit row.
+                record_use(s, tenant.key, me.userid, self.runtime.now_for(tenant.key), tenant.tz,
+                           kind="pull", feature=_PULLS[action], what=action)
 
     # -- endpoints ---------------------------------------------------------------
     async def pulse(self, request: web.Request) -> web.Response:
@@ -358,6 +363,9 @@ class ConsolePage:
         await self._audit(tenant, me, VIEW_AUDIT, person or "")
         return web.json_response({"tenant": tenant.key, "timezone": tenant.timezone, "entries": entries})
 
+
+# Console reads that count as uses; the chart images load with the tab and are not counted again.
+_PULLS = {"view_pulse": "console_data", "export": "export"}
 
 AUDIT_ACTIONS = {
     "view_pulse": "查看脉搏数据", "view_pulse_chart": "查看趋势图", "export": "导出周报",

@@ -600,6 +600,7 @@ async def record_agreement(ctx: Context, cal: comp.Calibration, code: str, level
     ctx.session.add(row)
     await ctx.session.flush()
     audit.record(ctx.session, ctx.tenant.key, me.userid, AUDIT_AGREED, cal.subject_userid, ctx.now)
+    ctx.used("action", "competencies")
     ctx.reply(ctx.t("comp.cal.recorded", name=name, code=code, level=level, note=f"（{note}）" if note else ""))
     done[code] = row
     if all(c in done for c in gapped):

@@ -34,6 +34,18 @@ BROADCAST = "*"  # IssuedCard.userid of a card shared by many recipients
 SUSPENDED = "_suspended"
 IDLE = "idle"
 MAX_SUSPENDED = 3
+# IssuedCard.data key of a card shown in answer to its recipient's own message: pressing it is a
+# step of what they started, not a press on something the bot pushed (store/usage.py counts both).
+ASKED = "_asked"
+
+
+@dataclass(frozen=True)
+class Use:
+    """How this turn counts as a use of a feature (store/usage.py): pull, prompted or action."""
+
+    kind: str
+    feature: str
+    what: str = ""
 
 
 def _aside(kind: str, data: dict[str, Any], *, comes_back: bool) -> list[dict[str, Any]]:
@@ -147,9 +159,23 @@ class Context(Outgoing):
     me: Employee | None = None
     # The text after the command's word when the event is a command (`简报 @王强` → '@王强').
     args: str = ""
+    # Set by the router from what the feature declared; a handler refines it with `used`.
+    use: Use | None = None
 
     def reply(self, message: Message | str) -> None:
         self.send(self.event.userid, message)
+
+    def used(self, kind: str, feature: str = "") -> None:
+        """This turn completed something of `feature` (default: the one whose entry it came in by),
+        e.g. feedback given or an escalation resolved: it counts as that kind, once."""
+        old = self.use
+        self.use = Use(kind, feature or (old.feature if old else ""), old.what if old else "")
+
+    async def issue_card(self, userid: str, kind: str, card: Card, *, ref_id: int | None = None,
+                         data: dict[str, Any] | None = None, ttl_hours: int = 72) -> Card:
+        if userid == self.event.userid:
+            data = {**(data or {}), ASKED: True}
+        return await super().issue_card(userid, kind, card, ref_id=ref_id, data=data, ttl_hours=ttl_hours)
 
     def _reply_hint(self, row: IssuedCard) -> dict[str, Any]:
         # Only the card that was pressed can be answered with the press's response code.

@@ -494,6 +494,7 @@ async def _record(ctx: Context, draft: dict[str, Any]) -> None:
     row = add_feedback(ctx.session, ctx.tenant.key, giver=ctx.event.userid, receiver=receiver.userid, tag=tag.name,
                        polarity=tag.polarity, impact=impact, event=draft["event"], at=ctx.now,
                        ref_kind=ref_kind, ref_id=draft.get("ref_id"))
+    ctx.used("action", "feedback")  # whichever step completed it: the command, a card or a typed answer
     await ctx.session.flush()
     await _finish(ctx, draft)
     giver = await ctx.name_of(ctx.event.userid)
@@ -525,11 +526,13 @@ async def start(ctx: Context, *, receiver: str | None = None, ref_kind: str | No
     await _advance(ctx, draft, problems)
 
 
-@router.command("feedback", words=("反馈", "feedback"), args=True, access=("give_feedback", "read_person"))
+# Giving counts once, as the action when it is stored (add_feedback below); reading is a pull.
+@router.command("feedback", words=("反馈", "feedback"), args=True, access=("give_feedback", "read_person"), usage=None)
 async def on_feedback(ctx: Context) -> None:
     rest = ctx.args
     words = rest.split(maxsplit=1)
     if words and fold_width(words[0]).casefold() in _VIEW_WORDS:
+        ctx.used("pull", "feedback")
         await _view(ctx, words[1] if len(words) > 1 else "")
         return
     if not rest.strip():

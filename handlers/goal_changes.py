@@ -532,12 +532,12 @@ async def on_card(ctx: Context, row: IssuedCard) -> None:
     ctx.reply(ctx.t("card.unknown"))  # its buttons are the typed ApproveChange / RejectChange
 
 
-@router.action(ApproveChange)
+@router.action(ApproveChange, usage="action")
 async def on_approve(ctx: Context, row: IssuedCard, action: ApproveChange) -> None:
     await _decide(ctx, row, await _change(ctx, action.change), "approve")
 
 
-@router.action(RejectChange)
+@router.action(RejectChange, usage="action")
 async def on_reject(ctx: Context, row: IssuedCard, action: RejectChange) -> None:
     await _decide(ctx, row, await _change(ctx, action.change), "reject")
 

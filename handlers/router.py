@@ -14,6 +14,12 @@ includes every feature's:
     @router.action(GiveKudos)                               # a typed button on any card
     async def on_give(ctx: Context, row: IssuedCard, action: GiveKudos) -> None: ...
 
+Each use is recorded once, in the handler's transaction (store/usage.py): a command counts as
+a pull of its feature unless it declares `usage="action"` (or None: not a use, like 帮助); a
+press on a card the bot pushed counts as prompted; a press on a card shown in answer to the
+person's own message is a step of what they started and not counted again. A handler that
+completes something (feedback given, an escalation resolved) says so with `ctx.used("action")`.
+
 The words of every command make up the command table the root classifies text with, so a
 new command needs no edit of a shared list; `access` names the rule that decides who may
 use it (the isolation tests read these declarations and try each as every role).
@@ -31,9 +37,10 @@ from bot.core.timeutil import aware
 from handlers.actions import CardAction
 from cards.intent_words import command_words
 from handlers.command_words import WordIndex
-from handlers.context import BROADCAST, Context
+from handlers.context import ASKED, BROADCAST, Context, Use
 from handlers.reply_grammar import CARD_ANSWERS, collapse_spaces, fold_width
 from store.models import IssuedCard, ScheduledSend
+from store.usage import UsageKind, record_use
 
 Handler = Callable[[Context], Awaitable[None]]
 CardHandler = Callable[[Context, IssuedCard], Awaitable[None]]
@@ -60,6 +67,8 @@ class CommandSpec:
     args: bool = False  # the word may be followed by an argument (`简报 @王强`)
     pattern: Callable[[str], bool] | None = None  # recognises the command instead of words (明天请假 …)
     access: tuple[Access, ...] = ("own",)  # the rules its uses follow (`反馈 @x …` gives, `反馈 查看 @x` reads)
+    usage: UsageKind | None = "pull"  # how a use counts for the manager KPI (None: not a use)
+    feature: str = ""  # the router that declared it
 
 
 @dataclass(frozen=True)
@@ -67,12 +76,16 @@ class CardSpec:
     kind: str
     handler: CardHandler
     access: Access = "recipient"
+    usage: UsageKind | None = "prompted"
+    feature: str = ""
 
 
 @dataclass(frozen=True)
 class ActionSpec:
     action: type[CardAction]
     handler: ActionHandler
+    usage: UsageKind | None = "prompted"
+    feature: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,27 +170,30 @@ class Router:
     # -- declaring ------------------------------------------------------------------------
     def command(self, name: str, *, words: tuple[str, ...] = (), args: bool = False,
                 pattern: Callable[[str], bool] | None = None,
-                access: Access | tuple[Access, ...] = "own") -> Callable[[Handler], Handler]:
+                access: Access | tuple[Access, ...] = "own",
+                usage: UsageKind | None = "pull") -> Callable[[Handler], Handler]:
         if not words and pattern is None:
             raise ValueError(f"command {name!r} needs words or a pattern")
 
         def deco(fn: Handler) -> Handler:
             rules = (access,) if isinstance(access, str) else tuple(access)
-            self._add_command(CommandSpec(name, fn, words, args, pattern, rules))
+            self._add_command(CommandSpec(name, fn, words, args, pattern, rules, usage, self.name))
             return fn
         return deco
 
-    def card(self, kind: str, *, access: Access = "recipient") -> Callable[[CardHandler], CardHandler]:
+    def card(self, kind: str, *, access: Access = "recipient",
+             usage: UsageKind | None = "prompted") -> Callable[[CardHandler], CardHandler]:
         def deco(fn: CardHandler) -> CardHandler:
-            self._add(self.cards, kind, CardSpec(kind, fn, access))
+            self._add(self.cards, kind, CardSpec(kind, fn, access, usage, self.name))
             return fn
         return deco
 
-    def action(self, action: type[A]) -> Callable[[Callable[[Context, IssuedCard, A], Awaitable[None]]],
-                                                  Callable[[Context, IssuedCard, A], Awaitable[None]]]:
+    def action(self, action: type[A], *, usage: UsageKind | None = "prompted"
+               ) -> Callable[[Callable[[Context, IssuedCard, A], Awaitable[None]]],
+                             Callable[[Context, IssuedCard, A], Awaitable[None]]]:
         """Presses of a typed button, on whichever card carries it (the card declares the button)."""
         def deco(fn: Callable[[Context, IssuedCard, A], Awaitable[None]]) -> Callable[[Context, IssuedCard, A], Awaitable[None]]:
-            self._add(self.actions, action.prefix, ActionSpec(action, fn))
+            self._add(self.actions, action.prefix, ActionSpec(action, fn, usage, self.name))
             return fn
         return deco
 
@@ -245,6 +261,14 @@ class Router:
 
     # -- dispatching ----------------------------------------------------------------------
     async def dispatch(self, ctx: Context) -> None:
+        await self._dispatch(ctx)
+        use = ctx.use
+        if use is not None and ctx.me is not None:
+            # One row, added to the handler's own transaction: the use and what it did commit together.
+            record_use(ctx.session, ctx.tenant.key, ctx.me.userid, ctx.now, ctx.tenant.tz,
+                       kind=use.kind, feature=use.feature, what=use.what)
+
+    async def _dispatch(self, ctx: Context) -> None:
         ev = ctx.event
         if ev.kind == "external":  # a workflow's fact, not a person's message: nobody to answer
             if self.external_handler is not None:
@@ -273,7 +297,10 @@ class Router:
             ctx.args = rest
             if open_flow is not None and name not in ENGINE_COMMANDS:
                 await self.put_aside(ctx, open_flow)
-            await self.commands[name].handler(ctx)
+            spec = self.commands[name]
+            if spec.usage is not None:
+                ctx.use = Use(spec.usage, spec.feature, spec.name)
+            await spec.handler(ctx)
             return
         if open_flow is not None:
             for complete in self.complete:
@@ -338,9 +365,10 @@ class Router:
 
     def add_engine_commands(self) -> None:
         """继续, 取消 and typed card answers belong to the engine: the root router answers them for every flow."""
-        self._add_command(CommandSpec("continue", self.resume, command_words("resume")))
-        self._add_command(CommandSpec("cancel", self.cancel, command_words("cancel")))
-        self._add_command(CommandSpec("answer", self.typed_answer, tuple(CARD_ANSWERS)))
+        # Not uses of a feature: a typed answer counts as the press it stands for.
+        self._add_command(CommandSpec("continue", self.resume, command_words("resume"), usage=None))
+        self._add_command(CommandSpec("cancel", self.cancel, command_words("cancel"), usage=None))
+        self._add_command(CommandSpec("answer", self.typed_answer, tuple(CARD_ANSWERS), usage=None))
 
     async def _card(self, ctx: Context) -> None:
         ev = ctx.event
@@ -358,9 +386,12 @@ class Router:
             ctx.reply(ctx.t("card.unknown"))  # a key the card never offered: forged or stale
         elif (typed := self._typed(ev.action_key)) is not None:
             spec, action = typed
+            ctx.use = _press_use(row, spec.usage, spec.feature, action.prefix)
             await spec.handler(ctx, row, action)
         elif row.kind in self.cards:
-            await self.cards[row.kind].handler(ctx, row)
+            card = self.cards[row.kind]
+            ctx.use = _press_use(row, card.usage, card.feature, row.kind)
+            await card.handler(ctx, row)
         else:
             ctx.reply(ctx.t("card.unknown"))
 
@@ -371,6 +402,14 @@ class Router:
             return None
         action = spec.action.unpack(key)
         return (spec, action) if action is not None else None
+
+
+def _press_use(row: IssuedCard, usage: UsageKind | None, feature: str, what: str) -> Use | None:
+    """A press counts as prompted only on a card the bot pushed; on a card that answered the
+    person's own message it is a step of the command already counted (unless it is an action)."""
+    if usage is None or (usage == "prompted" and row.data.get(ASKED)):
+        return None
+    return Use(usage, feature, what)
 
 
 def _button_keys(row: IssuedCard) -> set[str]:

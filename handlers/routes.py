@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from handlers import (brief, competencies, contributions, feedback, goal_changes, profiles, tasks, trace,
-                      weekly_action)
+                      usage, weekly_action)
 from handlers.deliverables import settings as _deliverable_settings  # noqa: F401  ([tenants.deliverables])
 from handlers.router import Router
 
@@ -21,6 +21,7 @@ def build_router() -> Router:
     root.include(goal_changes.router)
     root.include(contributions.router)
     root.include(profiles.router)
+    root.include(usage.router)
     return root
 
 

@@ -186,6 +186,7 @@ async def _record(ctx: Context, draft: dict[str, Any]) -> None:
                           thing=draft["thing"], witness_userid=draft["witness"], status=ActionStatus.OPEN,
                           witness_state=WitnessState.INVITED, created_at=ctx.now)
     ctx.session.add(action)
+    ctx.used("action", "weekly_action")
     await ctx.session.flush()
     assert action.id is not None
     ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id, witness_userid=action.witness_userid,
@@ -391,7 +392,7 @@ def _with_text(ctx: Context, text: str) -> Context:
                    data_dir=ctx.data_dir)
 
 
-@router.command("done", words=command_words("done"))
+@router.command("done", words=command_words("done"), usage="action")
 async def on_done(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
@@ -431,7 +432,7 @@ async def _ask_confirmation(ctx: Context, action: WeeklyAction) -> None:
     await ctx.issue_card(action.witness_userid, "witness_confirm", card, ref_id=action.id, ttl_hours=72)
 
 
-@router.command("not_done", words=command_words("not_done"))
+@router.command("not_done", words=command_words("not_done"), usage="action")
 async def on_not_done(ctx: Context) -> None:
     action = await my_action(ctx)
     if action is None:
@@ -695,7 +696,7 @@ async def on_goals(ctx: Context) -> None:
     ctx.reply("\n".join(lines))
 
 
-@router.command("help", words=command_words("help"))
+@router.command("help", words=command_words("help"), usage=None)
 async def on_help(ctx: Context) -> None:
     ctx.reply(ctx.t("help"))
 

@@ -26,6 +26,7 @@ from handlers.goal_changes import rate_fields
 from schedules.registry import JobEnv, JobRegistry
 from schedules.trace import response_fields
 from handlers import competencies_texts  # noqa: F401  (the competency lines of HR's card)
+from handlers.usage import usage_lines
 from store import competencies
 from store.export import export_weekly
 from store.goal_changes import calibration, common_department, quarter_of
@@ -147,7 +148,9 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
                                  extra=_task_fields(ctx, tasks.total)
                                  + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto))
                                  + await response_fields(ctx, week))
-            company.body = "\n".join(x for x in (company.body, await competency_lines(ctx)) if x)
+            company.body = "
+".join(x for x in (company.body, await competency_lines(ctx),
+                                                 await usage_lines(ctx, week)) if x)
             cards += [(u, "pulse_company", company) for u in hr]
     sent = 0
     hr_due: list[str] = []

@@ -16,6 +16,7 @@ from bot.core.clock import utcnow
 from bot.core.calendar import normalize_week, week_days
 from store.trace import RECEIVABLE_HEADER, RECEIVABLE_MONEY, receivable_sheet, write_response_sheet
 from store import competencies
+from store import usage
 from store.db import Database
 from store.live import counted_weeks
 from store.models import ActionEdit, Employee, Goal, Leave, Tenant, WeeklyAction
@@ -355,6 +356,8 @@ async def _write_xlsx(
     for row in sheet.weights:
         cal_ws.append([text_cell(cal_ws, v) if isinstance(v, str) else v for v in row])
 
+    await usage.write_usage_sheet(wb, db, tenant, weeks, header=header, text_cell=text_cell, formatted=formatted)
+
     def_ws = wb.create_sheet("指标定义")
     _layout(def_ws, [22, 90])
     header(def_ws, ["指标", "定义"])
@@ -366,7 +369,7 @@ async def _write_xlsx(
                    ("修改次数", "关键动作在见证人确认前被修改（目标、内容、见证人）的次数。"),
                    ("能力评估", "所选周所在季度里自评与主管评估都已提交的人，每人每项重点能力一行：自评、主管评估、"
                                 "对齐会确定的等级（L1–L3）、双方所附证据条数、对齐状态（待对齐 / 已对齐）。"),
-                   *CALIBRATION_DEFINITIONS]
+                   *CALIBRATION_DEFINITIONS, *usage.DEFINITIONS]
     for name, text in definitions:
         c = WriteOnlyCell(def_ws, value=text)
         c.alignment = wrap

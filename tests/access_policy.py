@@ -243,6 +243,10 @@ COMMANDS.update({
     "role_profile": Command(
         "hr", "counts of a department's top group (goals, words, departments, competencies), never a person",
         (Attempt("岗位画像 研发中心/注册部", "hr", refusal="rp.denied"),), "岗位画像 研发中心/注册部"),
+    # Naming anyone is refused for every role (tests/test_usage.py): only one's own figures.
+    "my_usage": Command("own", "the sender's own uses of the bot and escalations sent to them",
+                        (Attempt("我的使用", "own"), Attempt("我的使用 @{elsewhere}", "never", refusal="usage.own_only")),
+                        "我的使用"),
 })
 
 CARDS: dict[str, CardKind] = {

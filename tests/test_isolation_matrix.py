@@ -728,7 +728,8 @@ async def pg_world(pg_template: Template, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 # -- judging one attempt ------------------------------------------------------------------------------
-ALWAYS = {"inbox", "outbox", "conversation", "issued_card", "audit_log", "console_message", "scheduled_send"}
+ALWAYS = {"inbox", "outbox", "conversation", "issued_card", "audit_log", "console_message", "scheduled_send",
+          "usage_event"}  # the sender's own use of the bot (store/usage.py), recorded whatever the outcome
 # Whose a row is, for attempts that may touch only the sender's own records.
 AUTHOR = {"weeklyaction": "userid", "leave": "userid", "actionedit": "by_userid", "feedback": "giver_userid"}
 
@@ -780,7 +781,8 @@ def check_refused(world: World, outcome: Outcome, tenant: str, actor: str, keys:
             row = after if after is not None else before
             if table == "inbox":
                 continue
-            assert table in ("outbox", "conversation", "issued_card"), f"{what}: refused, yet {table} changed: {row}"
+            # usage_event: the attempt itself is a use of the bot, whatever the answer.
+            assert table in ("outbox", "conversation", "issued_card", "usage_event"), f"{what}: refused, yet {table} changed: {row}"
             assert row["userid"] == actor, f"{what}: refused, yet {table} of {row['userid']} changed"
 
 

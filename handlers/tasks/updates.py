@@ -58,6 +58,7 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
     ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid, at=now,
                                kind=TaskUpdateKind.STATUS, old_value=old, new_value=status, note=note))
     await resolve_escalations(ctx.session, ctx.tenant.key, task.id or 0, now)
+    ctx.used("action", "tasks")
     who = await ctx.name_of(ctx.event.userid)
     await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.status", who=who, status=status_label(task, ctx.locale)))
     await ctx.expire_cards(kind=OWNER_CARD, ref_id=task.id or 0, result=ctx.t("task.card.updated", status=TaskStatus(status).label(ctx.locale)))
@@ -86,5 +87,6 @@ async def change_due(ctx: Context, task: Task, new_due: datetime, reason: str) -
     task.due_at = utc(new_due)
     ctx.session.add(task)
     await resolve_escalations(ctx.session, ctx.tenant.key, task.id or 0, ctx.now)
+    ctx.used("action", "tasks")  # a manager's answer to an escalation resolves it
     who = await ctx.name_of(ctx.event.userid)
     await close_escalation_cards(ctx, task, ctx.t("task.esc.closed.due", who=who, due=fmt_time(ctx, task.due_at)))

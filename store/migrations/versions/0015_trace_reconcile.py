@@ -9,7 +9,7 @@ import sqlmodel
 
 
 revision = '0015'
-down_revision = '0012'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
