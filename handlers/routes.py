@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from handlers import brief, competencies, feedback, goal_changes, tasks, trace, weekly_action
+from handlers import brief, competencies, deliverable_intake, feedback, goal_changes, tasks, trace, weekly_action
 from handlers.deliverables import settings as _deliverable_settings  # noqa: F401  ([tenants.deliverables])
 from handlers.router import Router
 
@@ -18,6 +18,7 @@ def build_router() -> Router:
     root.include(trace.router)
     root.include(competencies.router)
     root.include(goal_changes.router)
+    root.include(deliverable_intake.router)
     return root
 
 
