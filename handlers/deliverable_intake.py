@@ -92,11 +92,8 @@ async def on_file(ctx: Context) -> None:
                          ref_id=row.id)
 
 
-@router.card(PICK_CARD, access="recipient")
-async def on_pick_card(ctx: Context, row: Any) -> None:
-    ctx.reply(ctx.t("card.unknown"))  # every button of the card is a PickTask: another key is not ours
-
-
+# Every button of the pick card is a PickTask, so the card kind needs no handler of its own; the router
+# checks the presser is the one it was sent to, and the press is checked against the intake again here.
 @router.action(PickTask)
 async def on_pick(ctx: Context, card: Any, action: PickTask) -> None:
     intake = (await ctx.session.execute(select(DeliverableIntake).where(

@@ -164,8 +164,9 @@ COMMANDS: dict[str, Command] = {
         "edit_task",
         "the task's deliverable light, to the PMO releasing it and the owner",
         (Attempt("放行 {elsewhere_task} 客户已书面确认", "never", refusal="task.unknown"),
-         Attempt("放行 T3 客户已书面确认", "edit_task", "T3", "deliv.override.no_right",
-                 changes=("deliverable_check", "audit_log"))),
+         # The matrix's world has no red check, so an allowed release says so and changes nothing
+         # (tests/test_deliverable_intake.py releases a red one).
+         Attempt("放行 T3 客户已书面确认", "edit_task", "T3", "deliv.override.no_right")),
         "放行 T3 客户已书面确认"),
     "edit": Command("own", "the sender's own weekly action",
                     (Attempt("修改 @{elsewhere}", "never", refusal="witness.none"),), "修改 @李娜"),
@@ -228,7 +229,6 @@ CARDS: dict[str, CardKind] = {
     "task_view": CardKind("recipient", "the task's owner, for feedback", "feedback"),
     "task_owner": CardKind("recipient", "the owner's task", "progress"),
     "goal_change": CardKind("recipient", "the proposed goal change, to its approver", "gc_ok"),
-    "deliv_pick": CardKind("recipient", "the sender's own open tasks that need a deliverable", "dpick:"),
     "task_escalation": CardKind("recipient", "the escalated task, to the manager and PMO it went to", "nudge"),
 }
 
