@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.adapter import Download
 from bot.core.clock import utcnow
@@ -122,7 +123,7 @@ class IntakeWorker:
 
     async def _context(self, s: Any, tenant: Any, event: Event) -> Context:
         me = (await s.execute(select(Employee).where(
-            Employee.tenant == tenant.key, Employee.userid == event.userid))).scalar_one_or_none()
+            col(Employee.tenant) == tenant.key, col(Employee.userid) == event.userid))).scalar_one_or_none()
         return Context(session=s, tenant=tenant, event=event, me=me, now=self.runtime.now_for(tenant.key),
                        data_dir=self.runtime.config.server.data_dir)
 

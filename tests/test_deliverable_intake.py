@@ -253,6 +253,35 @@ async def test_with_two_open_tasks_a_card_asks_which_and_without_one_nothing_is_
         assert "已选择 T23" in str(people.fake.cards[card["task_id"]].card)
 
 
+async def test_an_image_over_the_pixel_cap_or_unreadable_gets_a_clear_reply_and_a_yellow_light(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    async with wecom_company(db, tmp_path, pool, deliverables={**DELIVERABLES, "max_megapixels": 0.05}) as people:
+        await people.send_image("wangqiang", report_png())  # 480 px wide: over 50 000 pixels
+        said = people.texts("wangqiang")
+        assert said[1].startswith("T21「直播系统压测」交付物检查：🟡 黄灯（无法读取）\n图片太大（")
+        assert said[1].endswith("），没有识别；请截取结果区域后再发。") and len(said) == 2
+        row = await check_of(db)
+        assert row is not None and (row.light, row.problem) == ("yellow", "too_many_pixels")
+        await people.send_image("wangqiang", b"\x89PNG\r\n\x1a\nbroken")
+        said = people.texts("wangqiang")
+        assert "这个文件读不出来（not an image）" in said[1]
+        assert "交付物检查 🟡 黄灯（无法读取）" in shown(people.card("wangqiang", "T21"))
+        assert await count(db, DeliverableCheck) == 2
+
+
+def two_page_pdf() -> bytes:
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    buf = io.BytesIO()
+    with PdfPages(buf) as pdf:
+        for text in ("Concurrency 5600", "Error rate 0.05%"):
+            fig = Figure(figsize=(3, 2))
+            fig.text(0.1, 0.5, text)
+            pdf.savefig(fig)
+    return buf.getvalue()
+
+
 # -- DingTalk over Stream ----------------------------------------------------------------------------------------
 class DingTalkPeople:
     def __init__(self, runtime: Any, fake: FakeDingTalk, app: FakeApp, worker: IntakeWorker) -> None:
@@ -327,6 +356,12 @@ async def test_a_picture_over_dingtalk_stream_a_confirmed_red_and_the_pmos_relea
         assert said[-1] == "识别到 CPU峰值 87.5%，对吗？（回复「对」或「不对」）"
         assert "🟡 黄灯（待确认：CPU峰值）" in people.card_text("wangqiang", "T21")
 
+        # A command in between puts the question aside; 继续 asks it again.
+        await people.say("wangqiang", "任务")
+        said = people.texts("wangqiang")
+        assert said[0] == "已暂停交付物确认，回复「继续」接着填。" and "T21 直播系统压测" in said[1]
+        await people.say("wangqiang", "继续")
+        assert people.texts("wangqiang") == ["识别到 CPU峰值 87.5%，对吗？（回复「对」或「不对」）"]
         # 对: the reading stands, confirmed; now the light is red.
         await people.say("wangqiang", "对的")
         said = people.texts("wangqiang")
@@ -381,7 +416,8 @@ def locust_stats_csv() -> bytes:
 
 async def test_a_locust_csv_file_message_gives_the_light_without_ocr_and_an_oversize_file_is_yellow(
         db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
-    async with dingtalk_company(db, tmp_path, pool, deliverables={**DELIVERABLES, "max_file_mb": 1}) as people:
+    async with dingtalk_company(db, tmp_path, pool,
+                                deliverables={**DELIVERABLES, "max_file_mb": 1, "max_pages": 1}) as people:
         await people.send_file("wangqiang", locust_history([1000, 3000, 4200, 4200], 200_000, 100, 150.0),
                                filename="run_stats_history.csv")
         said = people.texts("wangqiang")
@@ -401,6 +437,12 @@ async def test_a_locust_csv_file_message_gives_the_light_without_ocr_and_an_over
         row = await check_of(db)
         assert row is not None and (row.light, row.problem) == ("yellow", "too_big")
         assert "🟡 黄灯（无法读取）" in people.card_text("wangqiang", "T21")
+
+        # Over the page cap: the same clear reply and yellow light.
+        await people.send_file("wangqiang", two_page_pdf(), filename="压测报告.pdf")
+        said = people.texts("wangqiang")
+        assert "文件页数太多（2 pages > 1），没有读取；请只发送结果页。" in said[1]
+        assert (await check_of(db)).problem == "too_many_pages"  # type: ignore[union-attr]
 
         # A downloadCode the platform does not know is refused by the fake, and the bot asks for the file again.
         people.fake.received.clear()
