@@ -428,6 +428,12 @@ async def test_a_locust_csv_file_message_gives_the_light_without_ocr_and_an_over
         assert row is not None and (row.method, row.source, row.filename) == ("locust", "chat_file", "run_stats_history.csv")
         assert {f["label"]: f["snippet"] for f in row.fields}["并发量"] == "max User Count=4200"
 
+        # DingTalk revoked the token: the download is refused (InvalidAuthentication), the token renewed, the file read.
+        people.fake.revoke_tokens(people.app)
+        await people.send_file("wangqiang", locust_history([1000, 5200], 200_000, 100, 150.0), filename="again_stats_history.csv")
+        assert people.fake.rejected[("messageFilesDownload", "auth")] == 1
+        assert people.texts("wangqiang")[1].startswith("T21「直播系统压测」交付物检查：🟢 绿灯")
+
         # Over the size cap (20 MB by default; here 1 MB): not read past the cap, a clear reply, yellow.
         big = locust_stats_csv() + b"#" * (3 * 1024 * 1024)
         await people.send_file("wangqiang", big, filename="run_stats.csv")
