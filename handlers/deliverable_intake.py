@@ -149,6 +149,8 @@ async def finish_check(ctx: Context, intake: DeliverableIntake, extraction: Extr
     if unsure is not None:
         await ctx.set_conversation(CONFIRM, {"check_id": check.id, "label": unsure.label, "step": "confirm"})
         ctx.reply(question(ctx.locale, unsure))
+    elif (conv := await ctx.conversation()) is not None and conv.kind == CONFIRM:
+        await ctx.clear_conversation()  # a question about an earlier file is moot: this one replaced it
     return check
 
 
@@ -191,7 +193,9 @@ async def on_confirm_answer(ctx: Context) -> None:
     label = str(data.get("label", ""))
     rule = next((r for r in rules.fields if r.label == label), None) if rules is not None else None
     field = _field(row, label) if row is not None else None
-    if row is None or task is None or rules is None or rule is None or field is None:
+    latest = await latest_check(ctx.session, ctx.tenant.key, task.id or 0) if task is not None else None
+    if (row is None or task is None or rules is None or rule is None or field is None
+            or latest is None or latest.id != row.id):
         await ctx.clear_conversation()
         ctx.reply(ctx.t("flow.nothing"))
         return

@@ -66,11 +66,6 @@ def add_intake(session: AsyncSession, tenant: str, userid: str, platform: str, *
     return row
 
 
-async def intake(session: AsyncSession, tenant: str, intake_id: int) -> DeliverableIntake | None:
-    return (await session.execute(select(DeliverableIntake).where(
-        col(DeliverableIntake.tenant) == tenant, col(DeliverableIntake.id) == intake_id))).scalar_one_or_none()
-
-
 async def claim_intakes(db: Database, now: datetime, limit: int = 5) -> list[DeliverableIntake]:
     """Pending files (and ones whose reader died) → reading, each claimed by one worker (a conditional update)."""
     now = utc(now)

@@ -249,8 +249,20 @@ async def test_with_two_open_tasks_a_card_asks_which_and_without_one_nothing_is_
         assert "收到「图片」，正在按 T23「直播系统压测报告」检查，稍等片刻。" in said
         row = await check_of(db, "T23")
         assert row is not None and row.method == "ocr" and row.light == "yellow" and await check_of(db, "T21") is None
-        # The card is used up: a second press is refused and changes nothing.
+        # The card is used up: it shows what was picked.
         assert "已选择 T23" in str(people.fake.cards[card["task_id"]].card)
+        assert said[-1] == "识别到 CPU峰值 87.5%，对吗？（回复「对」或「不对」）"
+
+        # A newer file for the same task replaces the check: the question about the old reading is moot.
+        await people.client.send_image("wangqiang", b"\x89PNG\r\n\x1a\nbroken")
+        await people.settle()
+        await people.press("wangqiang", people.card("wangqiang", "这份交付物属于哪个任务？"), "T23 弹幕压测")
+        assert "这个文件读不出来（not an image）" in people.texts("wangqiang")[-1]
+        await people.say("wangqiang", "对")
+        assert not any(t.startswith("已更新") for t in people.texts("wangqiang"))
+        row = await check_of(db, "T23")
+        assert row is not None and (row.light, row.problem) == ("yellow", "unreadable")
+        assert await count(db, DeliverableCheck) == 2
 
 
 async def test_an_image_over_the_pixel_cap_or_unreadable_gets_a_clear_reply_and_a_yellow_light(
