@@ -41,6 +41,20 @@ class SendResult:
 
 
 @dataclass
+class Download:
+    """A file a person sent in chat, fetched from the platform (at most the cap asked for)."""
+
+    content: bytes = b""
+    filename: str = ""
+    content_type: str = ""
+    # "too_big": the platform's file is over the cap (nothing past it was read); "gone": the platform
+    # no longer has it (expired or unknown reference); "failed": it could not be fetched now.
+    problem: str = ""
+    detail: str = ""
+    retry_after: float | None = None  # with "failed": worth another try after this many seconds
+
+
+@dataclass
 class OutboundItem:
     id: int  # outbox row id
     userid: str
@@ -73,6 +87,10 @@ class Adapter:
 
     async def send(self, tenant: TenantConfig, userid: str, message: Message) -> SendResult:
         raise NotImplementedError(f"{type(self).__name__}.send")
+
+    async def download(self, tenant: TenantConfig, ref: dict[str, str], max_bytes: int) -> Download:
+        """The bytes of a file a person sent (an Event of kind "file" carries `ref` in its values)."""
+        return Download(problem="gone", detail=f"{self.platform or type(self).__name__} does not take files")
 
     async def send_batch(self, tenant: TenantConfig, items: list[OutboundItem]) -> dict[int, SendResult]:
         """Send several messages of one tenant; adapters batch identical ones where the API allows."""

@@ -13,6 +13,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from bot.core.clock import Clock, utcnow
 from bot.core.config import Config, ConfigError
+from bot.deliverable_intake import IntakeWorker
 from bot.hooks import Hooks
 from bot.runtime import Runtime
 from handlers.router import Router
@@ -199,11 +200,16 @@ def build_app(runtime: Runtime, *, start_background: bool = True, role: Role = R
                             offset=runtime.offset)
             app["ticker"] = ticker
             ticker.start()
+            app["deliverable_intake"] = intake = IntakeWorker(runtime)  # files sent in chat, read off the loop
+            intake.start()
 
         async def _stop(app: web.Application) -> None:
             ticker = app.get("ticker")
             if ticker is not None:
                 ticker.stop()
+            intake = app.get("deliverable_intake")
+            if intake is not None:
+                await intake.stop()
             await runtime.stop()
 
         app.on_startup.append(_start)

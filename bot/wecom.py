@@ -29,12 +29,12 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.adapter import Adapter, OutboundItem, SendResult
+from bot.adapter import Adapter, Download, OutboundItem, SendResult
 from bot.core.clock import utcnow
 from bot.core.config import TenantConfig
 from bot.core.events import Event
 from bot.replay import ReplayGuard, body_digest
-from bot.wecom_api import WeComAPI, WeComError, WeComTransportError, jitter
+from bot.wecom_api import MediaTooBig, WeComAPI, WeComError, WeComTransportError, jitter
 from bot.wecom_approval import SOURCE, incoming as approval_incoming, parse_approval_change
 from bot.wecom_reconcile import approval_templates, stored_by_sweep, sweep as sweep_approvals
 from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto
@@ -110,6 +110,16 @@ def event_from_xml(tenant_key: str, msg: dict[str, Any]) -> Event | None:
         msgid = str(msg.get("MsgId", "")).strip()
         key = msgid or f"{userid}:{created}:{hashlib.sha1(content.encode()).hexdigest()[:16]}"
         return Event(kind="text", text=content, dedup_key="msg:" + key, **base)
+    if mtype == "image":
+        # An image a person sent the app (WWdoc 90239: PicUrl, MediaId valid 3 days, MsgId). The app's
+        # receive list has no file message (text, image, voice, video, location, link): files come
+        # another way (the upload link, an approval's attachment).
+        media_id = str(msg.get("MediaId", "")).strip()
+        msgid = str(msg.get("MsgId", "")).strip()
+        if not media_id:
+            raise CallbackRejected(400, "image message without MediaId")
+        return Event(kind="file", values={"ref": {"media_id": media_id}, "type": "image", "filename": ""},
+                     dedup_key="msg:" + (msgid or f"{userid}:{created}:{media_id[:40]}"), **base)
     if mtype != "event":
         return None
     name = str(msg.get("Event", "")).strip()
@@ -224,6 +234,24 @@ class WeComAdapter(Adapter):
             api = WeComAPI(tenant.wecom, session, **self.api_options)
             self._apis[tenant.key] = api
         return api
+
+    async def download(self, tenant: TenantConfig, ref: dict[str, str], max_bytes: int) -> Download:
+        """An image a person sent: media/get with its MediaId (valid 3 days; 40007 once it is not)."""
+        media_id = str(ref.get("media_id", ""))
+        if not media_id:
+            return Download(problem="gone", detail="no media_id")
+        try:
+            content, filename, ctype = await self.api(tenant).download_media(media_id, max_bytes)
+        except MediaTooBig as exc:
+            return Download(problem="too_big", detail=f"{exc.size} bytes > {max_bytes}")
+        except WeComError as exc:
+            if exc.errcode == 40007:
+                return Download(problem="gone", detail="40007 invalid media_id")
+            return Download(problem="failed", detail=f"{exc.errcode} {exc.errmsg}"[:200],
+                            retry_after=exc.retry_after if exc.retry_after is not None else None)
+        except WeComTransportError as exc:
+            return Download(problem="failed", detail=str(exc)[:200], retry_after=exc.retry_after)
+        return Download(content, filename, ctype)
 
     def _crypto(self, tenant: TenantConfig) -> WeComCrypto:
         assert tenant.wecom is not None

@@ -13,11 +13,13 @@ import asyncio
 import json
 import logging
 import random
+import re
 import secrets
 import time
 from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
+from urllib.parse import unquote
 
 import aiohttp
 
@@ -54,6 +56,22 @@ class WeComError(Exception):
     @property
     def transient(self) -> bool:
         return self.errcode in RETRYABLE_ERRORS
+
+
+class MediaTooBig(Exception):
+    """A media/get file over the cap asked for; `size` is what the platform declared (or what was read)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+_FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.I)
+
+
+def _disposition_filename(header: str) -> str:
+    m = _FILENAME.search(header or "")
+    return unquote(m.group(1)).strip() if m else ""
 
 
 class WeComTransportError(Exception):
@@ -268,6 +286,52 @@ class WeComAPI:
         if not isinstance(media_id, str) or not media_id:
             raise WeComTransportError("media/upload", "answer has no media_id")
         return media_id
+
+    async def download_media(self, media_id: str, max_bytes: int) -> tuple[bytes, str, str]:
+        """media/get (developer.work.weixin.qq.com/document/path/90254): (content, filename, content type).
+
+        Success is the file itself, like any HTTP download (`Content-disposition: attachment;
+        filename="…"`); a failure is a JSON body with errcode (40007 invalid media_id). A file over
+        `max_bytes` raises `MediaTooBig` without reading past the cap. Token errors refresh once.
+        """
+        for attempt in (1, 2):
+            token = await self.access_token()
+            window = self._windows.setdefault("media/get", RateWindow(API_CALLS_PER_MINUTE, 60.0, self._clock))
+            if window.wait_time():
+                raise WeComError(45009, "local per-API limit", "media/get", retry_after=window.wait_time())
+            window.add()
+            try:
+                async with self._session.get(self.base + "media/get",
+                                             params={"access_token": token, "media_id": media_id}) as resp:
+                    if resp.status != 200:
+                        raise WeComTransportError("media/get", f"HTTP {resp.status}")
+                    ctype = resp.headers.get("Content-Type", "")
+                    declared = resp.content_length
+                    if declared is not None and declared > max_bytes:
+                        raise MediaTooBig(declared)
+                    body = bytearray()
+                    async for chunk in resp.content.iter_chunked(64 * 1024):
+                        body += chunk
+                        if len(body) > max_bytes:
+                            raise MediaTooBig(declared or len(body))
+                    disposition = resp.headers.get("Content-Disposition", "")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise WeComTransportError("media/get", type(exc).__name__) from None
+            if ctype.startswith(("application/json", "text/plain")) or (not disposition and body[:1] == b"{"):
+                try:
+                    data = json.loads(bytes(body))
+                except (ValueError, UnicodeDecodeError):
+                    raise WeComTransportError("media/get", "an error answer that is not JSON") from None
+                code = int(data.get("errcode", 0) or 0) if isinstance(data, dict) else -1
+                if code in TOKEN_ERRORS or code == 41001:
+                    self.invalidate(token)
+                    if attempt == 1:
+                        continue
+                errmsg = str(data.get("errmsg", "")) if isinstance(data, dict) else ""
+                raise WeComError(code, errmsg, "media/get",
+                                 retry_after=jitter(6.0) if code in RETRYABLE_ERRORS else None)
+            return bytes(body), _disposition_filename(disposition), ctype
+        raise AssertionError("unreachable")
 
     async def create_menu(self, menu: dict[str, Any]) -> dict[str, Any]:
         return await self.call("POST", "menu/create", params={"agentid": self.cfg.agent_id}, json_body=menu)

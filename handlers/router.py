@@ -165,6 +165,8 @@ class Router:
         self.fallback: Handler | None = None
         # Facts from the company's workflows (kind "external"): they have no sender to check.
         self.external_handler: Handler | None = None
+        # Images and files people send in chat (kind "file"); one per bot.
+        self.file_handler: Handler | None = None
         self.table = CommandTable()
 
     # -- declaring ------------------------------------------------------------------------
@@ -227,6 +229,13 @@ class Router:
         self.external_handler = fn
         return fn
 
+    def file(self, fn: Handler) -> Handler:
+        """The handler of images and files people send (Event kind "file"); one per bot."""
+        if self.file_handler is not None:
+            raise ValueError(f"file handler registered twice (router {self.name!r})")
+        self.file_handler = fn
+        return fn
+
     def _add(self, table: dict[str, Any], key: str, value: Any) -> None:
         if key in table:
             raise ValueError(f"{key!r} registered twice (router {self.name!r})")
@@ -255,6 +264,8 @@ class Router:
             self.fallback = other.fallback
         if other.external_handler is not None:
             self.external(other.external_handler)
+        if other.file_handler is not None:
+            self.file(other.file_handler)
 
     def classify(self, text: str) -> tuple[str, str]:
         return self.table.classify(text)
@@ -287,6 +298,11 @@ class Router:
                 ctx.reply(ctx.t("help"))
         elif ev.kind == "text":
             await self._text(ctx)
+        elif ev.kind == "file":
+            if self.file_handler is not None:
+                await self.file_handler(ctx)
+            else:
+                ctx.reply(ctx.t("help"))
         # "enter" (the user opened the app) needs no answer: unsolicited messages annoy.
 
     async def _text(self, ctx: Context) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from handlers import (brief, competencies, contributions, feedback, goal_changes, profiles, tasks, trace,
-                      usage, weekly_action)
+from handlers import (brief, competencies, contributions, deliverable_intake, feedback, goal_changes, profiles,
+                      tasks, trace, usage, weekly_action)
 from handlers.deliverables import settings as _deliverable_settings  # noqa: F401  ([tenants.deliverables])
 from handlers.router import Router
 
@@ -22,6 +22,7 @@ def build_router() -> Router:
     root.include(contributions.router)
     root.include(profiles.router)
     root.include(usage.router)
+    root.include(deliverable_intake.router)
     return root
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from bot.core.files import create_private, private_dir, private_file
 from bot.core.clock import utcnow
 from bot.core.calendar import normalize_week, week_days
+from store.deliverables import deliverable_sheet_into
 from store.trace import RECEIVABLE_HEADER, RECEIVABLE_MONEY, receivable_sheet, write_response_sheet
 from store import competencies
 from store import usage
@@ -315,6 +316,8 @@ async def _write_xlsx(
             else:
                 cells.append(text_cell(task_ws, v) if isinstance(v, str) else v)
         task_ws.append(cells)
+
+    await deliverable_sheet_into(wb.create_sheet("交付物检查"), db, tenant, tz, header, text_cell, _layout)
 
     money_ws = wb.create_sheet("回款跟踪")
     _layout(money_ws, [10, 28, 30, 24, 14, 12, 10, 10, 30, 16, 14, 14])

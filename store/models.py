@@ -471,3 +471,32 @@ class DeliverableCheck(SQLModel, table=True):
     fields: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     override_by: str = ""  # the PMO who let a red task close
     override_at: Optional[datetime] = _ts()
+    override_reason: str = ""  # what the PMO gave as the reason (放行 T3 客户已书面确认)
+
+
+class DeliverableIntake(SQLModel, table=True):
+    """An image or file a person sent in chat, on its way to a deliverable check.
+
+    Stored by the handler of the chat message (in the inbox's transaction), then fetched from the
+    platform and read outside it by the intake worker; the person's message event is kept so the
+    answer goes back to the same conversation. status: choose (waiting for the person to say which
+    task) · pending · reading · done · failed.
+    """
+
+    __tablename__ = "deliverable_intake"
+    __table_args__ = (Index("ix_deliverable_intake_status", "status", "claimed_until"),
+                      Index("ix_deliverable_intake_person", "tenant", "userid", "created_at"))
+    id: Optional[int] = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=40)
+    userid: str = Field(max_length=255)
+    platform: str = Field(max_length=20)
+    task_id: Optional[int] = None
+    file_type: str = ""  # image | file
+    filename: str = ""
+    event: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    created_at: datetime = _ts(nullable=False)
+    claimed_until: Optional[datetime] = _ts()
+    check_id: Optional[int] = None
+    error: str = ""

@@ -162,6 +162,14 @@ COMMANDS: dict[str, Command] = {
          Attempt("进度 T3 阻塞 等待供应商回复", "report_task", "T3", "task.no_right.report", changes=TASK_TABLES),
          Attempt("进度 T1 进行中", "report_task", "T1", "task.no_right.report", changes=TASK_TABLES)),
         "进度 T1 进行中"),
+    "deliverable_override": Command(
+        "edit_task",
+        "the task's deliverable light, to the PMO releasing it and the owner",
+        (Attempt("放行 {elsewhere_task} 客户已书面确认", "never", refusal="task.unknown"),
+         # The matrix's world has no red check, so an allowed release says so and changes nothing
+         # (tests/test_deliverable_intake.py releases a red one).
+         Attempt("放行 T3 客户已书面确认", "edit_task", "T3", "deliv.override.no_right")),
+        "放行 T3 客户已书面确认"),
     "edit": Command("own", "the sender's own weekly action",
                     (Attempt("修改 @{elsewhere}", "never", refusal="witness.none"),), "修改 @李娜"),
     "done": Command("own", "the sender's own weekly action; the witness is asked to confirm",

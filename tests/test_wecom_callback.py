@@ -112,12 +112,18 @@ async def test_inbound_kinds_map_to_events(bot: BotUnderTest, fake: FakeWeCom) -
     assert await c.enter("wangqiang") == [200]
     # kinds the bot does not handle are acknowledged and not stored
     assert await c.post(c.event_xml("wangqiang", "subscribe")) == [200]
+    voice = (f"<xml>{c._head('wangqiang')}<MsgType>voice</MsgType><MediaId>v</MediaId><Format>amr</Format>"
+             f"<MsgId>54</MsgId><AgentID>{fake.agent_id}</AgentID></xml>")
+    assert await c.post(voice) == [200]
+    # an image is a file event (a deliverable), keyed on its MsgId, carrying the MediaId to fetch it by
     image = (f"<xml>{c._head('wangqiang')}<MsgType>image</MsgType><PicUrl>http://x</PicUrl>"
              f"<MediaId>m</MediaId><MsgId>55</MsgId><AgentID>{fake.agent_id}</AgentID></xml>")
     assert await c.post(image) == [200]
     rows = await inbox(bot)
-    assert [r["kind"] for r in rows] == ["action", "menu", "enter"]
-    action, menu, _enter = rows
+    assert [r["kind"] for r in rows] == ["action", "menu", "enter", "file"]
+    action, menu, _enter, image_event = rows
+    assert image_event["values"] == {"ref": {"media_id": "m"}, "type": "image", "filename": ""}
+    assert image_event["dedup_key"] == "msg:55"
     assert action["values"] == {"who": ["u1"]} and action["card_id"] == "c0002"
     assert action["hint"]["response_code"]
     assert action["dedup_key"].startswith("card:wangqiang:")

@@ -5,7 +5,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 # "external": a fact from a workflow (store/external_events.py), not a person's message.
-EventKind = Literal["text", "action", "menu", "enter", "external"]
+# "file": an image or file a person sent in chat; `values` holds the platform's reference to fetch it by.
+EventKind = Literal["text", "action", "menu", "enter", "external", "file"]
 
 
 @dataclass

@@ -33,7 +33,7 @@ from typing import Any, Awaitable
 from aiohttp import web
 from dingtalk_stream import AckMessage
 
-from bot.adapter import Adapter, OutboundItem, SendResult
+from bot.adapter import Adapter, Download, OutboundItem, SendResult
 from bot.core.config import TenantConfig
 from bot.core.events import Event
 from bot.dingtalk.api import MAX_BATCH_USERS, DingTalkApi, DingTalkApiError
@@ -233,6 +233,26 @@ class DingTalkAdapter(Adapter):
         return url
 
     # -- outbound --------------------------------------------------------------------------
+    async def download(self, tenant: TenantConfig, ref: dict[str, str], max_bytes: int) -> Download:
+        """A picture or file a person sent the robot: its downloadCode → a downloadUrl → the bytes."""
+        code = str(ref.get("download_code", ""))
+        if not code:
+            return Download(problem="gone", detail="no downloadCode")
+        api = self.api(tenant)
+        try:
+            url = await api.message_file_url(code)
+            content, ctype, status = await api.fetch(url, max_bytes)
+        except DingTalkApiError as exc:
+            if exc.permanent and 400 <= exc.status < 500:
+                return Download(problem="gone", detail=str(exc)[:200])
+            return Download(problem="failed", detail=str(exc)[:200], retry_after=exc.retry_after)
+        if status == 413:
+            return Download(problem="too_big", detail=f"over {max_bytes} bytes")
+        if status != 200:
+            return Download(problem="gone" if 400 <= status < 500 else "failed", detail=f"downloadUrl HTTP {status}",
+                            retry_after=None if 400 <= status < 500 else 5.0)
+        return Download(content, "", ctype)
+
     async def send(self, tenant: TenantConfig, userid: str, message: Message) -> SendResult:
         return (await self.send_batch(tenant, [OutboundItem(id=0, userid=userid, message=message)]))[0]
 

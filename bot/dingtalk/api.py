@@ -304,6 +304,35 @@ class DingTalkApi:
             raise DingTalkApiError("media upload returned no media_id", retry_after=5.0)
         return media_id
 
+    async def message_file_url(self, download_code: str) -> str:
+        """The temporary downloadUrl of a file or picture a person sent the robot (robot messageFiles/download)."""
+        resp = await self.call("POST", "/v1.0/robot/messageFiles/download",
+                               {"downloadCode": download_code, "robotCode": self.cfg.robot_code})
+        url = resp.get("downloadUrl")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise DingTalkApiError("messageFiles/download returned no downloadUrl", retry_after=5.0)
+        return url
+
+    async def fetch(self, url: str, max_bytes: int) -> tuple[bytes, str, int]:
+        """GET a downloadUrl (no token: the URL is the credential): (content, content type, status).
+
+        Stops reading past `max_bytes` and returns what it has with status 413, so a file over the cap
+        costs no more than the cap."""
+        try:
+            async with self._http().get(url) as r:
+                if r.status != 200:
+                    return b"", "", r.status
+                if r.content_length is not None and r.content_length > max_bytes:
+                    return b"", r.headers.get("Content-Type", ""), 413
+                body = bytearray()
+                async for chunk in r.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        return b"", r.headers.get("Content-Type", ""), 413
+                return bytes(body), r.headers.get("Content-Type", ""), 200
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise DingTalkApiError(f"GET downloadUrl: {type(exc).__name__}", retry_after=5.0) from None
+
     async def session_reply(self, url: str, body: dict[str, Any]) -> None:
         """Reply through a message's sessionWebhook (no token: the URL is the credential)."""
         await self._window.wait("sessionWebhook")

@@ -53,6 +53,20 @@ def robot_event(tenant: TenantConfig, data: Any) -> Event | None:
         if not isinstance(parts, list):
             raise InvalidCallback("richText message without content.richText")
         content = "".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+    elif msgtype in ("picture", "file"):
+        # content.downloadCode, exchanged with POST /v1.0/robot/messageFiles/download {downloadCode,
+        # robotCode} for a downloadUrl (open.dingtalk.com … download-the-file-content-of-the-robot-
+        # receiving-message); a file also has content.fileName. Files arrive in 1:1 chats only.
+        media = data.get("content")
+        code = media.get("downloadCode") if isinstance(media, dict) else None
+        if not isinstance(code, str) or not code:
+            raise InvalidCallback(f"{msgtype} message without content.downloadCode")
+        assert isinstance(media, dict)
+        name = media.get("fileName")
+        return Event(tenant=tenant.key, platform="dingtalk", userid=userid, kind="file",
+                     values={"ref": {"download_code": code}, "type": "image" if msgtype == "picture" else "file",
+                             "filename": name if isinstance(name, str) else ""},
+                     hint=_reply_hint(data, conv_type), dedup_key=f"msg:{msg_id}")
     else:
         log.info("dingtalk %s: ignoring a %s message from %s", tenant.key, msgtype, userid)
         return None
@@ -67,14 +81,18 @@ def robot_event(tenant: TenantConfig, data: Any) -> Event | None:
         staff = u.get("staffId")
         if isinstance(staff, str) and staff and staff not in mentions:
             mentions.append(staff)
+    return Event(tenant=tenant.key, platform="dingtalk", userid=userid, kind="text", text=content.strip(),
+                 mentions=mentions, hint=_reply_hint(data, conv_type), dedup_key=f"msg:{msg_id}")
+
+
+def _reply_hint(data: dict[str, Any], conv_type: str) -> dict[str, Any]:
     hint: dict[str, Any] = {"conversation_id": data.get("conversationId") if isinstance(data.get("conversationId"), str) else "",
                             "conversation_type": conv_type}
     webhook, expires = data.get("sessionWebhook"), data.get("sessionWebhookExpiredTime")
     if isinstance(webhook, str) and webhook.startswith(("https://", "http://")) and isinstance(expires, int):
         hint["session_webhook"] = webhook
         hint["expires"] = expires
-    return Event(tenant=tenant.key, platform="dingtalk", userid=userid, kind="text", text=content.strip(),
-                 mentions=mentions, hint=hint, dedup_key=f"msg:{msg_id}")
+    return hint
 
 
 def _json_field(data: dict[str, Any], key: str) -> Any:

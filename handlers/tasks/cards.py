@@ -8,6 +8,7 @@ from sqlalchemy import select
 from bot.core.timeutil import aware
 from cards.model import Button, Card
 from handlers.context import Context
+from handlers.deliverables import view as deliverable_view
 from handlers.feedback import GiveFeedback
 from handlers.tasks.formatting import fmt_since, fmt_time, names, status_label
 from handlers.tasks.lookups import project_of
@@ -34,6 +35,7 @@ async def task_fields(ctx: Context, task: Task, *, with_owner: bool = False) -> 
     collab = collaborator_list(task)
     if collab:
         fields.append((ctx.t("task.field.collaborators"), await names(ctx, collab)))
+    fields += await deliverable_view.card_fields(ctx, task)
     return fields
 
 

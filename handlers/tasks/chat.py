@@ -7,6 +7,7 @@ from bot.core.calendar import WorkCalendar
 from bot.core.timeutil import aware
 from handlers import tasks_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
+from handlers.deliverables import view as deliverable_view
 from handlers.people import Directory, tenant_directory
 from handlers.router import Router
 from handlers.tasks.cards import send_owner_card, show_task
@@ -224,7 +225,8 @@ async def list_my_tasks(ctx: Context) -> None:
     if theirs:
         lines.append(ctx.t("task.list.pmo", n=len(theirs), projects="、".join(sorted(p.name for p in run.values()))))
         for t in theirs:
-            lines.append(await _list_line(ctx, t, "｜" + ctx.t("task.field.owner") + " " + await ctx.name_of(t.owner_userid)))
+            lines.append(await _list_line(ctx, t, "｜" + ctx.t("task.field.owner") + " " + await ctx.name_of(t.owner_userid)
+                                          + await deliverable_view.list_mark(ctx, t)))
     lines.append(ctx.t("task.list.hint", code=(mine or theirs)[0].code))
     ctx.reply("\n".join(lines))
 

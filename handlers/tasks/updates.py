@@ -6,6 +6,7 @@ from datetime import datetime
 from bot.core.calendar import WorkCalendar
 from bot.core.timeutil import aware
 from handlers.context import Context
+from handlers.deliverables import view as deliverable_view
 from handlers.tasks.cards import OWNER_CARD, close_escalation_cards, send_owner_card
 from handlers.tasks.formatting import fmt_time, local, status_label
 from handlers.tasks.grammar import VAGUE_DELIVERABLES
@@ -41,8 +42,14 @@ async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from
         await ask(ctx, ASK_BLOCK_REASON, {"task_id": task.id, "from_card": from_card}, "task.ask.reason", code=task.code)
         return
     if status == DONE:
+        refusal = await deliverable_view.done_refusal(ctx, task, by=ctx.event.userid,
+                                                      pmo=(p.pmo_userid if (p := await project_of(ctx, task)) else ""))
+        if refusal:
+            ctx.reply(refusal)
+            return
         if note.casefold() in VAGUE_DELIVERABLES or (note and len(note) < 2):
             note = ""
+        note = note or await deliverable_view.delivered_note(ctx, task)
         if task.deliverable_template and not note:
             await ask(ctx, ASK_DELIVERABLE, {"task_id": task.id, "from_card": from_card}, "task.ask.deliverable",
                        code=task.code, template=task.deliverable_template)

@@ -231,6 +231,9 @@ class FakeDingTalk:
         self.filtered: set[str] = set()  # people batchSend reports in filteredStaffIdList
         self.unanswerable_presses: list[str] = []  # presses the real platform would never deliver
         self.media: dict[str, tuple[FakeApp, str, bytes]] = {}
+        # downloadCode of a picture or file a person sent → (app, file name, content); downloadUrl token → content
+        self.received: dict[str, tuple[FakeApp, str, bytes]] = {}
+        self.download_urls: dict[str, tuple[bytes, float]] = {}
         self.routes: dict[tuple[str, str], tuple[str, str]] = {}
         # OA approval instances by processInstanceId: the `result` GET /v1.0/workflow/processInstances answers
         self.process_instances: dict[str, dict[str, Any]] = {}
@@ -270,6 +273,8 @@ class FakeDingTalk:
         r.add_post("/robot/sendBySession", self._session_webhook)
         r.add_post("/media/upload", self._media_upload)
         r.add_get("/v1.0/workflow/processInstances", self._process_instance)
+        r.add_post("/v1.0/robot/messageFiles/download", self._message_file_download)
+        r.add_get("/robot-files/{token}", self._robot_file)
         r.add_post("/topapi/v2/department/get", self._dept_get)
         r.add_post("/topapi/v2/department/listsub", self._dept_listsub)
         r.add_post("/topapi/v2/user/list", self._user_list)
@@ -988,6 +993,48 @@ class FakeDingTalk:
         self.media[media_id] = (app, filename, content)
         return web.json_response({"errcode": 0, "errmsg": "ok", "media_id": media_id, "type": media_type,
                                   "created_at": self.now_ms()})
+
+    # -- files people send the robot -----------------------------------------------------
+    async def push_file_message(self, app: FakeApp, userid: str, content: bytes, *, filename: str = "",
+                                picture: bool = False, msg_id: str = "") -> Frame:
+        """A person sends the robot a picture (msgtype picture, content.downloadCode) or a file (msgtype
+        file, content.downloadCode + fileName), in a 1:1 chat: files are only received 1:1 (DP receive.md)."""
+        code = "dc" + uuid.uuid4().hex
+        self.received[code] = (app, filename, content)
+        data = self.robot_message(app, userid, "", msg_id=msg_id)
+        del data["text"]
+        data["msgtype"] = "picture" if picture else "file"
+        data["content"] = {"downloadCode": code} if picture else {"downloadCode": code, "fileName": filename}
+        return await self._push(app, ROBOT_TOPIC, data, "robot")
+
+    async def _message_file_download(self, request: web.Request) -> web.Response:
+        """POST /v1.0/robot/messageFiles/download {downloadCode, robotCode} → {downloadUrl} (robot_1_0
+        DownloadMessageFile in aliyun/dingtalk-sdk; the SDK's get_image_download_url). [?] The codes of an
+        unknown downloadCode or a robotCode of another robot are not documented: the fake refuses both
+        with HTTP 400 and never hands out another robot's file."""
+        app, denied = await self._new_style_gate(request, "messageFilesDownload")
+        if denied is not None:
+            return denied
+        assert app is not None
+        body = await self._json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("downloadCode"), str) or not body["downloadCode"]:
+            return self._new_error(400, "MissingdownloadCode", "downloadCode is mandatory for this action.")
+        if not isinstance(body.get("robotCode"), str) or not body["robotCode"]:
+            return self._new_error(400, "MissingrobotCode", "robotCode is mandatory for this action.")
+        entry = self.received.get(body["downloadCode"])
+        if body["robotCode"] != app.robot_code or entry is None or entry[0] is not app:
+            self.rejected[("messageFilesDownload", "unknown")] += 1
+            return self._new_error(400, "invalidParameter.downloadCode", "downloadCode 无效")
+        token = uuid.uuid4().hex
+        # [?] how long a downloadUrl lives is not documented ("临时下载链接"): the fake gives an hour.
+        self.download_urls[token] = (entry[2], time.monotonic() + 3600)
+        return web.json_response({"downloadUrl": f"{self.base_url}/robot-files/{token}"})
+
+    async def _robot_file(self, request: web.Request) -> web.StreamResponse:
+        entry = self.download_urls.get(request.match_info["token"])
+        if entry is None or entry[1] < time.monotonic():
+            return web.Response(status=403, text="AccessDenied")  # an OSS-style refusal of a stale link [?]
+        return web.Response(body=entry[0], content_type="application/octet-stream")
 
     # -- cards ------------------------------------------------------------------------
     def _card_data(self, raw: Any) -> dict[str, Any] | str:

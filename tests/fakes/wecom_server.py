@@ -1,7 +1,7 @@
 """A strict fake WeCom on 127.0.0.1:0: the server API the bot calls and the callbacks WeCom makes.
 
 Server side (`/cgi-bin/...`): gettoken, message/send, message/update_template_card,
-media/upload, menu/create, department/list, user/simplelist. Requests are checked
+media/upload, media/get, menu/create, department/list, user/simplelist. Requests are checked
 the way WeCom checks them (token, agentid, payload shapes, recipient limits, card
 field limits, the documented suggested lengths as hard limits so renderer
 regressions show) and answered with WeCom's errcodes. Faults can be queued or
@@ -234,6 +234,7 @@ class FakeWeCom:
         }
         for (method, path), fn in routes.items():
             app.router.add_route(method, "/cgi-bin/" + path, self._wrap(path, fn))
+        app.router.add_get("/cgi-bin/media/get", self._media_get)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -555,6 +556,40 @@ class FakeWeCom:
                                 "expires": self.now() + 3 * 24 * 3600}
         return {"type": kind, "media_id": media_id, "created_at": str(int(self.now()))}
 
+    def receive_media(self, content: bytes, filename: str, kind: str = "image") -> str:
+        """What WeCom keeps of an image a person sends the app: a media_id valid 3 days (WWdoc 90239)."""
+        media_id = secrets.token_urlsafe(32)
+        self.media[media_id] = {"type": kind, "filename": filename, "content": content,
+                                "expires": self.now() + 3 * 24 * 3600}
+        return media_id
+
+    async def _media_get(self, request: web.Request) -> web.StreamResponse:
+        """GET media/get?access_token=&media_id= (WWdoc 90254): success is the file itself, as a plain HTTP
+        download with `Content-disposition: attachment; filename="…"`; an error is a JSON errcode body
+        (40007 invalid media_id). A media_id past its 3 days is refused as 40007 too [?]: WeCom documents
+        the 3 days, not the code an expired one gets."""
+        fault = self._fault("media/get")
+        if fault is not None and isinstance(fault.kind, int):
+            self.calls.append(("media/get", fault.kind))
+            return web.json_response({"errcode": fault.kind, "errmsg": "injected fault"})
+        try:
+            self._check_token(request)
+            media_id = request.query.get("media_id", "")
+            if not media_id:
+                raise Reject(41006, "media_id missing")
+            item = self.media.get(media_id)
+            if item is None or item["expires"] <= self.now():
+                raise Reject(INVALID_MEDIA, "invalid media_id")
+        except Reject as exc:
+            self.calls.append(("media/get", exc.errcode))
+            return web.json_response({"errcode": exc.errcode, "errmsg": exc.errmsg})
+        self.calls.append(("media/get", 0))
+        ctype = {"image": "image/png" if item["content"].startswith(b"\x89PNG") else "image/jpeg"}.get(
+            item["type"], "application/octet-stream")
+        return web.Response(body=item["content"], headers={
+            "Content-Type": ctype, "Content-disposition": f'attachment; filename="{item["filename"]}"',
+            "Cache-Control": "no-cache, must-revalidate"})
+
     async def _menu_create(self, request: web.Request) -> dict[str, Any]:
         try:
             agent = int(request.query.get("agentid", ""))
@@ -769,6 +804,20 @@ class CallbackClient:
                     f"</UserId><Party><![CDATA[1]]></Party></Applyer>{records}"
                     f"<StatuChangeEvent>{change}</StatuChangeEvent></ApprovalInfo>")
         return self.event_xml("sys", "sys_approval_change", approval)
+
+    def image_xml(self, userid: str, media_id: str) -> str:
+        """An image message (WWdoc 90239): PicUrl, MediaId, MsgId, AgentID."""
+        self._msgid += 1
+        return (f"<xml>{self._head(userid)}<MsgType><![CDATA[image]]></MsgType>"
+                f"<PicUrl><![CDATA[{self.fake.url}/pic/{media_id[:12]}]]></PicUrl>"
+                f"<MediaId><![CDATA[{media_id}]]></MediaId><MsgId>{self._msgid}</MsgId>"
+                f"<AgentID>{self.fake.agent_id}</AgentID></xml>")
+
+    async def send_image(self, userid: str, content: bytes, filename: str = "IMG_0001.png") -> str:
+        """A person sends the app an image; returns its media_id."""
+        media_id = self.fake.receive_media(content, filename)
+        await self.post(self.image_xml(userid, media_id))
+        return media_id
 
     async def say(self, userid: str, content: str, **kw: Any) -> list[int | str]:
         return await self.post(self.text_xml(userid, content), **kw)

@@ -1,0 +1,142 @@
+"""The intake worker: fetch the files people sent in chat and read them, outside any handler's transaction.
+
+The chat handler (handlers/deliverable_intake.py) stores an intake row in the inbox event's transaction
+and answers at once. This worker claims pending rows, downloads the bytes through the platform's adapter
+(capped: nothing past the size cap is read), runs the extraction in the process pool (OCR never on the
+event loop), then in one short transaction records the light, the replies (outbox) and the task card,
+as the finished turn of the person's file message. A platform failure is retried later; after
+MAX_ATTEMPTS the person is told to send the file again.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from bot.adapter import Download
+from bot.core.clock import utcnow
+from bot.core.events import Event
+from handlers.context import Context
+from handlers.deliverable_intake import finish_check, rules_of
+from handlers.deliverables.extract import Extraction
+from handlers.deliverables.ocr import ExtractionPool
+from handlers.deliverables.settings import DeliverableSettings
+from handlers.deliverables.texts import problem_reply
+from store.deliverables import MAX_ATTEMPTS, claim_intakes, finish_intake, retry_intake
+from store.models import DeliverableIntake, Employee, Task
+
+log = logging.getLogger(__name__)
+
+
+class IntakeWorker:
+    def __init__(self, runtime: Any, pool: ExtractionPool | None = None, *, idle: float = 1.0) -> None:
+        self.runtime = runtime
+        self.pool = pool or ExtractionPool()
+        self.idle = idle
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="deliverable-intake")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.pool.close()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                n = await self.run_once()
+            except Exception:
+                log.exception("deliverable intake step failed")
+                n = 0
+            if not n:
+                await asyncio.sleep(self.idle)
+
+    async def run_once(self) -> int:
+        """Read every claimable file once; the number handled."""
+        rows = await claim_intakes(self.runtime.db, utcnow())
+        for row in rows:
+            await self._one(row)
+        if rows:
+            self.runtime.wake_outbox()
+        return len(rows)
+
+    async def _one(self, row: DeliverableIntake) -> None:
+        tenant = self.runtime.tenant(row.tenant)
+        adapter = self.runtime.adapters.get(row.platform)
+        if tenant is None or adapter is None:
+            await self._give_up(row, f"no tenant or adapter for {row.tenant}/{row.platform}", None)
+            return
+        settings = DeliverableSettings.of(tenant)
+        limits = settings.limits()
+        event = Event.from_dict(row.event)
+        ref = event.values.get("ref") if isinstance(event.values.get("ref"), dict) else {}
+        got: Download = await adapter.download(tenant, {k: str(v) for k, v in (ref or {}).items()}, limits.max_bytes)
+        if got.problem == "failed":
+            if row.attempts < MAX_ATTEMPTS:
+                await retry_intake(self.runtime.db, row.id or 0, utcnow(), got.retry_after or 30.0, got.detail)
+                return
+            await self._give_up(row, got.detail, "failed")
+            return
+        if got.problem == "gone":
+            await self._give_up(row, got.detail, "gone")
+            return
+        if got.problem == "too_big":
+            extraction = Extraction("", problem="too_big", detail=got.detail)
+        else:
+            filename = row.filename or got.filename
+            rules = await self._rules(row, tenant)
+            if rules is None:
+                extraction = Extraction("", problem="unsupported", detail="no field rules for the task")
+            else:
+                pool = self.pool
+                pool.timeout = settings.ocr_timeout_seconds
+                extraction = await pool.check(got.content, filename, rules.fields, limits)
+            if not row.filename and got.filename:
+                row.filename = got.filename[:200]
+        async with self.runtime.db.transaction() as s:
+            fresh = await s.get(DeliverableIntake, row.id)
+            if fresh is None or fresh.status != "reading":
+                return  # another worker finished it after our claim ran out
+            fresh.filename = row.filename
+            ctx = await self._context(s, tenant, event)
+            await finish_check(ctx, fresh, extraction)
+
+    async def _rules(self, row: DeliverableIntake, tenant: Any) -> Any:
+        async with self.runtime.db.session() as s:
+            task = await s.get(Task, row.task_id) if row.task_id is not None else None
+            if task is None or task.tenant != row.tenant:
+                return None
+            ctx = Context(session=s, tenant=tenant, now=self.runtime.now_for(tenant.key),
+                          event=Event.from_dict(row.event))
+            return rules_of(ctx, task)
+
+    async def _context(self, s: Any, tenant: Any, event: Event) -> Context:
+        me = (await s.execute(select(Employee).where(
+            col(Employee.tenant) == tenant.key, col(Employee.userid) == event.userid))).scalar_one_or_none()
+        return Context(session=s, tenant=tenant, event=event, me=me, now=self.runtime.now_for(tenant.key),
+                       data_dir=self.runtime.config.server.data_dir)
+
+    async def _give_up(self, row: DeliverableIntake, detail: str, problem: str | None) -> None:
+        """The file cannot be had from the platform: the person is told (nothing was read, no light)."""
+        log.warning("deliverable intake %s of %s given up: %s", row.id, row.tenant, detail)
+        tenant = self.runtime.tenant(row.tenant)
+        async with self.runtime.db.transaction() as s:
+            fresh = await s.get(DeliverableIntake, row.id)
+            if fresh is None:
+                return
+            finish_intake(fresh, "failed", error=detail)
+            if tenant is not None and problem is not None:
+                ctx = await self._context(s, tenant, Event.from_dict(row.event))
+                cap = DeliverableSettings.of(tenant).max_file_mb
+                ctx.reply(problem_reply(ctx.locale, problem, detail, cap))

@@ -1,0 +1,261 @@
+"""Deliverables sent in chat: which task a file is for, the check's answer, the owner's confirmation of
+an uncertain OCR reading, and a PMO's release of a red deliverable.
+
+    王强 sends a screenshot  → his one open task with a deliverable template takes it (several: a card
+                               asks which) → stored as an intake; the intake worker (bot/) fetches the
+                               bytes and reads them outside this transaction, then `finish_check` here
+                               records the light, answers and shows it on the task card
+    识别到 CPU峰值 87.5%，对吗？ → 对 / 不对 / 不对 85% / 85%
+    放行 T3 客户已书面确认     → the project's PMO lets a red task close as done (audited)
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from cards.model import Button, Card
+from handlers.actions import CardAction
+from handlers.context import Context
+from handlers.deliverables.answers import parse_answer
+from handlers.deliverables.extract import Extraction
+from handlers.deliverables.lights import FieldResult, confirm, judge, verdict_of
+from handlers.deliverables.rules import TemplateRules, template_for
+from handlers.deliverables.settings import DeliverableSettings
+from handlers.deliverables.texts import problem_reply, question, summary, values_line
+from handlers.deliverables.view import row_summary
+from handlers.router import Router
+from handlers.tasks.cards import send_owner_card
+from handlers.tasks.lookups import project_of
+from handlers.tasks.permissions import may_edit
+from store import audit
+from store.deliverables import (add_intake, finish_intake, latest_check, record_check, set_override,
+                                update_fields)
+from store.models import DeliverableCheck, DeliverableIntake, Task
+from store.tasks import OPEN_STATUSES, find_task
+
+router = Router("deliverable_intake")
+
+PICK_CARD = "deliv_pick"
+CONFIRM = "deliv_confirm"
+OVERRIDE = "deliverable_override"  # the audit action of a PMO's release
+MAX_CHOICES = 5  # WeCom cards take 6 buttons; one row per task keeps the card readable
+
+
+class PickTask(CardAction, prefix="dpick"):
+    intake: int
+    task: int
+
+
+def rules_of(ctx: Context, task: Task) -> TemplateRules | None:
+    return template_for(task.deliverable_template, DeliverableSettings.of(ctx.tenant).rules) \
+        if task.deliverable_template else None
+
+
+async def _open_tasks_with_rules(ctx: Context) -> list[Task]:
+    rows = (await ctx.session.execute(select(Task).where(
+        col(Task.tenant) == ctx.tenant.key, col(Task.owner_userid) == ctx.event.userid,
+        col(Task.status).in_(OPEN_STATUSES)).order_by(col(Task.due_at), col(Task.code)))).scalars()
+    return [t for t in rows if rules_of(ctx, t) is not None]
+
+
+def _shown_name(ctx: Context, filename: str) -> str:
+    return filename or ctx.t("deliv.file.image")
+
+
+# -- a file arrives ---------------------------------------------------------------------------------
+@router.file
+async def on_file(ctx: Context) -> None:
+    ev = ctx.event
+    tasks = await _open_tasks_with_rules(ctx)
+    if not tasks:
+        ctx.reply(ctx.t("deliv.no_task"))
+        return
+    filename = str(ev.values.get("filename") or "")
+    file_type = "image" if ev.values.get("type") == "image" else "file"
+    row = add_intake(ctx.session, ctx.tenant.key, ev.userid, ev.platform, at=ctx.now,
+                     task_id=tasks[0].id if len(tasks) == 1 else None, file_type=file_type, filename=filename,
+                     event=ev.to_dict())
+    if len(tasks) == 1:
+        rules = rules_of(ctx, tasks[0])
+        ctx.reply(ctx.t("deliv.got", name=_shown_name(ctx, filename), code=tasks[0].code,
+                        template=rules.name if rules else ""))
+        return
+    await ctx.session.flush()
+    assert row.id is not None
+    buttons = [Button(PickTask(intake=row.id, task=t.id or 0).pack(), f"{t.code} {t.title}"[:10])
+               for t in tasks[:MAX_CHOICES]]
+    body = ctx.t("deliv.pick.body", n=len(tasks)) + "\n" + "\n".join(f"· {t.code} {t.title}" for t in tasks[:MAX_CHOICES])
+    await ctx.issue_card(ev.userid, PICK_CARD, Card(title=ctx.t("deliv.pick.title"), body=body, buttons=buttons),
+                         ref_id=row.id)
+
+
+# Every button of the pick card is a PickTask, so the card kind needs no handler of its own; the router
+# checks the presser is the one it was sent to, and the press is checked against the intake again here.
+@router.action(PickTask)
+async def on_pick(ctx: Context, card: Any, action: PickTask) -> None:
+    intake = (await ctx.session.execute(select(DeliverableIntake).where(
+        col(DeliverableIntake.tenant) == ctx.tenant.key, col(DeliverableIntake.id) == action.intake,
+        col(DeliverableIntake.userid) == ctx.event.userid))).scalar_one_or_none()
+    task = (await ctx.session.execute(select(Task).where(
+        col(Task.tenant) == ctx.tenant.key, col(Task.id) == action.task))).scalar_one_or_none()
+    if intake is None or intake.status != "choose" or card.ref_id != intake.id:
+        ctx.reply(ctx.t("card.used"))
+        return
+    if (task is None or task.owner_userid != ctx.event.userid or task.status not in OPEN_STATUSES
+            or rules_of(ctx, task) is None):
+        ctx.reply(ctx.t("deliv.pick.gone"))
+        return
+    intake.task_id, intake.status = task.id, "pending"
+    ctx.session.add(intake)
+    await ctx.close_card(card, ctx.t("deliv.pick.done", code=task.code))
+    rules = rules_of(ctx, task)
+    ctx.reply(ctx.t("deliv.got", name=_shown_name(ctx, intake.filename), code=task.code,
+                    template=rules.name if rules else ""))
+
+
+# -- the check's answer (called by the intake worker, in its own transaction) --------------------------------
+async def finish_check(ctx: Context, intake: DeliverableIntake, extraction: Extraction) -> DeliverableCheck | None:
+    """Record the light of what was read, answer the person, show it on the task card and ask about
+    an uncertain OCR reading. `ctx` is the turn of the person's file message, finished now."""
+    task = (await ctx.session.execute(select(Task).where(
+        col(Task.tenant) == ctx.tenant.key, col(Task.id) == intake.task_id))).scalar_one_or_none()
+    rules = rules_of(ctx, task) if task is not None else None
+    if task is None or rules is None:
+        finish_intake(intake, "failed", error="the task or its template rules are gone")
+        ctx.session.add(intake)
+        ctx.reply(ctx.t("deliv.pick.gone"))
+        return None
+    settings = DeliverableSettings.of(ctx.tenant)
+    verdict = judge(rules, extraction, settings.min_ocr_confidence)
+    check = await record_check(
+        ctx.session, ctx.tenant.key, task.id or 0, at=ctx.now, by_userid=intake.userid,
+        source="chat_image" if intake.file_type == "image" else "chat_file", filename=intake.filename,
+        template=rules.name, method=extraction.method, problem=extraction.problem, light=verdict.light,
+        reason=verdict.reason, fields=verdict.to_json())
+    finish_intake(intake, "done", check_id=check.id)
+    ctx.session.add(intake)
+    head = summary(ctx.locale, verdict)
+    if extraction.problem:
+        ctx.reply(ctx.t("deliv.result.problem", code=task.code, title=task.title, summary=head,
+                        why=problem_reply(ctx.locale, extraction.problem, extraction.detail, settings.max_file_mb)))
+    else:
+        ctx.reply(ctx.t("deliv.result", code=task.code, title=task.title, summary=head,
+                        values=values_line(ctx.locale, verdict.fields)))
+    await send_owner_card(ctx, task, title_key="task.card.plain", body=ctx.t("deliv.card.body", summary=head))
+    unsure = next((f for f in verdict.fields if f.confirm), None)
+    if unsure is not None:
+        await ctx.set_conversation(CONFIRM, {"check_id": check.id, "label": unsure.label, "step": "confirm"})
+        ctx.reply(question(ctx.locale, unsure))
+    elif (conv := await ctx.conversation()) is not None and conv.kind == CONFIRM:
+        await ctx.clear_conversation()  # a question about an earlier file is moot: this one replaced it
+    return check
+
+
+# -- 识别到 CPU峰值 87.5%，对吗？ -----------------------------------------------------------------------
+async def _ask_again(ctx: Context) -> None:
+    conv = await ctx.conversation()
+    data = dict(conv.data) if conv is not None else {}
+    row = await _check_of(ctx, data)
+    field = _field(row, str(data.get("label", ""))) if row is not None else None
+    if row is None or field is None:
+        await ctx.clear_conversation()
+        ctx.reply(ctx.t("flow.nothing"))
+        return
+    if data.get("step") == "value":
+        ctx.reply(ctx.t("deliv.ask.value", label=field.label, example=f"{field.value or 0:g}{field.unit}"))
+    else:
+        ctx.reply(question(ctx.locale, field))
+
+
+async def _check_of(ctx: Context, data: dict[str, Any]) -> DeliverableCheck | None:
+    check_id = data.get("check_id")
+    if not isinstance(check_id, int):
+        return None
+    return (await ctx.session.execute(select(DeliverableCheck).where(
+        col(DeliverableCheck.tenant) == ctx.tenant.key, col(DeliverableCheck.id) == check_id))).scalar_one_or_none()
+
+
+def _field(row: DeliverableCheck, label: str) -> FieldResult | None:
+    return next((FieldResult(**f) for f in row.fields if f.get("label") == label), None)
+
+
+@router.conversation(CONFIRM, label="deliv.flow.label", resume=_ask_again)
+async def on_confirm_answer(ctx: Context) -> None:
+    conv = await ctx.conversation()
+    data = dict(conv.data) if conv is not None else {}
+    row = await _check_of(ctx, data)
+    task = (await ctx.session.execute(select(Task).where(
+        col(Task.tenant) == ctx.tenant.key, col(Task.id) == row.task_id))).scalar_one_or_none() if row else None
+    rules = rules_of(ctx, task) if task is not None else None
+    label = str(data.get("label", ""))
+    rule = next((r for r in rules.fields if r.label == label), None) if rules is not None else None
+    field = _field(row, label) if row is not None else None
+    latest = await latest_check(ctx.session, ctx.tenant.key, task.id or 0) if task is not None else None
+    if (row is None or task is None or rules is None or rule is None or field is None
+            or latest is None or latest.id != row.id):
+        await ctx.clear_conversation()
+        ctx.reply(ctx.t("flow.nothing"))
+        return
+    answer = parse_answer(ctx.event.text, rule)
+    if answer is None or (answer == "right" and data.get("step") == "value"):
+        ctx.reply(ctx.t("deliv.ask.again", label=field.label, value=field.shown()))
+        return  # not an answer: nothing changes
+    if answer == "wrong":
+        await ctx.set_conversation(CONFIRM, {**data, "step": "value"})
+        ctx.reply(ctx.t("deliv.ask.value", label=field.label, example=f"{field.value or 0:g}{field.unit}"))
+        return
+    fields = confirm([FieldResult(**f) for f in row.fields], label, rules,
+                     value=None if answer == "right" else answer)
+    after = verdict_of(fields)
+    update_fields(row, [f.__dict__ for f in fields], after.light, after.reason)
+    ctx.session.add(row)
+    head = summary(ctx.locale, after)
+    nxt = next((f for f in fields if f.confirm), None)
+    if nxt is not None:
+        await ctx.set_conversation(CONFIRM, {"check_id": row.id, "label": nxt.label, "step": "confirm"})
+        ctx.reply(ctx.t("deliv.confirmed", summary=head) + "\n" + question(ctx.locale, nxt))
+        return
+    await ctx.clear_conversation()
+    ctx.reply(ctx.t("deliv.confirmed", summary=head) + "\n" + values_line(ctx.locale, fields))
+    await send_owner_card(ctx, task, title_key="task.card.plain", body=ctx.t("deliv.card.body", summary=head))
+
+
+# -- 放行 T3 原因 ------------------------------------------------------------------------------------
+_SPLIT = re.compile(r"[\s:：,，\u3000]+")
+
+
+@router.command("deliverable_override", words=("放行",), args=True, access="edit_task")
+async def on_override(ctx: Context) -> None:
+    parts = _SPLIT.split(ctx.args.strip(), maxsplit=1)
+    code = parts[0] if parts and parts[0] else ""
+    reason = parts[1].strip() if len(parts) > 1 else ""
+    if not code:
+        ctx.reply(ctx.t("deliv.override.usage"))
+        return
+    task = await find_task(ctx.session, ctx.tenant.key, code)
+    if task is None:
+        ctx.reply(ctx.t("task.unknown", code=code))
+        return
+    project = await project_of(ctx, task)
+    if not await may_edit(ctx, task, project):
+        ctx.reply(ctx.t("deliv.override.no_right", code=task.code))
+        return
+    if not reason:
+        ctx.reply(ctx.t("deliv.override.usage"))
+        return
+    row = await latest_check(ctx.session, ctx.tenant.key, task.id or 0)
+    if row is None or row.light != "red":
+        ctx.reply(ctx.t("deliv.override.not_red", code=task.code,
+                        summary=row_summary(ctx.locale, row) if row is not None else "—"))
+        return
+    me = ctx.event.userid
+    await set_override(ctx.session, row, me, reason, ctx.now)
+    audit.record(ctx.session, ctx.tenant.key, me, OVERRIDE, f"{task.code}: {reason}"[:255], ctx.now)
+    owner = await ctx.name_of(task.owner_userid)
+    ctx.reply(ctx.t("deliv.override.ok", code=task.code, title=task.title, reason=reason, owner=owner))
+    if task.owner_userid != me:
+        ctx.send(task.owner_userid, ctx.t("deliv.override.owner", who=await ctx.name_of(me), code=task.code,
+                                          title=task.title, reason=reason))
