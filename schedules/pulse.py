@@ -148,8 +148,7 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
                                  extra=_task_fields(ctx, tasks.total)
                                  + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto))
                                  + await response_fields(ctx, week))
-            company.body = "
-".join(x for x in (company.body, await competency_lines(ctx),
+            company.body = "\n".join(x for x in (company.body, await competency_lines(ctx),
                                                  await usage_lines(ctx, week)) if x)
             cards += [(u, "pulse_company", company) for u in hr]
     sent = 0

@@ -215,6 +215,8 @@ class Feature:
     since: date | None = None  # a feature shipped after the tenant started is measured from here
 
 
+SHIPPED_2026_12 = date(2026, 12, 7)
+
 # Every feature whose uses are recorded, by the name they are recorded under (the router's name).
 FEATURES: dict[str, Feature] = {
     "weekly_action": Feature("周关键动作", "Weekly action", "everyone"),
@@ -226,6 +228,10 @@ FEATURES: dict[str, Feature] = {
     "console_data": Feature("控制台数据页", "Console data tab", "managers_hr"),
     "export": Feature("导出周报", "Weekly export", "hr"),
     "usage": Feature("我的使用", "My usage", "managers"),
+    # Shipped in December 2026: a tenant that went live earlier is measured from then.
+    "contributions": Feature("贡献与激励", "Contributions and rewards", "everyone", since=SHIPPED_2026_12),
+    "profiles": Feature("岗位画像", "Role capability profiles", "hr", since=SHIPPED_2026_12),
+    "deliverable_intake": Feature("交付物检查", "Deliverable check", "task_people", since=SHIPPED_2026_12),
 }
 ELIGIBLE = {
     "everyone": ("所有在职员工", "everyone on the roster"),
