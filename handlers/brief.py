@@ -17,7 +17,7 @@ from cards.model import Card, Message
 from cards.texts import t
 from handlers import brief_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
-from handlers.feedback import feedback_buttons, may_view, parse_feedback, person_label
+from handlers.feedback import feedback_buttons, may_view, parse_feedback
 from handlers.people import tenant_directory
 from handlers.router import Router
 from store import audit
@@ -139,7 +139,7 @@ async def on_brief(ctx: Context) -> None:
         else:
             m = (await tenant_directory(ctx.session, ctx.tenant.key)).resolve(token)
             if m.status == "choose":
-                names = ctx.t("fb.sep").join(person_label(ctx, p.name, p.department, p.userid) for p in m.candidates)
+                names = ctx.t("fb.sep").join(ctx.person_label(p) for p in m.candidates)
                 ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
                 return
             subject = await ctx.employee(m.person.userid) if m.status == "one" and m.person else None

@@ -61,11 +61,6 @@ DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in (
     ("风险预警", _PRAISE), ("知识沉淀", _PRAISE), ("响应不及时", _IMPROVE), ("交付质量待提升", _IMPROVE))]
 
 
-def person_label(ctx: Context | Outgoing, name: str, department: str, userid: str) -> str:
-    """王强（注册部）: a name told apart from a namesake by the last part of the department."""
-    return ctx.t("fb.person.label", name=name, where=department.split("/")[-1] or userid)
-
-
 class FeedbackSettings(Section, name="feedback", legacy={
         "feedback_tags": "tags", "peer_feedback": "peer", "notify_feedback_receiver": "notify_receiver"}):
     """[tenants.feedback]"""
@@ -338,7 +333,7 @@ async def _set_receiver(ctx: Context, draft: dict[str, Any], token: str, problem
         problems.append(refusal)
         return False
     card = Card(title=ctx.t("fb.person.title"), body=ctx.t("fb.person.which", token=token),
-                buttons=[Button(PickReceiver(userid=p.userid).pack(), person_label(ctx, p.name, p.department, p.userid))
+                buttons=[Button(PickReceiver(userid=p.userid).pack(), ctx.person_label(p))
                          for p in allowed[:MAX_BUTTONS - 1]] + [Button(NONE_OF_THEM, ctx.t("btn.none_of_them"))])
     await _issue(ctx, "fb_person", card, draft)
     return True
@@ -434,7 +429,7 @@ async def _ask_person(ctx: Context, draft: dict[str, Any], *, quiet: bool = Fals
     rows.sort(key=lambda e: (e.manager_userid != me, e.name, e.userid))
     names = [e.name for e in rows]
     buttons = [Button(PickReceiver(userid=e.userid).pack(), e.name if names.count(e.name) == 1 else
-                      person_label(ctx, e.name, e.department, e.userid)) for e in rows]
+                      ctx.person_label(e)) for e in rows]
     body = ctx.t("fb.person.body") + (ctx.t("fb.person.peers") if settings(ctx).peer else "")
     await _issue(ctx, "fb_person", Card(title=ctx.t("fb.person.title"), body=body, buttons=buttons), draft)
 
@@ -662,7 +657,7 @@ async def _view(ctx: Context, who: str) -> None:
             ctx.reply(ctx.t("fb.person.none", token=token))
             return
         if m.status == "choose":
-            names = ctx.t("fb.sep").join(person_label(ctx, p.name, p.department, p.userid) for p in m.candidates)
+            names = ctx.t("fb.sep").join(ctx.person_label(p) for p in m.candidates)
             ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
             return
         assert m.person is not None

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from bot.core.calendar import iso_week
 from bot.core.config import Section
 from cards.model import Button, Card
+from cards.texts import TEXTS
 from handlers import goal_changes_texts  # noqa: F401  (registers the texts)
 from handlers.actions import CardAction
 from handlers.card_answers import meaning_of, normalise, typed_answer
@@ -414,19 +415,20 @@ async def _card(ctx: Context, change: GoalAdjustment) -> Card:
     g = await goal(ctx.session, ctx.tenant.key, change.goal_code)
     proposer = await ctx.employee(change.by_userid)
     name, old, new = change.field_name, change.old_value, change.new_value
-    labels = {"weight": "权重", "title": "标题", "due": "截止", "parent_code": "上级", "new": "新增", "cancelled": "取消"}
     unit = "%" if name == "weight" else ""
-    lines = [f"{change.goal_code} {g.title if g else new}", f"{labels.get(name, name)}："]
+    label = ctx.t(f"gc.field.{name}") if f"gc.field.{name}" in TEXTS else name
+    lines = [f"{change.goal_code} {g.title if g else new}", ctx.t("gc.diff.head", field=label)]
     if name == "new":
         d = change.detail
-        lines += [f"+ {new}", f"+ 上级 {d.get('parent_code') or '—'} · 权重 {fmt_weight(float(d.get('weight') or 0))}%"
-                  f" · 部门 {str(d.get('department') or '').split('/')[-1]}"]
+        lines += [f"+ {new}", ctx.t("gc.diff.placed", parent=d.get("parent_code") or "—",
+                                    weight=fmt_weight(float(d.get("weight") or 0)),
+                                    department=str(d.get("department") or "").split("/")[-1])]
     elif name == "cancelled":
         lines += [f"- {old}"]
     else:
-        lines += [f"- 旧：{old or '—'}{unit if old else ''}", f"+ 新：{new or '—'}{unit if new else ''}"]
-    fields = [(ctx.t("gc.card.by"), f"{proposer.name if proposer else change.by_userid}"
-                                    f"（{(proposer.department if proposer else '').split('/')[-1]}）"),
+        lines += [ctx.t("gc.diff.old", value=f"{old or '—'}{unit if old else ''}"),
+                  ctx.t("gc.diff.new", value=f"{new or '—'}{unit if new else ''}")]
+    fields = [(ctx.t("gc.card.by"), ctx.person_label(proposer) if proposer else change.by_userid),
               (ctx.t("gc.card.cause"), change.reason),
               (ctx.t("gc.card.event"), change.event_date.isoformat() if change.event_date else "")]
     if change.note:
@@ -603,7 +605,7 @@ def rate_fields(out: Outgoing, c: Calibration) -> list[tuple[str, str]]:
     else:
         value = out.t("gc.rate.value", pct=f"{c.rate * 100:.0f}%", adjusted=len(c.adjusted), keys=len(c.key_tasks),
                       healthy=mark(c.healthy), top=mark(c.top))
-    fields = [(out.t("gc.rate.label") + f"（{c.quarter}）", value)]
+    fields = [(out.t("gc.rate.quarter", quarter=c.quarter), value)]
     if c.median_lead_days is not None:
         fields.append((out.t("gc.lead.label"), out.t("gc.lead.value", days=f"{c.median_lead_days:g}")))
     fields.append((out.t("gc.rescope.label"), out.t("gc.rescope.value", n=c.rescopes)))
