@@ -238,6 +238,10 @@ class IssuedCard(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     expires_at: datetime = _ts(nullable=False)
     used_at: Optional[datetime] = _ts()
+    # WeCom: the response code message/send returned for the latest copy, and that copy's task_id.
+    # It lets the card be greyed out without a press (store/issued_cards.py); "" once spent.
+    response_code: str = ""
+    response_task_id: str = ""
 
 
 class InboxEvent(SQLModel, table=True):
