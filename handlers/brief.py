@@ -139,7 +139,7 @@ async def on_brief(ctx: Context) -> None:
         else:
             m = (await tenant_directory(ctx.session, ctx.tenant.key)).resolve(token)
             if m.status == "choose":
-                names = ctx.t("fb.sep").join(ctx.person_label(p) for p in m.candidates)
+                names = ctx.people_labels(m.candidates)
                 ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
                 return
             subject = await ctx.employee(m.person.userid) if m.status == "one" and m.person else None

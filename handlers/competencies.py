@@ -348,7 +348,7 @@ async def _person(ctx: Context, token: str) -> Employee | None:
         return found
     m = (await tenant_directory(ctx.session, ctx.tenant.key)).resolve(token)
     if m.status == "choose":
-        names = "、".join(f"{p.name}（{p.department.split('/')[-1] or p.userid}）" for p in m.candidates)
+        names = ctx.people_labels(m.candidates)
         ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
         return None
     found = await ctx.employee(m.person.userid) if m.status == "one" and m.person else None

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Iterable, Protocol
 
 from sqlalchemy import delete, select
 from sqlmodel import col
@@ -152,6 +152,10 @@ class Outgoing:
     def person_label(self, person: Named) -> str:
         """李娜（注册部） / 李娜 (注册部): a name told apart from a namesake by the last part of the department."""
         return self.t("person.label", name=person.name, where=person.department.split("/")[-1] or person.userid)
+
+    def people_labels(self, people: Iterable[Named]) -> str:
+        """李娜（注册部）、李纳（质量部）: the choice a name matched, in one line."""
+        return self.t("list.sep").join(self.person_label(p) for p in people)
 
     async def label_of(self, userid: str) -> str:
         """`person_label` of a user id; the bare id when they are not on the roster."""

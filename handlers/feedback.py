@@ -34,6 +34,7 @@ from store import audit
 from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
 from store.models import Employee, Feedback, IssuedCard, Task
 from store.statuses import FeedbackRef, Impact, Polarity
+from store.people import names_of
 from store.pulse import reporting_line
 from store.weekly import action_by_id
 
@@ -450,7 +451,7 @@ async def _tag_card(ctx: Context, draft: dict[str, Any], close: list[FeedbackTag
         buttons.append(Button(MoreTags(page=page + 1).pack(), ctx.t("fb.tag.more")))
     elif close:
         buttons = buttons[:MAX_BUTTONS - 1] + [Button(MoreTags(page=0).pack(), ctx.t("fb.tag.all"))]
-    sep = ctx.t("fb.sep")
+    sep = ctx.t("list.sep")
     praise = sep.join(t.name for t in tags if t.polarity is Polarity.PRAISE)
     improve = sep.join(t.name for t in tags if t.polarity is Polarity.IMPROVE)
     body = ctx.t("fb.tag.body", praise=praise or "—", improve=improve or "—")
@@ -657,7 +658,7 @@ async def _view(ctx: Context, who: str) -> None:
             ctx.reply(ctx.t("fb.person.none", token=token))
             return
         if m.status == "choose":
-            names = ctx.t("fb.sep").join(ctx.person_label(p) for p in m.candidates)
+            names = ctx.people_labels(m.candidates)
             ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
             return
         assert m.person is not None
@@ -681,8 +682,7 @@ async def feedback_list_text(ctx: Context, subject: Employee) -> str:
     if not rows:
         return ctx.t("fb.view.empty", name=subject.name)
     givers = {r.giver_userid for r in rows}
-    names = {e.userid: e.name for e in (await ctx.session.execute(select(Employee).where(
-        col(Employee.tenant) == ctx.tenant.key, col(Employee.userid).in_(sorted(givers))))).scalars()}
+    names = await names_of(ctx.session, ctx.tenant.key, givers)
     lines = [ctx.t("fb.view.title", name=subject.name, n=total), " · ".join(f"{tag} {n}" for tag, n in by_tag)]
     for r in rows:
         lines.append(_line(ctx, r, names.get(r.giver_userid, r.giver_userid)))

@@ -413,7 +413,6 @@ async def _submit(ctx: Context, draft: dict[str, Any]) -> None:
 
 async def _card(ctx: Context, change: GoalAdjustment) -> Card:
     g = await goal(ctx.session, ctx.tenant.key, change.goal_code)
-    proposer = await ctx.employee(change.by_userid)
     name, old, new = change.field_name, change.old_value, change.new_value
     unit = "%" if name == "weight" else ""
     label = ctx.t(f"gc.field.{name}") if f"gc.field.{name}" in TEXTS else name
@@ -428,7 +427,7 @@ async def _card(ctx: Context, change: GoalAdjustment) -> Card:
     else:
         lines += [ctx.t("gc.diff.old", value=f"{old or '—'}{unit if old else ''}"),
                   ctx.t("gc.diff.new", value=f"{new or '—'}{unit if new else ''}")]
-    fields = [(ctx.t("gc.card.by"), ctx.person_label(proposer) if proposer else change.by_userid),
+    fields = [(ctx.t("gc.card.by"), await ctx.label_of(change.by_userid)),
               (ctx.t("gc.card.cause"), change.reason),
               (ctx.t("gc.card.event"), change.event_date.isoformat() if change.event_date else "")]
     if change.note:

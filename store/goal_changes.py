@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.timeutil import aware
 from store.models import ActionEdit, Employee, Goal, GoalAdjustment, GoalVersion, WeeklyAction
+from store.people import names_of
 from store.statuses import GoalStatus
 
 
@@ -376,7 +377,7 @@ async def calibration_sheet(session: AsyncSession, tenant: str, quarters: list[s
                             upto: datetime) -> CalibrationSheet:
     """Every change of the quarters known at `upto` (who, when, old → new, cause, event, approver,
     effective day), the rate per department, and the time-weighted weights beside the end-of-quarter ones."""
-    names = {e.userid: e.name for e in (await session.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    names = await names_of(session, tenant)
     titles = {g.code: g.title for g in (await session.execute(select(Goal).where(Goal.tenant == tenant))).scalars()}
     out = CalibrationSheet([], [], [])
     for quarter in quarters:
