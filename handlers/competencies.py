@@ -35,7 +35,7 @@ from store.brief import parse_period, period_days, period_weeks
 from store.feedback import local_day_start
 from store.models import Employee, Feedback, IssuedCard, Task, WeeklyAction
 from store.scheduled import claim_send
-from store.statuses import ActionStatus, Impact, Polarity, TaskStatus
+from store.statuses import ActionStatus, Impact, Polarity, Role, TaskStatus
 
 router = Router("competencies")
 
@@ -126,7 +126,7 @@ async def reviewer_of(ctx: Outgoing, userid: str) -> str | None:
 async def hr_people(ctx: Outgoing) -> list[str]:
     rows = (await ctx.session.execute(select(Employee).where(
         Employee.tenant == ctx.tenant.key, Employee.active.is_(True)).order_by(Employee.userid))).scalars()
-    return [e.userid for e in rows if e.has_role("hr")]
+    return [e.userid for e in rows if e.has_role(Role.HR)]
 
 
 def tagged_codes(ctx: Outgoing) -> dict[str, str]:
@@ -577,7 +577,7 @@ async def calibration_body(ctx: Outgoing, pair: comp.Pair, reasons: list[dict[st
 
 
 async def may_calibrate(ctx: Outgoing, actor: Employee, cal: comp.Calibration) -> bool:
-    return actor.has_role("hr") or actor.userid == cal.manager_userid
+    return actor.has_role(Role.HR) or actor.userid == cal.manager_userid
 
 
 async def record_agreement(ctx: Context, cal: comp.Calibration, code: str, level: int, note: str) -> None:
@@ -637,7 +637,7 @@ async def on_calibrate(ctx: Context) -> None:
             cal = row
             break
     if cal is None or not await may_calibrate(ctx, me, cal):
-        if cal is not None or not (me.has_role("hr") or await reviewer_of(ctx, subject.userid) == me.userid):
+        if cal is not None or not (me.has_role(Role.HR) or await reviewer_of(ctx, subject.userid) == me.userid):
             ctx.reply(ctx.t("comp.cal.denied", name=subject.name))
             return
         ctx.reply(ctx.t("comp.cal.none", name=subject.name, period=period or default_period(ctx)))

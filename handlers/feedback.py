@@ -33,7 +33,7 @@ from handlers.router import Router
 from store import audit
 from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
 from store.models import Employee, Feedback, IssuedCard, Task
-from store.statuses import FeedbackRef, Impact, Polarity
+from store.statuses import FeedbackRef, Impact, Polarity, Role
 from store.people import names_of
 from store.pulse import reporting_line
 from store.weekly import action_by_id
@@ -260,7 +260,7 @@ async def peer_feedback_this_month(ctx: Context, giver: str, line: set[str]) -> 
 
 async def may_view(ctx: Context, viewer: Employee, subject: str) -> bool:
     """The person themself, HR, and managers of the person's reporting line."""
-    if subject == viewer.userid or viewer.has_role("hr"):
+    if subject == viewer.userid or viewer.has_role(Role.HR):
         return True
     return subject in await reporting_line(ctx.session, ctx.tenant.key, viewer.userid)
 

@@ -37,8 +37,8 @@ from store.goal_changes import (
     propose, reject_change, sibling_weights,
 )
 from store.goals import normalize_goal_code
-from store.models import Department, Employee, Goal, GoalAdjustment, IssuedCard
-from store.statuses import CardState, GoalStatus
+from store.models import Department, Employee, Goal, GoalAdjustment, IssuedCard, holds_role
+from store.statuses import CardState, GoalStatus, Role
 
 MAX_LEVEL = 3
 CARD = "goal_change"
@@ -157,7 +157,7 @@ def describe(ctx: Context, change: GoalAdjustment | dict[str, Any]) -> str:
 async def _may_propose(ctx: Context, department: str) -> bool:
     me = ctx.me
     assert me is not None
-    if me.has_role("hr") or me.has_role("admin"):
+    if me.has_role(Role.HR) or me.has_role(Role.ADMIN):
         return True
     return any(m.userid == me.userid for m in await department_managers(ctx.session, ctx.tenant.key, department))
 
@@ -166,7 +166,7 @@ def _locked(ctx: Context, period: str) -> date | None:
     """The lock day of `period` when it has passed and the sender is not HR."""
     me = ctx.me
     lock = GoalSettings.of(ctx.tenant).goal_lock_after.get(period)
-    if lock is None or _today(ctx) <= lock or (me is not None and me.has_role("hr")):
+    if lock is None or _today(ctx) <= lock or (me is not None and me.has_role(Role.HR)):
         return None
     return lock
 
@@ -180,7 +180,7 @@ async def _approver(ctx: Context, level: int) -> str:
     if level > 1 and me.manager_userid:
         return me.manager_userid
     admins = sorted((await ctx.session.execute(select(Employee.userid).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True), Employee.roles.contains("admin")))).scalars())
+        Employee.tenant == ctx.tenant.key, Employee.active.is_(True), holds_role(Role.ADMIN)))).scalars())
     others = [a for a in admins if a != me.userid]
     return (others or admins or [me.manager_userid or me.userid])[0]
 

@@ -21,7 +21,7 @@ from store import competencies
 from store.feedback import local_day_start
 from store.goal_changes import APPROVED, calibration, counts
 from store.models import (Employee, Escalation, Feedback, Goal, GoalAdjustment, Leave, Task, WeeklyAction)
-from store.statuses import Impact, Polarity, TaskStatus
+from store.statuses import Impact, Polarity, TaskOutcome, TaskStatus
 from store.people import names_of
 from store.pulse import DONE_STATUSES, action_status
 from store.live import counted_weeks, live_from
@@ -189,11 +189,11 @@ async def competency_records(session: AsyncSession, tenant: str, userid: str, pe
     return out
 
 
-def _outcome(t: Task, now: datetime, due: datetime | None = None) -> str:
+def _outcome(t: Task, now: datetime, due: datetime | None = None) -> TaskOutcome:
     due = due or aware(t.due_at)
     if t.status == DONE_TASK and t.completed_at is not None:
-        return "按时交付" if aware(t.completed_at) <= due else "逾期交付"
-    return "逾期未交付" if due < now else "未到期"
+        return TaskOutcome.ON_TIME if aware(t.completed_at) <= due else TaskOutcome.LATE
+    return TaskOutcome.OVERDUE if due < now else TaskOutcome.NOT_DUE
 
 
 def _ref(f: Feedback, action_weeks: dict[int | None, str], task_codes: dict[int, str]) -> str:

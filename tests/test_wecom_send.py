@@ -18,6 +18,7 @@ from cards.model import Button, Card, Message, Option, Select
 from cards.wecom import CardRenderError, clip_bytes, render_message, render_template_card
 from store import outbox
 from store.models import Employee, IssuedCard, OutboxMessage
+from store.statuses import Role
 from tests.fakes.wecom_server import BotUnderTest, FakeWeCom, running_bot
 
 NOW = datetime(2026, 12, 1, 1, 30, tzinfo=timezone.utc)
@@ -434,7 +435,8 @@ async def test_directory_sync_upserts_people_paths_and_managers(db: Any) -> None
             assert people["lina"].manager_userid == "zhaomin"  # a leader reports to the leader above
             assert people["xiaozhang"].manager_userid == "boss"
             assert people["boss"].manager_userid is None
-            assert people["lina"].roles == "hr;manager"
+            # The granted hr is kept, manager added; stored in the one order every writer uses.
+            assert people["lina"].role_list == [Role.MANAGER, Role.HR] and people["lina"].roles == "manager;hr"
             assert people["wangqiang"].pinyin == "wangqiang" and people["lina"].initials == "ln"
             assert people["left"].active is False
             again = await sync_wecom_directory(bot.runtime, tenant(bot))
