@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import Field
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.calendar import WorkCalendar
 from bot.core.config import Section
@@ -125,7 +126,7 @@ async def reviewer_of(ctx: Outgoing, userid: str) -> str | None:
 
 async def hr_people(ctx: Outgoing) -> list[str]:
     rows = (await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)).order_by(Employee.userid))).scalars()
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.active).is_(True)).order_by(col(Employee.userid)))).scalars()
     return [e.userid for e in rows if e.has_role(Role.HR)]
 
 
@@ -144,18 +145,18 @@ async def evidence_choices(ctx: Outgoing, subject: str, period: str, code: str) 
     tagged: list[tuple[str, str]] = []
     other: list[tuple[str, str]] = []
     for f in (await ctx.session.execute(select(Feedback).where(
-            Feedback.tenant == ctx.tenant.key, Feedback.receiver_userid == subject, Feedback.created_at >= start,
-            Feedback.created_at < end).order_by(Feedback.created_at.desc(), Feedback.id.desc()))).scalars():
+            col(Feedback.tenant) == ctx.tenant.key, col(Feedback.receiver_userid) == subject, col(Feedback.created_at) >= start,
+            col(Feedback.created_at) < end).order_by(col(Feedback.created_at).desc(), col(Feedback.id).desc()))).scalars():
         item = (f"feedback:{f.id}", f"#{f.tag} {f.event[:16]}")
         (tagged if tags.get(f.tag) == code else other).append(item)
     weeks = period_weeks(period)
     for a in (await ctx.session.execute(select(WeeklyAction).where(
-            WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.userid == subject, WeeklyAction.week.in_(weeks),
-            WeeklyAction.status == ActionStatus.CONFIRMED).order_by(WeeklyAction.week.desc()))).scalars():
+            col(WeeklyAction.tenant) == ctx.tenant.key, col(WeeklyAction.userid) == subject, col(WeeklyAction.week).in_(weeks),
+            col(WeeklyAction.status) == ActionStatus.CONFIRMED).order_by(col(WeeklyAction.week).desc()))).scalars():
         other.append((f"action:{a.id}", f"{a.week[-3:]} {a.thing[:16]}"))
     for t in (await ctx.session.execute(select(Task).where(
-            Task.tenant == ctx.tenant.key, Task.owner_userid == subject, Task.status == TaskStatus.DONE,
-            Task.completed_at >= start, Task.completed_at < end).order_by(Task.completed_at.desc()))).scalars():
+            col(Task.tenant) == ctx.tenant.key, col(Task.owner_userid) == subject, col(Task.status) == TaskStatus.DONE,
+            col(Task.completed_at) >= start, col(Task.completed_at) < end).order_by(col(Task.completed_at).desc()))).scalars():
         other.append((f"task:{t.id}", f"{t.code} {t.title[:16]}"))
     return tagged + other
 
@@ -505,9 +506,9 @@ async def tagged_refs(ctx: Outgoing, subject: str, period: str) -> dict[str, set
     first, last = period_days(period)
     out: dict[str, set[str]] = {}
     for f in (await ctx.session.execute(select(Feedback).where(
-            Feedback.tenant == ctx.tenant.key, Feedback.receiver_userid == subject,
-            Feedback.created_at >= local_day_start(first, ctx.tenant.tz),
-            Feedback.created_at < local_day_start(last + timedelta(days=1), ctx.tenant.tz)))).scalars():
+            col(Feedback.tenant) == ctx.tenant.key, col(Feedback.receiver_userid) == subject,
+            col(Feedback.created_at) >= local_day_start(first, ctx.tenant.tz),
+            col(Feedback.created_at) < local_day_start(last + timedelta(days=1), ctx.tenant.tz)))).scalars():
         if f.tag in tags:
             out.setdefault(tags[f.tag], set()).add(f"feedback:{f.id}")
     return out
@@ -630,8 +631,8 @@ async def on_calibrate(ctx: Context) -> None:
         return
     cal = None
     rows = (await ctx.session.execute(select(comp.Calibration).where(
-        comp.Calibration.tenant == ctx.tenant.key, comp.Calibration.subject_userid == subject.userid)
-        .order_by(comp.Calibration.id.desc()))).scalars()
+        col(comp.Calibration.tenant) == ctx.tenant.key, col(comp.Calibration.subject_userid) == subject.userid)
+        .order_by(col(comp.Calibration.id).desc()))).scalars()
     for row in rows:
         if period is None or row.period == period:
             cal = row
@@ -651,7 +652,7 @@ async def on_agree(ctx: Context, row: IssuedCard, action: AgreeLevel) -> None:
     me = ctx.me
     assert me is not None
     cal = (await ctx.session.execute(select(comp.Calibration).where(
-        comp.Calibration.tenant == ctx.tenant.key, comp.Calibration.id == action.calibration))).scalar_one_or_none()
+        col(comp.Calibration.tenant) == ctx.tenant.key, col(comp.Calibration.id) == action.calibration))).scalar_one_or_none()
     if cal is None or row.ref_id != cal.id or action.level not in comp.LEVELS:
         ctx.reply(ctx.t("card.unknown"))
         return
@@ -716,10 +717,10 @@ async def success_cases(ctx: Outgoing, subject: str, code: str, settings: Compet
     if not tags or not allowed or settings.max_cases == 0:
         return []
     rows = (await ctx.session.execute(select(Feedback).where(
-        Feedback.tenant == ctx.tenant.key, Feedback.tag.in_(tags), Feedback.polarity == Polarity.PRAISE,
-        Feedback.impact.in_((Impact.TEAM, Impact.CUSTOMER)), Feedback.receiver_userid.in_(sorted(allowed)),
-        Feedback.created_at >= comp.utc(ctx.now - timedelta(days=settings.case_days)))
-        .order_by(Feedback.created_at.desc(), Feedback.id.desc()).limit(settings.max_cases))).scalars()
+        col(Feedback.tenant) == ctx.tenant.key, col(Feedback.tag).in_(tags), col(Feedback.polarity) == Polarity.PRAISE,
+        col(Feedback.impact).in_((Impact.TEAM, Impact.CUSTOMER)), col(Feedback.receiver_userid).in_(sorted(allowed)),
+        col(Feedback.created_at) >= comp.utc(ctx.now - timedelta(days=settings.case_days)))
+        .order_by(col(Feedback.created_at).desc(), col(Feedback.id).desc()).limit(settings.max_cases))).scalars()
     return [f"· {await ctx.name_of(f.receiver_userid)}（{Impact(f.impact).label(ctx.locale)}）：{f.event}" for f in rows]
 
 
@@ -770,7 +771,7 @@ async def on_flow(ctx: Context) -> None:
             await pick_level(ctx, a, code, level)
         return
     if step == "evidence":
-        refs = [str(r) for r in data.get("refs") or []]  # type: ignore[union-attr]
+        refs = [str(r) for r in data.get("refs") or []]
         folded = text.translate(str.maketrans("０１２３４５６７８９", "0123456789")).rstrip("。.")
         if folded.isdigit() and 1 <= int(folded) <= len(refs):
             await attach(ctx, a, code, refs[int(folded) - 1])

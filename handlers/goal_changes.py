@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import Field
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.calendar import iso_week
 from bot.core.config import Section
@@ -142,7 +143,7 @@ def _today(ctx: Context) -> date:
 
 
 def describe(ctx: Context, change: GoalAdjustment | dict[str, Any]) -> str:
-    c = change if isinstance(change, dict) else {
+    c: dict[str, Any] = change if isinstance(change, dict) else {
         "goal_code": change.goal_code, "field_name": change.field_name, "old_value": change.old_value,
         "new_value": change.new_value, "detail": change.detail}
     name, detail = c["field_name"], c.get("detail") or {}
@@ -179,8 +180,8 @@ async def _approver(ctx: Context, level: int) -> str:
         return setting
     if level > 1 and me.manager_userid:
         return me.manager_userid
-    admins = sorted((await ctx.session.execute(select(Employee.userid).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True), holds_role(Role.ADMIN)))).scalars())
+    admins = sorted((await ctx.session.execute(select(col(Employee.userid)).where(
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.active).is_(True), holds_role(Role.ADMIN)))).scalars())
     others = [a for a in admins if a != me.userid]
     return (others or admins or [me.manager_userid or me.userid])[0]
 
@@ -287,7 +288,8 @@ async def _parent(ctx: Context, value: str, code: str) -> Goal:
     if parent is None or parent.status != GoalStatus.ACTIVE:
         raise BadInput("gc.parent.bad", value=value)
     # Walking up from the parent must not meet the goal itself.
-    seen, up = {code}, parent
+    seen: set[str] = {code}
+    up: Goal | None = parent
     while up is not None:
         if up.code in seen:
             raise BadInput("gc.parent.self")
@@ -301,9 +303,9 @@ async def _department(ctx: Context, value: str) -> str:
     assert me is not None
     if not value:
         return me.department
-    paths = list((await ctx.session.execute(select(Department.path).where(Department.tenant == ctx.tenant.key))).scalars())
-    paths += list((await ctx.session.execute(select(Employee.department).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)).distinct())).scalars())
+    paths = list((await ctx.session.execute(select(col(Department.path)).where(col(Department.tenant) == ctx.tenant.key))).scalars())
+    paths += list((await ctx.session.execute(select(col(Employee.department)).where(
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.active).is_(True)).distinct())).scalars())
     v = value.strip("/ ")
     hits = sorted({p for p in paths if p and (p == v or p.endswith("/" + v))})
     if len(hits) != 1:
@@ -445,7 +447,7 @@ async def _card(ctx: Context, change: GoalAdjustment) -> Card:
 
 async def _change(ctx: Context, change_id: int) -> GoalAdjustment | None:
     return (await ctx.session.execute(select(GoalAdjustment).where(
-        GoalAdjustment.tenant == ctx.tenant.key, GoalAdjustment.id == change_id))).scalar_one_or_none()
+        col(GoalAdjustment.tenant) == ctx.tenant.key, col(GoalAdjustment.id) == change_id))).scalar_one_or_none()
 
 
 def _still_current(g: Goal | None, change: GoalAdjustment) -> bool:
@@ -484,8 +486,8 @@ async def _approve(ctx: Context, change: GoalAdjustment) -> bool:
 
 async def _open_card(ctx: Context, change_id: int) -> IssuedCard | None:
     return (await ctx.session.execute(select(IssuedCard).where(
-        IssuedCard.tenant == ctx.tenant.key, IssuedCard.kind == CARD, IssuedCard.ref_id == change_id,
-        IssuedCard.userid == ctx.event.userid, IssuedCard.state == CardState.OPEN))).scalars().first()
+        col(IssuedCard.tenant) == ctx.tenant.key, col(IssuedCard.kind) == CARD, col(IssuedCard.ref_id) == change_id,
+        col(IssuedCard.userid) == ctx.event.userid, col(IssuedCard.state) == CardState.OPEN))).scalars().first()
 
 
 async def _end_review(ctx: Context, change_id: int) -> None:
