@@ -27,7 +27,8 @@ from handlers import competencies_texts  # noqa: F401  (the feature's texts join
 from handlers.actions import CardAction
 from handlers.brief import default_period
 from handlers.context import Context, Outgoing
-from handlers.feedback import FeedbackSettings, parse_feedback
+from handlers.feedback import parse_feedback
+from handlers.feedback_rights import FeedbackSettings
 from handlers.people import tenant_directory
 from handlers.router import Router
 from store import audit

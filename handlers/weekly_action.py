@@ -16,7 +16,8 @@ from cards.intent_words import command_words
 from cards.model import Button, Card
 from handlers.actions import CardAction
 from handlers.context import Context
-from handlers.feedback import feedback_buttons
+from handlers.feedback_rights import feedback_buttons
+from handlers.weekly_prompt import prompt_card
 from handlers.card_answers import meaning_of, typed_answer
 from handlers.intent import Intent, classify
 from handlers.people import MAX_CANDIDATES, Directory, tenant_directory
@@ -709,8 +710,3 @@ async def on_menu_weekly(ctx: Context) -> None:
 
 
 router.menu("mydata")(on_status)
-
-
-def prompt_card(ctx: Context) -> Card:
-    return Card(title=ctx.t("prompt.title"), body=ctx.t("prompt.body"),
-                buttons=[Button("skip", ctx.t("btn.skip_week"))])
