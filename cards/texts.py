@@ -89,6 +89,7 @@ TEXTS: dict[str, dict[str, str]] = {
     # One person told apart from a namesake by the last part of their department: 李娜（注册部）.
     "person.label": {"zh": "{name}（{where}）", "en": "{name} ({where})"},
     "list.sep": {"zh": "、", "en": ", "},
+    "list.semi": {"zh": "；", "en": "; "},
     "card.used": {"zh": "这张卡片已经处理过了。", "en": "This card has already been answered."},
     "card.expired": {"zh": "这张卡片已过期。", "en": "This card has expired."},
     "card.not_yours": {"zh": "这张卡片不是发给你的。", "en": "This card was not sent to you."},

@@ -166,7 +166,7 @@ async def evidence_labels(ctx: Outgoing, subject: str, period: str, refs: list[s
     if not refs:
         return ctx.t("comp.cal.ev.none")
     labels = dict(await evidence_choices(ctx, subject, period, ""))
-    return "；".join(labels.get(r, r) for r in refs)
+    return ctx.t("list.semi").join(labels.get(r, r) for r in refs)
 
 
 # -- asking --------------------------------------------------------------------------------------
@@ -231,8 +231,8 @@ async def ask_evidence(ctx: Context, a: comp.Assessment, row: comp.Rating) -> No
                                       "refs": [ref for ref, _ in shown]})
 
 
-def _levels_line(lib: dict[str, comp.Competency], levels: dict[str, int]) -> str:
-    return "；".join(f"{code} {lib[code].name if code in lib else ''} L{lv}" for code, lv in levels.items())
+def _levels_line(ctx: Outgoing, lib: dict[str, comp.Competency], levels: dict[str, int]) -> str:
+    return ctx.t("list.semi").join(f"{code} {lib[code].name if code in lib else ''} L{lv}" for code, lv in levels.items())
 
 
 async def _ask_submit(ctx: Context, a: comp.Assessment, done: dict[str, comp.Rating]) -> None:
@@ -241,7 +241,7 @@ async def _ask_submit(ctx: Context, a: comp.Assessment, done: dict[str, comp.Rat
     levels = {c: done[c].level for c in comp.codes_of(a) if c in done}
     name = await ctx.name_of(a.subject_userid)
     card = Card(title=ctx.t("comp.submit.title", what=_what(ctx, a, name), period=a.period),
-                body=ctx.t("comp.submit.body", levels=_levels_line(lib, levels)),
+                body=ctx.t("comp.submit.body", levels=_levels_line(ctx, lib, levels)),
                 buttons=[Button(SubmitAssessment(assessment=a.id).pack(), ctx.t("comp.btn.submit"), "primary"),
                          Button(RedoAssessment(assessment=a.id).pack(), ctx.t("comp.btn.redo"))])
     await ctx.expire_cards(kind=SUBMIT_CARD, ref_id=a.id, result=ctx.t("comp.replaced"))
@@ -302,7 +302,7 @@ async def start(ctx: Context, subject: Employee, period: str, side: str) -> None
         assert a.id is not None
         done = await comp.ratings(ctx.session, ctx.tenant.key, a.id)
         ctx.reply(ctx.t("comp.already", period=period, what=_what(ctx, a, subject.name),
-                        levels=_levels_line(lib, {c: r.level for c, r in done.items()})))
+                        levels=_levels_line(ctx, lib, {c: r.level for c, r in done.items()})))
         return
     await ask_next(ctx, a)
 
@@ -526,7 +526,7 @@ async def reveal(ctx: Outgoing, pair: comp.Pair, name: str) -> None:
         s, m = pair.self_ratings.get(code), pair.manager_ratings.get(code)
         lines.append(ctx.t("comp.reveal.row", code=code, cname=lib[code].name if code in lib else "",
                            s=s.level if s else "-", m=m.level if m else "-", mark=" ⚠" if code in gapped else ""))
-    body = "\n".join(lines) + (ctx.t("comp.reveal.calibrate", codes="、".join(gapped)) if gapped
+    body = "\n".join(lines) + (ctx.t("comp.reveal.calibrate", codes=ctx.t("list.sep").join(gapped)) if gapped
                                else ctx.t("comp.reveal.agree"))
     card = Card(title=ctx.t("comp.reveal.title", name=name, period=pair.self_.period), body=body)
     for userid in (subject, boss):
@@ -588,7 +588,7 @@ async def record_agreement(ctx: Context, cal: comp.Calibration, code: str, level
     name = await ctx.name_of(cal.subject_userid)
     gapped = [r["code"] for r in cal.reasons]
     if code not in gapped:
-        ctx.reply(ctx.t("comp.cal.not_gapped", code=code, codes="、".join(gapped)))
+        ctx.reply(ctx.t("comp.cal.not_gapped", code=code, codes=ctx.t("list.sep").join(gapped)))
         return
     done = await comp.agreed(ctx.session, ctx.tenant.key, cal.period, cal.subject_userid)
     if code in done:
@@ -607,7 +607,7 @@ async def record_agreement(ctx: Context, cal: comp.Calibration, code: str, level
         ctx.session.add(cal)
         lib = await comp.library(ctx.session, ctx.tenant.key)
         text = ctx.t("comp.cal.held", name=name, period=cal.period,
-                     levels=_levels_line(lib, {c: done[c].level for c in gapped}))
+                     levels=_levels_line(ctx, lib, {c: done[c].level for c in gapped}))
         await ctx.expire_cards(kind=CALIBRATION_CARD, ref_id=cal.id, result=text)
         for userid in sorted({cal.subject_userid, cal.manager_userid} - {me.userid}):
             ctx.send(userid, text)

@@ -16,6 +16,9 @@ from sqlalchemy import select
 
 from bot.core.clock import FrozenClock
 from store.db import Database
+from bot.demo import DATA
+from store import competencies as comp
+from store.competencies import Competency
 from store.models import Department, Employee, Goal, OutboxMessage, Project, Task
 from store.tasks import import_tasks
 from tests.harness import ConsoleBot, at, console_bot
@@ -70,6 +73,8 @@ async def data_words(db: Database) -> set[str]:
         words.update((await s.execute(select(Project.code))).scalars())
         words.update((await s.execute(select(Task.title))).scalars())
         words.update((await s.execute(select(Task.deliverable_template))).scalars())
+        for c in (await s.execute(select(Competency))).scalars():  # the library: names and level anchors
+            words.update((c.name, c.category, c.l1, c.l2, c.l3))
     return {w for w in words if w}
 
 
@@ -231,5 +236,29 @@ async def test_goal_changes_are_proposed_and_approved_in_english(db: Database, t
         await you.say("chenjie", "同意")
         await you.say("huangyan", "调整 O1-KR1 标题 First orders of 320 sets 原因:市场 channel feedback")
         await bot.press("chenjie", await bot.last_card("chenjie", "O1-KR1"), card["buttons"][1]["text"])
+        assert await sent(db) > 5
+        await assert_english(db, you)
+
+
+async def test_a_competency_self_assessment_is_in_english(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-12-14 09:00"))
+    round_ = {"review_periods": [{"period": "2026Q4", "opens": "2026-12-14"}],
+              "feedback": {"tags": [{"name": "Customer insight", "competency": "C03"}]}}
+    async with console_bot(db, clock, tmp_path, **{**ENGLISH, **round_}) as bot:
+        you = Typed(bot)
+        assert (await comp.import_library(db, "demo", DATA / "competencies.csv")).ok
+        await you.say("liuyang", "feedback @王强 #Customer insight customer Found three hidden needs in a client call")
+        assert await bot.run_job("competency_round", at("2026-12-14 09:00")) > 0
+        invite = [m["card"] for m in await bot.all_messages("wangqiang") if m["kind"] == "card"][-1]
+        await bot.press("wangqiang", invite, invite["buttons"][0]["text"])  # start
+        for _ in range(3):
+            level = [m["card"] for m in await bot.all_messages("wangqiang")
+                     if m["kind"] == "card" and not m["card"]["result"] and m["card"]["buttons"]][-1]
+            await bot.press("wangqiang", level, level["buttons"][1]["text"])  # L2
+            step = [m["card"] for m in await bot.all_messages("wangqiang")
+                    if m["kind"] == "card" and not m["card"]["result"] and m["card"]["buttons"]][-1]
+            await bot.press("wangqiang", step, step["buttons"][-1]["text"])  # next
+        await you.say("wangqiang", "thanks")
+        await you.say("li_na", "share-cases yes")
         assert await sent(db) > 5
         await assert_english(db, you)
