@@ -11,22 +11,15 @@ from sqlalchemy import text
 
 from store.db import Database
 from store.migrate import current_revision, downgrade, upgrade
-from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.conftest import database_at
 
 AT = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 async def old_db(db_url: str) -> AsyncIterator[Database]:
-    url = await _create_pg_database() if db_url == "postgres" else db_url
-    database = Database(url)
-    await upgrade(database, to="0004")
-    try:
+    async with database_at(db_url, "0004") as database:
         yield database
-    finally:
-        await database.close()
-        if db_url == "postgres":
-            await _drop_pg_database(url)
 
 
 async def _card(conn, card_id: str, userid: str) -> None:  # type: ignore[no-untyped-def]
