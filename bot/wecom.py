@@ -27,7 +27,6 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.adapter import Adapter, Download, OutboundItem, SendResult
 from bot.core.clock import utcnow
@@ -42,9 +41,8 @@ from cards.model import Card, Message
 from cards.wecom import (CardRenderError, TEXT_MAX_BYTES, clip_bytes, is_interactive, render_card_update,
                          render_message, render_template_card, render_text)
 from handlers.trace_rules import TraceSettings
-from store import send_memory
+from store import issued_cards, send_memory
 from store.external_events import ingest
-from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 # message/update_template_card: the response_code is invalid, used or expired (WWdoc 90313).
@@ -184,7 +182,7 @@ class WeComAdapter(Adapter):
         self._updates_tried: set[int] = set()
         self._used_codes: set[str] = set()
         # (tenant, userid, card id) → the task_id its latest copy went out with; a restart falls
-        # back to the one kept on the outbox row (platform_ref "|task:").
+        # back to the one kept with the issued card (store/issued_cards.py).
         self._task_ids: dict[tuple[str, str, str], str] = {}
         # Ids of direct sends (not outbox rows): negative, and apart from other processes' (they key the
         # shared duplicate-check memory), far from fan-out recipients' -(row id * 1000 + i).
@@ -605,15 +603,12 @@ class WeComAdapter(Adapter):
         invalid = _split(data.get("invaliduser"))
         unlicensed = _split(data.get("unlicenseduser"))
         ref = str(data.get("msgid", ""))
-        if data.get("response_code"):
-            # Kept on the outbox row: it lets a later card_update grey the card out without a press,
-            # naming the task_id this copy went out with.
-            ref = f"{ref}|rc:{data['response_code']}"
-            if body.get("msgtype") == "template_card":
-                ref = f"{ref}|task:{body['template_card'].get('task_id', '')}"
         if body.get("msgtype") == "template_card" and len(items) == 1:
             sent_id = str(body["template_card"].get("task_id", ""))
             self._task_ids[(tenant.key, items[0].userid, sent_id.split(BROADCAST_SEP, 1)[0])] = sent_id
+            if data.get("response_code"):
+                # Kept with the issued card: a later card_update greys it out without a press.
+                await self._keep_code(tenant, items[0].userid, sent_id, str(data["response_code"]))
         out: dict[int, SendResult] = {}
         for item in items:
             self._pending.pop((item.id, step), None)
@@ -659,22 +654,30 @@ class WeComAdapter(Adapter):
                 "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL}
 
     # -- card updates --------------------------------------------------------------------
+    async def _keep_code(self, tenant: TenantConfig, userid: str, task_id: str, code: str) -> None:
+        try:
+            async with self.runtime.db.transaction() as s:
+                await issued_cards.keep_response_code(s, tenant=tenant.key, card_id=task_id.split(BROADCAST_SEP, 1)[0],
+                                                      userid=userid, code=code, task_id=task_id)
+        except Exception as exc:  # the card went out; without its code it can still be answered by a press
+            log.warning("card %s: response_code not kept (%s)", task_id, type(exc).__name__)
+
+    async def _spend(self, tenant: TenantConfig, userid: str, card_id: str, code: str) -> None:
+        """A code used, or refused as used or expired: never tried again here, nor by another process."""
+        self._used_codes.add(code)
+        try:
+            async with self.runtime.db.transaction() as s:
+                await issued_cards.spend_response_code(s, tenant=tenant.key, card_id=card_id, userid=userid, code=code)
+        except Exception as exc:
+            log.warning("card %s: spent response_code not recorded (%s)", card_id, type(exc).__name__)
+
     async def _send_time_code(self, tenant: TenantConfig, userid: str, card_id: str) -> tuple[str, str]:
         """(response_code, task_id) message/send returned for this card, if the code is still unused."""
         if not card_id:
             return "", ""
         async with self.runtime.db.session() as s:
-            rows = (await s.execute(
-                select(OutboxMessage.platform_ref, OutboxMessage.payload).where(
-                    OutboxMessage.tenant == tenant.key, OutboxMessage.platform == "wecom",
-                    OutboxMessage.userid == userid, OutboxMessage.status == "sent",
-                    OutboxMessage.platform_ref.like("%|rc:%"))
-                .order_by(OutboxMessage.id.desc()).limit(200))).all()
-        for ref, payload in rows:
-            if (payload.get("card") or {}).get("id") == card_id:
-                code, _, task_id = ref.split("|rc:", 1)[1].partition("|task:")
-                return ("", "") if code in self._used_codes else (code, task_id)
-        return "", ""
+            code, task_id = await issued_cards.response_code(s, tenant=tenant.key, card_id=card_id, userid=userid)
+        return ("", "") if code in self._used_codes else (code, task_id)
 
     async def _update_card(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem) -> SendResult:
         card = item.message.card
@@ -700,7 +703,7 @@ class WeComAdapter(Adapter):
         except WeComError as exc:
             if exc.retry_after is not None:
                 return SendResult(ok=False, error=str(exc), retry_after=exc.retry_after)
-            self._used_codes.add(code)
+            await self._spend(tenant, item.userid, card.id, code)
             if item.id in self._updates_tried:
                 # The earlier attempt whose answer we lost most likely used the code.
                 self._updates_tried.discard(item.id)
@@ -714,7 +717,7 @@ class WeComAdapter(Adapter):
             log.info("card %s could not be updated (%s); telling %s in a message", card.id, exc.errcode,
                      item.userid)
             return await self._fallback_text(tenant, api, item, card)
-        self._used_codes.add(code)
+        await self._spend(tenant, item.userid, card.id, code)
         self._updates_tried.discard(item.id)
         return SendResult(ok=True, ref="updated")
 

@@ -23,6 +23,7 @@ from store.db import Database
 from store.live import mark_live
 from store.models import Department, Employee
 from store.pinyin import name_keys
+from store.statuses import Role, join_roles
 
 log = logging.getLogger(__name__)
 
@@ -162,11 +163,11 @@ async def sync_wecom_directory(runtime_or_db: Any, tenant_cfg: TenantConfig, *, 
             seen.add(p.userid)
             full, initials = name_keys(p.name)
             row = existing.get(p.userid)
-            roles = [r for r in (row.roles.split(";") if row else []) if r]
-            if (p.leader or p.userid in managers) and "manager" not in roles:
-                roles.append("manager")
+            roles: list[str] = list(row.role_list if row else [])
+            if p.leader or p.userid in managers:
+                roles.append(Role.MANAGER)
             values = dict(name=p.name, department=p.department, manager_userid=p.manager,
-                          roles=";".join(roles), active=True, pinyin=full, initials=initials)
+                          roles=join_roles(roles), active=True, pinyin=full, initials=initials)
             if row is None:
                 report.created.append(p.userid)
                 if not dry_run:

@@ -132,7 +132,7 @@ def render_html(brief: Brief) -> str:
         out.append("<table><tr><th>任务</th><th>名称</th><th>截止</th><th>完成</th><th>状态</th><th>结果</th></tr>")
         for t in b.tasks:
             out.append(f'<tr id="{t.anchor}"><td>{_e(t.code)}</td><td>{_e(t.title)}</td><td>{_when(t.due, b.tz)}</td>'
-                       f"<td>{_when(t.completed, b.tz)}</td><td>{_e(t.status)}</td><td>{_e(t.outcome)}</td></tr>")
+                       f"<td>{_when(t.completed, b.tz)}</td><td>{_e(t.status)}</td><td>{_e(text('zh', f'task.outcome.{t.outcome}'))}</td></tr>")
         out.append("</table>")
     else:
         out.append("<p>本期没有到期的任务。</p>")

@@ -101,7 +101,7 @@ class TaskRecord:
     due: datetime
     completed: datetime | None
     status: str
-    outcome: str  # 按时交付 | 逾期交付 | 逾期未交付 | 未到期
+    outcome: str  # the stored value (on_time | late | overdue | not_due); the label comes from the texts when shown
 
     @property
     def anchor(self) -> str:
@@ -233,11 +233,11 @@ class Brief:
 
     @property
     def due_tasks(self) -> list[TaskRecord]:
-        return [t for t in self.tasks if t.outcome != "未到期"]
+        return [t for t in self.tasks if t.outcome != "not_due"]
 
     @property
     def on_time(self) -> list[TaskRecord]:
-        return [t for t in self.tasks if t.outcome == "按时交付"]
+        return [t for t in self.tasks if t.outcome == "on_time"]
 
     def figures(self) -> list[Figure]:
         """The brief's numbers, each with the records it was counted from."""

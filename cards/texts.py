@@ -75,6 +75,21 @@ TEXTS: dict[str, dict[str, str]] = {
     "already_recorded": {"zh": "本周已记录关键动作：{thing}。如需修改请回复“修改 …”。", "en": "This week's action is already recorded: {thing}. Reply \"edit …\" to change it."},
     "leave.ok": {"zh": "已记录请假 {start} 至 {end}{reason}，期间不会再提醒你。", "en": "Leave recorded {start} to {end}{reason}; no reminders meanwhile."},
     "skip.ok": {"zh": "本周已跳过{reason}，本周不再提醒你。", "en": "This week is skipped{reason}; no more reminders this week."},
+    "card.witness_changed": {"zh": "见证人已更换", "en": "The witness has changed"},
+    "card.accepted": {"zh": "已接受见证：{thing}", "en": "Accepted to witness: {thing}"},
+    "card.declined": {"zh": "已告知对方你无法见证", "en": "They have been told you cannot witness"},
+    "card.void": {"zh": "已失效", "en": "No longer valid"},
+    "card.confirmed": {"zh": "已确认完成", "en": "Confirmed as done"},
+    "card.confirmed.thing": {"zh": "已确认完成：{thing}", "en": "Confirmed as done: {thing}"},
+    "card.denied": {"zh": "已反馈：尚未完成", "en": "Answered: not done yet"},
+    "card.gone": {"zh": "该同事已不在名单中", "en": "This colleague is no longer on the roster"},
+    "card.chosen": {"zh": "已选择 {name}", "en": "Chose {name}"},
+    # A reason added after a sentence part: 已跳过（出差）/ skipped (business trip).
+    "reason.suffix": {"zh": "（{reason}）", "en": " ({reason})"},
+    # One person told apart from a namesake by the last part of their department: 李娜（注册部）.
+    "person.label": {"zh": "{name}（{where}）", "en": "{name} ({where})"},
+    "list.sep": {"zh": "、", "en": ", "},
+    "list.semi": {"zh": "；", "en": "; "},
     "card.used": {"zh": "这张卡片已经处理过了。", "en": "This card has already been answered."},
     "card.expired": {"zh": "这张卡片已过期。", "en": "This card has expired."},
     "card.not_yours": {"zh": "这张卡片不是发给你的。", "en": "This card was not sent to you."},
@@ -118,7 +133,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "pulse.witness": {"zh": "见证确认率", "en": "Witness confirmation rate"},
     "pulse.missing": {"zh": "本周未填写：{names}", "en": "Not filled this week: {names}"},
     "pulse.export": {"zh": "本周明细与部门指标见附件。", "en": "Details and department figures attached."},
-    "status.label.open": {"zh": "进行中", "en": "in progress"},
+    # A weekly action's status as people see it (store/pulse.py action_status).
+    "action.shown.confirmed": {"zh": "已确认", "en": "confirmed"},
+    "action.shown.done": {"zh": "已完成", "en": "done"},
+    "action.shown.unwitnessed": {"zh": "待见证", "en": "awaiting the witness"},
+    "action.shown.open": {"zh": "进行中", "en": "in progress"},
+    "action.shown.not_done": {"zh": "未完成", "en": "not done"},
     # -- micro-feedback
     # -- the conversation engine: chit-chat, doubtful text, past dates, goals, people
     "witness.typo.body": {"zh": "没有找到“{token}”，你指的是这位同事吗？", "en": "No one is called \"{token}\"; did you mean this colleague?"},

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import Field
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.calendar import WorkCalendar
 from bot.core.config import Section
@@ -26,7 +27,8 @@ from handlers import competencies_texts  # noqa: F401  (the feature's texts join
 from handlers.actions import CardAction
 from handlers.brief import default_period
 from handlers.context import Context, Outgoing
-from handlers.feedback import FeedbackSettings, parse_feedback
+from handlers.feedback import parse_feedback
+from handlers.feedback_rights import FeedbackSettings
 from handlers.people import tenant_directory
 from handlers.router import Router
 from store import audit
@@ -35,7 +37,7 @@ from store.brief import parse_period, period_days, period_weeks
 from store.feedback import local_day_start
 from store.models import Employee, Feedback, IssuedCard, Task, WeeklyAction
 from store.scheduled import claim_send
-from store.statuses import ActionStatus, Impact, Polarity, TaskStatus
+from store.statuses import ActionStatus, Impact, Polarity, Role, TaskStatus
 
 router = Router("competencies")
 
@@ -127,8 +129,8 @@ async def reviewer_of(ctx: Outgoing, userid: str) -> str | None:
 
 async def hr_people(ctx: Outgoing) -> list[str]:
     rows = (await ctx.session.execute(select(Employee).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)).order_by(Employee.userid))).scalars()
-    return [e.userid for e in rows if e.has_role("hr")]
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.active).is_(True)).order_by(col(Employee.userid)))).scalars()
+    return [e.userid for e in rows if e.has_role(Role.HR)]
 
 
 def tagged_codes(ctx: Outgoing) -> dict[str, str]:
@@ -146,18 +148,18 @@ async def evidence_choices(ctx: Outgoing, subject: str, period: str, code: str) 
     tagged: list[tuple[str, str]] = []
     other: list[tuple[str, str]] = []
     for f in (await ctx.session.execute(select(Feedback).where(
-            Feedback.tenant == ctx.tenant.key, Feedback.receiver_userid == subject, Feedback.created_at >= start,
-            Feedback.created_at < end).order_by(Feedback.created_at.desc(), Feedback.id.desc()))).scalars():
+            col(Feedback.tenant) == ctx.tenant.key, col(Feedback.receiver_userid) == subject, col(Feedback.created_at) >= start,
+            col(Feedback.created_at) < end).order_by(col(Feedback.created_at).desc(), col(Feedback.id).desc()))).scalars():
         item = (f"feedback:{f.id}", f"#{f.tag} {f.event[:16]}")
         (tagged if tags.get(f.tag) == code else other).append(item)
     weeks = period_weeks(period)
     for a in (await ctx.session.execute(select(WeeklyAction).where(
-            WeeklyAction.tenant == ctx.tenant.key, WeeklyAction.userid == subject, WeeklyAction.week.in_(weeks),
-            WeeklyAction.status == ActionStatus.CONFIRMED).order_by(WeeklyAction.week.desc()))).scalars():
+            col(WeeklyAction.tenant) == ctx.tenant.key, col(WeeklyAction.userid) == subject, col(WeeklyAction.week).in_(weeks),
+            col(WeeklyAction.status) == ActionStatus.CONFIRMED).order_by(col(WeeklyAction.week).desc()))).scalars():
         other.append((f"action:{a.id}", f"{a.week[-3:]} {a.thing[:16]}"))
     for t in (await ctx.session.execute(select(Task).where(
-            Task.tenant == ctx.tenant.key, Task.owner_userid == subject, Task.status == TaskStatus.DONE,
-            Task.completed_at >= start, Task.completed_at < end).order_by(Task.completed_at.desc()))).scalars():
+            col(Task.tenant) == ctx.tenant.key, col(Task.owner_userid) == subject, col(Task.status) == TaskStatus.DONE,
+            col(Task.completed_at) >= start, col(Task.completed_at) < end).order_by(col(Task.completed_at).desc()))).scalars():
         other.append((f"task:{t.id}", f"{t.code} {t.title[:16]}"))
     return tagged + other
 
@@ -166,7 +168,7 @@ async def evidence_labels(ctx: Outgoing, subject: str, period: str, refs: list[s
     if not refs:
         return ctx.t("comp.cal.ev.none")
     labels = dict(await evidence_choices(ctx, subject, period, ""))
-    return "；".join(labels.get(r, r) for r in refs)
+    return ctx.t("list.semi").join(labels.get(r, r) for r in refs)
 
 
 # -- asking --------------------------------------------------------------------------------------
@@ -231,8 +233,8 @@ async def ask_evidence(ctx: Context, a: comp.Assessment, row: comp.Rating) -> No
                                       "refs": [ref for ref, _ in shown]})
 
 
-def _levels_line(lib: dict[str, comp.Competency], levels: dict[str, int]) -> str:
-    return "；".join(f"{code} {lib[code].name if code in lib else ''} L{lv}" for code, lv in levels.items())
+def _levels_line(ctx: Outgoing, lib: dict[str, comp.Competency], levels: dict[str, int]) -> str:
+    return ctx.t("list.semi").join(f"{code} {lib[code].name if code in lib else ''} L{lv}" for code, lv in levels.items())
 
 
 async def _ask_submit(ctx: Context, a: comp.Assessment, done: dict[str, comp.Rating]) -> None:
@@ -241,7 +243,7 @@ async def _ask_submit(ctx: Context, a: comp.Assessment, done: dict[str, comp.Rat
     levels = {c: done[c].level for c in comp.codes_of(a) if c in done}
     name = await ctx.name_of(a.subject_userid)
     card = Card(title=ctx.t("comp.submit.title", what=_what(ctx, a, name), period=a.period),
-                body=ctx.t("comp.submit.body", levels=_levels_line(lib, levels)),
+                body=ctx.t("comp.submit.body", levels=_levels_line(ctx, lib, levels)),
                 buttons=[Button(SubmitAssessment(assessment=a.id).pack(), ctx.t("comp.btn.submit"), "primary"),
                          Button(RedoAssessment(assessment=a.id).pack(), ctx.t("comp.btn.redo"))])
     await ctx.expire_cards(kind=SUBMIT_CARD, ref_id=a.id, result=ctx.t("comp.replaced"))
@@ -302,7 +304,7 @@ async def start(ctx: Context, subject: Employee, period: str, side: str) -> None
         assert a.id is not None
         done = await comp.ratings(ctx.session, ctx.tenant.key, a.id)
         ctx.reply(ctx.t("comp.already", period=period, what=_what(ctx, a, subject.name),
-                        levels=_levels_line(lib, {c: r.level for c, r in done.items()})))
+                        levels=_levels_line(ctx, lib, {c: r.level for c, r in done.items()})))
         return
     await ask_next(ctx, a)
 
@@ -350,7 +352,7 @@ async def _person(ctx: Context, token: str) -> Employee | None:
         return found
     m = (await tenant_directory(ctx.session, ctx.tenant.key)).resolve(token)
     if m.status == "choose":
-        names = "、".join(f"{p.name}（{p.department.split('/')[-1] or p.userid}）" for p in m.candidates)
+        names = ctx.people_labels(m.candidates)
         ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
         return None
     found = await ctx.employee(m.person.userid) if m.status == "one" and m.person else None
@@ -507,9 +509,9 @@ async def tagged_refs(ctx: Outgoing, subject: str, period: str) -> dict[str, set
     first, last = period_days(period)
     out: dict[str, set[str]] = {}
     for f in (await ctx.session.execute(select(Feedback).where(
-            Feedback.tenant == ctx.tenant.key, Feedback.receiver_userid == subject,
-            Feedback.created_at >= local_day_start(first, ctx.tenant.tz),
-            Feedback.created_at < local_day_start(last + timedelta(days=1), ctx.tenant.tz)))).scalars():
+            col(Feedback.tenant) == ctx.tenant.key, col(Feedback.receiver_userid) == subject,
+            col(Feedback.created_at) >= local_day_start(first, ctx.tenant.tz),
+            col(Feedback.created_at) < local_day_start(last + timedelta(days=1), ctx.tenant.tz)))).scalars():
         if f.tag in tags:
             out.setdefault(tags[f.tag], set()).add(f"feedback:{f.id}")
     return out
@@ -526,7 +528,7 @@ async def reveal(ctx: Outgoing, pair: comp.Pair, name: str) -> None:
         s, m = pair.self_ratings.get(code), pair.manager_ratings.get(code)
         lines.append(ctx.t("comp.reveal.row", code=code, cname=lib[code].name if code in lib else "",
                            s=s.level if s else "-", m=m.level if m else "-", mark=" ⚠" if code in gapped else ""))
-    body = "\n".join(lines) + (ctx.t("comp.reveal.calibrate", codes="、".join(gapped)) if gapped
+    body = "\n".join(lines) + (ctx.t("comp.reveal.calibrate", codes=ctx.t("list.sep").join(gapped)) if gapped
                                else ctx.t("comp.reveal.agree"))
     card = Card(title=ctx.t("comp.reveal.title", name=name, period=pair.self_.period), body=body)
     for userid in (subject, boss):
@@ -579,7 +581,7 @@ async def calibration_body(ctx: Outgoing, pair: comp.Pair, reasons: list[dict[st
 
 
 async def may_calibrate(ctx: Outgoing, actor: Employee, cal: comp.Calibration) -> bool:
-    return actor.has_role("hr") or actor.userid == cal.manager_userid
+    return actor.has_role(Role.HR) or actor.userid == cal.manager_userid
 
 
 async def record_agreement(ctx: Context, cal: comp.Calibration, code: str, level: int, note: str) -> None:
@@ -588,7 +590,7 @@ async def record_agreement(ctx: Context, cal: comp.Calibration, code: str, level
     name = await ctx.name_of(cal.subject_userid)
     gapped = [r["code"] for r in cal.reasons]
     if code not in gapped:
-        ctx.reply(ctx.t("comp.cal.not_gapped", code=code, codes="、".join(gapped)))
+        ctx.reply(ctx.t("comp.cal.not_gapped", code=code, codes=ctx.t("list.sep").join(gapped)))
         return
     done = await comp.agreed(ctx.session, ctx.tenant.key, cal.period, cal.subject_userid)
     if code in done:
@@ -608,7 +610,7 @@ async def record_agreement(ctx: Context, cal: comp.Calibration, code: str, level
         ctx.session.add(cal)
         lib = await comp.library(ctx.session, ctx.tenant.key)
         text = ctx.t("comp.cal.held", name=name, period=cal.period,
-                     levels=_levels_line(lib, {c: done[c].level for c in gapped}))
+                     levels=_levels_line(ctx, lib, {c: done[c].level for c in gapped}))
         await ctx.expire_cards(kind=CALIBRATION_CARD, ref_id=cal.id, result=text)
         for userid in sorted({cal.subject_userid, cal.manager_userid} - {me.userid}):
             ctx.send(userid, text)
@@ -633,14 +635,14 @@ async def on_calibrate(ctx: Context) -> None:
         return
     cal = None
     rows = (await ctx.session.execute(select(comp.Calibration).where(
-        comp.Calibration.tenant == ctx.tenant.key, comp.Calibration.subject_userid == subject.userid)
-        .order_by(comp.Calibration.id.desc()))).scalars()
+        col(comp.Calibration.tenant) == ctx.tenant.key, col(comp.Calibration.subject_userid) == subject.userid)
+        .order_by(col(comp.Calibration.id).desc()))).scalars()
     for row in rows:
         if period is None or row.period == period:
             cal = row
             break
     if cal is None or not await may_calibrate(ctx, me, cal):
-        if cal is not None or not (me.has_role("hr") or await reviewer_of(ctx, subject.userid) == me.userid):
+        if cal is not None or not (me.has_role(Role.HR) or await reviewer_of(ctx, subject.userid) == me.userid):
             ctx.reply(ctx.t("comp.cal.denied", name=subject.name))
             return
         ctx.reply(ctx.t("comp.cal.none", name=subject.name, period=period or default_period(ctx)))
@@ -654,7 +656,7 @@ async def on_agree(ctx: Context, row: IssuedCard, action: AgreeLevel) -> None:
     me = ctx.me
     assert me is not None
     cal = (await ctx.session.execute(select(comp.Calibration).where(
-        comp.Calibration.tenant == ctx.tenant.key, comp.Calibration.id == action.calibration))).scalar_one_or_none()
+        col(comp.Calibration.tenant) == ctx.tenant.key, col(comp.Calibration.id) == action.calibration))).scalar_one_or_none()
     if cal is None or row.ref_id != cal.id or action.level not in comp.LEVELS:
         ctx.reply(ctx.t("card.unknown"))
         return
@@ -719,10 +721,10 @@ async def success_cases(ctx: Outgoing, subject: str, code: str, settings: Compet
     if not tags or not allowed or settings.max_cases == 0:
         return []
     rows = (await ctx.session.execute(select(Feedback).where(
-        Feedback.tenant == ctx.tenant.key, Feedback.tag.in_(tags), Feedback.polarity == Polarity.PRAISE,
-        Feedback.impact.in_((Impact.TEAM, Impact.CUSTOMER)), Feedback.receiver_userid.in_(sorted(allowed)),
-        Feedback.created_at >= comp.utc(ctx.now - timedelta(days=settings.case_days)))
-        .order_by(Feedback.created_at.desc(), Feedback.id.desc()).limit(settings.max_cases))).scalars()
+        col(Feedback.tenant) == ctx.tenant.key, col(Feedback.tag).in_(tags), col(Feedback.polarity) == Polarity.PRAISE,
+        col(Feedback.impact).in_((Impact.TEAM, Impact.CUSTOMER)), col(Feedback.receiver_userid).in_(sorted(allowed)),
+        col(Feedback.created_at) >= comp.utc(ctx.now - timedelta(days=settings.case_days)))
+        .order_by(col(Feedback.created_at).desc(), col(Feedback.id).desc()).limit(settings.max_cases))).scalars()
     return [f"· {await ctx.name_of(f.receiver_userid)}（{Impact(f.impact).label(ctx.locale)}）：{f.event}" for f in rows]
 
 
@@ -773,7 +775,7 @@ async def on_flow(ctx: Context) -> None:
             await pick_level(ctx, a, code, level)
         return
     if step == "evidence":
-        refs = [str(r) for r in data.get("refs") or []]  # type: ignore[union-attr]
+        refs = [str(r) for r in data.get("refs") or []]
         folded = text.translate(str.maketrans("０１２３４５６７８９", "0123456789")).rstrip("。.")
         if folded.isdigit() and 1 <= int(folded) <= len(refs):
             await attach(ctx, a, code, refs[int(folded) - 1])

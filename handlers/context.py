@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable, Protocol
 
 from sqlalchemy import delete, select
 from sqlmodel import col
@@ -50,6 +50,17 @@ class Use:
 
 def _aside(kind: str, data: dict[str, Any], *, comes_back: bool) -> list[dict[str, Any]]:
     return [{"kind": kind, "data": {k: v for k, v in data.items() if k != SUSPENDED}, "comes_back": comes_back}]
+
+
+class Named(Protocol):
+    """A person as the roster knows them (an Employee, a matched Person)."""
+
+    @property
+    def userid(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def department(self) -> str: ...
 
 
 def new_card_id() -> str:
@@ -149,6 +160,19 @@ class Outgoing:
             return ""
         emp = await self.employee(userid)
         return emp.name if emp else userid
+
+    def person_label(self, person: Named) -> str:
+        """李娜（注册部） / 李娜 (注册部): a name told apart from a namesake by the last part of the department."""
+        return self.t("person.label", name=person.name, where=person.department.split("/")[-1] or person.userid)
+
+    def people_labels(self, people: Iterable[Named]) -> str:
+        """李娜（注册部）、李纳（质量部）: the choice a name matched, in one line."""
+        return self.t("list.sep").join(self.person_label(p) for p in people)
+
+    async def label_of(self, userid: str) -> str:
+        """`person_label` of a user id; the bare id when they are not on the roster."""
+        emp = await self.employee(userid)
+        return self.person_label(emp) if emp else userid
 
 
 @dataclass(kw_only=True)

@@ -12,28 +12,30 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import select
 from sqlmodel import col
 
-from pydantic import Field, field_validator
-
-from bot.core.config import Section, Strict
 from cards.intent_words import command_words
 from cards.model import Button, Card
 from bot.core.timeutil import aware
 from handlers.actions import CardAction
 from handlers import feedback_texts  # noqa: F401  (the feature's texts join the catalogue)
-from handlers.context import Context, Outgoing
+from handlers.context import Context
+# Also importable from here, where they were declared before (the task cards, the tests).
+from handlers.feedback_rights import (DEFAULT_TAGS as DEFAULT_TAGS, FeedbackSettings as FeedbackSettings, FeedbackTag,
+                                      GiveFeedback as GiveFeedback, feedback_buttons as feedback_buttons, may_give,
+                                      may_view, settings)
 from handlers.people import Directory, Person, tenant_directory
 from handlers.reply_grammar import collapse_spaces, fold_width
 from handlers.router import Router
 from store import audit
-from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
+from store.feedback import IMPACTS, add_feedback, counts_by_tag, received
 from store.models import Employee, Feedback, IssuedCard, Task
 from store.statuses import FeedbackRef, Impact, Polarity
+from store.people import names_of
 from store.pulse import reporting_line
 from store.weekly import action_by_id
 
@@ -41,53 +43,6 @@ router = Router("feedback")
 
 DRAFT = "feedback_draft"
 FLOW_CARDS = ("fb_person", "fb_tag", "fb_impact")
-
-
-class FeedbackTag(Strict):
-    name: str = Field(min_length=1, max_length=20)
-    polarity: Polarity = Polarity.PRAISE
-
-    @field_validator("polarity", mode="before")
-    @classmethod
-    def _label(cls, value: Any) -> Any:
-        """The file may name a polarity by its label (认可, 改进) or its value (praise, improve)."""
-        return Polarity.from_label(value) or value if isinstance(value, str) else value
-    competency: str = Field("", max_length=20)  # the competency code it evidences (C03), if any
-
-
-_PRAISE, _IMPROVE = Polarity.PRAISE, Polarity.IMPROVE
-DEFAULT_TAGS = [FeedbackTag(name=n, polarity=p) for n, p in (
-    ("主动补位", _PRAISE), ("方案创新", _PRAISE), ("客户需求深挖", _PRAISE), ("跨部门协作", _PRAISE),
-    ("风险预警", _PRAISE), ("知识沉淀", _PRAISE), ("响应不及时", _IMPROVE), ("交付质量待提升", _IMPROVE))]
-
-
-def person_label(ctx: Context | Outgoing, name: str, department: str, userid: str) -> str:
-    """王强（注册部）: a name told apart from a namesake by the last part of the department."""
-    return ctx.t("fb.person.label", name=name, where=department.split("/")[-1] or userid)
-
-
-class FeedbackSettings(Section, name="feedback", legacy={
-        "feedback_tags": "tags", "peer_feedback": "peer", "notify_feedback_receiver": "notify_receiver"}):
-    """[tenants.feedback]"""
-
-    tags: list[FeedbackTag] = DEFAULT_TAGS  # the behaviour tags feedback is given with
-    # May colleagues give feedback outside their reporting line? On by default: recognition between
-    # peers is most of what a company's feedback is. Each giver has a monthly quota of it.
-    peer: bool = True
-    peer_monthly_quota: int = Field(10, ge=1)  # feedback one person may give outside their line per month
-    notify_receiver: bool = True  # tell the receiver at once
-
-
-def settings(ctx: Outgoing) -> FeedbackSettings:
-    return FeedbackSettings.of(ctx.tenant)
-
-
-class GiveFeedback(CardAction, prefix="feedback"):
-    """The 反馈 button on another feature's card; `about` says what the card's ref_id is
-    ("action" or "task"), so the feedback is pre-filled with its person and linked to it.
-    Empty: the person is the card's data["receiver"] if it has one, else the flow opens empty."""
-
-    about: Literal["action", "task", ""] = ""
 
 
 class PickReceiver(CardAction, prefix="to"):
@@ -233,51 +188,6 @@ def _tag(ctx: Context, name: str | None) -> FeedbackTag | None:
     return next((t for t in settings(ctx).tags if t.name == name), None)
 
 
-# -- who may give and see ------------------------------------------------------------------
-
-async def may_give(ctx: Context, giver: str, receiver: Employee) -> str | None:
-    """None if `giver` may give `receiver` feedback, else the refusal to show."""
-    if receiver.userid == giver:
-        return ctx.t("fb.self")
-    if not receiver.active:
-        return ctx.t("fb.person.none", token=receiver.name)
-    line = await reporting_line(ctx.session, ctx.tenant.key, giver)
-    if receiver.userid in line:
-        return None
-    if not settings(ctx).peer:
-        return ctx.t("fb.outside_line", name=receiver.name)
-    quota = settings(ctx).peer_monthly_quota
-    if await peer_feedback_this_month(ctx, giver, line) >= quota:
-        return ctx.t("fb.quota", n=quota)
-    return None
-
-
-async def peer_feedback_this_month(ctx: Context, giver: str, line: set[str]) -> int:
-    """Feedback `giver` gave this calendar month (tenant time) to people outside their line."""
-    tz = ctx.tenant.tz
-    first = ctx.now.astimezone(tz).date().replace(day=1)
-    rows = (await ctx.session.execute(select(col(Feedback.receiver_userid)).where(
-        col(Feedback.tenant) == ctx.tenant.key, col(Feedback.giver_userid) == giver,
-        col(Feedback.created_at) >= local_day_start(first, tz)))).scalars()
-    return sum(1 for r in rows if r not in line)
-
-
-async def may_view(ctx: Context, viewer: Employee, subject: str) -> bool:
-    """The person themself, HR, and managers of the person's reporting line."""
-    if subject == viewer.userid or viewer.has_role("hr"):
-        return True
-    return subject in await reporting_line(ctx.session, ctx.tenant.key, viewer.userid)
-
-
-async def feedback_buttons(ctx: Context, giver: str, receiver: str,
-                           about: Literal["action", "task", ""] = "") -> list[Button]:
-    """The 反馈 button for another feature's card, when `giver` may give `receiver` feedback."""
-    person = await ctx.employee(receiver)
-    if person is None or await may_give(ctx, giver, person) is not None:
-        return []
-    return [Button(GiveFeedback(about=about).pack(), ctx.t("fb.btn"))]
-
-
 # -- the draft -------------------------------------------------------------------------------
 
 async def _load_draft(ctx: Context) -> dict[str, Any] | None:
@@ -338,7 +248,7 @@ async def _set_receiver(ctx: Context, draft: dict[str, Any], token: str, problem
         problems.append(refusal)
         return False
     card = Card(title=ctx.t("fb.person.title"), body=ctx.t("fb.person.which", token=token),
-                buttons=[Button(PickReceiver(userid=p.userid).pack(), person_label(ctx, p.name, p.department, p.userid))
+                buttons=[Button(PickReceiver(userid=p.userid).pack(), ctx.person_label(p))
                          for p in allowed[:MAX_BUTTONS - 1]] + [Button(NONE_OF_THEM, ctx.t("btn.none_of_them"))])
     await _issue(ctx, "fb_person", card, draft)
     return True
@@ -434,7 +344,7 @@ async def _ask_person(ctx: Context, draft: dict[str, Any], *, quiet: bool = Fals
     rows.sort(key=lambda e: (e.manager_userid != me, e.name, e.userid))
     names = [e.name for e in rows]
     buttons = [Button(PickReceiver(userid=e.userid).pack(), e.name if names.count(e.name) == 1 else
-                      person_label(ctx, e.name, e.department, e.userid)) for e in rows]
+                      ctx.person_label(e)) for e in rows]
     body = ctx.t("fb.person.body") + (ctx.t("fb.person.peers") if settings(ctx).peer else "")
     await _issue(ctx, "fb_person", Card(title=ctx.t("fb.person.title"), body=body, buttons=buttons), draft)
 
@@ -455,7 +365,7 @@ async def _tag_card(ctx: Context, draft: dict[str, Any], close: list[FeedbackTag
         buttons.append(Button(MoreTags(page=page + 1).pack(), ctx.t("fb.tag.more")))
     elif close:
         buttons = buttons[:MAX_BUTTONS - 1] + [Button(MoreTags(page=0).pack(), ctx.t("fb.tag.all"))]
-    sep = ctx.t("fb.sep")
+    sep = ctx.t("list.sep")
     praise = sep.join(t.name for t in tags if t.polarity is Polarity.PRAISE)
     improve = sep.join(t.name for t in tags if t.polarity is Polarity.IMPROVE)
     body = ctx.t("fb.tag.body", praise=praise or "—", improve=improve or "—")
@@ -665,7 +575,7 @@ async def _view(ctx: Context, who: str) -> None:
             ctx.reply(ctx.t("fb.person.none", token=token))
             return
         if m.status == "choose":
-            names = ctx.t("fb.sep").join(person_label(ctx, p.name, p.department, p.userid) for p in m.candidates)
+            names = ctx.people_labels(m.candidates)
             ctx.reply(ctx.t("fb.person.ambiguous", token=token, names=names))
             return
         assert m.person is not None
@@ -689,8 +599,7 @@ async def feedback_list_text(ctx: Context, subject: Employee) -> str:
     if not rows:
         return ctx.t("fb.view.empty", name=subject.name)
     givers = {r.giver_userid for r in rows}
-    names = {e.userid: e.name for e in (await ctx.session.execute(select(Employee).where(
-        col(Employee.tenant) == ctx.tenant.key, col(Employee.userid).in_(sorted(givers))))).scalars()}
+    names = await names_of(ctx.session, ctx.tenant.key, givers)
     lines = [ctx.t("fb.view.title", name=subject.name, n=total), " · ".join(f"{tag} {n}" for tag, n in by_tag)]
     for r in rows:
         lines.append(_line(ctx, r, names.get(r.giver_userid, r.giver_userid)))

@@ -40,7 +40,5 @@ TEXTS = register({
     "fb.view.more": {"zh": "仅显示最近 {n} 条；完整记录见事实简报（简报 @{name}）。", "en": "Only the latest {n} are shown; the fact brief (brief @{name}) has them all."},
     "fb.view.denied": {"zh": "你无权查看 {name} 的反馈：只能查看自己和汇报线内同事的反馈。", "en": "You may not read {name}'s feedback: only your own and your reporting line's."},
     "fb.view.line": {"zh": "· {day} {giver} #{tag}（{polarity}）{impact}：{event}", "en": "· {day} {giver} #{tag} ({polarity}) {impact}: {event}"},
-    "fb.person.label": {"zh": "{name}（{where}）", "en": "{name} ({where})"},
-    "fb.sep": {"zh": "、", "en": ", "},
     # -- fact brief
 })

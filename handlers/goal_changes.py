@@ -20,10 +20,12 @@ from typing import Any
 
 from pydantic import Field
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.calendar import iso_week
 from bot.core.config import Section
 from cards.model import Button, Card
+from cards.texts import TEXTS
 from handlers import goal_changes_texts  # noqa: F401  (registers the texts)
 from handlers.actions import CardAction
 from handlers.card_answers import meaning_of, normalise, typed_answer
@@ -36,8 +38,8 @@ from store.goal_changes import (
     propose, reject_change, sibling_weights,
 )
 from store.goals import normalize_goal_code
-from store.models import Department, Employee, Goal, GoalAdjustment, IssuedCard
-from store.statuses import CardState, GoalStatus
+from store.models import Department, Employee, Goal, GoalAdjustment, IssuedCard, holds_role
+from store.statuses import CardState, GoalStatus, Role
 
 MAX_LEVEL = 3
 CARD = "goal_change"
@@ -141,7 +143,7 @@ def _today(ctx: Context) -> date:
 
 
 def describe(ctx: Context, change: GoalAdjustment | dict[str, Any]) -> str:
-    c = change if isinstance(change, dict) else {
+    c: dict[str, Any] = change if isinstance(change, dict) else {
         "goal_code": change.goal_code, "field_name": change.field_name, "old_value": change.old_value,
         "new_value": change.new_value, "detail": change.detail}
     name, detail = c["field_name"], c.get("detail") or {}
@@ -156,7 +158,7 @@ def describe(ctx: Context, change: GoalAdjustment | dict[str, Any]) -> str:
 async def _may_propose(ctx: Context, department: str) -> bool:
     me = ctx.me
     assert me is not None
-    if me.has_role("hr") or me.has_role("admin"):
+    if me.has_role(Role.HR) or me.has_role(Role.ADMIN):
         return True
     return any(m.userid == me.userid for m in await department_managers(ctx.session, ctx.tenant.key, department))
 
@@ -165,7 +167,7 @@ def _locked(ctx: Context, period: str) -> date | None:
     """The lock day of `period` when it has passed and the sender is not HR."""
     me = ctx.me
     lock = GoalSettings.of(ctx.tenant).goal_lock_after.get(period)
-    if lock is None or _today(ctx) <= lock or (me is not None and me.has_role("hr")):
+    if lock is None or _today(ctx) <= lock or (me is not None and me.has_role(Role.HR)):
         return None
     return lock
 
@@ -178,8 +180,8 @@ async def _approver(ctx: Context, level: int) -> str:
         return setting
     if level > 1 and me.manager_userid:
         return me.manager_userid
-    admins = sorted((await ctx.session.execute(select(Employee.userid).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True), Employee.roles.contains("admin")))).scalars())
+    admins = sorted((await ctx.session.execute(select(col(Employee.userid)).where(
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.active).is_(True), holds_role(Role.ADMIN)))).scalars())
     others = [a for a in admins if a != me.userid]
     return (others or admins or [me.manager_userid or me.userid])[0]
 
@@ -286,7 +288,8 @@ async def _parent(ctx: Context, value: str, code: str) -> Goal:
     if parent is None or parent.status != GoalStatus.ACTIVE:
         raise BadInput("gc.parent.bad", value=value)
     # Walking up from the parent must not meet the goal itself.
-    seen, up = {code}, parent
+    seen: set[str] = {code}
+    up: Goal | None = parent
     while up is not None:
         if up.code in seen:
             raise BadInput("gc.parent.self")
@@ -300,9 +303,9 @@ async def _department(ctx: Context, value: str) -> str:
     assert me is not None
     if not value:
         return me.department
-    paths = list((await ctx.session.execute(select(Department.path).where(Department.tenant == ctx.tenant.key))).scalars())
-    paths += list((await ctx.session.execute(select(Employee.department).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True)).distinct())).scalars())
+    paths = list((await ctx.session.execute(select(col(Department.path)).where(col(Department.tenant) == ctx.tenant.key))).scalars())
+    paths += list((await ctx.session.execute(select(col(Employee.department)).where(
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.active).is_(True)).distinct())).scalars())
     v = value.strip("/ ")
     hits = sorted({p for p in paths if p and (p == v or p.endswith("/" + v))})
     if len(hits) != 1:
@@ -412,21 +415,21 @@ async def _submit(ctx: Context, draft: dict[str, Any]) -> None:
 
 async def _card(ctx: Context, change: GoalAdjustment) -> Card:
     g = await goal(ctx.session, ctx.tenant.key, change.goal_code)
-    proposer = await ctx.employee(change.by_userid)
     name, old, new = change.field_name, change.old_value, change.new_value
-    labels = {"weight": "权重", "title": "标题", "due": "截止", "parent_code": "上级", "new": "新增", "cancelled": "取消"}
     unit = "%" if name == "weight" else ""
-    lines = [f"{change.goal_code} {g.title if g else new}", f"{labels.get(name, name)}："]
+    label = ctx.t(f"gc.field.{name}") if f"gc.field.{name}" in TEXTS else name
+    lines = [f"{change.goal_code} {g.title if g else new}", ctx.t("gc.diff.head", field=label)]
     if name == "new":
         d = change.detail
-        lines += [f"+ {new}", f"+ 上级 {d.get('parent_code') or '—'} · 权重 {fmt_weight(float(d.get('weight') or 0))}%"
-                  f" · 部门 {str(d.get('department') or '').split('/')[-1]}"]
+        lines += [f"+ {new}", ctx.t("gc.diff.placed", parent=d.get("parent_code") or "—",
+                                    weight=fmt_weight(float(d.get("weight") or 0)),
+                                    department=str(d.get("department") or "").split("/")[-1])]
     elif name == "cancelled":
         lines += [f"- {old}"]
     else:
-        lines += [f"- 旧：{old or '—'}{unit if old else ''}", f"+ 新：{new or '—'}{unit if new else ''}"]
-    fields = [(ctx.t("gc.card.by"), f"{proposer.name if proposer else change.by_userid}"
-                                    f"（{(proposer.department if proposer else '').split('/')[-1]}）"),
+        lines += [ctx.t("gc.diff.old", value=f"{old or '—'}{unit if old else ''}"),
+                  ctx.t("gc.diff.new", value=f"{new or '—'}{unit if new else ''}")]
+    fields = [(ctx.t("gc.card.by"), await ctx.label_of(change.by_userid)),
               (ctx.t("gc.card.cause"), change.reason),
               (ctx.t("gc.card.event"), change.event_date.isoformat() if change.event_date else "")]
     if change.note:
@@ -444,7 +447,7 @@ async def _card(ctx: Context, change: GoalAdjustment) -> Card:
 
 async def _change(ctx: Context, change_id: int) -> GoalAdjustment | None:
     return (await ctx.session.execute(select(GoalAdjustment).where(
-        GoalAdjustment.tenant == ctx.tenant.key, GoalAdjustment.id == change_id))).scalar_one_or_none()
+        col(GoalAdjustment.tenant) == ctx.tenant.key, col(GoalAdjustment.id) == change_id))).scalar_one_or_none()
 
 
 def _still_current(g: Goal | None, change: GoalAdjustment) -> bool:
@@ -483,8 +486,8 @@ async def _approve(ctx: Context, change: GoalAdjustment) -> bool:
 
 async def _open_card(ctx: Context, change_id: int) -> IssuedCard | None:
     return (await ctx.session.execute(select(IssuedCard).where(
-        IssuedCard.tenant == ctx.tenant.key, IssuedCard.kind == CARD, IssuedCard.ref_id == change_id,
-        IssuedCard.userid == ctx.event.userid, IssuedCard.state == CardState.OPEN))).scalars().first()
+        col(IssuedCard.tenant) == ctx.tenant.key, col(IssuedCard.kind) == CARD, col(IssuedCard.ref_id) == change_id,
+        col(IssuedCard.userid) == ctx.event.userid, col(IssuedCard.state) == CardState.OPEN))).scalars().first()
 
 
 async def _end_review(ctx: Context, change_id: int) -> None:
@@ -603,7 +606,7 @@ def rate_fields(out: Outgoing, c: Calibration) -> list[tuple[str, str]]:
     else:
         value = out.t("gc.rate.value", pct=f"{c.rate * 100:.0f}%", adjusted=len(c.adjusted), keys=len(c.key_tasks),
                       healthy=mark(c.healthy), top=mark(c.top))
-    fields = [(out.t("gc.rate.label") + f"（{c.quarter}）", value)]
+    fields = [(out.t("gc.rate.quarter", quarter=c.quarter), value)]
     if c.median_lead_days is not None:
         fields.append((out.t("gc.lead.label"), out.t("gc.lead.value", days=f"{c.median_lead_days:g}")))
     fields.append((out.t("gc.rescope.label"), out.t("gc.rescope.value", n=c.rescopes)))

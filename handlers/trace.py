@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.core.calendar import WorkCalendar, working_hours_between
 from cards.texts import register
@@ -95,8 +96,8 @@ async def _resolve(ctx: Context, ref: str) -> str | None:
     ref = ref.strip()
     if not ref:
         return None
-    found = (await ctx.session.execute(select(Employee.userid).where(
-        Employee.tenant == ctx.tenant.key, Employee.active.is_(True),
+    found = (await ctx.session.execute(select(col(Employee.userid)).where(
+        col(Employee.tenant) == ctx.tenant.key, col(Employee.active).is_(True),
         func.lower(Employee.userid) == ref.lower()))).scalar_one_or_none()
     if found is not None:
         return str(found)

@@ -16,7 +16,8 @@ from cards.intent_words import command_words
 from cards.model import Button, Card
 from handlers.actions import CardAction
 from handlers.context import Context
-from handlers.feedback import feedback_buttons
+from handlers.feedback_rights import feedback_buttons
+from handlers.weekly_prompt import prompt_card
 from handlers.card_answers import meaning_of, typed_answer
 from handlers.intent import Intent, classify
 from handlers.people import MAX_CANDIDATES, Directory, tenant_directory
@@ -134,7 +135,7 @@ async def _resolve_witness(ctx: Context, draft: dict[str, Any], token: str, prob
     card = Card(
         title=ctx.t("witness.choose.title"),
         body=ctx.t("witness.typo.body" if typo else "witness.choose.body", token=token),
-        buttons=[Button(key=PickWitness(userid=p.userid).pack(), text=f"{p.name}（{p.department.split('/')[-1] or p.userid}）")
+        buttons=[Button(key=PickWitness(userid=p.userid).pack(), text=ctx.person_label(p))
                  for p in others] + [Button(key=NONE_OF_THEM, text=ctx.t("btn.none_of_them"))],
     )
     await ctx.issue_card(ctx.event.userid, "witness_choice", card, data={"purpose": purpose}, ttl_hours=ctx.tenant.draft_ttl_hours)
@@ -251,7 +252,7 @@ async def _chat(ctx: Context, intent: Intent) -> None:
         lines.append(ctx.t("status.none", week=week_label(this_week(ctx), ctx.tenant.locale)))
         lines.append(ctx.t("chat.format"))
     else:
-        lines.append(ctx.t("chat.has_action", thing=action.thing, status=action_status(action, week_over=False)))
+        lines.append(ctx.t("chat.has_action", thing=action.thing, status=action_status(action, week_over=False, locale=ctx.locale)))
     ctx.reply("\n".join(lines))
 
 
@@ -375,7 +376,7 @@ async def _apply_edit(ctx: Context, action: WeeklyAction, draft: dict[str, Any],
     ctx.session.add(action)
     if witness_changed:
         for kind in ("witness_invite", "witness_confirm"):
-            await ctx.expire_cards(kind=kind, ref_id=action.id or 0, result="见证人已更换")
+            await ctx.expire_cards(kind=kind, ref_id=action.id or 0, result=ctx.t("card.witness_changed"))
         action.witness_userid = new_witness or action.witness_userid
         action.witness_state = WitnessState.INVITED
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
@@ -496,21 +497,21 @@ async def on_last_day_card(ctx: Context, row: Any) -> None:
 async def on_invite_card(ctx: Context, row: Any) -> None:
     action = await _action_of(ctx, row.ref_id)
     if action is None or action.witness_userid != ctx.event.userid:
-        await ctx.close_card(row, "见证人已更换")
+        await ctx.close_card(row, ctx.t("card.witness_changed"))
         return
     witness = await ctx.name_of(ctx.event.userid)
     if ctx.event.action_key == "accept":
         action.witness_state = WitnessState.ACCEPTED
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
                                      witness_userid=ctx.event.userid, kind=WitnessEventKind.ACCEPTED, at=ctx.now))
-        await ctx.close_card(row, f"已接受见证：{action.thing}")
+        await ctx.close_card(row, ctx.t("card.accepted", thing=action.thing))
         ctx.send(action.userid, ctx.t("accepted.owner", witness=witness, thing=action.thing))
     else:
         action.witness_state = WitnessState.DECLINED
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
                                      witness_userid=ctx.event.userid, kind=WitnessEventKind.DECLINED, at=ctx.now))
-        await ctx.close_card(row, "已告知对方你无法见证")
-        await ctx.expire_cards(kind="witness_confirm", ref_id=action.id or 0, result="已告知对方你无法见证")
+        await ctx.close_card(row, ctx.t("card.declined"))
+        await ctx.expire_cards(kind="witness_confirm", ref_id=action.id or 0, result=ctx.t("card.declined"))
         await ctx.set_conversation(REWITNESS, {}, userid=action.userid)
         ctx.send(action.userid, ctx.t("declined.owner", witness=witness, thing=action.thing))
     ctx.session.add(action)
@@ -520,7 +521,7 @@ async def on_invite_card(ctx: Context, row: Any) -> None:
 async def on_confirm_card(ctx: Context, row: Any) -> None:
     action = await _action_of(ctx, row.ref_id)
     if action is None or action.witness_userid != ctx.event.userid or action.status != "done":
-        await ctx.close_card(row, "已失效")
+        await ctx.close_card(row, ctx.t("card.void"))
         return
     witness = await ctx.name_of(ctx.event.userid)
     if ctx.event.action_key == "confirm":
@@ -529,14 +530,14 @@ async def on_confirm_card(ctx: Context, row: Any) -> None:
             action.witness_state = WitnessState.ACCEPTED  # confirming is the strongest form of accepting
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
                                      witness_userid=ctx.event.userid, kind=WitnessEventKind.CONFIRMED, at=ctx.now))
-        await ctx.expire_cards(kind="witness_invite", ref_id=action.id or 0, result="已确认完成")
-        await ctx.close_card(row, f"已确认完成：{action.thing}")
+        await ctx.expire_cards(kind="witness_invite", ref_id=action.id or 0, result=ctx.t("card.confirmed"))
+        await ctx.close_card(row, ctx.t("card.confirmed.thing", thing=action.thing))
         ctx.send(action.userid, ctx.t("confirmed.owner", witness=witness, thing=action.thing))
     else:
         action.status, action.done_at = ActionStatus.OPEN, None
         ctx.session.add(WitnessEvent(tenant=ctx.tenant.key, action_id=action.id or 0,
                                      witness_userid=ctx.event.userid, kind=WitnessEventKind.DENIED, at=ctx.now))
-        await ctx.close_card(row, "已反馈：尚未完成")
+        await ctx.close_card(row, ctx.t("card.denied"))
         ctx.send(action.userid, ctx.t("denied.owner", witness=witness, thing=action.thing))
     ctx.session.add(action)
 
@@ -552,9 +553,9 @@ async def on_witness_choice(ctx: Context, row: Any) -> None:
     userid = picked.userid if picked else ""
     chosen = await ctx.employee(userid) if userid else None
     if chosen is None or not chosen.active:
-        await ctx.close_card(row, "该同事已不在名单中")
+        await ctx.close_card(row, ctx.t("card.gone"))
         return
-    await ctx.close_card(row, f"已选择 {chosen.name}")
+    await ctx.close_card(row, ctx.t("card.chosen", name=chosen.name))
     if row.data.get("purpose") in ("edit", "rewitness"):
         action = await my_action(ctx)
         if action is not None:
@@ -634,7 +635,7 @@ async def _store_leave(ctx: Context, start, end, reason: str, *, whole_week: boo
     ctx.session.add(Leave(tenant=ctx.tenant.key, userid=ctx.event.userid, start_day=start, end_day=end,
                           reason=reason, kind=LeaveKind.SKIP if whole_week else LeaveKind.LEAVE, created_at=ctx.now))
     await ctx.clear_conversation()
-    suffix = f"（{reason}）" if reason else ""
+    suffix = ctx.t("reason.suffix", reason=reason) if reason else ""
     if whole_week:
         ctx.reply(ctx.t("skip.ok", reason=suffix))
     else:
@@ -665,13 +666,13 @@ async def on_status(ctx: Context) -> None:
             ctx.reply(ctx.t("status.none", week=week))
             return
         # Someone on leave asking 我的 should hear that nothing is expected of them, not "no action".
-        reason = f"（{away.reason}）" if away.reason else ""
+        reason = ctx.t("reason.suffix", reason=away.reason) if away.reason else ""
         what = (ctx.t("status.skip", reason=reason) if away.kind == "skip" else
                 ctx.t("status.leave", start=f"{away.start_day:%m-%d}", end=f"{away.end_day:%m-%d}", reason=reason))
         ctx.reply(ctx.t("status.away", week=week, what=what))
         return
     card = Card(title=f"{ctx.t('summary.title')} · {action.week}", fields=await _fields(ctx, action)
-                + [(ctx.t("field.status"), action_status(action, week_over=False))])
+                + [(ctx.t("field.status"), action_status(action, week_over=False, locale=ctx.locale))])
     await ctx.issue_card(action.userid, "status", card, ref_id=action.id)
 
 
@@ -710,8 +711,3 @@ async def on_menu_weekly(ctx: Context) -> None:
 
 
 router.menu("mydata")(on_status)
-
-
-def prompt_card(ctx: Context) -> Card:
-    return Card(title=ctx.t("prompt.title"), body=ctx.t("prompt.body"),
-                buttons=[Button("skip", ctx.t("btn.skip_week"))])

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from bot.core.config import ReviewPeriod, TenantConfig
 from bot.core.calendar import WorkCalendar
 
-from handlers.brief import deliver, write_document
+from handlers.brief_document import deliver, write_document
 from schedules.registry import JobEnv, JobRegistry
 from store import audit
 from store.brief import build_brief

@@ -59,7 +59,7 @@ async def competency_round(env: JobEnv, tenant: TenantConfig, at: datetime) -> i
                 codes = await comp.focus_codes(s, tenant.key, person.department)
                 if not codes:
                     continue
-                body = out.t("comp.round.body", n=len(codes), codes="、".join(codes),
+                body = out.t("comp.round.body", n=len(codes), codes=out.t("list.sep").join(codes),
                              minutes=len(codes) * feature.MINUTES_PER_COMPETENCY)
                 if await claim_send(s, tenant.key, userid, "comp_self", period.period, at):
                     card = Card(title=out.t("comp.round.title.self", period=period.period), body=body, buttons=[

@@ -19,7 +19,7 @@ from bot.core.config import TenantConfig
 from bot.core.timeutil import aware
 from cards.model import Button, Card
 from handlers.context import Outgoing
-from handlers.weekly_action import prompt_card
+from handlers.weekly_prompt import prompt_card
 from schedules.registry import JobEnv, JobRegistry
 from store.models import Employee, Leave, ScheduledSend, UTCDateTime, WeeklyAction
 from store.scheduled import claim_send

@@ -32,6 +32,7 @@ from store.export import export_weekly
 from store.goal_changes import calibration, common_department, quarter_of
 from store.live import is_counted, live_from
 from store.models import Employee, ScheduledSend
+from store.statuses import Role
 from store.pulse import compute_pulse, org_tree, trend
 from store.scheduled import claim_send
 from store.task_figures import combine, task_figures, weeks_window
@@ -127,7 +128,7 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
         quarter, upto = quarter_of(week_end), datetime.combine(week_end + timedelta(days=1), time(0), tenant.tz)
         dept_of = {e.userid: e.department for e in staff}
         for boss in staff:
-            if not (boss.has_role("manager") or boss.userid in has_reports) or (boss.userid, "pulse_team") in done:
+            if not (boss.has_role(Role.MANAGER) or boss.userid in has_reports) or (boss.userid, "pulse_team") in done:
                 continue
             # The manager and their line, counted as HR's card and the export count the department.
             team = tree.team(boss.userid)
@@ -141,7 +142,7 @@ async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool
                 + rate_fields(ctx, await calibration(s, tenant.key, quarter, tenant.tz, upto=upto,
                                                      department=common_department(dept_of.get(u, "") for u in team)))
                 + await response_fields(ctx, week, team))))
-        hr = [e.userid for e in staff if e.has_role("hr") and (e.userid, "pulse_company") not in done]
+        hr = [e.userid for e in staff if e.has_role(Role.HR) and (e.userid, "pulse_company") not in done]
         if hr:
             company = pulse_card(ctx, ctx.t("pulse.title.hr", week=week_label(week, tenant.locale)),
                                  await compute_pulse(s, tenant.key, week),

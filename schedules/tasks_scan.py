@@ -29,6 +29,7 @@ from schedules.registry import JobEnv, JobRegistry
 from store.db import Database, try_insert
 from store.models import Employee, Escalation, IssuedCard, Project, ScheduledSend, Task
 from store.scheduled import claim_send
+from store.statuses import join_userids
 from store.tasks import DONE, OPEN_STATUSES, episode_of, management_chain, stale_anchor
 
 jobs = JobRegistry()
@@ -98,7 +99,7 @@ async def _escalate_one(s, tenant: TenantConfig, cal: WorkCalendar, at: datetime
     steps = list((await s.execute(select(Escalation).where(
         Escalation.tenant == tenant.key, Escalation.task_id == task.id, Escalation.episode == episode)
         .order_by(Escalation.level))).scalars())
-    told = [u for step in steps for u in step.to_userids.split(";") if u]
+    told = [u for step in steps for u in step.recipients]
     if not steps:
         level = 1
         recipients = await _first_level(s, tenant.key, task)
@@ -115,7 +116,7 @@ async def _escalate_one(s, tenant: TenantConfig, cal: WorkCalendar, at: datetime
     if not recipients:
         return 0
     if not await try_insert(s, Escalation, dict(tenant=tenant.key, task_id=task.id, episode=episode, level=level,
-                                                to_userids=";".join(recipients), created_at=utc(at))):
+                                                to_userids=join_userids(recipients), created_at=utc(at))):
         return 0  # another process told them
     ctx = Outgoing(session=s, tenant=tenant, now=utc(at))
     for userid in recipients:

@@ -21,7 +21,8 @@ from store import competencies
 from store.feedback import local_day_start
 from store.goal_changes import APPROVED, calibration, counts
 from store.models import (Employee, Escalation, Feedback, Goal, GoalAdjustment, Leave, Task, WeeklyAction)
-from store.statuses import Impact, Polarity, TaskStatus
+from store.statuses import Impact, Polarity, TaskOutcome, TaskStatus
+from store.people import names_of
 from store.pulse import DONE_STATUSES, action_status
 from store.live import counted_weeks, live_from
 from store.task_figures import delivery_dues
@@ -135,7 +136,7 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
         task_codes.update({i: c for i, c in (await session.execute(select(Task.id, Task.code).where(
             Task.tenant == tenant, Task.id.in_(missing)))).all()})
 
-    names = await _names(session, tenant, {a.witness_userid for a in action_rows} | {f.giver_userid for f in fb_rows}
+    names = await names_of(session, tenant, {a.witness_userid for a in action_rows} | {f.giver_userid for f in fb_rows}
                          | {g.by_userid for g in adj_rows if g.by_userid}
                          | {g.decided_by for g in adj_rows if g.decided_by})
 
@@ -188,11 +189,11 @@ async def competency_records(session: AsyncSession, tenant: str, userid: str, pe
     return out
 
 
-def _outcome(t: Task, now: datetime, due: datetime | None = None) -> str:
+def _outcome(t: Task, now: datetime, due: datetime | None = None) -> TaskOutcome:
     due = due or aware(t.due_at)
     if t.status == DONE_TASK and t.completed_at is not None:
-        return "按时交付" if aware(t.completed_at) <= due else "逾期交付"
-    return "逾期未交付" if due < now else "未到期"
+        return TaskOutcome.ON_TIME if aware(t.completed_at) <= due else TaskOutcome.LATE
+    return TaskOutcome.OVERDUE if due < now else TaskOutcome.NOT_DUE
 
 
 def _ref(f: Feedback, action_weeks: dict[int | None, str], task_codes: dict[int, str]) -> str:
@@ -202,12 +203,3 @@ def _ref(f: Feedback, action_weeks: dict[int | None, str], task_codes: dict[int,
     if f.ref_kind == "task" and f.ref_id is not None:
         return f"任务 {task_codes.get(f.ref_id, '#' + str(f.ref_id))}"
     return ""
-
-
-async def _names(session: AsyncSession, tenant: str, userids: set[str]) -> dict[str, str]:
-    ids = sorted(u for u in userids if u)
-    if not ids:
-        return {}
-    rows = await session.execute(select(Employee.userid, Employee.name).where(
-        Employee.tenant == tenant, Employee.userid.in_(ids)))
-    return {u: n for u, n in rows.all()}

@@ -23,8 +23,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.timeutil import aware
-from store.models import ActionEdit, Employee, Goal, GoalAdjustment, GoalVersion, WeeklyAction
-from store.statuses import GoalStatus
+from store.models import ActionEdit, Employee, Goal, GoalAdjustment, GoalVersion, WeeklyAction, holds_role
+from store.people import names_of
+from store.statuses import GoalStatus, Role
 
 
 CAUSES = ("市场", "技术", "政策", "其他")
@@ -224,8 +225,8 @@ async def sibling_weights(session: AsyncSession, tenant: str, parent: str | None
 async def department_managers(session: AsyncSession, tenant: str, department: str) -> list[Employee]:
     """Managers whose department is the goal's or one above it (研发中心's head manages 注册部's goals)."""
     people = (await session.execute(select(Employee).where(
-        Employee.tenant == tenant, Employee.active.is_(True), Employee.roles.contains("manager")))).scalars()
-    return [e for e in people if e.has_role("manager") and e.department and department
+        Employee.tenant == tenant, Employee.active.is_(True), holds_role(Role.MANAGER)))).scalars()
+    return [e for e in people if e.department and department
             and in_department(department, e.department)]
 
 
@@ -376,7 +377,7 @@ async def calibration_sheet(session: AsyncSession, tenant: str, quarters: list[s
                             upto: datetime) -> CalibrationSheet:
     """Every change of the quarters known at `upto` (who, when, old → new, cause, event, approver,
     effective day), the rate per department, and the time-weighted weights beside the end-of-quarter ones."""
-    names = {e.userid: e.name for e in (await session.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    names = await names_of(session, tenant)
     titles = {g.code: g.title for g in (await session.execute(select(Goal).where(Goal.tenant == tenant))).scalars()}
     out = CalibrationSheet([], [], [])
     for quarter in quarters:

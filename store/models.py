@@ -7,16 +7,17 @@ because that is how people and reports refer to them.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from datetime import timezone
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint, Index
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Text, UniqueConstraint, Index, or_
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from store.statuses import (ActionStatus, CardState, FeedbackRef, GoalStatus, Impact, LeaveKind, Polarity, Stored, TaskStatus,
-                            TaskUpdateKind, WitnessEventKind, WitnessState)
+from store.statuses import (ActionStatus, CardState, FeedbackRef, GoalStatus, Impact, LeaveKind, Polarity, Role, Stored,
+                            TaskStatus, TaskUpdateKind, WitnessEventKind, WitnessState, join_roles, split_roles,
+                            split_userids)
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -86,17 +87,27 @@ class Employee(SQLModel, table=True):
     name: str
     department: str = ""  # department path
     manager_userid: Optional[str] = None
-    roles: str = ""  # ';'-joined: manager;hr;pmo;admin (employee is implied)
+    roles: str = ""  # stored as manager;hr;pmo;admin (employee is implied); read and written as Roles below
     active: bool = True
     pinyin: str = ""  # full pinyin without tones, e.g. "lina"
     initials: str = ""  # "ln"
 
-    def has_role(self, role: str) -> bool:
-        return role == "employee" or role in self.role_list
+    def has_role(self, role: Role) -> bool:
+        return role == Role.EMPLOYEE or role in self.role_list
 
     @property
-    def role_list(self) -> list[str]:
-        return [r for r in self.roles.split(";") if r]
+    def role_list(self) -> list[Role]:
+        return split_roles(self.roles)
+
+    def set_roles(self, roles: Iterable[str]) -> None:
+        self.roles = join_roles(roles)
+
+
+def holds_role(role: Role) -> Any:
+    """SQL: the person's stored role list names `role` itself (not a longer role that contains it)."""
+    roles = Employee.__table__.c.roles  # type: ignore[attr-defined]
+    return or_(roles == role.value, roles.startswith(f"{role.value};"), roles.endswith(f";{role.value}"),
+               roles.contains(f";{role.value};"))
 
 
 class Goal(SQLModel, table=True):
@@ -238,6 +249,10 @@ class IssuedCard(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     expires_at: datetime = _ts(nullable=False)
     used_at: Optional[datetime] = _ts()
+    # WeCom: the response code message/send returned for the latest copy, and that copy's task_id.
+    # It lets the card be greyed out without a press (store/issued_cards.py); "" once spent.
+    response_code: str = ""
+    response_task_id: str = ""
 
 
 class InboxEvent(SQLModel, table=True):
@@ -412,9 +427,13 @@ class Escalation(SQLModel, table=True):
     # The stale episode: epoch seconds of max(due_at, status_updated_at) when it went stale.
     episode: int = Field(sa_column=Column(BigInteger, nullable=False))
     level: int  # 1 = owner's manager + PMO, 2 = one level up, …
-    to_userids: str = ""  # ';'-joined
+    to_userids: str = ""  # stored ';'-joined (join_userids); read as `recipients`
     created_at: datetime = _ts(nullable=False)
     resolved_at: Optional[datetime] = _ts()
+
+    @property
+    def recipients(self) -> list[str]:
+        return split_userids(self.to_userids)
 
 
 class Heartbeat(SQLModel, table=True):

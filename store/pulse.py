@@ -13,6 +13,7 @@ from sqlalchemy import and_, case, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import normalize_week, week_back, week_days, week_range
+from cards.texts import t
 from store.live import counted_weeks
 from store.models import Employee, Leave, Tenant, WeeklyAction
 
@@ -96,18 +97,12 @@ class Pulse:
     mutual_pairs: list[tuple[str, str]] = field(default_factory=list)
 
 
-def action_status(action: Any, week_over: bool) -> str:
-    """The status people see: 已确认, 已完成, 待见证, 进行中 or 未完成."""
-    status = action.status
-    if status == "confirmed":
-        return "已确认"
-    if status == "done":
-        return "待见证" if week_over else "已完成"
-    if status == "open":
-        return "未完成" if week_over else "进行中"
-    if status == "not_done":
-        return "未完成"
-    return str(status)
+def action_status(action: Any, week_over: bool, locale: str = "zh") -> str:
+    """The status people see: 已确认, 已完成, 待见证, 进行中 or 未完成 (in the tenant's locale)."""
+    status = str(action.status)
+    shown = {"confirmed": "confirmed", "done": "unwitnessed" if week_over else "done",
+             "open": "not_done" if week_over else "open", "not_done": "not_done"}.get(status)
+    return t(locale, f"action.shown.{shown}") if shown else status
 
 
 def _chunks(people: set[str] | None) -> Iterator[list[str] | None]:

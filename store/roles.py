@@ -68,7 +68,7 @@ async def change_roles(db: Database, tenant: str, op: str, userid: str, roles: l
         new = [r for r in GRANTABLE if r in have]
         change = RoleChange(userid, person.name, old, new)
         if new != old:
-            person.roles = ";".join(new)
+            person.set_roles(new)
             s.add(person)
             # Who granted what to whom, kept with the other audit entries (console: 审计日志).
             record(s, tenant, by, CHANGE_ROLES, f"{userid}: {';'.join(old) or '-'} → {';'.join(new) or '-'}", now)

@@ -24,10 +24,11 @@ from store.live import mark_live
 from store.db import Database, try_insert
 from store.models import Department, Employee, Tenant
 from store.pinyin import name_keys
+from store.statuses import Role, join_roles
 
 ROSTER_COLUMNS = ("userid", "name", "department", "manager_userid", "roles")
 # Canonical order; `employee` is implied and never stored.
-ROLES = ("employee", "manager", "hr", "pmo", "admin")
+ROLES = tuple(Role)
 _MAX_USERID = 64
 _LIST_IN_SUMMARY = 20
 _ANALYZE_AFTER = 1000
@@ -289,8 +290,7 @@ def _parse_roles(text: str) -> tuple[str, list[str]]:
     names = [r.strip().lower() for r in text.replace("；", ";").split(";")]
     names = [n for n in names if n]
     bad = [n for n in names if n not in ROLES]
-    kept = [r for r in ROLES[1:] if r in names]
-    return ";".join(kept), bad
+    return join_roles(names), bad
 
 
 def _cycles(people: list[_Person]) -> list[str]:

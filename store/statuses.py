@@ -12,7 +12,7 @@ back as enum members. On the database it is a plain VARCHAR, as before.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Iterable, Self, TypeVar
 
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import AutoString
@@ -174,6 +174,53 @@ class Impact(Labelled):
         return "fb.impact"
 
 
+class TaskOutcome(Labelled):
+    """How a task came out by a moment: delivered on time, delivered late, late and not delivered, not due."""
+
+    ON_TIME = "on_time"
+    LATE = "late"
+    OVERDUE = "overdue"
+    NOT_DUE = "not_due"
+
+    @classmethod
+    def text_prefix(cls) -> str:
+        return "task.outcome"
+
+
+class Role(StrEnum):
+    """What a person may do beyond their own records. Everyone is an employee; that role is never stored."""
+
+    EMPLOYEE = "employee"
+    MANAGER = "manager"
+    HR = "hr"
+    PMO = "pmo"
+    ADMIN = "admin"
+
+
+GRANTED_ROLES = (Role.MANAGER, Role.HR, Role.PMO, Role.ADMIN)  # in the order a role list is stored
+
+
+def join_roles(roles: Iterable[str]) -> str:
+    """The stored form of a set of roles (manager;hr): known roles only, in one order, employee left out."""
+    have = set(roles)
+    return ";".join(r for r in GRANTED_ROLES if r in have)
+
+
+def split_roles(stored: str) -> list[Role]:
+    """The roles a stored role list names; anything else in it is ignored."""
+    have = set(stored.split(";"))
+    return [r for r in GRANTED_ROLES if r in have]
+
+
+def join_userids(userids: Iterable[str]) -> str:
+    """The stored form of a list of people (an escalation's recipients): user ids joined by ';'."""
+    return ";".join(u for u in userids if u)
+
+
+def split_userids(stored: str) -> list[str]:
+    return [u for u in stored.split(";") if u]
+
+
 class InboxStatus(StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"
@@ -198,4 +245,8 @@ TEXTS = register({
     "fb.impact.customer": {"zh": "客户级", "en": "Customer"},
     "fb.impact.team": {"zh": "团队级", "en": "Team"},
     "fb.impact.process": {"zh": "流程级", "en": "Process"},
+    "task.outcome.on_time": {"zh": "按时交付", "en": "On time"},
+    "task.outcome.late": {"zh": "逾期交付", "en": "Delivered late"},
+    "task.outcome.overdue": {"zh": "逾期未交付", "en": "Overdue"},
+    "task.outcome.not_due": {"zh": "未到期", "en": "Not due"},
 })

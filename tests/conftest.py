@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 import pytest
@@ -63,18 +64,25 @@ def db_url(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
     return "postgres"
 
 
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    """A migrated, empty database; SQLite and PostgreSQL."""
+@asynccontextmanager
+async def database_at(db_url: str, revision: str = "head") -> AsyncIterator[Database]:
+    """An empty database of `db_url`'s kind, migrated to `revision` (a migration's test starts before it)."""
     url = await _create_pg_database() if db_url == "postgres" else db_url
     database = Database(url)
-    await upgrade(database)
+    await upgrade(database, to=revision)
     try:
         yield database
     finally:
         await database.close()
         if db_url == "postgres":
             await _drop_pg_database(url)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database; SQLite and PostgreSQL."""
+    async with database_at(db_url) as database:
+        yield database
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 from bot.core.clock import FrozenClock
 from bot.core.files import private_dir
-import handlers.brief as brief_handlers
+import handlers.brief_document as brief_document
 from store.db import Database
 from store.export import export_weekly
 from store.migrate import upgrade
@@ -64,8 +64,8 @@ async def test_exports_briefs_and_a_reopened_database_are_owner_only(tmp_path: P
             assert mode(out) == 0o600 and mode(out.parent) == 0o700
         assert mode(tmp_path / "exports" / "x-departments.csv") == 0o600
         await db.close()
-        monkeypatch.setattr(brief_handlers, "render_html", lambda b: "<html>王强的反馈</html>")
-        doc = brief_handlers.write_document(SimpleNamespace(tenant="demo", userid="wangqiang", period="2026-Q4"),
+        monkeypatch.setattr(brief_document, "render_html", lambda b: "<html>王强的反馈</html>")
+        doc = brief_document.write_document(SimpleNamespace(tenant="demo", userid="wangqiang", period="2026-Q4"),
                                             tmp_path / "data2")
         assert mode(doc) == 0o600 and mode(doc.parent) == 0o700 and mode(tmp_path / "data2") == 0o700
         existing = tmp_path / "mine"

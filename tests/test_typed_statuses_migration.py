@@ -12,7 +12,7 @@ from store.db import Database
 from store.migrate import current_revision, downgrade, head_revision, upgrade
 from store.models import Feedback, Task, TaskUpdate
 from store.statuses import Impact, Polarity, TaskField, TaskStatus, TaskUpdateKind
-from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.conftest import database_at
 
 BEFORE = "0004"
 AT = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
@@ -21,15 +21,8 @@ AT = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
 @pytest.fixture
 async def old_db(db_url: str) -> AsyncIterator[Database]:
     """A database at the revision before typed statuses."""
-    url = await _create_pg_database() if db_url == "postgres" else db_url
-    database = Database(url)
-    await upgrade(database, to=BEFORE)
-    try:
+    async with database_at(db_url, BEFORE) as database:
         yield database
-    finally:
-        await database.close()
-        if db_url == "postgres":
-            await _drop_pg_database(url)
 
 
 async def _old_rows(db: Database) -> None:

@@ -17,7 +17,8 @@ from bot.wecom_menu import create_wecom_menu
 from cards.model import Button, Card, Message, Option, Select
 from cards.wecom import CardRenderError, clip_bytes, render_message, render_template_card
 from store import outbox
-from store.models import Employee, OutboxMessage
+from store.models import Employee, IssuedCard, OutboxMessage
+from store.statuses import Role
 from tests.fakes.wecom_server import BotUnderTest, FakeWeCom, running_bot
 
 NOW = datetime(2026, 12, 1, 1, 30, tzinfo=timezone.utc)
@@ -301,13 +302,46 @@ async def test_a_pressed_card_is_updated_with_the_press_response_code(bot: BotUn
 async def test_card_closed_without_a_press_uses_the_send_time_code(relay_bot: BotUnderTest, fake: FakeWeCom) -> None:
     bot = relay_bot
     c = card("cw0002", "accept:接受见证", "decline:无法见证")
-    await _enqueue(bot, [("user06", Message(kind="card", card=c))])
+    await _issue(bot, "user06", c)
     await _drain(bot)
+    # The code message/send returned is kept with the issued card, with the task_id of that copy.
+    [sent] = fake.messages_to("user06")
+    async with bot.runtime.db.session() as s:
+        issued = await s.get(IssuedCard, "cw0002")
+    assert issued is not None and issued.response_code and issued.response_task_id == sent.task_id
     c.result = "已改由他人见证"
     await _enqueue(bot, [("user06", Message(kind="card_update", card=c))])
     assert await _drain(bot) == {"sent": 2}
     assert fake.card("cw0002").card["replace_text"] == clip_text(c.result)
     assert len(fake.messages_to("user06")) == 1  # no extra message
+    # Spent: a second close without a press has no code left and tells the person in a message.
+    async with bot.runtime.db.session() as s:
+        assert (await s.get(IssuedCard, "cw0002")).response_code == ""  # type: ignore[union-attr]
+    c.result = "已失效"
+    await _enqueue(bot, [("user06", Message(kind="card_update", card=c))])
+    await _drain(bot)
+    assert len(fake.messages_to("user06")) == 2 and fake.messages_to("user06")[-1].msgtype == "text"
+
+
+async def test_a_card_sent_to_many_keeps_no_code_on_anyones_card(relay_bot: BotUnderTest, fake: FakeWeCom) -> None:
+    """A shared card goes out in one call; a person's own card of the same id is not given that call's code."""
+    bot = relay_bot
+    c = card("cw0012", "accept:接受见证")
+    c.broadcast = True
+    await _issue(bot, "user09", c)  # the row of one recipient …
+    await _enqueue(bot, [("user10", Message(kind="card", card=c))])  # … and a second copy in the same call
+    await _drain(bot)
+    async with bot.runtime.db.session() as s:
+        assert (await s.get(IssuedCard, "cw0012")).response_code == ""  # type: ignore[union-attr]
+
+
+async def _issue(bot: BotUnderTest, userid: str, c: Card) -> None:
+    """A card as handlers send it: the issued card and its outbox row in one transaction."""
+    now = utcnow()
+    async with bot.runtime.db.transaction() as s:
+        s.add(IssuedCard(id=c.id, tenant="acme", userid=userid, kind="test", card=c.to_dict(), created_at=now,
+                         expires_at=now + timedelta(days=3)))
+        outbox.enqueue(s, tenant="acme", platform="wecom", userid=userid, message=Message(kind="card", card=c))
 
 
 def clip_text(s: str) -> str:
@@ -401,7 +435,8 @@ async def test_directory_sync_upserts_people_paths_and_managers(db: Any) -> None
             assert people["lina"].manager_userid == "zhaomin"  # a leader reports to the leader above
             assert people["xiaozhang"].manager_userid == "boss"
             assert people["boss"].manager_userid is None
-            assert people["lina"].roles == "hr;manager"
+            # The granted hr is kept, manager added; stored in the one order every writer uses.
+            assert people["lina"].role_list == [Role.MANAGER, Role.HR] and people["lina"].roles == "manager;hr"
             assert people["wangqiang"].pinyin == "wangqiang" and people["lina"].initials == "ln"
             assert people["left"].active is False
             again = await sync_wecom_directory(bot.runtime, tenant(bot))

@@ -25,7 +25,8 @@ from store.db import Database, try_insert
 from store.live import mark_live
 from store.models import Department, Employee
 from store.pinyin import name_keys
-from store.roster import ROLES, RosterReport, path_prefixes
+from store.roster import RosterReport, path_prefixes
+from store.statuses import Role, join_roles
 
 ROOT_DEPT = 1
 _DETAIL_CONCURRENCY = 10
@@ -104,12 +105,12 @@ async def sync_dingtalk_directory(db: Database, tenant_cfg: TenantConfig, *,
             manager = p.get("manager_userid")
             manager = manager if isinstance(manager, str) and manager in people and manager != uid else None
             old = existing.get(uid)
-            roles = set(old.role_list) if old is not None else set()
+            roles: set[str] = set(old.role_list) if old is not None else set()
             if uid in managers:
-                roles.add("manager")
+                roles.add(Role.MANAGER)
             full, initials = name_keys(name)
             values = {"name": name, "department": department, "manager_userid": manager,
-                      "roles": ";".join(r for r in ROLES if r in roles), "active": True,
+                      "roles": join_roles(roles), "active": True,
                       "pinyin": full, "initials": initials}
             if old is None:
                 report.added.append(uid)

@@ -7,14 +7,14 @@ blocked / done; title / owner / collaborators / deliverable; praise / improve; c
 process); the labels live in the texts. Downgrade writes the labels back. The columns keep their type.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
