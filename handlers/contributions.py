@@ -39,6 +39,7 @@ from store.brief import parse_period
 from store.goal_changes import goal
 from store.models import Employee, Feedback, IssuedCard, Task
 from store.pulse import org_tree
+from store.statuses import Role
 
 router = Router("contributions")
 
@@ -494,7 +495,7 @@ async def on_verdict(ctx: Context) -> None:
 
 async def lead_scope(ctx: Outgoing, me: Employee) -> tuple[str, set[str] | None] | None:
     """('company', None) for HR; ('line', reports) for a manager with people below; None for anyone else."""
-    if me.has_role("hr"):
+    if me.has_role(Role.HR):
         return "company", None
     line = (await org_tree(ctx.session, ctx.tenant.key)).line(me.userid)
     return ("line", line) if line else None

@@ -28,6 +28,7 @@ from handlers.router import Router
 from store import audit
 from store import profiles as rp
 from store.models import IssuedCard
+from store.statuses import Role
 
 router = Router("profiles")
 
@@ -180,7 +181,7 @@ _ROLE = re.compile(r"(?:角色|role)\s*[:：]?\s*(\S+)", re.IGNORECASE)
 
 
 def _is_hr(ctx: Context) -> bool:
-    return ctx.me is not None and ctx.me.has_role("hr")
+    return ctx.me is not None and ctx.me.has_role(Role.HR)
 
 
 @router.command("role_profile", words=("岗位画像", "role-profile"), args=True, access="hr")

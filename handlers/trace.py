@@ -29,6 +29,7 @@ from store import audit
 from store import external_events as ext
 from store import trace as store
 from store.models import Employee
+from store.statuses import Role
 
 TEXTS = register({
     "trace.receivable.new": {
@@ -268,7 +269,7 @@ async def _may_record(ctx: Context, owner: str) -> bool:
     me = ctx.me
     if me is None:
         return False
-    if me.userid == owner or me.has_role("admin"):
+    if me.userid == owner or me.has_role(Role.ADMIN):
         return True
     seen: set[str] = set()
     person = await ctx.employee(owner)
