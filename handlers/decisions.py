@@ -15,6 +15,7 @@ Acknowledgements (收到, 好的, 👍) are read by no feature's reader, so they
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -52,8 +53,21 @@ def register_decider(decider: Decider) -> None:
     DECIDERS[decider.kind] = decider
 
 
+_SEGMENT = re.compile(r"[\s,，。:：;；!！.?？、~～]")
+
+
 def reads_verdict(text: str) -> bool:
-    return any(d.reads(text) is not None for d in DECIDERS.values())
+    """A verdict standing on its own: its first segment alone is a bare verdict word (驳回, 同意👍, 驳回 预算不足),
+    and no colleague is @-named. Outside an approval exchange a weekly action such as 「拒绝了3个不合格供应商
+    @李娜」 or 「now the report is done」 must not reject anyone's goal change."""
+    if "@" in text or "＠" in text:
+        return False
+    first = _SEGMENT.split(text.strip(), maxsplit=1)[0]
+    for d in DECIDERS.values():
+        verdict = d.reads(first)
+        if isinstance(verdict, tuple) and len(verdict) == 2 and not verdict[1] and d.reads(text) is not None:
+            return True
+    return False
 
 
 async def open_for(ctx: Context) -> list[tuple[Decider, IssuedCard]]:

@@ -308,3 +308,21 @@ async def test_payments_typed_the_way_people_type_them(db: Database, tmp_path: P
         await bot.say("zhangwei", "回款情况跟进 @许静")
         assert await paid() == 10_000_000
         assert "回款跟踪" not in " ".join(await bot.texts("zhangwei"))
+
+
+async def test_a_weekly_action_that_starts_like_a_verdict_decides_nothing(db: Database, tmp_path: Path) -> None:
+    """陈杰 has a goal change to approve and no approval exchange open: what he types as his week's action
+    (拒绝…, now …) rejects nothing; a bare 驳回 asks for the reason and then rejects it."""
+    clock = FrozenClock(at("2026-12-03 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        await bot.say("huangyan", "调整 O1-KR1 标题 新品首批订单≥320套 原因:市场 渠道反馈")
+        await bot.say("chenjie", "本周")  # a command: the approval exchange is put aside
+        for text in ("拒绝了3个不合格供应商的报价 @吴昊", "now the launch plan is done @guoqing", "不同意见已汇总 @吴昊"):
+            await bot.say("chenjie", text)
+            await bot.say("chenjie", "取消")
+            assert (await states(db))[0] == ["proposed"], text
+        await bot.new("chenjie")
+        await bot.say("chenjie", "驳回")
+        assert (await bot.texts("chenjie"))[-1] == "请回复驳回的原因（一句话）"
+        await bot.say("chenjie", "渠道数据还没核实")
+        assert (await states(db))[0] == ["rejected"]
