@@ -34,6 +34,8 @@ TEXTS = register({
         "en": "「{word}」 could answer several things waiting for you; nothing was changed. Please press the button "
               "on the card you mean:\n{lines}"},
     "decide.line": {"zh": "· {title}", "en": "· {title}"},
+    "decide.other": {"zh": "「{word}」不是这些卡片的回答，没有改动任何内容。请点卡片上的按钮：\n{lines}",
+                     "en": "「{word}」 does not answer these cards; nothing was changed. Please press a button on the card:\n{lines}"},
     "decide.nothing": {"zh": "现在没有等你决定的事，「{word}」没有改动任何内容。",
                        "en": "Nothing is waiting for your decision; 「{word}」 changed nothing."},
 })
@@ -70,9 +72,10 @@ def reads_verdict(text: str) -> bool:
     return False
 
 
-async def open_for(ctx: Context) -> list[tuple[Decider, IssuedCard]]:
-    """The sender's open, unexpired cards that the typed text answers, newest first."""
-    readers = {k: d for k, d in DECIDERS.items() if d.reads(ctx.event.text) is not None}
+async def open_for(ctx: Context, *, any_word: bool = False) -> list[tuple[Decider, IssuedCard]]:
+    """The sender's open, unexpired cards that the typed text answers (or, with `any_word`, any verdict
+    card of theirs), newest first."""
+    readers = {k: d for k, d in DECIDERS.items() if any_word or d.reads(ctx.event.text) is not None}
     if not readers:
         return []
     rows = (await ctx.session.execute(select(IssuedCard).where(
@@ -100,7 +103,10 @@ async def decide_typed(ctx: Context) -> bool:
         return True
     found = await open_for(ctx)
     if not found:
-        ctx.reply(ctx.t("decide.nothing", word=ctx.event.text.strip()[:20]))
+        others = await open_for(ctx, any_word=True)  # 同意 to a card that asks for 属实: say what it asks
+        lines = [ctx.t("decide.line", title=str(r.card.get("title") or "")) for _, r in others]
+        ctx.reply(ctx.t("decide.other", word=ctx.event.text.strip()[:20], lines="\n".join(lines)) if lines
+                  else ctx.t("decide.nothing", word=ctx.event.text.strip()[:20]))
         return True
     decider, row = found[0]
     await decider.decide(ctx, row)

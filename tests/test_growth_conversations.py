@@ -227,6 +227,8 @@ async def test_contributions_as_people_type_them(db: Database, tmp_path: Path) -
             assert await bot.texts("li_na"), text
             assert (await contributions_of(db, "zhaolei"))[0].state == cs.PENDING, text
         assert await weekly_actions(db, "li_na") == []
+        await bot.say("li_na", "通过")  # a goal approval's word: the card asks for 属实, and says so
+        assert (await bot.texts("li_na"))[-1].startswith("「通过」不是这些卡片的回答，没有改动任何内容。")
         await bot.say("li_na", "属实")
         assert (await contributions_of(db, "zhaolei"))[0].state == cs.VERIFIED
 
@@ -326,3 +328,20 @@ async def test_a_weekly_action_that_starts_like_a_verdict_decides_nothing(db: Da
         assert (await bot.texts("chenjie"))[-1] == "请回复驳回的原因（一句话）"
         await bot.say("chenjie", "渠道数据还没核实")
         assert (await states(db))[0] == ["rejected"]
+
+
+async def test_a_contribution_in_the_middle_of_a_task_update(db: Database, tmp_path: Path) -> None:
+    clock = FrozenClock(at("2026-11-30 10:00"))
+    async with console_bot(db, clock, tmp_path) as bot:
+        await bot.say("guoqing", "任务 发布会 T13 物料采购 @宋佳 12-02 18:00")
+        await bot.say("songjia", "进度 T13 阻塞")
+        assert (await bot.texts("songjia"))[-1] == "T13 因为什么阻塞？请回复原因，例如：等采购确认"
+        await bot.say("songjia", "贡献 知识复用 5次 供应商比价模板被复用 @罗毅")
+        replies = await bot.texts("songjia")
+        assert any("已暂停" in t for t in replies) and "已记录：知识复用 5 次" in replies[-1], replies
+        await bot.say("songjia", "继续")
+        assert (await bot.texts("songjia"))[-1] == "T13 因为什么阻塞？请回复原因，例如：等采购确认"
+        await bot.say("songjia", "等供应商报价")
+        assert (await bot.texts("songjia"))[-1] == "已更新 T13：阻塞（等供应商报价）"
+        [c] = await contributions_of(db, "songjia")
+        assert (c.kind, c.amount, c.verifier_userid) == (cs.REUSE, 5, "luoyi")
