@@ -272,7 +272,8 @@ async def test_rewards_typed_by_the_wrong_people_and_with_typos(db: Database, tm
         # Amounts: 两千 and 2000 2000 are not read; 2,000元 and ￥２０００ are.
         for typo in ("两千", "2000 2000", "-2000", "2000%"):
             await bot.say("liuyang", f"奖励 @王强 {typo}")
-            assert "金额看不懂或不合理" in (await bot.texts("liuyang"))[-1], typo
+            assert "金额看不懂或不合理" in (reply := (await bot.texts("liuyang"))[-1]), typo
+            assert "请写 1 到 50,000 之间的元数" in reply and reply.endswith("未记录。"), reply
         await none_stored()
         await bot.say("liuyang", "奖励 @王强 2,000元")
         assert "已记录 王强 2026-12 的奖励建议 ¥2,000" in (await bot.texts("liuyang"))[-1]
