@@ -11,6 +11,7 @@ time, and is written to the audit log; there is no public leaderboard anywhere.
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import unicodedata
@@ -24,12 +25,13 @@ from sqlmodel import col
 
 from bot.core.config import Section
 from bot.core.files import create_private, private_dir
-from cards.heatmap import HeatTable
+from cards.heatmap import HeatTable, heatmap_png
 from cards.model import Button, Card, Message
 from handlers import contributions_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.actions import CardAction
 from handlers.card_answers import normalise
 from handlers.context import Context, Outgoing
+from handlers.decisions import Decider, ask_which, register_decider
 from handlers.people import tenant_directory
 from handlers.reply_grammar import collapse_spaces
 from handlers.router import Router
@@ -48,6 +50,7 @@ KIND_CARD, VERIFY_CARD, REWARD_CARD = "contrib_kind", "contrib_verify", "contrib
 CARD_TTL_HOURS = 24 * 14
 AUDIT_RANK, AUDIT_EXPORT = "view_contribution_ranking", "export_contribution_rewards"
 AUDIT_VERIFY, AUDIT_REWARD = "contribution_verify", "contribution_reward"
+AUDIT_HEATMAP = "view_contribution_heatmap"
 
 
 class ContributionSettings(Section, name="contributions"):
@@ -319,12 +322,28 @@ async def ask_verifier(ctx: Context, c: cs.Contribution, contributor: Employee) 
     await ctx.issue_card(c.verifier_userid, VERIFY_CARD, card, ref_id=c.id, ttl_hours=CARD_TTL_HOURS)
 
 
-@router.command("contribute", words=("贡献", "contribution", "contribute"), args=True, access="own")
+# 供献 / 共献 / 贡现 项目收益 …: a slip of the input method on the command word. Only with a type word right
+# after it, so a weekly action that merely starts like that (供应商资料 …) stays one.
+_SLIPS = re.compile(r"^\s*(?:供献|共献|贡现|贡先|贡线|攻献|工献|贡獻)[\s:：]*")
+
+
+def _slipped(text: str) -> bool:
+    m = _SLIPS.match(fold(text))
+    return m is not None and read_kind(fold(text)[m.end():]) is not None
+
+
+@router.command("contribute", words=("贡献", "contribution", "contribute"), args=True, pattern=_slipped,
+                access="own")
 async def on_contribute(ctx: Context) -> None:
-    if not ctx.args.strip():
+    args = _SLIPS.sub("", fold(ctx.args), count=1) if _slipped(ctx.args) else ctx.args
+    if not args.strip():
         await _kind_card(ctx)
         return
-    await record(ctx, ctx.args)
+    kind = read_kind(fold(args))
+    if kind is not None and not kind[1].strip(_EDGE):  # 「贡献 项目收益」 alone: ask for the rest
+        await _ask_rest(ctx, kind[0])
+        return
+    await record(ctx, args)
 
 
 async def _kind_card(ctx: Context) -> None:
@@ -488,7 +507,19 @@ async def on_verdict(ctx: Context) -> None:
     if verdict is None or not waiting:
         ctx.reply(ctx.t("contrib.verify.nothing"))
         return
+    if await ask_which(ctx):
+        return
     await decide(ctx, waiting[0], verdict[0], verdict[1])
+
+
+async def _typed_on_card(ctx: Context, row: IssuedCard) -> None:
+    verdict = read_verification(ctx.event.text)
+    c = await cs.get(ctx.session, ctx.tenant.key, row.ref_id or 0)
+    if verdict is not None:
+        await decide(ctx, c, verdict[0], verdict[1])
+
+
+register_decider(Decider(VERIFY_CARD, read_verification, _typed_on_card))
 
 
 # -- who sees what ------------------------------------------------------------------------------------------
@@ -566,7 +597,10 @@ async def on_ranking(ctx: Context) -> None:
 
 def read_yuan(text: str) -> float | None:
     """An entered reward: 2000, ¥2,000, ￥2000元, 0.2万, 2k; None when it is not one amount."""
-    t = fold(text).strip().strip(_EDGE)
+    t = fold(text).strip()
+    if t.startswith(("-", "−", "—")):  # a negative amount is a typo, never ¥2000 with a dash before it
+        return None
+    t = t.strip(_EDGE)
     for rx in (_MONEY_SIGN, _MONEY_WORD, _BARE):
         m = rx.fullmatch(t)
         if m:
@@ -737,9 +771,10 @@ async def on_reward_export(ctx: Context) -> None:
 
 # -- the heat map -------------------------------------------------------------------------------------------
 
-async def heat_table(ctx: Outgoing, period: str) -> tuple[cs.HeatMap, HeatTable]:
+async def heat_table(ctx: Outgoing, period: str, people: set[str] | None = None) -> tuple[cs.HeatMap, HeatTable]:
+    """The heat map of `period`: the company's, or only the contributions of `people` (a manager's line)."""
     settings = ContributionSettings.of(ctx.tenant)
-    data = cs.heat_map(await cs.verified_in(ctx.session, ctx.tenant.key, period), period,
+    data = cs.heat_map(await cs.verified_in(ctx.session, ctx.tenant.key, period, people), period,
                        depth=settings.heatmap_depth, min_people=settings.min_people)
     values: list[list[int | None]] = []
     for d in data.departments:
@@ -753,3 +788,32 @@ async def heat_table(ctx: Outgoing, period: str) -> tuple[cs.HeatMap, HeatTable]
                       columns=[ctx.t(f"contrib.kind.{k}") for k in data.kinds], values=values,
                       min_people=settings.min_people)
     return data, table
+
+
+@router.command("contribution_heatmap", words=("热力图", "贡献热力图", "heatmap"), args=True, access="lead")
+async def on_heatmap(ctx: Context) -> None:
+    """热力图 [2026-12|本季度]: HR sees the company, a manager the contributions of their line only, with
+    the same small-cell suppression; the PNG comes as an image."""
+    me = ctx.me
+    assert me is not None
+    scope = await lead_scope(ctx, me)
+    if scope is None:
+        ctx.reply(ctx.t("contrib.rank.denied"))
+        return
+    period = read_period(ctx, ctx.args)
+    if period is None:
+        ctx.reply(ctx.t("contrib.period.bad", text=ctx.args.strip()))
+        return
+    line = None if scope[1] is None else scope[1] | {me.userid}
+    data, table = await heat_table(ctx, period, line)
+    if not data.departments:
+        ctx.reply(ctx.t("contrib.heat.none", period=period, scope=ctx.t(f"contrib.rank.scope.{scope[0]}")))
+        return
+    out_dir = Path(ctx.data_dir) / "exports" / ctx.tenant.key
+    private_dir(out_dir)
+    png = out_dir / f"contributions-{period}-{uuid.uuid4().hex[:6]}.png"
+    create_private(png)
+    png.write_bytes(await asyncio.to_thread(heatmap_png, table, ctx.locale))
+    audit.record(ctx.session, ctx.tenant.key, me.userid, AUDIT_HEATMAP, f"{scope[0]}:{period}", ctx.now)
+    ctx.reply(Message(kind="image", path=str(png), filename=ctx.t("contrib.heat.file", period=period),
+                      text=ctx.t("contrib.heat.caption", period=period, n=ContributionSettings.of(ctx.tenant).min_people)))

@@ -119,5 +119,7 @@ TEXTS = register({
     "contrib.heat.title": {"zh": "价值贡献热力图 {period}（部门 × 类型）", "en": "Contribution heat map {period} (department × type)"},
     "contrib.heat.caption": {"zh": "贡献热力图 {period}：格内为证据条数，少于 {n} 人的格不显示",
                              "en": "Contribution heat map {period}: evidence counts; cells under {n} people not shown"},
+    "contrib.heat.none": {"zh": "{period} 还没有已核实的贡献（{scope}），没有热力图。",
+                          "en": "No verified contributions in {period} ({scope}) yet: no heat map."},
     "contrib.heat.file": {"zh": "贡献热力图-{period}.png", "en": "contribution-heatmap-{period}.png"},
 })

@@ -31,6 +31,7 @@ from handlers.actions import CardAction
 from handlers.card_answers import meaning_of, normalise, typed_answer
 from handlers.context import Context, Outgoing
 from handlers.dates import find_dates
+from handlers.decisions import Decider, ask_which, register_decider
 from handlers.router import Router
 from store import audit
 from store.goal_changes import (
@@ -594,7 +595,18 @@ async def on_review_answer(ctx: Context) -> None:
     if verdict is None:
         ctx.reply(ctx.t("gc.review.again", what=describe(ctx, change)))
         return
+    if await ask_which(ctx):  # 同意 / 驳回 also answers another feature's card: which one is asked
+        return
     await _decide(ctx, None, change, verdict[0], verdict[1])
+
+
+async def _typed_on_card(ctx: Context, row: IssuedCard) -> None:
+    verdict = read_verdict(ctx.event.text)
+    if verdict is not None:
+        await _decide(ctx, row, await _change(ctx, row.ref_id or 0), verdict[0], verdict[1])
+
+
+register_decider(Decider(CARD, read_verdict, _typed_on_card))
 
 
 def rate_fields(out: Outgoing, c: Calibration) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from handlers import profiles_texts  # noqa: F401  (the feature's texts join the
 from handlers.actions import CardAction
 from handlers.card_answers import normalise
 from handlers.context import Context, Outgoing
+from handlers.decisions import Decider, ask_which, register_decider
 from handlers.router import Router
 from store import audit
 from store import profiles as rp
@@ -88,6 +89,8 @@ def markdown(out: Outgoing, row: rp.RoleProfile) -> str:
         ("rp.md.goals", "rp.md.goal", ev["goals"]), ("rp.md.terms", "rp.md.term", ev["terms"]),
         ("rp.md.depts", "rp.md.dept", ev["departments"]), ("rp.md.comps", "rp.md.comp", ev["competencies"])]
     for head, key, items in sections:
+        items = [{**i, "department": out.t("rp.md.other_depts")} if i.get("department") == rp.OTHER_DEPARTMENTS
+                 else i for i in items]
         lines += ["", out.t(head)] + ([out.t(key, top=row.top, **i) for i in items] or [out.t("rp.md.none")])
     return "\n".join(lines + ["", out.t("rp.md.footer")])
 
@@ -303,4 +306,15 @@ async def on_review_answer(ctx: Context) -> None:
     if verdict is None:
         ctx.reply(ctx.t("rp.review.again", id=row.id, department=row.department))
         return
+    if await ask_which(ctx):  # 通过 / 驳回 also answers another feature's card: which one is asked
+        return
     await decide(ctx, row, verdict[0], verdict[1])
+
+
+async def _typed_on_card(ctx: Context, card: IssuedCard) -> None:
+    verdict = read_verdict(ctx.event.text)
+    if verdict is not None:
+        await decide(ctx, await rp.profile(ctx.session, ctx.tenant.key, card.ref_id or 0), verdict[0], verdict[1])
+
+
+register_decider(Decider(CARD, read_verdict, _typed_on_card))

@@ -70,6 +70,8 @@ TEXTS = register({
                       "en": "- Current JD item {number} \u201c{line}\u201d: 0 times in {weeks} weeks of actions and tasks"},
     "rp.md.prev_gone": {"zh": "- {term}：上次通过的画像中 {count} 次 · {weeks} 周，本期 0 次",
                         "en": "- {term}: {count} times in {weeks} weeks in the last approved profile, 0 now"},
+    "rp.md.other_depts": {"zh": "其他部门（人数或协作者太少，不单列）",
+                          "en": "other departments (too few people or collaborators to name)"},
     "rp.md.dept": {"zh": "- {department}：见证 {witness} · 反馈 {feedback} · 任务 {task}（{people} 人）",
                    "en": "- {department}: witness {witness} · feedback {feedback} · tasks {task} ({people} people)"},
     "rp.md.comp": {"zh": "- {code} {name}：{people}/{top} 人", "en": "- {code} {name}: {people}/{top} people"},

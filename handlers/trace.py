@@ -217,10 +217,15 @@ _PAID_WORDS = ("已到账", "到账", "已回款", "回款", "已收到", "收�
 _SETTLED_WORDS = ("已结清", "结清", "全额", "全部到账", "全部")
 
 
-@router.command("receivable_paid", words=("回款",), args=True, access="own")
+# 回款HT-2026-001 …: the number typed straight after the word (a weekly action 回款情况跟进 is not one).
+_GLUED = re.compile(r"\s*回款\s*(?=(?:[A-Za-z]{1,8}-?)?\d{3,})")
+
+
+@router.command("receivable_paid", words=("回款",), args=True, access="own",
+                pattern=lambda text: _GLUED.match(_fold(text)) is not None)
 async def on_paid(ctx: Context) -> None:
     """The owner (their managers, or an admin) records money received on a tracking row."""
-    text = _fold(ctx.args)
+    text = _GLUED.sub("", _fold(ctx.args), count=1)
     parts = text.split(None, 1)
     if not parts:
         ctx.reply(ctx.t("trace.pay.usage"))

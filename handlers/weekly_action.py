@@ -16,6 +16,7 @@ from cards.intent_words import command_words
 from cards.model import Button, Card
 from handlers.actions import CardAction
 from handlers.context import Context
+from handlers.decisions import decide_typed
 from handlers.feedback_rights import feedback_buttons
 from handlers.weekly_prompt import prompt_card
 from handlers.card_answers import meaning_of, typed_answer
@@ -228,6 +229,9 @@ async def on_text(ctx: Context) -> None:
     """
     conv = await ctx.conversation()
     draft: dict[str, Any] = dict(conv.data) if conv is not None and conv.kind == DRAFT else {}
+    # 同意 / 通过 / 驳回 with no exchange open to take them answer the card waiting for them, never a week's action.
+    if not draft and await decide_typed(ctx):
+        return
     intent = classify(ctx.event.text, locale=ctx.locale, mentions=ctx.event.mentions)
     if intent.kind in ("chitchat", "unclear"):
         await _chat(ctx, intent)

@@ -11,16 +11,18 @@ than the threshold: a cell of three people would name them to anyone who knows t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from bot.core.calendar import week_days
 from bot.core.timeutil import aware
+from store.db import Database
 from store.models import BigId, Employee, Feedback, WeeklyAction, _ts
 from store.statuses import ActionStatus, Polarity
 
@@ -313,3 +315,59 @@ async def write_rewards_xlsx(session: AsyncSession, tenant: str, month: str, pat
     ws.freeze_panes = "A2"
     wb.save(path)
     return len(rows)
+
+
+# -- the 贡献 sheet of HR's weekly export -----------------------------------------------------------------
+
+CONTRIBUTION_HEADER = ["核实时间", "月份", "工号", "贡献人", "部门", "类型", "数额", "单位", "说明", "核实人", "关联"]
+_CONTRIBUTION_WIDTHS = [17, 9, 14, 10, 30, 10, 12, 6, 50, 10, 24]
+KIND_LABELS = {REVENUE: "项目收益", SAVING: "流程节省", REUSE: "知识复用"}
+UNIT_LABELS = {YUAN: "元", HOURS: "小时", TIMES: "次"}
+
+
+async def contribution_rows(session: AsyncSession, tenant: str, start: datetime, end: datetime,
+                            tz: ZoneInfo) -> list[list[object]]:
+    """Contributions verified in [start, end), oldest first: only verified ones count anywhere."""
+    names = {e.userid: e for e in (await session.execute(select(Employee).where(Employee.tenant == tenant))).scalars()}
+    rows = (await session.execute(select(Contribution).where(
+        Contribution.tenant == tenant, Contribution.state == VERIFIED, Contribution.decided_at >= utc(start),
+        Contribution.decided_at < utc(end)).order_by(Contribution.decided_at, Contribution.id))).scalars()
+    out: list[list[object]] = []
+    for c in rows:
+        who, by = names.get(c.contributor_userid), names.get(c.verifier_userid)
+        decided = aware(c.decided_at).astimezone(tz).strftime("%Y-%m-%d %H:%M") if c.decided_at else ""
+        out.append([decided, c.month, c.contributor_userid, who.name if who else c.contributor_userid,
+                    c.department, KIND_LABELS.get(c.kind, c.kind), c.amount, UNIT_LABELS.get(c.unit, c.unit),
+                    _safe(c.description), by.name if by else c.verifier_userid, "、".join(c.links)])
+    return out
+
+
+async def write_contribution_sheet(wb: Any, db: Database, tenant: str, weeks: list[str], tz: ZoneInfo) -> None:
+    """The 贡献 sheet of the export's weeks, on a write-only openpyxl workbook (every text cell typed as
+    text, so a description starting with "=" is never run as a formula)."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    start = datetime.combine(min(week_days(w)[0] for w in weeks), time(0), tzinfo=tz)
+    end = datetime.combine(max(week_days(w)[-1] for w in weeks) + timedelta(days=1), time(0), tzinfo=tz)
+    ws = wb.create_sheet("贡献")
+    for i, w in enumerate(_CONTRIBUTION_WIDTHS, 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+    ws.freeze_panes = "A2"
+    head = []
+    for name in CONTRIBUTION_HEADER:
+        cell = WriteOnlyCell(ws, value=name)
+        cell.font = Font(bold=True)
+        head.append(cell)
+    ws.append(head)
+    async with db.session() as s:
+        rows = await contribution_rows(s, tenant, start, end, tz)
+    for row in rows:
+        cells = []
+        for v in row:
+            cell = WriteOnlyCell(ws, value=v)
+            if isinstance(v, str):
+                cell.data_type = "s"
+            cells.append(cell)
+        ws.append(cells)

@@ -18,6 +18,7 @@ from store.deliverables import deliverable_sheet_into
 from store.trace import RECEIVABLE_HEADER, RECEIVABLE_MONEY, receivable_sheet, write_response_sheet
 from store import competencies
 from store import usage
+from store.contributions import write_contribution_sheet
 from store.db import Database
 from store.live import counted_weeks
 from store.models import ActionEdit, Employee, Goal, Leave, Tenant, WeeklyAction
@@ -328,6 +329,7 @@ async def _write_xlsx(
         money_ws.append([formatted(money_ws, v, "#,##0.00") if i in RECEIVABLE_MONEY else formatted(money_ws, v, _DATE) if i == 5
                          else text_cell(money_ws, v) if isinstance(v, str) else v for i, v in enumerate(row)])
     await write_response_sheet(wb, db, tenant, weeks, tz)
+    await write_contribution_sheet(wb, db, tenant, weeks, tz)
     comp_ws = wb.create_sheet("能力评估")
     _layout(comp_ws, [9, 14, 10, 30, 9, 16, 6, 6, 6, 9, 10])
     header(comp_ws, competencies.ASSESSMENT_HEADER, numeric_from=6)

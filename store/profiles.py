@@ -41,6 +41,8 @@ from store.statuses import ActionStatus, Polarity, TaskStatus, WitnessState
 WEIGHTS: dict[str, float] = {"completion": 0.35, "witnessed": 0.25, "praise": 0.20, "on_time": 0.20}
 PENDING, APPROVED, REJECTED, SUPERSEDED = "pending", "approved", "rejected", "superseded"
 MIN_TERM_COUNT = 2  # a word used once is an anecdote, not a duty
+# The row that holds the departments too small to name: naming a one-person department names that person.
+OTHER_DEPARTMENTS = "*other*"
 
 
 class RoleProfile(SQLModel, table=True):
@@ -309,7 +311,8 @@ async def _collaboration(session: AsyncSession, tenant: str, scope: str, top: se
                          tasks: list[Task], dept_of: dict[str, str], weeks: list[str], start: datetime,
                          end: datetime, rules: Rules) -> list[dict[str, Any]]:
     """Departments outside the scope linked to the top group by a witness, a feedback or a task."""
-    by: dict[str, dict[str, Any]] = defaultdict(lambda: {"witness": 0, "feedback": 0, "task": 0, "people": set()})
+    by: dict[str, dict[str, Any]] = defaultdict(lambda: {"witness": 0, "feedback": 0, "task": 0, "people": set(),
+                                                         "others": set()})
 
     def edge(member: str, other: str, kind: str) -> None:
         d = dept_of.get(other, "")
@@ -317,6 +320,7 @@ async def _collaboration(session: AsyncSession, tenant: str, scope: str, top: se
             return
         by[d][kind] += 1
         by[d]["people"].add(member)
+        by[d]["others"].add(other)
 
     for a in actions:
         if a.witness_state == WitnessState.ACCEPTED:
@@ -337,9 +341,31 @@ async def _collaboration(session: AsyncSession, tenant: str, scope: str, top: se
         for member in crew & top:
             for other in crew - {member}:
                 edge(member, other, "task")
-    rows = sorted(by.items(), key=lambda kv: (-(kv[1]["witness"] + kv[1]["feedback"] + kv[1]["task"]), kv[0]))
-    return [{"department": d, "witness": v["witness"], "feedback": v["feedback"], "task": v["task"],
-             "people": len(v["people"])} for d, v in rows[: rules.max_departments]]
+    return _name_large_enough(by, dept_of, rules)
+
+
+def _name_large_enough(by: dict[str, dict[str, Any]], dept_of: dict[str, str], rules: Rules) -> list[dict[str, Any]]:
+    """Departments named only with at least `min_people` members and as many distinct collaborators from
+    them; the others are summed into one row (OTHER_DEPARTMENTS), last."""
+    headcount: dict[str, int] = defaultdict(int)
+    for d in dept_of.values():
+        headcount[d] += 1
+    named: dict[str, dict[str, Any]] = {}
+    other: dict[str, Any] = {"witness": 0, "feedback": 0, "task": 0, "people": set()}
+    for d, v in by.items():
+        if headcount[d] >= rules.min_people and len(v["others"]) >= rules.min_people:
+            named[d] = v
+        else:
+            for k in ("witness", "feedback", "task"):
+                other[k] += v[k]
+            other["people"] |= v["people"]
+    rows = sorted(named.items(), key=lambda kv: (-(kv[1]["witness"] + kv[1]["feedback"] + kv[1]["task"]), kv[0]))
+    out = [{"department": d, "witness": v["witness"], "feedback": v["feedback"], "task": v["task"],
+            "people": len(v["people"])} for d, v in rows[: rules.max_departments]]
+    if other["people"]:
+        out.append({"department": OTHER_DEPARTMENTS, "witness": other["witness"], "feedback": other["feedback"],
+                    "task": other["task"], "people": len(other["people"])})
+    return out
 
 
 def _quarters(first: date, last: date) -> list[str]:

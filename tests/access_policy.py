@@ -239,6 +239,9 @@ COMMANDS.update({
     "reward_suggestions": Command(
         "lead", "the verified contributions of the sender's direct reports, as reward cards to the sender",
         (Attempt("奖励建议", "lead", refusal="contrib.rank.denied"),), "奖励建议 2026-11"),
+    "contribution_heatmap": Command(
+        "lead", "verified contributions by department and type of the line (HR: the company), small cells blank",
+        (Attempt("热力图", "lead", refusal="contrib.rank.denied"),), "热力图 本季度"),
     "reward_export": Command(
         "lead", "the reward amounts entered for the line (HR: the company), as XLSX",
         (Attempt("奖励导出", "lead", refusal="contrib.rank.denied"),), "奖励导出 2026-11"),

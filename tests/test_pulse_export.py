@@ -182,8 +182,8 @@ async def test_xlsx_export_reads_back(db: Database, tmp_path: Path) -> None:
     await seed(db)
     out = await export_weekly(db, "acme", ["2026-W48", W], tmp_path / "weekly.xlsx", now=NOW)
     wb = load_workbook(out)
-    assert wb.sheetnames == ["明细", "部门指标", "反馈标签", "任务交付", "交付物检查", "回款跟踪", "风险响应及时率", "能力评估",
-                             "目标校准", "管理者使用", "指标定义"]
+    assert wb.sheetnames == ["明细", "部门指标", "反馈标签", "任务交付", "交付物检查", "回款跟踪", "风险响应及时率", "贡献",
+                             "能力评估", "目标校准", "管理者使用", "指标定义"]
 
     # 明细 lists every active person each week, filled in or not; f has left and shows only
     # where she filled in. (Columns changed on purpose: HR chases the missing from this sheet.)
