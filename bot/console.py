@@ -305,7 +305,9 @@ class ConsoleAdapter(Adapter):
         """The jobs the console may run, from the registry (the page has no list of its own)."""
         if (denied := self._guard(request)) is not None:
             return denied
-        return web.json_response({"jobs": self.runtime.jobs.names()})
+        locale = request.query.get("locale", "zh")
+        return web.json_response({"jobs": self.runtime.jobs.names(),
+                                  "labels": self.runtime.jobs.labels("en" if locale == "en" else "zh")})
 
     async def run_job(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request)) is not None:

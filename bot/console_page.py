@@ -30,7 +30,10 @@ from store.weekly import actions_between
 from store.models import AuditLog, Employee
 
 STATIC_DIR = Path(__file__).with_name("console_static")
-_ASSETS = {"console.css": "text/css", "console.js": "text/javascript", "audit.js": "text/javascript"}
+# The page's files, listed once at start: a fixed set, so no path tricks and no directory listing.
+# console.js is the entry module; the others are the ES modules it imports (no build step).
+_ASSETS = {"console.css": "text/css",
+           **{p.name: "text/javascript" for p in sorted(STATIC_DIR.glob("*.js"))}}
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TREND_WEEKS = 12
 _MAX_EXPORT_WEEKS = 53

@@ -66,7 +66,7 @@ def reviewer(everyone: dict[str, Any], userid: str) -> str | None:
     return None
 
 
-@jobs.job("review_briefs", at=review_briefs_at)
+@jobs.job("review_briefs", at=review_briefs_at, label={"zh": "事实简报", "en": "Review briefs"})
 async def review_briefs(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     """Send the briefs of every open review period not sent yet; returns how many briefs went out."""
     cal = WorkCalendar(tenant)

@@ -41,7 +41,7 @@ def watch_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time |
     return tenant.work_hours_start if cal.is_working_day(local.date()) else None
 
 
-@jobs.job("competency_round", at=round_at)
+@jobs.job("competency_round", at=round_at, label={"zh": "能力评估开启", "en": "Competency round"})
 async def competency_round(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     cal = WorkCalendar(tenant)
     periods = open_periods(tenant, cal, at.astimezone(tenant.tz).date())
@@ -125,7 +125,7 @@ async def _open_sides(s: AsyncSession, tenant: str, period: str) -> dict[str, li
     return out
 
 
-@jobs.job("competency_nudge", at=nudge_at)
+@jobs.job("competency_nudge", at=nudge_at, label={"zh": "能力评估未提交提醒", "en": "Competency reminder"})
 async def competency_nudge(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     cal = WorkCalendar(tenant)
     today = at.astimezone(tenant.tz).date()
@@ -162,7 +162,7 @@ async def competency_nudge(env: JobEnv, tenant: TenantConfig, at: datetime) -> i
     return sent
 
 
-@jobs.job("calibration_watch", at=watch_at)
+@jobs.job("calibration_watch", at=watch_at, label={"zh": "对齐会跟进", "en": "Calibration follow-up"})
 async def calibration_watch(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     cal_days = WorkCalendar(tenant)
     today = at.astimezone(tenant.tz).date()

@@ -40,7 +40,7 @@ def rewards_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time
     return tenant.work_hours_start if _first_working_day(cal, local) else None
 
 
-@jobs.job("contribution_rewards", at=rewards_at)
+@jobs.job("contribution_rewards", at=rewards_at, label={"zh": "月度奖励建议", "en": "Monthly reward suggestions"})
 async def contribution_rewards(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     month = cs.previous_month(cs.month_of(at, tenant.tz))
     sent = 0

@@ -39,7 +39,7 @@ def _morning_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> tim
     return tenant.morning_prompt_at if cal.is_working_day(local.date()) else None
 
 
-@jobs.job("morning_prompt", at=_morning_at)
+@jobs.job("morning_prompt", at=_morning_at, label={"zh": "09:30 晨间提醒", "en": "09:30 morning prompt"})
 async def morning_prompt(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     """Prompt people with no action this week; on the week's last working day ask
     those with an open action whether it is done; nudge silent witnesses."""

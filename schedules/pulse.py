@@ -94,7 +94,7 @@ def _pulse_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time 
     return tenant.pulse_at if cal.last_working_day(iso_week(local.date())) == local.date() else None
 
 
-@jobs.job("pulse", at=_pulse_at)
+@jobs.job("pulse", at=_pulse_at, label={"zh": "周五组织脉搏", "en": "Friday pulse"})
 async def pulse(env: JobEnv, tenant: TenantConfig, at: datetime, *, forced: bool = False) -> int:
     """Team cards to managers and the company card (with XLSX and trend chart) to HR, once per week."""
     cal = WorkCalendar(tenant)

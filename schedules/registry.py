@@ -1,6 +1,7 @@
 """The job registry: what a clock-driven job declares, and what it is given to run.
 
-A feature declares its jobs with `@jobs.job(name, at=...)` on a `JobRegistry` of its own;
+A feature declares its jobs with `@jobs.job(name, at=..., label={"zh": …, "en": …})` on a
+`JobRegistry` of its own (the label is what the console's buttons say);
 the registries are included into one (see `schedules.all_jobs`), which the ticker, the
 console and the command line read — so a new job needs no edit anywhere else.
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import WorkCalendar
 from bot.core.config import TenantConfig
+from cards.texts import TEXTS, register, t
 from handlers.context import Outgoing
 from store.db import Database
 from store.scheduled import record_run
@@ -65,11 +67,19 @@ class JobSpec:
     manual: JobFn | None = None
 
 
+def label_key(job: str) -> str:
+    return f"job.{job}"
+
+
 class JobRegistry:
     def __init__(self) -> None:
         self.specs: dict[str, JobSpec] = {}
 
-    def job(self, name: str, *, at: SlotFn, every_tick: bool = False) -> Callable[[JobFn], JobFn]:
+    def job(self, name: str, *, at: SlotFn, every_tick: bool = False,
+            label: dict[str, str] | None = None) -> Callable[[JobFn], JobFn]:
+        if label is not None:
+            register({label_key(name): label})
+
         def deco(fn: JobFn) -> JobFn:
             self._add(JobSpec(name, fn, at, every_tick))
             return fn
@@ -104,6 +114,10 @@ class JobRegistry:
 
     def names(self) -> list[str]:
         return sorted(self.specs)
+
+    def labels(self, locale: str) -> dict[str, str]:
+        """Each job's label in `locale` (its name where the job declared none)."""
+        return {name: t(locale, label_key(name)) if label_key(name) in TEXTS else name for name in self.names()}
 
     async def run(self, env: JobEnv, name: str, tenant: TenantConfig, at: datetime) -> int:
         """Run a job by hand as of `at`: the same exactly-once claims apply."""

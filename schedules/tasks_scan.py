@@ -48,7 +48,7 @@ def scan_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | 
     return local.time() if in_working_hours(cal, tenant, local) else None
 
 
-@jobs.job(JOB, at=scan_at, every_tick=True)
+@jobs.job(JOB, at=scan_at, every_tick=True, label={"zh": "阻塞预警扫描", "en": "Overdue task scan"})
 async def overdue_scan(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     """Run the scan as of `at`; returns the number of cards sent."""
     sent = await scan(env.db, tenant, at)

@@ -45,7 +45,7 @@ def _slot(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> time | No
     return TraceSettings.of(tenant).remind_at if cal.is_working_day(local.date()) else None
 
 
-@jobs.job("receivable_reminders", at=_slot)
+@jobs.job("receivable_reminders", at=_slot, label={"zh": "回款提醒", "en": "Receivable reminders"})
 async def receivable_reminders(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     settings = TraceSettings.of(tenant)
     cal = WorkCalendar(tenant)
@@ -88,7 +88,7 @@ def _sweep_slot(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> tim
     return settings.reconcile_at
 
 
-@jobs.job("approval_reconcile", at=_sweep_slot)
+@jobs.job("approval_reconcile", at=_sweep_slot, label={"zh": "审批夜间补录", "en": "Nightly approval sweep"})
 async def approval_reconcile(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     """oa/getapprovalinfo over the last `reconcile_days` days, once per tenant and night."""
     run = env.sweeps.get(SWEEP_SOURCE)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,17 @@ async def test_the_page_and_its_assets_are_served_when_the_console_is_enabled(db
         assert page.headers["Referrer-Policy"] == "no-referrer"
         moved = await c.get("/console?token=abc", allow_redirects=False)
         assert (moved.status, moved.headers["Location"]) == (302, "/console/?token=abc")
-        js = await c.get("/console/static/console.js")
-        assert js.status == 200 and js.content_type == "text/javascript"
-        assert "X-Dongxian-Token" in await js.text()
+        # The entry module and every module it imports, followed the way the browser does.
+        served: dict[str, str] = {}
+        wanted = ["console.js"]
+        while wanted:
+            name = wanted.pop()
+            js = await c.get(f"/console/static/{name}")
+            assert js.status == 200 and js.content_type == "text/javascript", name
+            served[name] = await js.text()
+            wanted += [m for m in re.findall(r'from "\./([\w-]+\.js)"', served[name]) if m not in served]
+        assert {"console.js", "api.js", "chat.js", "state.js"} <= set(served)
+        assert "X-Dongxian-Token" in "".join(served.values())
         css = await c.get("/console/static/console.css")
         assert css.status == 200 and css.content_type == "text/css"
         for missing in ("/console/static/index.html", "/console/static/..%2Fconsole_page.py", "/console/static/nope.js"):

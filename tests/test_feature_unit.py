@@ -54,8 +54,10 @@ async def test_a_feature_added_through_the_public_api_works_end_to_end(db: Datab
         assert await bot.texts("li_na") == ["不能给自己点赞"]
 
         # Its job is on the registry the console reads, runs at its slot, and sends once per person and day.
-        listed = await bot.client.get("/console/api/jobs")
-        assert "kudos_reminder" in (await listed.json())["jobs"]
+        listed = await (await bot.client.get("/console/api/jobs")).json()
+        assert "kudos_reminder" in listed["jobs"] and listed["labels"]["kudos_reminder"] == "点赞提醒"
+        english = await (await bot.client.get("/console/api/jobs", params={"locale": "en"})).json()
+        assert english["labels"]["kudos_reminder"] == "Kudos reminder"
         assert await bot.run_job("kudos_reminder", at("2026-12-02 16:00")) == 40
         assert "今天有想感谢的同事吗？" in (await bot.texts("zhaolei"))[-1]
         assert await bot.run_job("kudos_reminder", at("2026-12-02 16:05")) == 0

@@ -99,7 +99,7 @@ def _reminder_at(tenant: TenantConfig, cal: WorkCalendar, local: datetime) -> ti
     return KudosSettings.of(tenant).reminder_at if cal.is_working_day(local.date()) else None
 
 
-@jobs.job("kudos_reminder", at=_reminder_at)
+@jobs.job("kudos_reminder", at=_reminder_at, label={"zh": "点赞提醒", "en": "Kudos reminder"})
 async def kudos_reminder(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
     day = at.astimezone(tenant.tz).date().isoformat()
     sent = 0
