@@ -3,24 +3,28 @@ an uncertain OCR reading, and a PMO's release of a red deliverable.
 
     王强 sends a screenshot  → his one open task with a deliverable template takes it (several: a card
                                asks which) → stored as an intake; the intake worker (bot/) fetches the
-                               bytes and reads them outside this transaction, then `finish_check` here
-                               records the light, answers and shows it on the task card
+                               bytes and reads them outside any transaction, then queues the outcome in
+                               the inbox as an event of his (`outcome_event`); handled in his order like
+                               his messages, `finish_check` here records the light, answers and shows it
+                               on the task card
     识别到 CPU峰值 87.5%，对吗？ → 对 / 不对 / 不对 85% / 85%
     放行 T3 客户已书面确认     → the project's PMO lets a red task close as done (audited)
 """
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot.core.events import Event
 from cards.model import Button, Card
 from handlers.actions import CardAction
 from handlers.context import Context
 from handlers.deliverables.answers import parse_answer
-from handlers.deliverables.extract import Extraction
+from handlers.deliverables.extract import Extraction, Reading
 from handlers.deliverables.lights import FieldResult, confirm, judge, verdict_of
 from handlers.deliverables.rules import TemplateRules, template_for
 from handlers.deliverables.settings import DeliverableSettings
@@ -31,7 +35,7 @@ from handlers.tasks.cards import send_owner_card
 from handlers.tasks.lookups import project_of
 from handlers.tasks.permissions import may_edit
 from store import audit
-from store.deliverables import (add_intake, finish_intake, latest_check, record_check, set_override,
+from store.deliverables import (OUTCOME_KEY, add_intake, finish_intake, latest_check, record_check, set_override,
                                 update_fields)
 from store.models import DeliverableCheck, DeliverableIntake, Task
 from store.tasks import OPEN_STATUSES, find_task
@@ -69,6 +73,9 @@ def _shown_name(ctx: Context, filename: str) -> str:
 @router.file
 async def on_file(ctx: Context) -> None:
     ev = ctx.event
+    if isinstance(ev.values.get(OUTCOME), dict):
+        await on_outcome(ctx)
+        return
     tasks = await _open_tasks_with_rules(ctx)
     if not tasks:
         ctx.reply(ctx.t("deliv.no_task"))
@@ -116,10 +123,50 @@ async def on_pick(ctx: Context, card: Any, action: PickTask) -> None:
                     template=rules.name if rules else ""))
 
 
-# -- the check's answer (called by the intake worker, in its own transaction) --------------------------------
+# -- the check's answer: the intake worker's outcome, an inbox event of the person -------------------------
+OUTCOME = "deliverable_outcome"  # the values key of an outcome event
+
+
+def outcome_event(intake: DeliverableIntake, extraction: Extraction | None, problem: str = "",
+                  detail: str = "") -> Event:
+    """The person's file-message turn, finished: what was read (or why nothing could be had from the
+    platform: `problem` gone | failed). Same platform, person and reply hint as the file message, so the
+    answer goes to the same conversation; one per intake (the dedup key), however often it is read."""
+    first = Event.from_dict(intake.event)
+    outcome: dict[str, Any] = {"intake": intake.id, "problem": problem, "detail": detail[:500],
+                               "extraction": asdict(extraction) if extraction is not None else None}
+    return Event(tenant=intake.tenant, platform=intake.platform, userid=intake.userid, kind="file",
+                 dedup_key=f"{OUTCOME_KEY}{intake.id}", values={OUTCOME: outcome}, hint=dict(first.hint))
+
+
+def extraction_of(data: dict[str, Any]) -> Extraction:
+    readings = {k: Reading(**v) for k, v in (data.get("readings") or {}).items()}
+    return Extraction(str(data.get("kind", "")), method=str(data.get("method", "")), readings=readings,
+                      problem=str(data.get("problem", "")), detail=str(data.get("detail", "")))
+
+
+async def on_outcome(ctx: Context) -> None:
+    outcome = ctx.event.values[OUTCOME]
+    intake = (await ctx.session.execute(select(DeliverableIntake).where(
+        col(DeliverableIntake.tenant) == ctx.tenant.key, col(DeliverableIntake.id) == outcome.get("intake"),
+        col(DeliverableIntake.userid) == ctx.event.userid))).scalar_one_or_none()
+    if intake is None or intake.status != "read":
+        return  # already answered: nothing to say twice
+    problem = str(outcome.get("problem") or "")
+    data = outcome.get("extraction")
+    if problem or not isinstance(data, dict):
+        # Nothing could be had from the platform: he is told, no light.
+        detail = str(outcome.get("detail") or "")
+        finish_intake(intake, "failed", error=detail)
+        ctx.session.add(intake)
+        ctx.reply(problem_reply(ctx.locale, problem or "failed", detail, DeliverableSettings.of(ctx.tenant).max_file_mb))
+        return
+    await finish_check(ctx, intake, extraction_of(data))
+
+
 async def finish_check(ctx: Context, intake: DeliverableIntake, extraction: Extraction) -> DeliverableCheck | None:
     """Record the light of what was read, answer the person, show it on the task card and ask about
-    an uncertain OCR reading. `ctx` is the turn of the person's file message, finished now."""
+    an uncertain OCR reading, in the dispatcher's transaction of the outcome event."""
     task = (await ctx.session.execute(select(Task).where(
         col(Task.tenant) == ctx.tenant.key, col(Task.id) == intake.task_id))).scalar_one_or_none()
     rules = rules_of(ctx, task) if task is not None else None

@@ -10,26 +10,31 @@ PMO 郭庆 releases it (放行 T21 原因).
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from contextlib import asynccontextmanager
 from pathlib import Path
+from datetime import timedelta
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import build_app, make_runtime
-from bot.core.clock import FrozenClock
+from bot.core.clock import FrozenClock, utcnow
 from bot.deliverable_intake import IntakeWorker
 from bot.demo import DATA, DEMO_TENANT
 from bot.dingtalk.adapter import DingTalkAdapter
 from bot.wecom import WeComAdapter
+from handlers.deliverable_intake import outcome_event
+from handlers.deliverables.extract import Extraction
 from handlers.deliverables.ocr import ExtractionPool
 from store.db import Database
-from store.deliverables import deliverable_sheet, latest_check
-from store.models import AuditLog, DeliverableCheck, DeliverableIntake, Employee, Task
+from store.deliverables import OUTCOME_KEY, deliverable_sheet, latest_check, queue_outcome
+from store.models import (AuditLog, Conversation, DeliverableCheck, DeliverableIntake, Employee, InboxEvent,
+                          Task)
 from store.statuses import TaskStatus
 from store.tasks import import_tasks
 from tests.fakes.dingtalk_server import FakeApp, FakeDingTalk, tenant_config
@@ -476,3 +481,111 @@ async def test_a_locust_csv_file_message_gives_the_light_without_ocr_and_an_over
         await people.settle()
         assert people.texts("wangqiang")[-1].startswith("这个文件已经取不到了（")
         assert people.fake.rejected[("messageFilesDownload", "unknown")] == 1
+
+
+# -- the outcome in the person's order ----------------------------------------------------------------------
+class GatedPool:
+    """The real reader, held at the door until the test lets it through: "while the check runs"."""
+
+    def __init__(self, pool: ExtractionPool) -> None:
+        self.pool, self.timeout = pool, pool.timeout
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+
+    async def check(self, *args: Any) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        return await self.pool.check(*args)
+
+    def close(self) -> None:
+        pass
+
+
+async def outcomes(db: Database) -> list[str]:
+    async with db.session() as s:
+        return [r.status for r in (await s.execute(select(InboxEvent).where(
+            InboxEvent.dedup_key.startswith(OUTCOME_KEY)))).scalars()]
+
+
+async def conversation_kind(db: Database, userid: str) -> str | None:
+    async with db.session() as s:
+        row = (await s.execute(select(Conversation).where(
+            Conversation.tenant == DEMO_TENANT, Conversation.userid == userid))).scalar_one_or_none()
+        return row.kind if row is not None else None
+
+
+async def test_what_wang_qiang_says_while_his_file_is_read_is_answered_in_order_with_the_check(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    async with wecom_company(db, tmp_path, pool) as people:
+        await people.client.send_image("wangqiang", report_png())
+        await people.runtime.settle()
+        assert people.texts("wangqiang") == ["收到「图片」，正在按 T21「直播系统压测报告」检查，稍等片刻。"]
+        gated = GatedPool(pool)
+        worker = IntakeWorker(people.runtime, gated)  # type: ignore[arg-type]
+        reading = asyncio.create_task(worker.run_once())
+        await gated.entered.wait()
+
+        # While the screenshot is read, he is answered at once: the reader holds nothing of his.
+        await people.say("wangqiang", "你好")
+        hello = people.texts("wangqiang")
+        assert len(hello) == 1 and "交付物检查" not in hello[0]
+        # 对 arrives before the reading is done, and waits in the inbox (not handled yet).
+        assert set(await people.client.say("wangqiang", "对")) == {200}
+        gated.release.set()
+        assert await reading == 1
+        # The reader only queued the outcome: no light, no reply, no question written beside his message.
+        assert await outcomes(db) == ["pending"] and await check_of(db) is None
+        assert people.texts("wangqiang") == [] and await conversation_kind(db, "wangqiang") is None
+
+        await people.runtime.settle()
+        said = people.texts("wangqiang")
+        # In his order: 对 came first, when nothing was asked, so it confirmed nothing; then the check.
+        assert not said[0].startswith("已更新") and "交付物检查" not in said[0]
+        assert said[1].startswith("T21「直播系统压测」交付物检查：🟡 黄灯（待确认：CPU峰值）")
+        assert said[2] == "识别到 CPU峰值 87.5%，对吗？（回复「对」或「不对」）"
+        assert await conversation_kind(db, "wangqiang") == "deliv_confirm"
+        assert "交付物检查 🟡 黄灯（待确认：CPU峰值）" in shown(people.card("wangqiang", "T21"))
+        # What he says after the outcome sees the question.
+        await people.say("wangqiang", "对")
+        assert people.texts("wangqiang")[0].startswith("已更新：🔴 红灯")
+        assert await outcomes(db) == ["done"] and await count(db, DeliverableCheck) == 1
+
+
+async def test_a_crash_between_reading_and_queueing_reads_the_file_again_and_records_one_light(
+        db: Database, tmp_path: Path, pool: ExtractionPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.deliverable_intake as reader
+
+    async with wecom_company(db, tmp_path, pool) as people:
+        await people.client.send_image("wangqiang", report_png())
+        await people.runtime.settle()
+        people.texts("wangqiang")
+
+        async def power_cut(*args: Any) -> bool:
+            raise ConnectionError("the process died before the outcome was stored")
+
+        monkeypatch.setattr(reader, "queue_outcome", power_cut)
+        with pytest.raises(ConnectionError):
+            await people.worker.run_once()
+        monkeypatch.undo()
+        await people.runtime.settle()
+        async with db.session() as s:
+            crashed = (await s.execute(select(DeliverableIntake))).scalar_one()
+        assert crashed.status == "reading" and await outcomes(db) == [] and await check_of(db) is None
+        assert people.texts("wangqiang") == []
+        assert await people.worker.run_once() == 0  # still claimed by the dead reader
+
+        async with db.transaction() as s:  # … until its claim runs out
+            await s.execute(update(DeliverableIntake).values(claimed_until=utcnow() - timedelta(seconds=1)))
+        await people.settle()
+        said = people.texts("wangqiang")
+        assert said[0].startswith("T21「直播系统压测」交付物检查：🟡 黄灯") and len(said) == 2
+        assert await count(db, DeliverableCheck) == 1 and await outcomes(db) == ["done"]
+        async with db.session() as s:
+            done = (await s.execute(select(DeliverableIntake))).scalar_one()
+        assert (done.status, done.attempts) == ("done", 2)
+
+        # The dead reader's late outcome (its claim was the first) is refused; so is a second copy.
+        event = outcome_event(crashed, Extraction("png", method="ocr"))
+        assert not await queue_outcome(db, crashed, event, utcnow())
+        assert not await queue_outcome(db, done, event, utcnow())
+        await people.settle()
+        assert people.texts("wangqiang") == [] and await count(db, DeliverableCheck) == 1
