@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from bot.adapter import Download
+from bot.upload import upload_path
 from bot.core.clock import utcnow
 from bot.core.events import Event
 from handlers.context import Context
@@ -71,14 +72,20 @@ class IntakeWorker:
     async def _one(self, row: DeliverableIntake) -> None:
         tenant = self.runtime.tenant(row.tenant)
         adapter = self.runtime.adapters.get(row.platform)
-        if tenant is None or adapter is None:
+        event = Event.from_dict(row.event)
+        ref = event.values.get("ref") if isinstance(event.values.get("ref"), dict) else {}
+        upload = str((ref or {}).get("upload") or "")
+        if tenant is None or (adapter is None and not upload):
             await self._give_up(row, f"no tenant or adapter for {row.tenant}/{row.platform}", None)
             return
         settings = DeliverableSettings.of(tenant)
         limits = settings.limits()
-        event = Event.from_dict(row.event)
-        ref = event.values.get("ref") if isinstance(event.values.get("ref"), dict) else {}
-        got: Download = await adapter.download(tenant, {k: str(v) for k, v in (ref or {}).items()}, limits.max_bytes)
+        got: Download
+        if upload:  # through the upload link: the bytes are already here (bot/upload.py)
+            got = await asyncio.to_thread(_read_upload, self.runtime.config.server.data_dir, upload, limits.max_bytes)
+        else:
+            assert adapter is not None
+            got = await adapter.download(tenant, {k: str(v) for k, v in (ref or {}).items()}, limits.max_bytes)
         if got.problem == "failed":
             if row.attempts < MAX_ATTEMPTS:
                 await retry_intake(self.runtime.db, row.id or 0, utcnow(), got.retry_after or 30.0, got.detail)
@@ -102,6 +109,8 @@ class IntakeWorker:
             if not row.filename and got.filename:
                 row.filename = got.filename[:200]
         await self._queue(row, extraction)
+        if upload:  # read and handed on: the copy is no longer needed (the check keeps the figures)
+            await asyncio.to_thread(_remove_upload, self.runtime.config.server.data_dir, upload)
 
     async def _queue(self, row: DeliverableIntake, extraction: Extraction | None, problem: str = "",
                      detail: str = "") -> None:
@@ -129,3 +138,22 @@ class IntakeWorker:
             fresh = await s.get(DeliverableIntake, row.id)
             if fresh is not None:
                 finish_intake(fresh, "failed", error=detail)
+
+
+def _read_upload(data_dir: str, name: str, cap: int) -> Download:
+    try:
+        path = upload_path(data_dir, name)
+        with path.open("rb") as f:
+            content = f.read(cap + 1)
+    except (OSError, ValueError) as exc:
+        return Download(problem="gone", detail=f"the uploaded file is gone ({type(exc).__name__})")
+    if len(content) > cap:
+        return Download(problem="too_big", detail=f"over {cap} bytes")
+    return Download(content=content)
+
+
+def _remove_upload(data_dir: str, name: str) -> None:
+    try:
+        upload_path(data_dir, name).unlink()
+    except (OSError, ValueError):
+        pass

@@ -77,6 +77,12 @@ async def on_file(ctx: Context) -> None:
         await on_outcome(ctx)
         return
     tasks = await _open_tasks_with_rules(ctx)
+    if "task" in ev.values:
+        # Through the task card's upload link: that task only (still his, open, with rules), no asking.
+        tasks = [t for t in tasks if t.id == ev.values["task"]]
+        if not tasks:
+            ctx.reply(ctx.t("deliv.pick.gone"))
+            return
     if not tasks:
         ctx.reply(ctx.t("deliv.no_task"))
         return
@@ -179,7 +185,7 @@ async def finish_check(ctx: Context, intake: DeliverableIntake, extraction: Extr
     verdict = judge(rules, extraction, settings.min_ocr_confidence)
     check = await record_check(
         ctx.session, ctx.tenant.key, task.id or 0, at=ctx.now, by_userid=intake.userid,
-        source="chat_image" if intake.file_type == "image" else "chat_file", filename=intake.filename,
+        source=_source(intake), filename=intake.filename,
         template=rules.name, method=extraction.method, problem=extraction.problem, light=verdict.light,
         reason=verdict.reason, fields=verdict.to_json())
     finish_intake(intake, "done", check_id=check.id)
@@ -199,6 +205,12 @@ async def finish_check(ctx: Context, intake: DeliverableIntake, extraction: Extr
     elif (conv := await ctx.conversation()) is not None and conv.kind == CONFIRM:
         await ctx.clear_conversation()  # a question about an earlier file is moot: this one replaced it
     return check
+
+
+def _source(intake: DeliverableIntake) -> str:
+    if "task" in Event.from_dict(intake.event).values:
+        return "upload_link"
+    return "chat_image" if intake.file_type == "image" else "chat_file"
 
 
 # -- 识别到 CPU峰值 87.5%，对吗？ -----------------------------------------------------------------------

@@ -88,7 +88,7 @@ async def count(db: Database, model: type) -> int:
 # -- WeCom ---------------------------------------------------------------------------------------------------
 class WeComPeople:
     def __init__(self, fake: FakeWeCom, server: TestServer, runtime: Any, worker: IntakeWorker, clock: FrozenClock) -> None:
-        self.fake, self.runtime, self.worker = fake, runtime, worker
+        self.fake, self.runtime, self.worker, self.server, self.clock = fake, runtime, worker, server, clock
         self.client = fake.callback_client(str(server.make_url(f"/wecom/{DEMO_TENANT}/callback")),
                                            now=lambda: clock.now().timestamp(), retry_interval=0.05)
         self._seen: dict[str, int] = {}

@@ -11,6 +11,7 @@ TEXTS = register({
     "deliv.light.red": {"zh": "🔴 红灯", "en": "🔴 red"},
     "deliv.light.none": {"zh": "—", "en": "—"},
     "deliv.field": {"zh": "交付物检查", "en": "Deliverable check"},
+    "deliv.upload.link": {"zh": "上传交付物", "en": "Upload file"},
     "deliv.reason.missing": {"zh": "缺项：{labels}", "en": "missing: {labels}"},
     "deliv.reason.unsure": {"zh": "待确认：{labels}", "en": "to confirm: {labels}"},
     "deliv.reason.unread": {"zh": "无法读取", "en": "could not be read"},
