@@ -29,7 +29,7 @@ from handlers.deliverables.lights import FieldResult, confirm, judge, verdict_of
 from handlers.deliverables.rules import TemplateRules, template_for
 from handlers.deliverables.settings import DeliverableSettings
 from handlers.deliverables.texts import problem_reply, question, summary, values_line
-from handlers.deliverables.view import row_summary
+from handlers.deliverables.view import ReleaseTask, row_summary
 from handlers.router import Router
 from handlers.tasks.cards import send_owner_card
 from handlers.tasks.lookups import project_of
@@ -37,7 +37,8 @@ from handlers.tasks.permissions import may_edit
 from store import audit
 from store.deliverables import (OUTCOME_KEY, add_intake, finish_intake, latest_check, record_check, set_override,
                                 update_fields)
-from store.models import DeliverableCheck, DeliverableIntake, Task
+from store.models import DeliverableCheck, DeliverableIntake, IssuedCard, Task
+from store.statuses import CardState
 from store.tasks import OPEN_STATUSES, find_task
 
 router = Router("deliverable_intake")
@@ -298,18 +299,26 @@ async def on_override(ctx: Context) -> None:
     if task is None:
         ctx.reply(ctx.t("task.unknown", code=code))
         return
-    project = await project_of(ctx, task)
-    if not await may_edit(ctx, task, project):
+    if not await may_edit(ctx, task, await project_of(ctx, task)):
         ctx.reply(ctx.t("deliv.override.no_right", code=task.code))
         return
     if not reason:
         ctx.reply(ctx.t("deliv.override.usage"))
         return
+    await release(ctx, task, reason)
+
+
+async def release(ctx: Context, task: Task, reason: str) -> bool:
+    """A PMO's release of a red deliverable, by the command or the notice's button: the `edit_task`
+    rule, the latest check red, the override recorded on it and in the audit log; True when done."""
+    if not await may_edit(ctx, task, await project_of(ctx, task)):
+        ctx.reply(ctx.t("deliv.override.no_right", code=task.code))
+        return False
     row = await latest_check(ctx.session, ctx.tenant.key, task.id or 0)
     if row is None or row.light != "red":
         ctx.reply(ctx.t("deliv.override.not_red", code=task.code,
                         summary=row_summary(ctx.locale, row) if row is not None else "—"))
-        return
+        return False
     me = ctx.event.userid
     await set_override(ctx.session, row, me, reason, ctx.now)
     audit.record(ctx.session, ctx.tenant.key, me, OVERRIDE, f"{task.code}: {reason}"[:255], ctx.now)
@@ -318,3 +327,62 @@ async def on_override(ctx: Context) -> None:
     if task.owner_userid != me:
         ctx.send(task.owner_userid, ctx.t("deliv.override.owner", who=await ctx.name_of(me), code=task.code,
                                           title=task.title, reason=reason))
+    return True
+
+
+# -- 放行 on the PMO's notice (handlers/deliverables/view.py) -------------------------------------------
+RELEASE = "deliv_release_reason"
+
+
+async def _task_of(ctx: Context, task_id: Any) -> Task | None:
+    return (await ctx.session.execute(select(Task).where(
+        col(Task.tenant) == ctx.tenant.key, col(Task.id) == task_id))).scalar_one_or_none()
+
+
+@router.action(ReleaseTask)
+async def on_release_press(ctx: Context, card: Any, action: ReleaseTask) -> None:
+    """Every button of the notice is a ReleaseTask; the router checks the presser is its recipient.
+    The checks run now (a presser without the right hears so at once) and again with the reason."""
+    task = await _task_of(ctx, action.task)
+    latest = await latest_check(ctx.session, ctx.tenant.key, task.id or 0) if task is not None else None
+    if task is None or latest is None or latest.id != action.check or card.ref_id != action.check:
+        await ctx.close_card(card, ctx.t("card.used"))
+        return
+    if not await may_edit(ctx, task, await project_of(ctx, task)):
+        ctx.reply(ctx.t("deliv.override.no_right", code=task.code))
+        return
+    await ctx.set_conversation(RELEASE, {"task": task.id, "check": action.check, "card": card.id})
+    ctx.reply(ctx.t("deliv.release.ask", code=task.code))
+
+
+async def _ask_reason(ctx: Context) -> None:
+    conv = await ctx.conversation()
+    task = await _task_of(ctx, (conv.data if conv is not None else {}).get("task"))
+    if task is None:
+        await ctx.clear_conversation()
+        ctx.reply(ctx.t("flow.nothing"))
+        return
+    ctx.reply(ctx.t("deliv.release.ask", code=task.code))
+
+
+@router.conversation(RELEASE, label="deliv.flow.release", resume=_ask_reason)
+async def on_release_reason(ctx: Context) -> None:
+    conv = await ctx.conversation()
+    data = dict(conv.data) if conv is not None else {}
+    task = await _task_of(ctx, data.get("task"))
+    reason = ctx.event.text.strip()
+    if task is None:
+        await ctx.clear_conversation()
+        ctx.reply(ctx.t("flow.nothing"))
+        return
+    if not reason:
+        ctx.reply(ctx.t("deliv.release.ask", code=task.code))
+        return  # nothing typed: asked again, nothing changes
+    await ctx.clear_conversation()
+    if not await release(ctx, task, reason):
+        return
+    card = (await ctx.session.execute(select(IssuedCard).where(
+        col(IssuedCard.tenant) == ctx.tenant.key, col(IssuedCard.id) == data.get("card"),
+        col(IssuedCard.userid) == ctx.event.userid))).scalar_one_or_none()
+    if card is not None and card.state == CardState.OPEN:
+        await ctx.close_card(card, ctx.t("deliv.release.done"))

@@ -390,9 +390,9 @@ async def test_a_picture_over_dingtalk_stream_a_confirmed_red_and_the_pmos_relea
         assert people.texts("wangqiang") == [
             "T21 的交付物检查是红灯（🔴 红灯（CPU峰值 87.5%（要求 ≤ 80%））），不能标记完成。"
             "请改进后重新发送交付物，或请 PMO 郭庆 放行（放行 T21 原因）。"]
-        assert people.texts("guoqing") == [
-            "王强 想把 T21「直播系统压测」标记完成，但交付物检查是红灯（🔴 红灯（CPU峰值 87.5%（要求 ≤ 80%）））。"
-            "如需放行，请回复：放行 T21 原因"]
+        notice = people.card_text("guoqing", "T21「直播系统压测」交付物红灯")
+        assert ("王强 想把 T21「直播系统压测」标记完成，但交付物检查是红灯" in notice
+                and "放行 T21 原因" in notice and "放行" in notice)
         async with db.session() as s:
             task = (await s.execute(select(Task).where(Task.code == "T21"))).scalar_one()
         assert task.status != TaskStatus.DONE
@@ -589,3 +589,40 @@ async def test_a_crash_between_reading_and_queueing_reads_the_file_again_and_rec
         assert not await queue_outcome(db, done, event, utcnow())
         await people.settle()
         assert people.texts("wangqiang") == [] and await count(db, DeliverableCheck) == 1
+
+
+async def test_the_pmo_releases_a_red_task_with_the_button_on_the_notice(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    async with wecom_company(db, tmp_path, pool) as people:
+        await people.send_image("wangqiang", report_png())
+        people.texts("wangqiang")
+        await people.say("wangqiang", "对")
+        assert people.texts("wangqiang")[0].startswith("已更新：🔴 红灯")
+        await people.say("wangqiang", "进度 T21 完成")
+        assert people.texts("wangqiang")[0].startswith("T21 的交付物检查是红灯")
+        notice = people.card("guoqing", "T21「直播系统压测」交付物红灯")
+        assert [b["text"] for b in notice["button_list"]] == ["放行"]
+        assert "王强 想把 T21「直播系统压测」标记完成" in str(notice)
+
+        await people.press("guoqing", notice, "放行")
+        assert people.texts("guoqing")[-1] == "请回复放行 T21 的原因（例如：客户已书面确认）"
+        # Nothing typed but spaces: asked again, nothing changes.
+        await people.say("guoqing", "\u3000")
+        again = people.texts("guoqing")
+        assert len(again) == 1 and again[0].startswith("请回复放行 T21 的原因（例如：客户已书面确认）")
+        assert (await check_of(db)).override_by == ""  # type: ignore[union-attr]
+        await people.say("guoqing", "客户已书面确认 CPU 峰值可接受")
+        said = people.texts("guoqing")
+        assert said[0] == "已放行 T21「直播系统压测」（原因：客户已书面确认 CPU 峰值可接受），王强 现在可以标记完成。"
+        assert people.texts("wangqiang") == [
+            "郭庆 已放行 T21「直播系统压测」的红灯交付物（原因：客户已书面确认 CPU 峰值可接受），现在可以标记完成。"]
+        row = await check_of(db)
+        assert row is not None and (row.override_by, row.override_reason) == ("guoqing", "客户已书面确认 CPU 峰值可接受")
+        async with db.session() as s:
+            audit = [(a.actor_userid, a.action, a.subject) for a in (await s.execute(select(AuditLog))).scalars()]
+        assert audit.count(("guoqing", "deliverable_override", "T21: 客户已书面确认 CPU 峰值可接受")) == 1
+
+        # The notice is used up: greyed out, it cannot be pressed again.
+        assert people.fake.cards[notice["task_id"]].card.get("replace_text") == "已放行"
+        await people.say("wangqiang", "进度 T21 完成")
+        assert people.texts("wangqiang")[0].startswith("已完成 T21")
