@@ -59,9 +59,9 @@ def rules_of(ctx: Context, task: Task) -> TemplateRules | None:
         if task.deliverable_template else None
 
 
-async def _open_tasks_with_rules(ctx: Context) -> list[Task]:
+async def _open_tasks_with_rules(ctx: Context, userid: str = "") -> list[Task]:
     rows = (await ctx.session.execute(select(Task).where(
-        col(Task.tenant) == ctx.tenant.key, col(Task.owner_userid) == ctx.event.userid,
+        col(Task.tenant) == ctx.tenant.key, col(Task.owner_userid) == (userid or ctx.event.userid),
         col(Task.status).in_(OPEN_STATUSES)).order_by(col(Task.due_at), col(Task.code)))).scalars()
     return [t for t in rows if rules_of(ctx, t) is not None]
 
@@ -104,6 +104,32 @@ async def on_file(ctx: Context) -> None:
     body = ctx.t("deliv.pick.body", n=len(tasks)) + "\n" + "\n".join(f"· {t.code} {t.title}" for t in tasks[:MAX_CHOICES])
     await ctx.issue_card(ev.userid, PICK_CARD, Card(title=ctx.t("deliv.pick.title"), body=body, buttons=buttons),
                          ref_id=row.id)
+
+
+# -- files attached to a company workflow's approval (handlers/trace.py, effect "deliverable") ------------
+async def files_from_workflow(ctx: Context, userid: str, task_code: str, files: list[Any], ref: str) -> int:
+    """The files of a mapped approval, each an intake of the applicant's like a file sent in chat (the
+    reader fetches them by `media_id`); the number taken. The rule's task, or the applicant's one open
+    task with a checked template; none (or several without a rule's task): the approval is only 留痕."""
+    tasks = await _open_tasks_with_rules(ctx, userid)
+    if task_code:
+        tasks = [t for t in tasks if t.code.casefold() == task_code.casefold()]
+    files = [f for f in files if isinstance(f, dict) and f.get("file_id")]
+    if len(tasks) != 1 or not files:
+        return 0
+    task = tasks[0]
+    rules = rules_of(ctx, task)
+    for f in files:
+        name = str(f.get("file_name") or "")[:200]
+        ev = Event(tenant=ctx.tenant.key, platform=ctx.tenant.platform, userid=userid, kind="file",
+                   dedup_key=f"{ref}:{f['file_id']}"[:255],
+                   values={"type": "file", "filename": name, "ref": {"media_id": str(f["file_id"])},
+                           "task": task.id, "via": "approval"})
+        add_intake(ctx.session, ctx.tenant.key, userid, ctx.tenant.platform, at=ctx.now, task_id=task.id,
+                   file_type="file", filename=name, event=ev.to_dict())
+        ctx.send(userid, ctx.t("deliv.got.approval", name=name or ctx.t("deliv.file.attachment"), code=task.code,
+                               template=rules.name if rules else ""))
+    return len(files)
 
 
 # Every button of the pick card is a PickTask, so the card kind needs no handler of its own; the router
@@ -209,7 +235,10 @@ async def finish_check(ctx: Context, intake: DeliverableIntake, extraction: Extr
 
 
 def _source(intake: DeliverableIntake) -> str:
-    if "task" in Event.from_dict(intake.event).values:
+    values = Event.from_dict(intake.event).values
+    if values.get("via") == "approval":
+        return "approval_file"
+    if "task" in values:
         return "upload_link"
     return "chat_image" if intake.file_type == "image" else "chat_file"
 

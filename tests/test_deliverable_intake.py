@@ -41,6 +41,7 @@ from tests.fakes.dingtalk_server import FakeApp, FakeDingTalk, tenant_config
 from tests.fakes.wecom_server import FakeWeCom
 from tests.harness import SHANGHAI, at, demo_test_config, seed_demo_company
 from tests.test_deliverables_extract import load_test_png, locust_history
+from tests.trace_support import records
 
 RULE = ("并发量 ≥ 5000 绿 / ≥ 3000 黄; 错误率 ≤ 0.1% 绿 / ≤ 1% 黄; 平均响应时间 ≤ 200ms 绿 / ≤ 500ms 黄; "
         "CPU峰值 ≤ 70% 绿 / ≤ 80% 黄 截图")
@@ -626,3 +627,61 @@ async def test_the_pmo_releases_a_red_task_with_the_button_on_the_notice(
         assert people.fake.cards[notice["task_id"]].card.get("replace_text") == "已放行"
         await people.say("wangqiang", "进度 T21 完成")
         assert people.texts("wangqiang")[0].startswith("已完成 T21")
+
+
+# -- a file attached to a WeCom approval -----------------------------------------------------------------
+REPORT_TEMPLATE = "C4ZXKAtvB9YbGrwPvUfp3brDjbSMX6LxmJ5RnYWZG"
+APPROVAL_RULES = {"rules": [{"name": "压测报告审批", "source": "wecom_approval", "code": REPORT_TEMPLATE,
+                             "status": ["approved"], "effect": "deliverable", "task": "T21"}]}
+
+
+async def test_a_load_test_report_attached_to_a_wecom_approval_gets_the_same_check(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    async with wecom_company(db, tmp_path, pool, trace=APPROVAL_RULES) as people:
+        report = locust_history([1000, 3000, 5200], 200_000, 100, 150.0)
+        file_id = people.fake.receive_media(report, "run_stats_history.csv", kind="file")
+        at = int(NOW.timestamp())
+        people.fake.add_approval("202612030001", sp_name="压测报告审批", template_id=REPORT_TEMPLATE,
+                                 applyer="wangqiang", apply_time=at - 3600, approvers=["guoqing"], fields=[
+                                     ("Text", "说明", {"text": "直播系统压测完成"}),
+                                     ("File", "压测报告", {"files": [{"file_id": file_id}]})])
+        # Submitted (审批中): no rule maps it, nothing is read.
+        assert set(await people.client.post(people.client.approval_change_xml("202612030001", 1))) == {200}
+        await people.settle()
+        assert people.texts("wangqiang") == [] and await count(db, DeliverableIntake) == 0
+        # 郭庆 approves: WeCom calls back, the form is read, the attachment goes to T21's check.
+        people.fake.approve("202612030001", 0, at - 60)
+        assert set(await people.client.post(people.client.approval_change_xml("202612030001", 2))) == {200}
+        await people.settle()
+        assert ("oa/getapprovaldetail", 0) in people.fake.calls and ("media/get", 0) in people.fake.calls
+        said = people.texts("wangqiang")
+        # The form gives only the file id; its name comes with the file (media/get's Content-disposition).
+        assert said[0] == "审批附件「附件」已收到，正在按 T21「直播系统压测报告」检查，稍等片刻。"
+        assert said[1].startswith("T21「直播系统压测」交付物检查：🟢 绿灯")
+        row = await check_of(db)
+        assert row is not None and (row.method, row.source, row.light) == ("locust", "approval_file", "green")
+        assert row.filename == "run_stats_history.csv"
+        assert "交付物检查 🟢 绿灯" in shown(people.card("wangqiang", "T21"))
+
+        # WeCom's redelivery of the same change reads nothing again.
+        assert set(await people.client.post(people.client.approval_change_xml("202612030001", 2))) == {200}
+        await people.settle()
+        assert people.texts("wangqiang") == [] and await count(db, DeliverableCheck) == 1
+
+
+async def test_an_approval_attachment_without_a_named_task_needs_exactly_one_open_task(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    rules = {"rules": [{**APPROVAL_RULES["rules"][0], "task": ""}]}
+    async with wecom_company(db, tmp_path, pool, extra_tasks=SECOND, trace=rules) as people:
+        file_id = people.fake.receive_media(locust_history([5200], 200_000, 100, 150.0), "a_stats_history.csv",
+                                            kind="file")
+        at = int(NOW.timestamp())
+        people.fake.add_approval("202612030002", sp_name="压测报告审批", template_id=REPORT_TEMPLATE,
+                                 applyer="wangqiang", apply_time=at - 3600, approvers=["guoqing"],
+                                 fields=[("File", "压测报告", {"files": [{"file_id": file_id}]})])
+        people.fake.approve("202612030002", 0, at - 60)
+        assert set(await people.client.post(people.client.approval_change_xml("202612030002", 2))) == {200}
+        await people.settle()
+        # T21 and T23 are both his: which one is not guessed; the approval is kept as 留痕 only.
+        assert await count(db, DeliverableIntake) == 0 and ("media/get", 0) not in people.fake.calls
+        assert [(r.userid, r.effect) for r in await records(db)] == [("wangqiang", "deliverable")]

@@ -38,6 +38,9 @@ TEXTS = register({
     "deliv.values": {"zh": "检查数值", "en": "Values read"},
     "deliv.flow.label": {"zh": "交付物确认", "en": "the deliverable confirmation"},
     # intake
+    "deliv.got.approval": {"zh": "审批附件「{name}」已收到，正在按 {code}「{template}」检查，稍等片刻。",
+                           "en": "Got the approval's attachment “{name}”; checking it for {code} ({template}), one moment."},
+    "deliv.file.attachment": {"zh": "附件", "en": "attachment"},
     "deliv.got": {"zh": "收到「{name}」，正在按 {code}「{template}」检查，稍等片刻。",
                   "en": "Got {name}; checking it against {code} ({template}), one moment."},
     "deliv.file.image": {"zh": "图片", "en": "the image"},
