@@ -145,3 +145,19 @@ def test_dingtalk_shows_the_link_as_a_markdown_line() -> None:
     assert "[上传交付物](https://dx.kanggu.example/upload/abc.def)" in text
     assert "上传交付物：https://dx.kanggu.example/upload/abc.def" in card.as_text()
     assert Card.from_dict(card.to_dict()) == card
+
+
+async def test_a_report_larger_than_the_servers_body_cap_streams_in_under_the_file_cap(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:  # noqa: F811
+    """Other routes take at most server.max_body_bytes (1 MB); the upload streams to disk up to max_file_mb."""
+    async with wecom_company(db, tmp_path, pool, deliverables=UPLOADS) as people:
+        assert people.runtime.config.server.max_body_bytes < 1_500_000
+        await people.say("wangqiang", "进度 T21")
+        link = link_of(people.card("wangqiang", "T21"))
+        local = str(people.server.make_url(link.removeprefix("https://dx.kanggu.example")))
+        async with aiohttp.ClientSession() as http:
+            status, _ = await post_file(http, local, REPORT + b"\n" * 1_500_000, "big_stats_history.csv")
+        assert status == 200
+        await people.settle()
+        row = await check_of(db)
+        assert row is not None and row.source == "upload_link" and row.filename == "big_stats_history.csv"
