@@ -94,8 +94,8 @@ def form_fields(detail: dict[str, Any]) -> dict[str, Any]:
 def approval_files(detail: dict[str, Any]) -> list[dict[str, str]]:
     """The files of the form's File (附件) controls: `value.files[].file_id` (and `file_name` where
     given) — the field names of binarywang/WxJava `ContentValue.File` (weixin-java-cp, bean/oa/applydata).
-    A file id is fetched with cgi-bin/media/get like a temporary media id (WWdoc 91983 as the product
-    brief states it; [S]: not found in the indexed code, so the fake serves only ids it attached)."""
+    A file id is fetched with cgi-bin/media/get like a temporary media id: how WWdoc 91983 is understood,
+    with no second source ([?]), so the fake serves only file ids it attached itself."""
     out = []
     for c in (detail.get("apply_data") or {}).get("contents") or []:
         if c.get("control") != "File":
