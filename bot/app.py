@@ -15,6 +15,7 @@ from bot.core.clock import Clock, utcnow
 from bot.core.config import Config, ConfigError
 from bot.deliverable_intake import IntakeWorker
 from bot.hooks import Hooks
+from bot.upload import UploadPage
 from bot.runtime import Runtime
 from handlers.router import Router
 from schedules.registry import JobRegistry
@@ -36,8 +37,10 @@ BODY_TIMEOUT_SECONDS = 30.0
 
 @web.middleware
 async def read_body_in_time(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Read every request body before its handler runs: within BODY_TIMEOUT_SECONDS and the size cap."""
-    if request.body_exists:
+    """Read every request body before its handler runs: within BODY_TIMEOUT_SECONDS and the size cap.
+    A route that marks its handler `streams_body` (the upload link) reads its own, capped, to disk."""
+    route = request.match_info.route
+    if request.body_exists and not getattr(route.handler, "streams_body", False):
         cap = request.client_max_size
         if cap and request.content_length is not None and request.content_length > cap:
             raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=request.content_length)
@@ -183,6 +186,7 @@ def build_app(runtime: Runtime, *, start_background: bool = True, role: Role = R
         adapter.add_routes(app)
     if role != Role.WORKER:
         Hooks(runtime).add_routes(app)  # /hooks/{tenant}/{source}: 404 unless [tenants.trace.hooks] names it
+        UploadPage(runtime).add_routes(app)  # /upload/{token}: the task card's upload link
     if config.console.enabled and role != Role.WORKER:
         try:
             from bot.console_page import add_page_routes

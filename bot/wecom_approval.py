@@ -91,6 +91,21 @@ def form_fields(detail: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def approval_files(detail: dict[str, Any]) -> list[dict[str, str]]:
+    """The files of the form's File (附件) controls: `value.files[].file_id` (and `file_name` where
+    given) — the field names of binarywang/WxJava `ContentValue.File` (weixin-java-cp, bean/oa/applydata).
+    A file id is fetched with cgi-bin/media/get like a temporary media id: how WWdoc 91983 is understood,
+    with no second source ([?]), so the fake serves only file ids it attached itself."""
+    out = []
+    for c in (detail.get("apply_data") or {}).get("contents") or []:
+        if c.get("control") != "File":
+            continue
+        for f in (c.get("value") or {}).get("files") or []:
+            if isinstance(f, dict) and f.get("file_id"):
+                out.append({"file_id": str(f["file_id"]), "file_name": str(f.get("file_name") or "")})
+    return out
+
+
 def incoming(info: dict[str, Any], detail: dict[str, Any] | None) -> Incoming:
     """One status change of one approval as an external event.
 
@@ -113,7 +128,7 @@ def incoming(info: dict[str, Any], detail: dict[str, Any] | None) -> Incoming:
         type="approval", person=info["applyer"], occurred_at=datetime.fromtimestamp(latest, timezone.utc),
         code=info["template_id"], status=STATUS.get(info["sp_status"], str(info["sp_status"])),
         title=info["sp_name"], link="", fields=form_fields(detail or {}),
-        extra={"instance": info["sp_no"], "tasks": tasks,
+        extra={"instance": info["sp_no"], "tasks": tasks, "files": approval_files(detail or {}),
                "approvers": [d["userid"] for r in info["sp_record"] for d in r["details"]]})
 
 

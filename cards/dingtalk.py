@@ -12,6 +12,11 @@ the card has no select component, so each option becomes a button of its own.
 
 Until a template id is configured, cards go out as markdown that names the words to
 type instead of pressing (`card_markdown`).
+
+A card's links (`Card.links`) go into the markdown body as `[text](url)` lines: the general
+template's buttons are `request` buttons whose action type is fixed in the template, and whether
+a template variable may switch one to `openLink` is not documented (protocols.md, StandardCard's
+`actionType: "request" | "openLink"` is a fixed field of the card data), so no button is assumed.
 """
 from __future__ import annotations
 
@@ -118,7 +123,7 @@ def card_params(card: Card) -> dict[str, str]:
         raise CardTooBig(f"card {card.title!r} has {len(buttons)} buttons; the template has {MAX_BUTTONS}")
     params: dict[str, str] = {
         "title": _clip(card.title),
-        "body": _clip(escape_markdown(card.body)),
+        "body": _with_links(escape_markdown(card.body), card),
         "result": _clip(f"✓ {card.result}" if card.result else ""),
         "result_show": "true" if card.result else "false",
     }
@@ -132,6 +137,22 @@ def card_params(card: Card) -> dict[str, str]:
                        f"btn{i}_style": _STYLE.get(b.style, "normal"),
                        f"btn{i}_show": "true" if i <= len(buttons) else "false"})
     return params
+
+
+def _link_lines(card: Card) -> list[str]:
+    # The address is ours (never user text); brackets in the label are escaped like any text.
+    return [] if card.result else [f"[{escape_markdown(link.text)}]({link.url})" for link in card.links]
+
+
+def _with_links(body: str, card: Card) -> str:
+    """The body clipped so that the links after it stay whole (a cut address is a wrong one)."""
+    links = "  \n".join(_link_lines(card))
+    if not links:
+        return _clip(body)
+    room = PARAM_VALUE_MAX_BYTES - len(links.encode()) - 3
+    raw = body.encode()
+    head = body if len(raw) <= room else raw[:max(room - 3, 0)].decode(errors="ignore") + "…"
+    return f"{head}  \n{links}" if head else links
 
 
 def robot_message(message: Message) -> tuple[str, dict[str, Any]]:
@@ -191,6 +212,7 @@ def card_markdown(message: Message) -> Message:
         lines.append(f"**{escape_markdown(select.title)}**：" + " / ".join(escape_markdown(o.text) for o in select.options))
     if card.buttons and not card.result:
         lines.append("回复 " + " / ".join(f"「{b.text}」" for b in card.buttons))
+    lines += _link_lines(card)
     if card.result:
         lines.append(f"✓ {escape_markdown(card.result)}")
     return Message(kind="markdown", title=card.title, text="\n\n".join(lines))

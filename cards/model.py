@@ -19,6 +19,14 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A button that opens a web page (the deliverable upload form) instead of reporting a press."""
+
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Option:
     id: str
     text: str
@@ -49,6 +57,8 @@ class Card:
     # One card shared by many recipients (the 09:30 prompt): identical outbox payloads,
     # so adapters can send it to up to 1000 (WeCom) or 20 (DingTalk) people per call.
     broadcast: bool = False
+    # Buttons that open a page; where a platform has no such button they are a line with the address.
+    links: list[Link] = field(default_factory=list)
 
     def as_text(self) -> str:
         """A plain-text rendering, for logs, the console and text-only channels."""
@@ -64,6 +74,8 @@ class Card:
             lines.append(" ".join(f"[{b.text}]" for b in self.buttons))
         if self.submit and not self.result:
             lines.append(f"[{self.submit.text}]")
+        if not self.result:
+            lines += [f"{link.text}：{link.url}" for link in self.links]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +99,7 @@ class Card:
             id=d.get("id", ""),
             result=d.get("result", ""),
             broadcast=d.get("broadcast", False),
+            links=[Link(**link) for link in d.get("links", [])],
         )
 
 

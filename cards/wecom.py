@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from cards.model import Button, Card, Message, Select
+from cards.model import Button, Card, Link, Message, Select
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,15 @@ def _button(b: Button) -> dict[str, Any]:
             "key": _check_bytes(b.key, KEY_MAX_BYTES, "button key"), "type": 0}
 
 
+def _link(link: Link) -> dict[str, Any]:
+    # button_list type 1 opens `url` (required for type 1; no key) — WWdoc 90236, protocols.md
+    # "template_card shapes" [S]. The url is clipped by nobody: an address cut short is a wrong one.
+    if not link.url.startswith(("https://", "http://")):
+        raise CardRenderError(f"a link button needs an http(s) address, not {link.url[:40]!r}")
+    return {"text": clip_chars(link.text, BUTTON_TEXT_MAX_CHARS), "style": BUTTON_STYLE.get("default", 2),
+            "type": 1, "url": link.url}
+
+
 def _submit(card: Card) -> dict[str, Any]:
     b = card.submit or DEFAULT_SUBMIT
     return {"text": clip_chars(b.text, BUTTON_TEXT_MAX_CHARS), "key": _check_bytes(b.key, KEY_MAX_BYTES, "submit key")}
@@ -184,13 +193,14 @@ def render_template_card(card: Card, *, answered: bool = False, fresh: bool = Fa
             body["select_list"] = _select_list(card.selects, disabled=answered)
         body["submit_button"] = _submit(card)
     elif card.buttons:
-        if len(card.buttons) > BUTTONS_MAX:
+        links = [] if answered else card.links
+        if len(card.buttons) + len(links) > BUTTONS_MAX:
             raise CardRenderError(f"a card holds at most {BUTTONS_MAX} buttons")
         keys = [b.key for b in card.buttons]
         if len(set(keys)) != len(keys):
             raise CardRenderError("button keys repeat")
         body = _common(card, "button_interaction")
-        body["button_list"] = [_button(b) for b in card.buttons]
+        body["button_list"] = [_button(b) for b in card.buttons] + [_link(link) for link in links]
     else:
         raise CardRenderError("a card without buttons or selects is sent as text")
     if fresh and card.result:

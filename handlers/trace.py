@@ -22,6 +22,7 @@ from sqlmodel import col
 from bot.core.calendar import WorkCalendar, working_hours_between
 from cards.texts import register
 from handlers.context import Context
+from handlers.deliverable_intake import files_from_workflow
 from handlers.people import tenant_directory
 from handlers.router import Router
 from handlers.trace_rules import TraceRule, TraceSettings
@@ -136,6 +137,9 @@ async def _apply(ctx: Context, rule: TraceRule, row: ext.ExternalEvent, people: 
         await _receivable(ctx, rule, row, people[0])
     elif effect == "response":
         await _responses(ctx, rule, row)
+    elif effect == "deliverable":
+        await files_from_workflow(ctx, people[0], rule.task, list(p.get("files") or []),
+                                  f"{row.source}:{p.get('instance') or row.external_id}")
     # The audit trail names each effect a rule had on someone's record: the rule is the actor, the
     # subject starts with the person (so a search by person finds it) and ends with the event.
     for userid in people:

@@ -7,6 +7,7 @@
     status = ["approved"]      # normalised statuses that apply ([] any)
     person = "applicant"       # applicant | approvers | field (person_field names the form field)
     effect = "receivable"      # receivable (回款跟踪) | response (风险响应及时率) | trace (留痕 only)
+                               # | deliverable (the form's 附件 go to the deliverable check of a task)
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pydantic import Field, model_validator
 
 from bot.core.config import Section, Strict
 
-Effect = Literal["receivable", "response", "trace"]
+Effect = Literal["receivable", "response", "trace", "deliverable"]
 # The statuses every source's own codes are normalised to (handlers/trace.py, bot/*).
 STATUSES = ("pending", "approved", "rejected", "revoked", "deleted", "paid", "started", "terminated",
             "task_started", "task_finished", "task_cancelled")
@@ -39,6 +40,9 @@ class TraceRule(Strict):
     goal_field: str = "目标编码"
     contract_field: str = "合同编号"  # what people name the contract by (回款 HT-2026-001 已到账 ¥50000)
     goal_code: str = ""
+    # deliverable: the task whose check the attached files go to (its code); "" — the applicant's one
+    # open task with a checked template, if they have exactly one
+    task: str = ""
     # 风险响应及时率: the answer is on time within this many working hours of the assignment
     sla_hours: float = Field(8.0, gt=0, le=24 * 30)
 

@@ -10,8 +10,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from store.db import Database
-from store.models import DeliverableCheck, DeliverableIntake, Employee, Task
+from bot.core.events import Event
+from store.db import Database, try_insert
+from store.models import DeliverableCheck, DeliverableIntake, Employee, InboxEvent, Task
 from store.tasks import utc
 
 
@@ -92,6 +93,26 @@ async def retry_intake(db: Database, intake_id: int, now: datetime, delay: float
     async with db.transaction() as s:
         await s.execute(update(DeliverableIntake).where(col(DeliverableIntake.id) == intake_id).values(
             status="pending", claimed_until=utc(now) + timedelta(seconds=delay), error=error[:500]))
+
+
+OUTCOME_KEY = "deliverable-outcome:"  # + the intake's id: the dedup key of its outcome in the inbox
+
+
+async def queue_outcome(db: Database, row: DeliverableIntake, event: Event, now: datetime) -> bool:
+    """Hand what was read to the dispatcher: an inbox event of the person, in the same transaction that
+    marks the intake read. The light, the replies and the question are then written in the person's order,
+    never beside a message of theirs being handled. False when the claim was lost (another reader has it)
+    or the outcome is already queued (its dedup key is the intake's)."""
+    async with db.transaction() as s:
+        took = await s.execute(update(DeliverableIntake).where(
+            col(DeliverableIntake.id) == row.id, col(DeliverableIntake.status) == "reading",
+            col(DeliverableIntake.attempts) == row.attempts).values(
+            status="read", claimed_until=None, filename=row.filename[:200]))
+        if not took.rowcount:  # type: ignore[attr-defined]
+            return False
+        return await try_insert(s, InboxEvent, dict(
+            tenant=event.tenant, platform=event.platform, dedup_key=event.dedup_key[:255], userid=event.userid,
+            payload=event.to_dict(), status="pending", received_at=utc(now)))
 
 
 def finish_intake(row: DeliverableIntake, status: str, *, check_id: int | None = None, error: str = "") -> None:

@@ -499,7 +499,8 @@ class DeliverableIntake(SQLModel, table=True):
     Stored by the handler of the chat message (in the inbox's transaction), then fetched from the
     platform and read outside it by the intake worker; the person's message event is kept so the
     answer goes back to the same conversation. status: choose (waiting for the person to say which
-    task) · pending · reading · done · failed.
+    task) · pending · reading · read (its outcome
+    waits in the inbox, behind the person's earlier messages) · done · failed.
     """
 
     __tablename__ = "deliverable_intake"

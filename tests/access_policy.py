@@ -326,6 +326,11 @@ ROUTES: dict[str, Route] = {
     "POST /wecom/{tenant_key}/callback": Route("platform", "nothing; the message is handled as the sender's",
                                                ("wecom_foreign_corp", "wecom_foreign_sender", "wecom_foreign_card",
                                                 "wecom_not_a_wecom_tenant", "wecom_as_role")),
+    # Public, but only to the holder of a link signed with the tenant's upload_secret.
+    "GET /upload/{token}": Route("public", "with a signed link: the form, with the task's code, title and template",
+                                 ("upload_signed_only",)),
+    "POST /upload/{token}": Route("public", "nothing; with a signed link the file becomes its owner's deliverable",
+                                  ("upload_signed_only",)),
     "POST /hooks/{tenant_key}/{source}": Route("platform", "nothing; a signed external event is stored for the rules",
                                               ("hooks_unconfigured",)),
     "POST /dingtalk/{tenant_key}/callback": Route("platform", "nothing; the message is handled as the sender's",

@@ -10,32 +10,38 @@ PMO 郭庆 releases it (放行 T21 原因).
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from contextlib import asynccontextmanager
 from pathlib import Path
+from datetime import timedelta
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.app import build_app, make_runtime
-from bot.core.clock import FrozenClock
+from bot.core.clock import FrozenClock, utcnow
 from bot.deliverable_intake import IntakeWorker
 from bot.demo import DATA, DEMO_TENANT
 from bot.dingtalk.adapter import DingTalkAdapter
 from bot.wecom import WeComAdapter
+from handlers.deliverable_intake import outcome_event
+from handlers.deliverables.extract import Extraction
 from handlers.deliverables.ocr import ExtractionPool
 from store.db import Database
-from store.deliverables import deliverable_sheet, latest_check
-from store.models import AuditLog, DeliverableCheck, DeliverableIntake, Employee, Task
+from store.deliverables import OUTCOME_KEY, deliverable_sheet, latest_check, queue_outcome
+from store.models import (AuditLog, Conversation, DeliverableCheck, DeliverableIntake, Employee, InboxEvent,
+                          Task)
 from store.statuses import TaskStatus
 from store.tasks import import_tasks
 from tests.fakes.dingtalk_server import FakeApp, FakeDingTalk, tenant_config
 from tests.fakes.wecom_server import FakeWeCom
 from tests.harness import SHANGHAI, at, demo_test_config, seed_demo_company
 from tests.test_deliverables_extract import load_test_png, locust_history
+from tests.trace_support import records
 
 RULE = ("并发量 ≥ 5000 绿 / ≥ 3000 黄; 错误率 ≤ 0.1% 绿 / ≤ 1% 黄; 平均响应时间 ≤ 200ms 绿 / ≤ 500ms 黄; "
         "CPU峰值 ≤ 70% 绿 / ≤ 80% 黄 截图")
@@ -83,7 +89,7 @@ async def count(db: Database, model: type) -> int:
 # -- WeCom ---------------------------------------------------------------------------------------------------
 class WeComPeople:
     def __init__(self, fake: FakeWeCom, server: TestServer, runtime: Any, worker: IntakeWorker, clock: FrozenClock) -> None:
-        self.fake, self.runtime, self.worker = fake, runtime, worker
+        self.fake, self.runtime, self.worker, self.server, self.clock = fake, runtime, worker, server, clock
         self.client = fake.callback_client(str(server.make_url(f"/wecom/{DEMO_TENANT}/callback")),
                                            now=lambda: clock.now().timestamp(), retry_interval=0.05)
         self._seen: dict[str, int] = {}
@@ -385,9 +391,9 @@ async def test_a_picture_over_dingtalk_stream_a_confirmed_red_and_the_pmos_relea
         assert people.texts("wangqiang") == [
             "T21 的交付物检查是红灯（🔴 红灯（CPU峰值 87.5%（要求 ≤ 80%））），不能标记完成。"
             "请改进后重新发送交付物，或请 PMO 郭庆 放行（放行 T21 原因）。"]
-        assert people.texts("guoqing") == [
-            "王强 想把 T21「直播系统压测」标记完成，但交付物检查是红灯（🔴 红灯（CPU峰值 87.5%（要求 ≤ 80%）））。"
-            "如需放行，请回复：放行 T21 原因"]
+        notice = people.card_text("guoqing", "T21「直播系统压测」交付物红灯")
+        assert ("王强 想把 T21「直播系统压测」标记完成，但交付物检查是红灯" in notice
+                and "放行 T21 原因" in notice and "放行" in notice)
         async with db.session() as s:
             task = (await s.execute(select(Task).where(Task.code == "T21"))).scalar_one()
         assert task.status != TaskStatus.DONE
@@ -476,3 +482,206 @@ async def test_a_locust_csv_file_message_gives_the_light_without_ocr_and_an_over
         await people.settle()
         assert people.texts("wangqiang")[-1].startswith("这个文件已经取不到了（")
         assert people.fake.rejected[("messageFilesDownload", "unknown")] == 1
+
+
+# -- the outcome in the person's order ----------------------------------------------------------------------
+class GatedPool:
+    """The real reader, held at the door until the test lets it through: "while the check runs"."""
+
+    def __init__(self, pool: ExtractionPool) -> None:
+        self.pool, self.timeout = pool, pool.timeout
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+
+    async def check(self, *args: Any) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        return await self.pool.check(*args)
+
+    def close(self) -> None:
+        pass
+
+
+async def outcomes(db: Database) -> list[str]:
+    async with db.session() as s:
+        return [r.status for r in (await s.execute(select(InboxEvent).where(
+            InboxEvent.dedup_key.startswith(OUTCOME_KEY)))).scalars()]
+
+
+async def conversation_kind(db: Database, userid: str) -> str | None:
+    async with db.session() as s:
+        row = (await s.execute(select(Conversation).where(
+            Conversation.tenant == DEMO_TENANT, Conversation.userid == userid))).scalar_one_or_none()
+        return row.kind if row is not None else None
+
+
+async def test_what_wang_qiang_says_while_his_file_is_read_is_answered_in_order_with_the_check(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    async with wecom_company(db, tmp_path, pool) as people:
+        await people.client.send_image("wangqiang", report_png())
+        await people.runtime.settle()
+        assert people.texts("wangqiang") == ["收到「图片」，正在按 T21「直播系统压测报告」检查，稍等片刻。"]
+        gated = GatedPool(pool)
+        worker = IntakeWorker(people.runtime, gated)  # type: ignore[arg-type]
+        reading = asyncio.create_task(worker.run_once())
+        await gated.entered.wait()
+
+        # While the screenshot is read, he is answered at once: the reader holds nothing of his.
+        await people.say("wangqiang", "你好")
+        hello = people.texts("wangqiang")
+        assert len(hello) == 1 and "交付物检查" not in hello[0]
+        # 对 arrives before the reading is done, and waits in the inbox (not handled yet).
+        assert set(await people.client.say("wangqiang", "对")) == {200}
+        gated.release.set()
+        assert await reading == 1
+        # The reader only queued the outcome: no light, no reply, no question written beside his message.
+        assert await outcomes(db) == ["pending"] and await check_of(db) is None
+        assert people.texts("wangqiang") == [] and await conversation_kind(db, "wangqiang") is None
+
+        await people.runtime.settle()
+        said = people.texts("wangqiang")
+        # In his order: 对 came first, when nothing was asked, so it confirmed nothing; then the check.
+        assert not said[0].startswith("已更新") and "交付物检查" not in said[0]
+        assert said[1].startswith("T21「直播系统压测」交付物检查：🟡 黄灯（待确认：CPU峰值）")
+        assert said[2] == "识别到 CPU峰值 87.5%，对吗？（回复「对」或「不对」）"
+        assert await conversation_kind(db, "wangqiang") == "deliv_confirm"
+        assert "交付物检查 🟡 黄灯（待确认：CPU峰值）" in shown(people.card("wangqiang", "T21"))
+        # What he says after the outcome sees the question.
+        await people.say("wangqiang", "对")
+        assert people.texts("wangqiang")[0].startswith("已更新：🔴 红灯")
+        assert await outcomes(db) == ["done"] and await count(db, DeliverableCheck) == 1
+
+
+async def test_a_crash_between_reading_and_queueing_reads_the_file_again_and_records_one_light(
+        db: Database, tmp_path: Path, pool: ExtractionPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.deliverable_intake as reader
+
+    async with wecom_company(db, tmp_path, pool) as people:
+        await people.client.send_image("wangqiang", report_png())
+        await people.runtime.settle()
+        people.texts("wangqiang")
+
+        async def power_cut(*args: Any) -> bool:
+            raise ConnectionError("the process died before the outcome was stored")
+
+        monkeypatch.setattr(reader, "queue_outcome", power_cut)
+        with pytest.raises(ConnectionError):
+            await people.worker.run_once()
+        monkeypatch.undo()
+        await people.runtime.settle()
+        async with db.session() as s:
+            crashed = (await s.execute(select(DeliverableIntake))).scalar_one()
+        assert crashed.status == "reading" and await outcomes(db) == [] and await check_of(db) is None
+        assert people.texts("wangqiang") == []
+        assert await people.worker.run_once() == 0  # still claimed by the dead reader
+
+        async with db.transaction() as s:  # … until its claim runs out
+            await s.execute(update(DeliverableIntake).values(claimed_until=utcnow() - timedelta(seconds=1)))
+        await people.settle()
+        said = people.texts("wangqiang")
+        assert said[0].startswith("T21「直播系统压测」交付物检查：🟡 黄灯") and len(said) == 2
+        assert await count(db, DeliverableCheck) == 1 and await outcomes(db) == ["done"]
+        async with db.session() as s:
+            done = (await s.execute(select(DeliverableIntake))).scalar_one()
+        assert (done.status, done.attempts) == ("done", 2)
+
+        # The dead reader's late outcome (its claim was the first) is refused; so is a second copy.
+        event = outcome_event(crashed, Extraction("png", method="ocr"))
+        assert not await queue_outcome(db, crashed, event, utcnow())
+        assert not await queue_outcome(db, done, event, utcnow())
+        await people.settle()
+        assert people.texts("wangqiang") == [] and await count(db, DeliverableCheck) == 1
+
+
+async def test_the_pmo_releases_a_red_task_with_the_button_on_the_notice(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    async with wecom_company(db, tmp_path, pool) as people:
+        await people.send_image("wangqiang", report_png())
+        people.texts("wangqiang")
+        await people.say("wangqiang", "对")
+        assert people.texts("wangqiang")[0].startswith("已更新：🔴 红灯")
+        await people.say("wangqiang", "进度 T21 完成")
+        assert people.texts("wangqiang")[0].startswith("T21 的交付物检查是红灯")
+        notice = people.card("guoqing", "T21「直播系统压测」交付物红灯")
+        assert [b["text"] for b in notice["button_list"]] == ["放行"]
+        assert "王强 想把 T21「直播系统压测」标记完成" in str(notice)
+
+        await people.press("guoqing", notice, "放行")
+        assert people.texts("guoqing")[-1] == "请回复放行 T21 的原因（例如：客户已书面确认）"
+        # Nothing typed but spaces: asked again, nothing changes.
+        await people.say("guoqing", "\u3000")
+        again = people.texts("guoqing")
+        assert len(again) == 1 and again[0].startswith("请回复放行 T21 的原因（例如：客户已书面确认）")
+        assert (await check_of(db)).override_by == ""  # type: ignore[union-attr]
+        await people.say("guoqing", "客户已书面确认 CPU 峰值可接受")
+        said = people.texts("guoqing")
+        assert said[0] == "已放行 T21「直播系统压测」（原因：客户已书面确认 CPU 峰值可接受），王强 现在可以标记完成。"
+        assert people.texts("wangqiang") == [
+            "郭庆 已放行 T21「直播系统压测」的红灯交付物（原因：客户已书面确认 CPU 峰值可接受），现在可以标记完成。"]
+        row = await check_of(db)
+        assert row is not None and (row.override_by, row.override_reason) == ("guoqing", "客户已书面确认 CPU 峰值可接受")
+        async with db.session() as s:
+            audit = [(a.actor_userid, a.action, a.subject) for a in (await s.execute(select(AuditLog))).scalars()]
+        assert audit.count(("guoqing", "deliverable_override", "T21: 客户已书面确认 CPU 峰值可接受")) == 1
+
+        # The notice is used up: greyed out, it cannot be pressed again.
+        assert people.fake.cards[notice["task_id"]].card.get("replace_text") == "已放行"
+        await people.say("wangqiang", "进度 T21 完成")
+        assert people.texts("wangqiang")[0].startswith("已完成 T21")
+
+
+# -- a file attached to a WeCom approval -----------------------------------------------------------------
+REPORT_TEMPLATE = "C4ZXKAtvB9YbGrwPvUfp3brDjbSMX6LxmJ5RnYWZG"
+APPROVAL_RULES = {"rules": [{"name": "压测报告审批", "source": "wecom_approval", "code": REPORT_TEMPLATE,
+                             "status": ["approved"], "effect": "deliverable", "task": "T21"}]}
+
+
+async def test_a_load_test_report_attached_to_a_wecom_approval_gets_the_same_check(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    async with wecom_company(db, tmp_path, pool, trace=APPROVAL_RULES) as people:
+        report = locust_history([1000, 3000, 5200], 200_000, 100, 150.0)
+        file_id = people.fake.receive_media(report, "run_stats_history.csv", kind="file")
+        at = int(NOW.timestamp())
+        people.fake.add_approval("202612030001", sp_name="压测报告审批", template_id=REPORT_TEMPLATE,
+                                 applyer="wangqiang", apply_time=at - 3600, approvers=["guoqing"], fields=[
+                                     ("Text", "说明", {"text": "直播系统压测完成"}),
+                                     ("File", "压测报告", {"files": [{"file_id": file_id}]})])
+        # Submitted (审批中): no rule maps it, nothing is read.
+        assert set(await people.client.post(people.client.approval_change_xml("202612030001", 1))) == {200}
+        await people.settle()
+        assert people.texts("wangqiang") == [] and await count(db, DeliverableIntake) == 0
+        # 郭庆 approves: WeCom calls back, the form is read, the attachment goes to T21's check.
+        people.fake.approve("202612030001", 0, at - 60)
+        assert set(await people.client.post(people.client.approval_change_xml("202612030001", 2))) == {200}
+        await people.settle()
+        assert ("oa/getapprovaldetail", 0) in people.fake.calls and ("media/get", 0) in people.fake.calls
+        said = people.texts("wangqiang")
+        # The form gives only the file id; its name comes with the file (media/get's Content-disposition).
+        assert said[0] == "审批附件「附件」已收到，正在按 T21「直播系统压测报告」检查，稍等片刻。"
+        assert said[1].startswith("T21「直播系统压测」交付物检查：🟢 绿灯")
+        row = await check_of(db)
+        assert row is not None and (row.method, row.source, row.light) == ("locust", "approval_file", "green")
+        assert row.filename == "run_stats_history.csv"
+        assert "交付物检查 🟢 绿灯" in shown(people.card("wangqiang", "T21"))
+
+        # WeCom's redelivery of the same change reads nothing again.
+        assert set(await people.client.post(people.client.approval_change_xml("202612030001", 2))) == {200}
+        await people.settle()
+        assert people.texts("wangqiang") == [] and await count(db, DeliverableCheck) == 1
+
+
+async def test_an_approval_attachment_without_a_named_task_needs_exactly_one_open_task(
+        db: Database, tmp_path: Path, pool: ExtractionPool) -> None:
+    rules = {"rules": [{**APPROVAL_RULES["rules"][0], "task": ""}]}
+    async with wecom_company(db, tmp_path, pool, extra_tasks=SECOND, trace=rules) as people:
+        file_id = people.fake.receive_media(locust_history([5200], 200_000, 100, 150.0), "a_stats_history.csv",
+                                            kind="file")
+        at = int(NOW.timestamp())
+        people.fake.add_approval("202612030002", sp_name="压测报告审批", template_id=REPORT_TEMPLATE,
+                                 applyer="wangqiang", apply_time=at - 3600, approvers=["guoqing"],
+                                 fields=[("File", "压测报告", {"files": [{"file_id": file_id}]})])
+        people.fake.approve("202612030002", 0, at - 60)
+        assert set(await people.client.post(people.client.approval_change_xml("202612030002", 2))) == {200}
+        await people.settle()
+        # T21 and T23 are both his: which one is not guessed; the approval is kept as 留痕 only.
+        assert await count(db, DeliverableIntake) == 0 and ("media/get", 0) not in people.fake.calls
+        assert [(r.userid, r.effect) for r in await records(db)] == [("wangqiang", "deliverable")]

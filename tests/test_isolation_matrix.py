@@ -47,6 +47,7 @@ from bot.core.clock import FrozenClock
 from bot.core.config import Config, TenantConfig, parse_config
 from bot.dingtalk.signing import card_api_secret, card_callback_sign
 from bot.core.events import Event
+from handlers.deliverables.upload import make_token
 from bot.runtime import Runtime
 from cards import dingtalk as dingtalk_cards
 from cards.model import Message
@@ -1332,6 +1333,20 @@ async def hooks_unconfigured(world: World, role: str, route: str) -> None:
         outcome = await world.attempt(lambda: world.http("POST", f"/hooks/{tenant}/crm", json=body, token=False))
         assert outcome.status == 404, f"webhook at {tenant}: HTTP {outcome.status}"
         await check_nothing_changed(world, outcome, f"webhook at {tenant}")
+
+
+@check
+async def upload_signed_only(world: World, role: str, route: str) -> None:
+    """A link not signed with the tenant's upload_secret (none is set here; a guessed key; another
+    tenant's name) is refused with 403, shows nothing and stores nothing."""
+    method = route.split(" ", 1)[0]
+    far = world.clock.now() + timedelta(days=3)
+    tokens = [make_token(key, tenant, 1, ROLE_ACTORS[role], far)
+              for key in ("", "guess", TOKEN) for tenant in (DEMO, RIVAL)] + ["x.y", "你好"]
+    for token in tokens:
+        outcome = await world.attempt(lambda: world.http(method, f"/upload/{token}", token=False))
+        assert outcome.status == 403, f"{route} with {token[:20]}: HTTP {outcome.status}"
+        await check_nothing_changed(world, outcome, f"{route} with a link not ours")
 
 
 async def run_route(world: World, route: str, role: str) -> None:

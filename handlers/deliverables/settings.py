@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cached_property
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from bot.core.config import Section
 from handlers.deliverables.extract import Limits
@@ -30,6 +30,26 @@ class DeliverableSettings(Section, name="deliverables"):
     max_pages: int = Field(30, ge=1, le=1000)
     max_megapixels: float = Field(25.0, gt=0, le=400)
     ocr_timeout_seconds: float = Field(60.0, gt=0, le=600)
+    # The upload link on the task card: the address people's browsers reach this server at
+    # (`https://dx.example.com`; unset: no link), the key its links are signed with (`${ENV}`, ≥ 32
+    # characters; each tenant its own) and how long a link stays good.
+    upload_url: str = ""
+    upload_secret: str = Field("", repr=False)
+    upload_hours: int = Field(72, ge=1, le=24 * 14)
+
+    @field_validator("upload_url")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if v and not v.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http://), e.g. https://dx.example.com")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _signed(self) -> "DeliverableSettings":
+        if self.upload_url and len(self.upload_secret) < 32:
+            raise ValueError("upload_secret (at least 32 characters, e.g. \"${DX_UPLOAD_SECRET}\") "
+                             "is required when upload_url is set")
+        return self
 
     @field_validator("templates")
     @classmethod

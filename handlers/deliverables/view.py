@@ -5,11 +5,23 @@ The task package calls these (one line each); nothing here knows the task handle
 """
 from __future__ import annotations
 
+from cards.model import Button, Card
+from handlers.actions import CardAction
 from handlers.context import Outgoing
 from handlers.deliverables.lights import FieldResult, Verdict
 from handlers.deliverables.texts import light_label, summary, values_line
 from store.deliverables import closable, latest_check
 from store.models import DeliverableCheck, Task
+
+
+RELEASE_CARD = "deliv_release"  # to the PMO: a 完成 was refused for a red deliverable
+
+
+class ReleaseTask(CardAction, prefix="drel"):
+    """放行 on the PMO's notice: the same checks and audit as the command (handlers/deliverable_intake.py)."""
+
+    task: int
+    check: int
 
 
 def verdict_of_row(row: DeliverableCheck) -> Verdict:
@@ -58,8 +70,12 @@ async def done_refusal(ctx: Outgoing, task: Task, *, by: str, pmo: str) -> str:
     assert row is not None
     from_reason = row_summary(ctx.locale, row)
     if pmo and pmo != by:
-        ctx.send(pmo, ctx.t("deliv.pmo.refused", who=await ctx.name_of(by), code=task.code, title=task.title,
-                            why=from_reason))
+        body = ctx.t("deliv.pmo.refused", who=await ctx.name_of(by), code=task.code, title=task.title,
+                     why=from_reason)
+        await ctx.issue_card(pmo, RELEASE_CARD, Card(
+            title=ctx.t("deliv.release.title", code=task.code, title=task.title), body=body,
+            buttons=[Button(ReleaseTask(task=task.id, check=row.id or 0).pack(), ctx.t("deliv.release.btn"),
+                            "primary")]), ref_id=row.id)
     return ctx.t("deliv.refuse_done", code=task.code, why=from_reason, pmo=await ctx.name_of(pmo) if pmo else "")
 
 

@@ -9,6 +9,8 @@ from bot.core.timeutil import aware
 from cards.model import Button, Card
 from handlers.context import Context
 from handlers.deliverables import view as deliverable_view
+from handlers.deliverables.settings import DeliverableSettings
+from handlers.deliverables.upload import upload_links
 from handlers.feedback import GiveFeedback
 from handlers.tasks.formatting import fmt_since, fmt_time, names, status_label
 from handlers.tasks.lookups import project_of
@@ -41,8 +43,11 @@ async def task_fields(ctx: Context, task: Task, *, with_owner: bool = False) -> 
 
 async def send_owner_card(ctx: Context, task: Task, *, title_key: str, body: str) -> Card:
     """The card with 进行中 / 阻塞 / 完成 for the task's owner."""
+    links = upload_links(DeliverableSettings.of(ctx.tenant), ctx.locale, ctx.tenant.key, task.id or 0,
+                         task.owner_userid, task.deliverable_template or "", ctx.now) \
+        if task.status != DONE else []
     card = Card(title=ctx.t(title_key, code=task.code, title=task.title), body=body,
-                fields=await task_fields(ctx, task), buttons=_status_buttons(ctx))
+                fields=await task_fields(ctx, task), buttons=_status_buttons(ctx), links=links)
     return await ctx.issue_card(task.owner_userid, OWNER_CARD, card, ref_id=task.id,
                                 ttl_hours=OWNER_CARD_TTL_HOURS)
 

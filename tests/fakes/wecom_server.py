@@ -453,9 +453,15 @@ class FakeWeCom:
                 _chars(b.get("text"), 10, "button.text")
                 if b.get("style", 1) not in (1, 2, 3, 4):
                     raise Reject(INVALID_PARAM, "button.style must be 1..4")
+                # type 0 (or none): a callback with `key`; 1: opens `url`, required then (WWdoc 90236 [S],
+                # protocols.md "template_card shapes"). Nothing else is documented, so nothing else passes.
+                if b.get("type", 0) not in (0, 1):
+                    raise Reject(INVALID_PARAM, "button.type is 0 (callback) or 1 (url)")
                 if b.get("type", 0) == 0:
                     _bytes(b.get("key"), 1024, "button.key")
                     keys.append(b["key"])
+                elif not str(b.get("url", "")).startswith(("http://", "https://")):
+                    raise Reject(INVALID_PARAM, "button.url is required for type 1")
             if len(set(keys)) != len(keys):
                 raise Reject(INVALID_PARAM, "button keys repeat")
         if ctype == "vote_interaction":
