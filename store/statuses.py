@@ -90,6 +90,14 @@ class TaskUpdateKind(StrEnum):
     EDIT = "edit"  # note holds the TaskField edited
 
 
+class TaskOrigin(StrEnum):
+    """Where a task came from: the note of its `created` update. Never shown (the history tells it
+    by who created it); rows written before these values hold 对话创建 / 导入 and are read the same way."""
+
+    CHAT = "chat"
+    IMPORT = "import"
+
+
 class TaskField(Labelled):
     """Which field of a task an `edit` update changed (the update's note)."""
 

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import Database
 from store.models import Employee, Escalation, Project, Task, TaskUpdate, Tenant
 from store.roster import TableError, read_table
-from store.statuses import OPEN_TASK_STATUSES, TaskField, TaskStatus, TaskUpdateKind
+from store.statuses import OPEN_TASK_STATUSES, TaskField, TaskOrigin, TaskStatus, TaskUpdateKind
 from bot.core.timeutil import utc
 
 TASK_COLUMNS = ("project", "project_name", "pmo", "code", "title", "owner", "collaborators", "due", "deliverable")
@@ -388,7 +388,7 @@ async def _apply(s: AsyncSession, tenant: str, rows: list[_Row], projects: dict[
             s.add(task)
             await s.flush()
             s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now,
-                             kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note="导入"))
+                             kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note=TaskOrigin.IMPORT))
             continue
         edits: list[tuple[TaskField, str, str]] = []
         for label, old, new in ((TaskField.TITLE, task.title, row.title), (TaskField.OWNER, task.owner_userid, row.owner),

@@ -30,7 +30,8 @@ async def card_fields(ctx: Outgoing, task: Task) -> list[tuple[str, str]]:
         return []
     head = row_summary(ctx.locale, row)
     if row.override_by:
-        head += "｜" + ctx.t("deliv.override.field", who=await ctx.name_of(row.override_by))
+        head = ctx.t("deliv.with_override", summary=head,
+                     override=ctx.t("deliv.override.field", who=await ctx.name_of(row.override_by)))
     out = [(ctx.t("deliv.field"), head)]
     shown = [f for f in verdict_of_row(row).fields if f.light != "none" or f.value is not None]
     if shown:
@@ -39,11 +40,11 @@ async def card_fields(ctx: Outgoing, task: Task) -> list[tuple[str, str]]:
 
 
 async def list_mark(ctx: Outgoing, task: Task) -> str:
-    """`｜🔴 红灯` after a task in the PMO's list; empty before any check."""
+    """`🔴 红灯`, a column after a task in the PMO's list; empty before any check."""
     if task.id is None:
         return ""
     row = await latest_check(ctx.session, ctx.tenant.key, task.id)
-    return f"｜{light_label(ctx.locale, row.light)}" if row is not None and row.light else ""
+    return light_label(ctx.locale, row.light) if row is not None and row.light else ""
 
 
 async def done_refusal(ctx: Outgoing, task: Task, *, by: str, pmo: str) -> str:
@@ -70,4 +71,4 @@ async def delivered_note(ctx: Outgoing, task: Task) -> str:
     row = await latest_check(ctx.session, ctx.tenant.key, task.id)
     if row is None:
         return ""
-    return f"{row.filename or ctx.t('deliv.file.image')}（{light_label(ctx.locale, row.light)}）"
+    return ctx.t("deliv.delivered", name=row.filename or ctx.t("deliv.file.image"), light=light_label(ctx.locale, row.light))

@@ -98,7 +98,7 @@ async def show_task(ctx: Context, task: Task) -> None:
     last = 1 << 62  # a resolution is told after the update that caused it
     for e in escs:
         key = "task.hist.escalated" if e.level == 1 else "task.hist.climbed"
-        events.append((aware(e.created_at), 0, ctx.t(key, to=await names(ctx, [x for x in e.to_userids.split(";") if x]))))
+        events.append((aware(e.created_at), 0, ctx.t(key, to=await names(ctx, e.recipients))))
         if e.resolved_at is not None and e.level == 1:
             events.append((aware(e.resolved_at), last, ctx.t("task.hist.resolved")))
     events.sort(key=lambda ev: (ev[0], ev[1]))
@@ -123,7 +123,7 @@ async def _history_line(ctx: Context, u: TaskUpdate, who: str) -> str:
     if u.kind == "created":
         return ctx.t("task.hist.created", who=who) if u.by_userid else ctx.t("task.hist.imported")
     if u.kind == "status":
-        note = f"（{u.note}）" if u.note else ""
+        note = ctx.t("reason.suffix", reason=u.note) if u.note else ""
         return ctx.t("task.hist.status", who=who, old=_status_word(ctx, u.old_value),
                      new=_status_word(ctx, u.new_value), note=note)
     if u.kind == "due":
