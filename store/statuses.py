@@ -221,7 +221,8 @@ def split_roles(stored: str) -> list[Role]:
 
 
 def join_userids(userids: Iterable[str]) -> str:
-    """The stored form of a list of people (an escalation's recipients): user ids joined by ';'."""
+    """The stored form of a list of people (a task's collaborators, an escalation's recipients): user ids
+    joined by ';', in their order, empty ones left out. `split_userids` reads it back."""
     return ";".join(u for u in userids if u)
 
 

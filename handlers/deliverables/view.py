@@ -6,7 +6,7 @@ The task package calls these (one line each); nothing here knows the task handle
 from __future__ import annotations
 
 from handlers.context import Outgoing
-from handlers.deliverables.lights import FieldResult, Verdict
+from handlers.deliverables.lights import FieldResult, Verdict, as_light
 from handlers.deliverables.texts import light_label, summary, values_line
 from store.deliverables import closable, latest_check
 from store.models import DeliverableCheck, Task
@@ -14,7 +14,7 @@ from store.models import DeliverableCheck, Task
 
 def verdict_of_row(row: DeliverableCheck) -> Verdict:
     fields = [FieldResult(**f) for f in row.fields]
-    return Verdict(row.light or "none", fields, row.reason)  # type: ignore[arg-type]
+    return Verdict(as_light(row.light), fields, row.reason)
 
 
 def row_summary(locale: str, row: DeliverableCheck) -> str:

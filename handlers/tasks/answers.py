@@ -14,8 +14,9 @@ from handlers.tasks.permissions import may_report
 from handlers.tasks.questions import ASK_BLOCK_REASON, ASK_DELIVERABLE, ASK_NEW_DUE, ask, ask_again
 from handlers.tasks.updates import apply_status, change_due
 from store.models import IssuedCard, TaskUpdate
-from store.statuses import TaskStatus
-from store.tasks import BLOCKED, DONE, episode_of, utc
+from bot.core.timeutil import utc
+from store.statuses import TaskStatus, TaskUpdateKind
+from store.tasks import BLOCKED, DONE, episode_of
 
 
 @router.conversation(ASK_BLOCK_REASON, label="task.flow.reason", resume=ask_again)
@@ -28,7 +29,7 @@ async def on_deliverable(ctx: Context) -> None:
     await _answer(ctx, DONE)
 
 
-async def _answer(ctx: Context, status: str) -> None:
+async def _answer(ctx: Context, status: TaskStatus) -> None:
     conv = await ctx.conversation()
     data = dict(conv.data) if conv is not None else {}
     await ctx.clear_conversation()
@@ -137,7 +138,7 @@ async def on_escalation_card(ctx: Context, row: IssuedCard) -> None:
         row.data = {**row.data, "nudged": True}
         ctx.session.add(row)
         ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid,
-                                   at=utc(ctx.now), kind="nudge"))
+                                   at=utc(ctx.now), kind=TaskUpdateKind.NUDGE))
         who = await ctx.name_of(ctx.event.userid)
         await send_owner_card(ctx, task, title_key="task.card.nudge",
                               body=ctx.t("task.card.nudge.body", who=who, due=fmt_time(ctx, task.due_at)))

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.calendar import WorkCalendar
-from bot.core.timeutil import aware
+from bot.core.timeutil import aware, utc
 from handlers import tasks_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
 from handlers.deliverables import view as deliverable_view
@@ -17,8 +18,8 @@ from handlers.tasks.lookups import project_of
 from handlers.tasks.permissions import CREATOR_ROLES, has_any, may_edit, may_report, may_view
 from handlers.tasks.updates import apply_status, change_due, notify_assignment
 from store.models import Project, Task, TaskUpdate
-from store.statuses import TaskField, TaskOrigin, TaskStatus, TaskUpdateKind
-from store.tasks import OPEN_STATUSES, collaborator_list, find_project, find_task, normalize_task_code, utc
+from store.statuses import TaskField, TaskOrigin, TaskStatus, TaskUpdateKind, join_userids
+from store.tasks import OPEN_STATUSES, find_project, find_task, normalize_task_code
 
 router = Router("tasks")
 
@@ -124,7 +125,7 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
         await ctx.session.flush()
     owner, collaborators = people[0], [u for u in people[1:] if u != people[0]]
     task = Task(tenant=ctx.tenant.key, project_id=project.id or 0, code=code, title=title, owner_userid=owner,
-                collaborators=";".join(collaborators), due_at=utc(due), deliverable_template=line.deliverable or "",
+                collaborators=join_userids(collaborators), due_at=utc(due), deliverable_template=line.deliverable or "",
                 status=TaskStatus.TODO, created_at=utc(ctx.now), status_updated_at=utc(ctx.now))
     ctx.session.add(task)
     await ctx.session.flush()
@@ -161,7 +162,7 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
     now = utc(ctx.now)
 
     def log(label: str, old: str, new: str) -> None:
-        ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=by, at=now, kind="edit",
+        ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=by, at=now, kind=TaskUpdateKind.EDIT,
                                    old_value=old, new_value=new, note=label))
 
     title = " ".join(title_words).strip(TRIM)
@@ -176,10 +177,10 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
             changes.append(f"{ctx.t('task.field.owner')} {await ctx.name_of(task.owner_userid)} → {await ctx.name_of(people[0])}")
             task.owner_userid = people[0]
         collab = [u for u in people[1:] if u != people[0]]
-        if len(people) > 1 and ";".join(collab) != task.collaborators:
-            log(TaskField.COLLABORATORS, task.collaborators, ";".join(collab))
+        if len(people) > 1 and collab != task.collaborator_ids:
+            log(TaskField.COLLABORATORS, task.collaborators, join_userids(collab))
             changes.append(f"{ctx.t('task.field.collaborators')} {await names(ctx, collab)}")
-            task.collaborators = ";".join(collab)
+            task.set_collaborators(collab)
     if line.deliverable is not None and line.deliverable != task.deliverable_template:
         log(TaskField.DELIVERABLE, task.deliverable_template, line.deliverable)
         changes.append(f"{ctx.t('task.field.deliverable')} {line.deliverable or '—'}")
@@ -207,10 +208,10 @@ async def list_my_tasks(ctx: Context) -> None:
     """The sender's open tasks, and for a PMO the open tasks of the projects they run."""
     me = ctx.event.userid
     rows = list((await ctx.session.execute(select(Task).where(
-        Task.tenant == ctx.tenant.key, Task.status.in_(OPEN_STATUSES)).order_by(Task.due_at, Task.code))).scalars())
-    mine = [t for t in rows if t.owner_userid == me or me in collaborator_list(t)]
+        col(Task.tenant) == ctx.tenant.key, col(Task.status).in_(OPEN_STATUSES)).order_by(col(Task.due_at), col(Task.code)))).scalars())
+    mine = [t for t in rows if t.owner_userid == me or me in t.collaborator_ids]
     run = {p.id: p for p in (await ctx.session.execute(select(Project).where(
-        Project.tenant == ctx.tenant.key, Project.pmo_userid == me))).scalars()}
+        col(Project.tenant) == ctx.tenant.key, col(Project.pmo_userid) == me))).scalars()}
     theirs = [t for t in rows if t.project_id in run and t not in mine]
     if not mine and not theirs:
         ctx.reply(ctx.t("task.list.none"))
@@ -256,8 +257,8 @@ async def on_progress(ctx: Context) -> None:
             return
     else:
         mine = list((await ctx.session.execute(select(Task).where(
-            Task.tenant == ctx.tenant.key, Task.owner_userid == ctx.event.userid,
-            Task.status.in_(OPEN_STATUSES)))).scalars())
+            col(Task.tenant) == ctx.tenant.key, col(Task.owner_userid) == ctx.event.userid,
+            col(Task.status).in_(OPEN_STATUSES)))).scalars())
         if len(mine) != 1:
             ctx.reply(ctx.t("task.progress.which") if mine else ctx.t("task.list.none"))
             return

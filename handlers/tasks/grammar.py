@@ -94,7 +94,7 @@ def parse_task_line(text: str, today: date, default_time: time, calendar: Calend
     return line
 
 
-def parse_progress(text: str) -> tuple[str | None, str | None, str]:
+def parse_progress(text: str) -> tuple[str | None, TaskStatus | None, str]:
     """'T12 阻塞 等采购确认' → ('T12', '阻塞', '等采购确认'); the code and the status may be missing."""
     folded = fold_width(text).strip()
     original = text.strip()
