@@ -1,7 +1,8 @@
 """A tenant with `locale = "en"` hears English everywhere, on SQLite and PostgreSQL.
 
 Each test walks one conversation for an English-speaking company and then reads every outbox row
-sent to it: no Chinese character (nor Chinese punctuation) may be left in what the bot wrote. What
+sent to it, as stored and as each platform renders it (console and WeCom text, WeCom template_card,
+DingTalk markdown): no Chinese character (nor Chinese punctuation) may be left in what the bot wrote. What
 people typed and the company's own data (names, departments, goal titles, project names) stay as
 they were written, so they are taken out before looking.
 """
@@ -17,6 +18,8 @@ from sqlalchemy import select
 from bot.core.clock import FrozenClock
 from store.db import Database
 from bot.demo import DATA
+from cards import dingtalk, wecom
+from cards.model import Button, Card, Message, Option, Select
 from store import competencies as comp
 from store.competencies import Competency
 from store.models import Department, Employee, Goal, OutboxMessage, Project, Task
@@ -51,11 +54,36 @@ def strings(payload: Any) -> Iterator[str]:
         yield payload
     elif isinstance(payload, dict):
         for k, v in payload.items():
-            if k not in ("key", "id", "path", "kind", "style", "hint", "broadcast", "multi"):
+            if k not in ("key", "id", "path", "kind", "style", "hint", "broadcast", "multi",
+                         "msgtype", "card_type", "task_id", "question_key", "response_code"):
                 yield from strings(v)
     elif isinstance(payload, (list, tuple)):
         for v in payload:
             yield from strings(v)
+
+
+def rendered(payload: dict[str, Any]) -> Iterator[str]:
+    """What the platforms show of an outbox payload: the console's and WeCom's text, WeCom's
+    template_card and DingTalk's markdown (where a card names the words to type), all in English.
+
+    WeCom clips long texts with "…": a clipped last line that stands whole in the payload or the
+    console text is the company's data cut short, already looked at whole, so it is left out."""
+    message = Message.from_dict(payload)
+    yield message.plain("en")
+    whole = "\n".join([message.plain("en"), *strings(payload)])
+    platform: list[str] = []
+    if message.kind in ("text", "markdown", "card"):
+        platform += strings(wecom.render_message(message, "en"))
+    if message.card is not None:
+        if wecom.is_interactive(message.card):
+            platform += strings(wecom.render_card_update(message.card, userid="u", agent_id=1, response_code="c",
+                                                         locale="en"))
+        platform += strings(dingtalk.card_markdown(Message(kind="card", card=message.card), "en").to_dict())
+    for text in platform:
+        if text.endswith("…"):
+            head, _, last = text[:-1].rpartition("\n")
+            text = head if last in whole else text
+        yield text
 
 
 async def data_words(db: Database) -> set[str]:
@@ -87,7 +115,7 @@ async def chinese_left(db: Database, typed: Typed) -> list[tuple[str, str]]:
         rows = (await s.execute(select(OutboxMessage).where(OutboxMessage.tenant == typed.bot.tenant)
                                 .order_by(OutboxMessage.id))).scalars()
         for row in rows:
-            for text in strings(row.payload):
+            for text in [*strings(row.payload), *rendered(row.payload)]:
                 rest = text
                 for w in allowed:
                     rest = rest.replace(w, "")
@@ -262,3 +290,18 @@ async def test_a_competency_self_assessment_is_in_english(db: Database, tmp_path
         await you.say("li_na", "share-cases yes")
         assert await sent(db) > 5
         await assert_english(db, you)
+
+
+def test_the_platforms_punctuate_an_english_card_in_english() -> None:
+    """The words a card does not say itself (submit, 'reply', the field colon, the cut mark) follow the locale."""
+    pick = Card(title="Which one?", fields=[("Project", "Launch")],
+                selects=[Select("who", "Person", (Option("a", "Li Na"), Option("b", "Li Nan")))])
+    assert wecom.render_template_card(pick, locale="en")["submit_button"]["text"] == "Submit"
+    assert wecom.render_template_card(pick)["submit_button"]["text"] == "提交"
+    assert pick.as_text("en").splitlines()[:3] == ["== Which one? ==", "Project: Launch", "Person: Li Na / Li Nan"]
+    assert pick.as_text().splitlines()[:2] == ["【Which one?】", "Project：Launch"]
+    ask = Message(kind="card", card=Card(title="Task", buttons=[Button("done", "Done")]))
+    assert dingtalk.card_markdown(ask, "en").text.endswith('Reply "Done"')
+    assert dingtalk.card_markdown(ask).text.endswith("回复 「Done」")
+    cut = wecom.render_text("x" * 3000, "en")["text"]["content"]
+    assert cut.endswith(wecom.truncated_mark("en")) and not CJK.search(cut)
