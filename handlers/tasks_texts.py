@@ -70,6 +70,7 @@ TEXTS = register({
     "task.hist.imported": {"zh": "导入创建任务", "en": "created by import"},
     "task.hist.status": {"zh": "{who}：{old} → {new}{note}", "en": "{who}: {old} → {new}{note}"},
     "task.hist.due": {"zh": "{who} 调整截止 {old} → {new}（{note}）", "en": "{who} moved the due time {old} → {new} ({note})"},
+    "task.hist.due.import": {"zh": "导入调整", "en": "re-imported"},
     "task.hist.nudge": {"zh": "{who} 催办", "en": "{who} sent a reminder"},
     "task.hist.edit": {"zh": "{who} 修改{field}：{old} → {new}", "en": "{who} changed {field}: {old} → {new}"},
     "task.hist.escalated": {"zh": "阻塞预警 → {to}", "en": "escalated to {to}"},

@@ -91,8 +91,9 @@ class TaskUpdateKind(StrEnum):
 
 
 class TaskOrigin(StrEnum):
-    """Where a task came from: the note of its `created` update. Never shown (the history tells it
-    by who created it); rows written before these values hold 对话创建 / 导入 and are read the same way."""
+    """Where a task or a change of it came from: the note of its `created` update (never shown: the
+    history tells it by who created it) and of a due change an import made (shown in its words).
+    Rows written before these values hold 对话创建 / 导入 / 导入调整."""
 
     CHAT = "chat"
     IMPORT = "import"

@@ -402,7 +402,7 @@ async def _apply(s: AsyncSession, tenant: str, rows: list[_Row], projects: dict[
             continue
         if due_changed:
             s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now, kind=TaskUpdateKind.DUE,
-                             old_value=_fmt(task.due_at, tz), new_value=_fmt(row.due, tz), note="导入调整"))
+                             old_value=_fmt(task.due_at, tz), new_value=_fmt(row.due, tz), note=TaskOrigin.IMPORT))
             task.due_at = row.due
             # The episode under way is over: the task has a new due time.
             await resolve_escalations(s, tenant, task.id or 0, now)

@@ -231,6 +231,10 @@ async def test_tasks_are_created_updated_and_escalated_in_english(db: Database, 
         await you.say("luoyi", "progress T12 doing")
         clock.set(at("2026-12-02 09:00"))
         await bot.run_job("overdue_scan", at("2026-12-02 09:00"))
+        csv.write_text(HEADER + "Launch,Product launch,guoqing,T12,Load test,luoyi,,2026-12-04 12:00,Report\n",
+                       encoding="utf-8")
+        assert (await import_tasks(db, "demo", csv, now=clock.now())).ok  # a new due time: in T12's history
+        await you.say("guoqing", "task T12")
         assert await sent(db) > 10
         await assert_english(db, you)
 

@@ -14,7 +14,7 @@ from handlers.feedback import GiveFeedback
 from handlers.tasks.formatting import fmt_since, fmt_time, names, status_label
 from handlers.tasks.lookups import project_of
 from store.models import Escalation, IssuedCard, Task, TaskUpdate
-from store.statuses import CardState, TaskField, TaskStatus, TaskUpdateKind
+from store.statuses import CardState, TaskField, TaskOrigin, TaskStatus, TaskUpdateKind
 from store.tasks import DONE
 
 OWNER_CARD = "task_owner"
@@ -128,7 +128,9 @@ async def _history_line(ctx: Context, u: TaskUpdate, who: str) -> str:
         return ctx.t("task.hist.status", who=who, old=_status_word(ctx, u.old_value),
                      new=_status_word(ctx, u.new_value), note=note)
     if u.kind == TaskUpdateKind.DUE:
-        return ctx.t("task.hist.due", who=who, old=u.old_value, new=u.new_value, note=u.note)
+        # A re-import's due change says so in the reader's words (导入调整 is how rows before TaskOrigin said it).
+        note = ctx.t("task.hist.due.import") if u.note in (TaskOrigin.IMPORT, "导入调整") else u.note
+        return ctx.t("task.hist.due", who=who, old=u.old_value, new=u.new_value, note=note)
     if u.kind == TaskUpdateKind.NUDGE:
         return ctx.t("task.hist.nudge", who=who)
     field = TaskField.from_label(u.note)  # the field's value (owner …); rows before 0006 were migrated
