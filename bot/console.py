@@ -342,7 +342,7 @@ class ConsoleAdapter(Adapter):
                 kind, body = "file", {"path": message.path, "filename": message.filename}
             else:
                 kind, body = message.kind, {"title": message.title} if message.title else {}
-            row = ConsoleMessage(tenant=tenant.key, userid=userid, kind=kind, text=message.plain(),
+            row = ConsoleMessage(tenant=tenant.key, userid=userid, kind=kind, text=message.plain(tenant.locale),
                                  card_id=message.card.id if message.card else "", body=body, at=utcnow())
             s.add(row)
             if message.kind == "card_update" and message.card is not None:

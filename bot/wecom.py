@@ -39,7 +39,7 @@ from bot.wecom_reconcile import approval_templates, stored_by_sweep, sweep as sw
 from bot.wecom_crypto import MAX_BODY_BYTES, CallbackQuery, CallbackRejected, WeComCrypto
 from cards.model import Card, Message
 from cards.wecom import (CardRenderError, TEXT_MAX_BYTES, clip_bytes, is_interactive, render_card_update,
-                         render_message, render_template_card, render_text)
+                         render_message, render_template_card, render_text, truncated_mark)
 from handlers.trace_rules import TraceSettings
 from store import issued_cards, send_memory
 from store.external_events import ingest
@@ -456,7 +456,7 @@ class WeComAdapter(Adapter):
                 known = rendered.get(id(item.message))
                 if known is None:
                     try:
-                        content = render_message(item.message)
+                        content = render_message(item.message, tenant.locale)
                     except CardRenderError as exc:
                         results[item.id] = SendResult(ok=False, error=f"cannot render: {exc}", permanent=True)
                         continue
@@ -533,7 +533,8 @@ class WeComAdapter(Adapter):
         candidates = [body]
         for n in range(1, 4):
             tail = _suffix(anchor, n)
-            candidates.append({**body, kind: {"content": clip_bytes(original, TEXT_MAX_BYTES - 3 * len(tail)) + tail}})
+            candidates.append({**body, kind: {"content": clip_bytes(original, TEXT_MAX_BYTES - 3 * len(tail),
+                                                                   truncated_mark(tenant.locale)) + tail}})
         digests = [_digest(c) for c in candidates]
         owners = await send_memory.body_owners(self.runtime.db, tenant.key, digests, self._wall(),
                                                DUPLICATE_CHECK_INTERVAL)
@@ -636,7 +637,7 @@ class WeComAdapter(Adapter):
                 pending = self._pending.get((item.id, "main"))
                 if pending is not None:
                     return await self._deliver(tenant, api, json.loads(pending.body), [item])
-                content = render_message(item.message)
+                content = render_message(item.message, tenant.locale)
                 if content.get("msgtype") == "template_card":
                     content["template_card"]["task_id"] = fresh_task_id(content["template_card"]["task_id"], item.id)
                 return await self._deliver(tenant, api, self._body(tenant, item, content), [item])
@@ -692,7 +693,8 @@ class WeComAdapter(Adapter):
         if not code or not is_interactive(card):
             return await self._fallback_text(tenant, api, item, card)
         assert tenant.wecom is not None
-        body = render_card_update(card, userid=item.userid, agent_id=tenant.wecom.agent_id, response_code=code)
+        body = render_card_update(card, userid=item.userid, agent_id=tenant.wecom.agent_id, response_code=code,
+                                  locale=tenant.locale)
         if task_id:
             body["template_card"]["task_id"] = task_id
         try:
@@ -726,13 +728,13 @@ class WeComAdapter(Adapter):
         if pending is not None:
             body = json.loads(pending.body)
         else:
-            template = render_template_card(card, fresh=True)
+            template = render_template_card(card, fresh=True, locale=tenant.locale)
             template["task_id"] = fresh_task_id(template["task_id"], item.id)
             body = self._body(tenant, item, {"msgtype": "template_card", "template_card": template})
         return (await self._deliver(tenant, api, body, [item], step="fresh"))[item.id]
 
     async def _fallback_text(self, tenant: TenantConfig, api: WeComAPI, item: OutboundItem, card: Card) -> SendResult:
-        body = self._body(tenant, item, render_text(card.as_text()))
+        body = self._body(tenant, item, render_text(card.as_text(tenant.locale), tenant.locale))
         pending = self._pending.get((item.id, "fallback"))
         res = await self._deliver(tenant, api, json.loads(pending.body) if pending else await self._unique(tenant, body, [item], "fallback"), [item],
                                   step="fallback")
@@ -744,7 +746,7 @@ class WeComAdapter(Adapter):
         if msg.text and item.id not in self._captioned:
             cap_pending = self._pending.get((item.id, "caption"))
             cap_body = (json.loads(cap_pending.body) if cap_pending
-                        else await self._unique(tenant, self._body(tenant, item, render_text(msg.text)), [item], "caption"))
+                        else await self._unique(tenant, self._body(tenant, item, render_text(msg.text, tenant.locale)), [item], "caption"))
             cap = await self._deliver(tenant, api, cap_body, [item], step="caption")
             if not cap[item.id].ok:
                 return cap[item.id]

@@ -26,6 +26,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from cards import texts
 from cards.model import Button, Card, Message
 
 ACTION_ID_PREFIX = "dx_"
@@ -194,8 +195,8 @@ def session_webhook_body(message: Message) -> dict[str, Any]:
     raise ValueError(f"{message.kind} cannot go through a session webhook")
 
 
-def card_markdown(message: Message) -> Message:
-    """A card as markdown, its buttons as the words to type; its update as a short text.
+def card_markdown(message: Message, locale: str = "zh") -> Message:
+    """A card as markdown, its buttons as the words to type; its update as a short text; in `locale`.
 
     Used for shared cards (the 09:30 prompt goes by batchSend, 20 people a call) and for
     every card while no template id is configured. User text is escaped.
@@ -207,11 +208,14 @@ def card_markdown(message: Message) -> Message:
     lines = [f"### {escape_markdown(card.title)}"]
     if card.body:
         lines.append(escape_markdown(card.body).replace("\n", "  \n"))
-    lines += [f"- {escape_markdown(k)}：{escape_markdown(v)}" for k, v in card.fields]
+    lines += ["- " + texts.t(locale, "render.field", label=escape_markdown(k), value=escape_markdown(v))
+              for k, v in card.fields]
     for select in card.selects:
-        lines.append(f"**{escape_markdown(select.title)}**：" + " / ".join(escape_markdown(o.text) for o in select.options))
+        lines.append(texts.t(locale, "render.field", label=f"**{escape_markdown(select.title)}**",
+                             value=" / ".join(escape_markdown(o.text) for o in select.options)))
     if card.buttons and not card.result:
-        lines.append("回复 " + " / ".join(f"「{b.text}」" for b in card.buttons))
+        words = " / ".join(texts.t(locale, "render.word", word=b.text) for b in card.buttons)
+        lines.append(texts.t(locale, "render.reply_with", words=words))
     lines += _link_lines(card)
     if card.result:
         lines.append(f"✓ {escape_markdown(card.result)}")

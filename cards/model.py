@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from cards import texts
+
 ButtonStyle = Literal["primary", "default", "danger"]
 
 
@@ -60,14 +62,14 @@ class Card:
     # Buttons that open a page; where a platform has no such button they are a line with the address.
     links: list[Link] = field(default_factory=list)
 
-    def as_text(self) -> str:
-        """A plain-text rendering, for logs, the console and text-only channels."""
-        lines = [f"【{self.title}】"]
+    def as_text(self, locale: str = "zh") -> str:
+        """A plain-text rendering, for logs, the console and text-only channels, punctuated for `locale`."""
+        lines = [texts.t(locale, "render.title", title=self.title)]
         if self.body:
             lines.append(self.body)
-        lines += [f"{k}：{v}" for k, v in self.fields]
+        lines += [texts.t(locale, "render.field", label=k, value=v) for k, v in self.fields]
         for s in self.selects:
-            lines.append(f"{s.title}：" + " / ".join(o.text for o in s.options))
+            lines.append(texts.t(locale, "render.field", label=s.title, value=" / ".join(o.text for o in s.options)))
         if self.result:
             lines.append(f"✓ {self.result}")
         elif self.buttons:
@@ -123,9 +125,9 @@ class Message:
     filename: str = ""
     hint: dict[str, Any] = field(default_factory=dict)
 
-    def plain(self) -> str:
+    def plain(self, locale: str = "zh") -> str:
         if self.card is not None:
-            return self.card.as_text()
+            return self.card.as_text(locale)
         if self.kind in ("file", "image"):
             return f"{self.text}\n📎 {self.filename}".strip()
         return self.text

@@ -90,6 +90,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "person.label": {"zh": "{name}（{where}）", "en": "{name} ({where})"},
     "list.sep": {"zh": "、", "en": ", "},
     "list.semi": {"zh": "；", "en": "; "},
+    # How a card reads where the platform shows only text (logs, the console, a text fallback).
+    "render.title": {"zh": "【{title}】", "en": "== {title} =="},
+    "render.field": {"zh": "{label}：{value}", "en": "{label}: {value}"},
+    "render.reply_with": {"zh": "回复 {words}", "en": "Reply {words}"},
+    "render.word": {"zh": "「{word}」", "en": "\"{word}\""},
+    "render.submit": {"zh": "提交", "en": "Submit"},
+    "render.truncated": {"zh": "…（内容过长，已截断）", "en": "… (too long, cut short)"},
     "card.used": {"zh": "这张卡片已经处理过了。", "en": "This card has already been answered."},
     "card.expired": {"zh": "这张卡片已过期。", "en": "This card has expired."},
     "card.not_yours": {"zh": "这张卡片不是发给你的。", "en": "This card was not sent to you."},

@@ -12,13 +12,13 @@ import logging
 import re
 from typing import Any
 
+from cards import texts
 from cards.model import Button, Card, Link, Message, Select
 
 log = logging.getLogger(__name__)
 
 TEXT_MAX_BYTES = 2048
 MARKDOWN_MAX_BYTES = 2048
-TRUNCATED_MARK = "…（内容过长，已截断）"
 
 TITLE_MAX_CHARS = 36
 SUB_TITLE_MAX_CHARS = 160
@@ -44,15 +44,25 @@ TASK_ID_RE = re.compile(r"^[0-9A-Za-z_\-@]{1,128}$")
 # missing style is 1. Declining and danger buttons are 负向 (4), never 中性 (3).
 BUTTON_STYLE = {"primary": 1, "default": 2, "danger": 4}
 
-DEFAULT_SUBMIT = Button(key="submit", text="提交", style="primary")
+
+
+def default_submit(locale: str = "zh") -> Button:
+    """The submit button of a card with selects that names none of its own."""
+    return Button(key="submit", text=texts.t(locale, "render.submit"), style="primary")
+
+
+def truncated_mark(locale: str = "zh") -> str:
+    return texts.t(locale, "render.truncated")
 
 
 class CardRenderError(ValueError):
     """The message cannot be expressed within WeCom's limits (never retried)."""
 
 
-def clip_bytes(text: str, limit: int, mark: str = TRUNCATED_MARK) -> str:
-    """At most `limit` UTF-8 bytes, cut on a character boundary, with a visible mark if cut."""
+def clip_bytes(text: str, limit: int, mark: str = "") -> str:
+    """At most `limit` UTF-8 bytes, cut on a character boundary, with a visible mark if cut
+    (`truncated_mark()` unless one is given)."""
+    mark = mark or truncated_mark()
     raw = text.encode("utf-8")
     if len(raw) <= limit:
         return text
@@ -74,13 +84,14 @@ def _check_bytes(value: str, limit: int, what: str) -> str:
     return value
 
 
-def render_text(text: str) -> dict[str, Any]:
-    return {"msgtype": "text", "text": {"content": clip_bytes(text or " ", TEXT_MAX_BYTES)}}
+def render_text(text: str, locale: str = "zh") -> dict[str, Any]:
+    return {"msgtype": "text", "text": {"content": clip_bytes(text or " ", TEXT_MAX_BYTES, truncated_mark(locale))}}
 
 
-def render_markdown(title: str, text: str) -> dict[str, Any]:
+def render_markdown(title: str, text: str, locale: str = "zh") -> dict[str, Any]:
     content = f"**{title}**\n{text}" if title else text
-    return {"msgtype": "markdown", "markdown": {"content": clip_bytes(content or " ", MARKDOWN_MAX_BYTES)}}
+    return {"msgtype": "markdown",
+            "markdown": {"content": clip_bytes(content or " ", MARKDOWN_MAX_BYTES, truncated_mark(locale))}}
 
 
 def task_id_for(card: Card) -> str:
@@ -96,7 +107,7 @@ def is_interactive(card: Card) -> bool:
     return bool(card.buttons or card.selects)
 
 
-def _common(card: Card, card_type: str) -> dict[str, Any]:
+def _common(card: Card, card_type: str, locale: str) -> dict[str, Any]:
     horizontal: list[dict[str, Any]] = []
     overflow: list[str] = []
     for key, value in card.fields:
@@ -104,7 +115,7 @@ def _common(card: Card, card_type: str) -> dict[str, Any]:
                 and len(value) <= H_VALUE_MAX_CHARS):
             horizontal.append({"keyname": key, "value": value or "-"})
         else:
-            overflow.append(f"{key}：{value}")
+            overflow.append(texts.t(locale, "render.field", label=key, value=value))
     sub = "\n".join([p for p in [card.body, *overflow] if p])
     body: dict[str, Any] = {
         "card_type": card_type,
@@ -132,8 +143,8 @@ def _link(link: Link) -> dict[str, Any]:
             "type": 1, "url": link.url}
 
 
-def _submit(card: Card) -> dict[str, Any]:
-    b = card.submit or DEFAULT_SUBMIT
+def _submit(card: Card, locale: str) -> dict[str, Any]:
+    b = card.submit or default_submit(locale)
     return {"text": clip_chars(b.text, BUTTON_TEXT_MAX_CHARS), "key": _check_bytes(b.key, KEY_MAX_BYTES, "submit key")}
 
 
@@ -174,8 +185,10 @@ def _select_list(selects: list[Select], *, disabled: bool = False) -> list[dict[
     return out
 
 
-def render_template_card(card: Card, *, answered: bool = False, fresh: bool = False) -> dict[str, Any]:
-    """The template_card object of an interactive card (its answered state when `answered`).
+def render_template_card(card: Card, *, answered: bool = False, fresh: bool = False,
+                         locale: str = "zh") -> dict[str, Any]:
+    """The template_card object of an interactive card (its answered state when `answered`), with
+    the words the card itself does not say (the submit button, field punctuation) in `locale`.
 
     `fresh`: the answered state as a new message (after the response_code was used or expired):
     replace_text exists only in updates, so the result goes in the text.
@@ -184,14 +197,14 @@ def render_template_card(card: Card, *, answered: bool = False, fresh: bool = Fa
         if card.buttons:
             log.warning("card %s has selects and buttons; WeCom shows only the selects", card.id)
         if len(card.selects) == 1:
-            body = _common(card, "vote_interaction")
+            body = _common(card, "vote_interaction", locale)
             body["checkbox"] = _checkbox(card.selects[0], disabled=answered)
         else:
             if len(card.selects) > SELECT_LISTS_MAX:
                 raise CardRenderError(f"a card holds at most {SELECT_LISTS_MAX} selects")
-            body = _common(card, "multiple_interaction")
+            body = _common(card, "multiple_interaction", locale)
             body["select_list"] = _select_list(card.selects, disabled=answered)
-        body["submit_button"] = _submit(card)
+        body["submit_button"] = _submit(card, locale)
     elif card.buttons:
         links = [] if answered else card.links
         if len(card.buttons) + len(links) > BUTTONS_MAX:
@@ -199,7 +212,7 @@ def render_template_card(card: Card, *, answered: bool = False, fresh: bool = Fa
         keys = [b.key for b in card.buttons]
         if len(set(keys)) != len(keys):
             raise CardRenderError("button keys repeat")
-        body = _common(card, "button_interaction")
+        body = _common(card, "button_interaction", locale)
         body["button_list"] = [_button(b) for b in card.buttons] + [_link(link) for link in links]
     else:
         raise CardRenderError("a card without buttons or selects is sent as text")
@@ -215,22 +228,23 @@ def render_template_card(card: Card, *, answered: bool = False, fresh: bool = Fa
     return body
 
 
-def render_message(message: Message) -> dict[str, Any]:
+def render_message(message: Message, locale: str = "zh") -> dict[str, Any]:
     """The msgtype part of a message/send body (without touser/agentid) for text, markdown and cards."""
     if message.kind == "text":
-        return render_text(message.text)
+        return render_text(message.text, locale)
     if message.kind == "markdown":
-        return render_markdown(message.title, message.text)
+        return render_markdown(message.title, message.text, locale)
     if message.kind == "card":
         if message.card is None:
             raise CardRenderError("card message without a card")
         if not is_interactive(message.card) or message.card.result:
-            return render_text(message.card.as_text())
-        return {"msgtype": "template_card", "template_card": render_template_card(message.card)}
+            return render_text(message.card.as_text(locale), locale)
+        return {"msgtype": "template_card", "template_card": render_template_card(message.card, locale=locale)}
     raise CardRenderError(f"{message.kind} is not rendered as a single message/send body")
 
 
-def render_card_update(card: Card, *, userid: str, agent_id: int, response_code: str) -> dict[str, Any]:
+def render_card_update(card: Card, *, userid: str, agent_id: int, response_code: str,
+                       locale: str = "zh") -> dict[str, Any]:
     """A message/update_template_card body that replaces the pressed card with its new state."""
     if not is_interactive(card):
         raise CardRenderError("only interactive cards can be updated")
@@ -239,5 +253,5 @@ def render_card_update(card: Card, *, userid: str, agent_id: int, response_code:
         "agentid": agent_id,
         "response_code": response_code,
         "enable_id_trans": 0,
-        "template_card": render_template_card(card, answered=bool(card.result)),
+        "template_card": render_template_card(card, answered=bool(card.result), locale=locale),
     }

@@ -16,8 +16,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from store.statuses import (ActionStatus, CardState, FeedbackRef, GoalStatus, Impact, LeaveKind, Polarity, Role, Stored,
-                            TaskStatus, TaskUpdateKind, WitnessEventKind, WitnessState, join_roles, split_roles,
-                            split_userids)
+                            TaskStatus, TaskUpdateKind, WitnessEventKind, WitnessState, join_roles, join_userids,
+                            split_roles, split_userids)
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -391,7 +391,7 @@ class Task(SQLModel, table=True):
     code: str  # T12
     title: str
     owner_userid: str = Field(index=True)
-    collaborators: str = ""  # ';'-joined userids
+    collaborators: str = ""  # stored ';'-joined (join_userids); read as `collaborator_ids`
     due_at: datetime = _ts(nullable=False)
     deliverable_template: str = ""
     status: TaskStatus = _enum(TaskStatus, TaskStatus.TODO)
@@ -400,6 +400,13 @@ class Task(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     status_updated_at: datetime = _ts(nullable=False)  # the last status update (staleness clock)
     completed_at: Optional[datetime] = _ts()
+
+    @property
+    def collaborator_ids(self) -> list[str]:
+        return split_userids(self.collaborators)
+
+    def set_collaborators(self, userids: Iterable[str]) -> None:
+        self.collaborators = join_userids(userids)
 
 
 class TaskUpdate(SQLModel, table=True):

@@ -168,7 +168,7 @@ def role_of(word: str) -> str | None:
 def has_role(e: Employee, role: str) -> bool:
     if not role:
         return True
-    held = {r.strip() for r in e.roles.split(";") if r.strip()}
+    held = set(e.role_list)
     return role in held or (role == "employee" and not held)
 
 
@@ -265,7 +265,7 @@ async def _top_tasks(session: AsyncSession, tenant: str, top: set[str], start: d
 
 
 def _collaborators(t: Task) -> set[str]:
-    return {c for c in t.collaborators.split(";") if c}
+    return set(t.collaborator_ids)
 
 
 async def _goals(session: AsyncSession, tenant: str, actions: list[WeeklyAction], rules: Rules) -> list[dict[str, Any]]:

@@ -90,6 +90,15 @@ class TaskUpdateKind(StrEnum):
     EDIT = "edit"  # note holds the TaskField edited
 
 
+class TaskOrigin(StrEnum):
+    """Where a task or a change of it came from: the note of its `created` update (never shown: the
+    history tells it by who created it) and of a due change an import made (shown in its words).
+    Rows written before these values hold 对话创建 / 导入 / 导入调整."""
+
+    CHAT = "chat"
+    IMPORT = "import"
+
+
 class TaskField(Labelled):
     """Which field of a task an `edit` update changed (the update's note)."""
 
@@ -213,7 +222,8 @@ def split_roles(stored: str) -> list[Role]:
 
 
 def join_userids(userids: Iterable[str]) -> str:
-    """The stored form of a list of people (an escalation's recipients): user ids joined by ';'."""
+    """The stored form of a list of people (a task's collaborators, an escalation's recipients): user ids
+    joined by ';', in their order, empty ones left out. `split_userids` reads it back."""
     return ";".join(u for u in userids if u)
 
 

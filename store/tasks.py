@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store.db import Database
 from store.models import Employee, Escalation, Project, Task, TaskUpdate, Tenant
 from store.roster import TableError, read_table
-from store.statuses import OPEN_TASK_STATUSES, TaskField, TaskStatus, TaskUpdateKind
+from store.statuses import OPEN_TASK_STATUSES, TaskField, TaskOrigin, TaskStatus, TaskUpdateKind, join_userids
 from bot.core.timeutil import utc
 
 TASK_COLUMNS = ("project", "project_name", "pmo", "code", "title", "owner", "collaborators", "due", "deliverable")
@@ -76,9 +76,6 @@ def parse_due(text: str, tz: ZoneInfo) -> datetime | None:
 def split_people(text: str) -> list[str]:
     return [p for p in _LIST_SPLIT.split(text or "") if p]
 
-
-def collaborator_list(task: Task) -> list[str]:
-    return split_people(task.collaborators)
 
 
 # -- stale episodes ------------------------------------------------------------------
@@ -376,7 +373,7 @@ async def _apply(s: AsyncSession, tenant: str, rows: list[_Row], projects: dict[
                     s.add(project)
 
         task = tasks.get(row.code)
-        collab = ";".join(row.collaborators)
+        collab = join_userids(row.collaborators)
         if task is None:
             report.added.append(row.code)
             if not write:
@@ -388,7 +385,7 @@ async def _apply(s: AsyncSession, tenant: str, rows: list[_Row], projects: dict[
             s.add(task)
             await s.flush()
             s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now,
-                             kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note="导入"))
+                             kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note=TaskOrigin.IMPORT))
             continue
         edits: list[tuple[TaskField, str, str]] = []
         for label, old, new in ((TaskField.TITLE, task.title, row.title), (TaskField.OWNER, task.owner_userid, row.owner),
@@ -405,7 +402,7 @@ async def _apply(s: AsyncSession, tenant: str, rows: list[_Row], projects: dict[
             continue
         if due_changed:
             s.add(TaskUpdate(tenant=tenant, task_id=task.id or 0, by_userid=by_userid, at=now, kind=TaskUpdateKind.DUE,
-                             old_value=_fmt(task.due_at, tz), new_value=_fmt(row.due, tz), note="导入调整"))
+                             old_value=_fmt(task.due_at, tz), new_value=_fmt(row.due, tz), note=TaskOrigin.IMPORT))
             task.due_at = row.due
             # The episode under way is over: the task has a new due time.
             await resolve_escalations(s, tenant, task.id or 0, now)

@@ -20,6 +20,7 @@ from sqlmodel import Field, SQLModel
 
 from bot.core.calendar import WorkCalendar, iso_week, week_back, week_days, working_hours_between
 from store.models import BigId, Employee, Escalation, Task, Tenant, UTCDateTime
+from store.statuses import split_userids
 
 UsageKind = Literal["pull", "prompted", "action"]
 KINDS: tuple[UsageKind, ...] = ("pull", "prompted", "action")
@@ -192,7 +193,7 @@ async def _escalation_hours(session: AsyncSession, tenant: str, week: str, cal: 
         hours = None
         if e.resolved_at is not None:
             hours = working_hours_between(cal, _aware(e.created_at), _aware(e.resolved_at))
-        out += [(u, hours) for u in sorted({u for u in e.to_userids.split(";") if u})]
+        out += [(u, hours) for u in sorted(set(e.recipients))]
     return out
 
 
@@ -269,7 +270,7 @@ async def _eligible(session: AsyncSession, tenant: str, staff: list[Employee]) -
     for owner, collaborators in (await session.execute(select(Task.owner_userid, Task.collaborators).where(
             Task.tenant == tenant))).all():
         on_tasks.add(owner)
-        on_tasks.update(u for u in (collaborators or "").split(";") if u)
+        on_tasks.update(split_userids(collaborators or ""))
     # Managers too: escalations of their people's tasks come to them.
     return {"everyone": everyone, "managers": managers, "managers_hr": managers | hr, "hr": hr,
             "task_people": (on_tasks & everyone) | managers}

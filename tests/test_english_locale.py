@@ -1,7 +1,8 @@
 """A tenant with `locale = "en"` hears English everywhere, on SQLite and PostgreSQL.
 
 Each test walks one conversation for an English-speaking company and then reads every outbox row
-sent to it: no Chinese character (nor Chinese punctuation) may be left in what the bot wrote. What
+sent to it, as stored and as each platform renders it (console and WeCom text, WeCom template_card,
+DingTalk markdown): no Chinese character (nor Chinese punctuation) may be left in what the bot wrote. What
 people typed and the company's own data (names, departments, goal titles, project names) stay as
 they were written, so they are taken out before looking.
 """
@@ -17,6 +18,8 @@ from sqlalchemy import select
 from bot.core.clock import FrozenClock
 from store.db import Database
 from bot.demo import DATA
+from cards import dingtalk, wecom
+from cards.model import Button, Card, Message, Option, Select
 from store import competencies as comp
 from store.competencies import Competency
 from store.models import Department, Employee, Goal, OutboxMessage, Project, Task
@@ -51,11 +54,36 @@ def strings(payload: Any) -> Iterator[str]:
         yield payload
     elif isinstance(payload, dict):
         for k, v in payload.items():
-            if k not in ("key", "id", "path", "kind", "style", "hint", "broadcast", "multi"):
+            if k not in ("key", "id", "path", "kind", "style", "hint", "broadcast", "multi",
+                         "msgtype", "card_type", "task_id", "question_key", "response_code"):
                 yield from strings(v)
     elif isinstance(payload, (list, tuple)):
         for v in payload:
             yield from strings(v)
+
+
+def rendered(payload: dict[str, Any]) -> Iterator[str]:
+    """What the platforms show of an outbox payload: the console's and WeCom's text, WeCom's
+    template_card and DingTalk's markdown (where a card names the words to type), all in English.
+
+    WeCom clips long texts with "…": a clipped last line that stands whole in the payload or the
+    console text is the company's data cut short, already looked at whole, so it is left out."""
+    message = Message.from_dict(payload)
+    yield message.plain("en")
+    whole = "\n".join([message.plain("en"), *strings(payload)])
+    platform: list[str] = []
+    if message.kind in ("text", "markdown", "card"):
+        platform += strings(wecom.render_message(message, "en"))
+    if message.card is not None:
+        if wecom.is_interactive(message.card):
+            platform += strings(wecom.render_card_update(message.card, userid="u", agent_id=1, response_code="c",
+                                                         locale="en"))
+        platform += strings(dingtalk.card_markdown(Message(kind="card", card=message.card), "en").to_dict())
+    for text in platform:
+        if text.endswith("…"):
+            head, _, last = text[:-1].rpartition("\n")
+            text = head if last in whole else text
+        yield text
 
 
 async def data_words(db: Database) -> set[str]:
@@ -87,7 +115,7 @@ async def chinese_left(db: Database, typed: Typed) -> list[tuple[str, str]]:
         rows = (await s.execute(select(OutboxMessage).where(OutboxMessage.tenant == typed.bot.tenant)
                                 .order_by(OutboxMessage.id))).scalars()
         for row in rows:
-            for text in strings(row.payload):
+            for text in [*strings(row.payload), *rendered(row.payload)]:
                 rest = text
                 for w in allowed:
                     rest = rest.replace(w, "")
@@ -170,9 +198,6 @@ async def test_feedback_is_given_and_received_in_english(db: Database, tmp_path:
 HEADER = "project,project_name,pmo,code,title,owner,collaborators,due,deliverable\n"
 
 
-# The task list joins its parts with 「｜」 and names with 「、」 in code of its own (handlers/tasks/chat.py,
-# handlers/tasks/formatting.py) rather than through the catalogue; strict, so it fails once they are English.
-@pytest.mark.xfail(strict=True, reason="task list and history separators are not in the catalogue yet")
 async def test_tasks_are_created_updated_and_escalated_in_english(db: Database, tmp_path: Path) -> None:
     clock = FrozenClock(at("2026-11-30 10:00"))
     async with console_bot(db, clock, tmp_path, **ENGLISH,
@@ -183,6 +208,8 @@ async def test_tasks_are_created_updated_and_escalated_in_english(db: Database, 
         await you.say("guoqing", "task Launch T13 Purchase @宋佳 @魏薇 12-02 18:00 deliverable:Purchase order")
         card = await bot.last_card("songjia", "T13")
         await bot.press("songjia", card, card["buttons"][0]["text"])
+        await you.say("guoqing", "task T13 Purchase parts 12-03 18:00 reason: the supplier is late")
+        await you.say("guoqing", "task T13 12-01 25:00")  # no such time
         await you.say("songjia", "task")
         await you.say("hulin", "progress T13 doing")
         await you.say("songjia", "progress T13 blocked")
@@ -194,6 +221,7 @@ async def test_tasks_are_created_updated_and_escalated_in_english(db: Database, 
         csv.write_text(HEADER + "Launch,Product launch,guoqing,T12,Load test,luoyi,,2026-12-01 12:00,Report\n",
                        encoding="utf-8")
         assert (await import_tasks(db, "demo", csv, now=clock.now())).ok
+        await you.say("guoqing", "task")  # the PMO's list: the owner and the deliverable's light beside each
         await bot.run_job("overdue_scan", at("2026-11-30 10:00"))
         clock.set(at("2026-12-01 14:00"))
         assert await bot.run_job("overdue_scan", at("2026-12-01 14:00")) >= 2
@@ -203,6 +231,10 @@ async def test_tasks_are_created_updated_and_escalated_in_english(db: Database, 
         await you.say("luoyi", "progress T12 doing")
         clock.set(at("2026-12-02 09:00"))
         await bot.run_job("overdue_scan", at("2026-12-02 09:00"))
+        csv.write_text(HEADER + "Launch,Product launch,guoqing,T12,Load test,luoyi,,2026-12-04 12:00,Report\n",
+                       encoding="utf-8")
+        assert (await import_tasks(db, "demo", csv, now=clock.now())).ok  # a new due time: in T12's history
+        await you.say("guoqing", "task T12")
         assert await sent(db) > 10
         await assert_english(db, you)
 
@@ -262,3 +294,18 @@ async def test_a_competency_self_assessment_is_in_english(db: Database, tmp_path
         await you.say("li_na", "share-cases yes")
         assert await sent(db) > 5
         await assert_english(db, you)
+
+
+def test_the_platforms_punctuate_an_english_card_in_english() -> None:
+    """The words a card does not say itself (submit, 'reply', the field colon, the cut mark) follow the locale."""
+    pick = Card(title="Which one?", fields=[("Project", "Launch")],
+                selects=[Select("who", "Person", (Option("a", "Li Na"), Option("b", "Li Nan")))])
+    assert wecom.render_template_card(pick, locale="en")["submit_button"]["text"] == "Submit"
+    assert wecom.render_template_card(pick)["submit_button"]["text"] == "提交"
+    assert pick.as_text("en").splitlines()[:3] == ["== Which one? ==", "Project: Launch", "Person: Li Na / Li Nan"]
+    assert pick.as_text().splitlines()[:2] == ["【Which one?】", "Project：Launch"]
+    ask = Message(kind="card", card=Card(title="Task", buttons=[Button("done", "Done")]))
+    assert dingtalk.card_markdown(ask, "en").text.endswith('Reply "Done"')
+    assert dingtalk.card_markdown(ask).text.endswith("回复 「Done」")
+    cut = wecom.render_text("x" * 3000, "en")["text"]["content"]
+    assert cut.endswith(wecom.truncated_mark("en")) and not CJK.search(cut)

@@ -60,7 +60,7 @@ from store.migrate import upgrade
 from store.models import ConsoleMessage, Employee, Goal, IssuedCard, OutboxMessage, Project, Task, TaskUpdate
 from store.roster import ensure_tenant, import_roster
 from store.goals import import_goals
-from store.tasks import collaborator_list, import_tasks
+from store.tasks import import_tasks
 from tests.access_policy import CARDS, COMMANDS, MENUS, ROLE_ACTORS, ROLES, ROUTES, RULES, WHO, Attempt
 from tests.conftest import PG_URL, REQUIRE_PG, _admin as _pg_admin
 from tests.fakes.dingtalk_server import FakeDingTalk
@@ -398,7 +398,7 @@ async def _read_template(db: Database, url: str, data_dir: Path) -> Template:
             for t in (await s.execute(select(Task).where(Task.tenant == key))).scalars():
                 creator = (await s.execute(select(TaskUpdate.by_userid).where(
                     TaskUpdate.tenant == key, TaskUpdate.task_id == t.id, TaskUpdate.kind == "created"))).scalars().first()
-                tasks[t.code] = TaskFacts(t.code, t.owner_userid, collaborator_list(t), projects[t.project_id].pmo_userid,
+                tasks[t.code] = TaskFacts(t.code, t.owner_userid, t.collaborator_ids, projects[t.project_id].pmo_userid,
                                           creator or "")
             goals = {g.code: g.department for g in (await s.execute(select(Goal).where(Goal.tenant == key))).scalars()}
             companies[key] = Company(key, people, tasks, goals=goals)

@@ -271,7 +271,7 @@ class DingTalkAdapter(Adapter):
                 # interactive cards go one person at a time, too slow at 20 QPS for a
                 # whole company. Without a template every card goes this way. Its buttons
                 # become the words to type.
-                m = render.card_markdown(m)
+                m = render.card_markdown(m, tenant.locale)
                 # The item carries the markdown too: a sessionWebhook reply renders item.message.
                 item = OutboundItem(id=item.id, userid=item.userid, message=m)
             if m.kind in ("text", "markdown"):
@@ -396,7 +396,7 @@ class DingTalkAdapter(Adapter):
                 # the person is told the outcome in a message instead, so it is not lost.
                 log.info("dingtalk %s: card %s cannot be updated (%s); telling %s in a message", tenant.key,
                          out_track_id, exc.code, item.userid)
-                key, param = render.robot_message(render.card_markdown(item.message))
+                key, param = render.robot_message(render.card_markdown(item.message, tenant.locale))
                 await self._batch(api, key, param, [item], results)
             else:
                 results[item.id] = _failed(exc)

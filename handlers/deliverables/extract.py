@@ -142,11 +142,11 @@ def readings_from_lines(lines: list[Line], rules: tuple[FieldRule, ...], method:
             below = lines[i + 1]
             vals = list(VALUE.finditer(below.text))
             if len(vals) == len(labels) and not _labels_in(below.text, rules):
-                for (a, b, rule), m in zip(labels, vals):
-                    raw = m.group(0).strip()
-                    value = convert(float(m.group(1).replace(",", "")), m.group(2) or "", rule)
+                for (a, b, rule), cell in zip(labels, vals):
+                    raw = cell.group(0).strip()
+                    value = convert(float(cell.group(1).replace(",", "")), cell.group(2) or "", rule)
                     if value is not None and rule.label not in out:
-                        conf = min(line.score(a, b), below.score(m.start(), m.end()))
+                        conf = min(line.score(a, b), below.score(cell.start(), cell.end()))
                         out[rule.label] = Reading(rule.label, value, raw, method, conf,
                                                   f"{line.text.strip()[:60]} / {below.text.strip()[:60]}")
                 continue
@@ -229,7 +229,8 @@ def k6(doc: dict[str, Any]) -> dict[str, tuple[float, str, str]]:
         m = metrics.get(name)
         if not isinstance(m, dict):
             return None
-        src = m.get("values") if isinstance(m.get("values"), dict) else m
+        values = m.get("values")
+        src: dict[str, Any] = values if isinstance(values, dict) else m
         for k in keys:
             v = _num(src.get(k))
             if v is not None:

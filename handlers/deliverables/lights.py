@@ -16,6 +16,7 @@ from handlers.deliverables.extract import Extraction, Reading
 from handlers.deliverables.rules import FieldRule, TemplateRules
 
 Light = Literal["green", "yellow", "red", "none"]
+LIGHTS: tuple[Light, ...] = ("green", "yellow", "red", "none")
 RANK: dict[str, int] = {"none": 0, "green": 1, "yellow": 2, "red": 3}
 MISSING, UNSURE, UNREAD = "缺项", "待确认", "无法读取"
 
@@ -45,6 +46,11 @@ class Verdict:
 
     def to_json(self) -> list[dict[str, Any]]:
         return [asdict(f) for f in self.fields]
+
+
+def as_light(stored: str) -> Light:
+    """A light read back from a stored check; "" (no light yet) and anything unknown are none."""
+    return next((light for light in LIGHTS if light == stored), "none")
 
 
 def _threshold_light(rule: FieldRule, value: float) -> tuple[Light, str]:

@@ -18,7 +18,7 @@ from typing import Literal
 Op = Literal[">=", ">", "<=", "<", "="]
 _OPS: dict[str, Op] = {"≥": ">=", ">=": ">=", "＞=": ">=", "＞": ">", ">": ">", "≤": "<=", "<=": "<=", "＜=": "<=",
                        "＜": "<", "<": "<", "=": "=", "＝": "="}
-_COLOR = {"绿": "green", "绿灯": "green", "green": "green", "黄": "yellow", "黄灯": "yellow", "yellow": "yellow"}
+_COLOR: dict[str, Literal["green", "yellow"]] = {"绿": "green", "绿灯": "green", "green": "green", "黄": "yellow", "黄灯": "yellow", "yellow": "yellow"}
 
 # Units as they are written, and the unit they are counted in with the factor.
 UNITS: dict[str, tuple[str, float]] = {
@@ -138,7 +138,7 @@ def parse_field(text: str, template: str) -> FieldRule:
         if unit and u and u != unit:
             raise RuleError(f"{template}: {label} mixes units {unit} and {u}")
         unit = unit or u
-        th = Threshold(_OPS[tm.group(1)], float(tm.group(2).replace(",", ".")) * factor, _COLOR[tm.group(4).casefold()])  # type: ignore[arg-type]
+        th = Threshold(_OPS[tm.group(1)], float(tm.group(2).replace(",", ".")) * factor, _COLOR[tm.group(4).casefold()])
         if th.color == "green":
             if green is not None:
                 raise RuleError(f"{template}: {label} has two green thresholds")

@@ -81,6 +81,9 @@ TEXTS = register({
     "deliv.override.owner": {"zh": "{who} 已放行 {code}「{title}」的红灯交付物（原因：{reason}），现在可以标记完成。",
                              "en": "{who} released the red deliverable of {code} {title} (reason: {reason}); you may now close it as done."},
     "deliv.override.field": {"zh": "{who} 已放行", "en": "released by {who}"},
+    "deliv.with_override": {"zh": "{summary}｜{override}", "en": "{summary} | {override}"},
+    "deliv.summary.why": {"zh": "{light}（{why}）", "en": "{light} ({why})"},
+    "deliv.delivered": {"zh": "{name}（{light}）", "en": "{name} ({light})"},
 })
 
 
@@ -92,11 +95,11 @@ def summary(locale: str, verdict: Verdict) -> str:
     """`🟡 黄灯（缺项：CPU峰值、移动端并发）`: the one line on the task card, the PMO's view and the export."""
     head = light_label(locale, verdict.light)
     why = reason(locale, verdict)
-    return f"{head}（{why}）" if why and locale == "zh" else f"{head} ({why})" if why else head
+    return t(locale, "deliv.summary.why", light=head, why=why) if why else head
 
 
 def reason(locale: str, verdict: Verdict) -> str:
-    sep = "、" if locale == "zh" else ", "
+    sep = t(locale, "list.sep")
     worst = [f for f in verdict.fields if f.light == verdict.light]
     if verdict.reason == UNREAD:
         return t(locale, "deliv.reason.unread")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from cards.model import Button, Card
 from handlers.actions import CardAction
 from handlers.context import Outgoing
-from handlers.deliverables.lights import FieldResult, Verdict
+from handlers.deliverables.lights import FieldResult, Verdict, as_light
 from handlers.deliverables.texts import light_label, summary, values_line
 from store.deliverables import closable, latest_check
 from store.models import DeliverableCheck, Task
@@ -26,7 +26,7 @@ class ReleaseTask(CardAction, prefix="drel"):
 
 def verdict_of_row(row: DeliverableCheck) -> Verdict:
     fields = [FieldResult(**f) for f in row.fields]
-    return Verdict(row.light or "none", fields, row.reason)  # type: ignore[arg-type]
+    return Verdict(as_light(row.light), fields, row.reason)
 
 
 def row_summary(locale: str, row: DeliverableCheck) -> str:
@@ -42,7 +42,8 @@ async def card_fields(ctx: Outgoing, task: Task) -> list[tuple[str, str]]:
         return []
     head = row_summary(ctx.locale, row)
     if row.override_by:
-        head += "｜" + ctx.t("deliv.override.field", who=await ctx.name_of(row.override_by))
+        head = ctx.t("deliv.with_override", summary=head,
+                     override=ctx.t("deliv.override.field", who=await ctx.name_of(row.override_by)))
     out = [(ctx.t("deliv.field"), head)]
     shown = [f for f in verdict_of_row(row).fields if f.light != "none" or f.value is not None]
     if shown:
@@ -51,11 +52,11 @@ async def card_fields(ctx: Outgoing, task: Task) -> list[tuple[str, str]]:
 
 
 async def list_mark(ctx: Outgoing, task: Task) -> str:
-    """`｜🔴 红灯` after a task in the PMO's list; empty before any check."""
+    """`🔴 红灯`, a column after a task in the PMO's list; empty before any check."""
     if task.id is None:
         return ""
     row = await latest_check(ctx.session, ctx.tenant.key, task.id)
-    return f"｜{light_label(ctx.locale, row.light)}" if row is not None and row.light else ""
+    return light_label(ctx.locale, row.light) if row is not None and row.light else ""
 
 
 async def done_refusal(ctx: Outgoing, task: Task, *, by: str, pmo: str) -> str:
@@ -86,4 +87,4 @@ async def delivered_note(ctx: Outgoing, task: Task) -> str:
     row = await latest_check(ctx.session, ctx.tenant.key, task.id)
     if row is None:
         return ""
-    return f"{row.filename or ctx.t('deliv.file.image')}（{light_label(ctx.locale, row.light)}）"
+    return ctx.t("deliv.delivered", name=row.filename or ctx.t("deliv.file.image"), light=light_label(ctx.locale, row.light))

@@ -1,7 +1,6 @@
 """Answers to the task questions (a block reason, a deliverable, a new due time) and the task card presses."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from bot.core.calendar import WorkCalendar
@@ -9,14 +8,15 @@ from handlers.context import Context
 from handlers.tasks.cards import ESCALATION_CARD, OWNER_CARD, VIEW_CARD, send_owner_card, show_task
 from handlers.tasks.chat import router
 from handlers.tasks.formatting import fmt_time, local
-from handlers.tasks.grammar import parse_due_text
+from handlers.tasks.grammar import NOTE_TRIM, REASON_HEAD, parse_due_text
 from handlers.tasks.lookups import task_by_id
 from handlers.tasks.permissions import may_report
 from handlers.tasks.questions import ASK_BLOCK_REASON, ASK_DELIVERABLE, ASK_NEW_DUE, ask, ask_again
 from handlers.tasks.updates import apply_status, change_due
 from store.models import IssuedCard, TaskUpdate
-from store.statuses import TaskStatus
-from store.tasks import BLOCKED, DONE, episode_of, utc
+from bot.core.timeutil import utc
+from store.statuses import TaskStatus, TaskUpdateKind
+from store.tasks import BLOCKED, DONE, episode_of
 
 
 @router.conversation(ASK_BLOCK_REASON, label="task.flow.reason", resume=ask_again)
@@ -29,7 +29,7 @@ async def on_deliverable(ctx: Context) -> None:
     await _answer(ctx, DONE)
 
 
-async def _answer(ctx: Context, status: str) -> None:
+async def _answer(ctx: Context, status: TaskStatus) -> None:
     conv = await ctx.conversation()
     data = dict(conv.data) if conv is not None else {}
     await ctx.clear_conversation()
@@ -55,12 +55,13 @@ async def on_new_due(ctx: Context) -> None:
         return
     today = local(ctx, ctx.now).date()
     text = ctx.event.text
-    due, error, span = parse_due_text(text, today, ctx.tenant.work_hours_end, WorkCalendar(ctx.tenant))
+    due, error, span = parse_due_text(text, today, ctx.tenant.work_hours_end, WorkCalendar(ctx.tenant),
+                                      locale=ctx.locale)
     if span is not None:
         text = text[:span[0]] + " " + text[span[1]:]
     elif data.get("due"):
         due = datetime.fromisoformat(data["due"])  # given before, without a reason
-    reason = re.sub(r"^(原因|因为)\s*[:：]?\s*", "", " ".join(text.split()).strip("，,；;:： "))
+    reason = REASON_HEAD.sub("", " ".join(text.split()).strip(NOTE_TRIM))
     problems = []
     if error:
         problems.append(error)
@@ -137,7 +138,7 @@ async def on_escalation_card(ctx: Context, row: IssuedCard) -> None:
         row.data = {**row.data, "nudged": True}
         ctx.session.add(row)
         ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid,
-                                   at=utc(ctx.now), kind="nudge"))
+                                   at=utc(ctx.now), kind=TaskUpdateKind.NUDGE))
         who = await ctx.name_of(ctx.event.userid)
         await send_owner_card(ctx, task, title_key="task.card.nudge",
                               body=ctx.t("task.card.nudge.body", who=who, due=fmt_time(ctx, task.due_at)))

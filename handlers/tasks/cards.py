@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.timeutil import aware
 from cards.model import Button, Card
@@ -15,8 +16,8 @@ from handlers.feedback import GiveFeedback
 from handlers.tasks.formatting import fmt_since, fmt_time, names, status_label
 from handlers.tasks.lookups import project_of
 from store.models import Escalation, IssuedCard, Task, TaskUpdate
-from store.statuses import TaskField, TaskStatus
-from store.tasks import DONE, collaborator_list
+from store.statuses import CardState, TaskField, TaskOrigin, TaskStatus, TaskUpdateKind
+from store.tasks import DONE
 
 OWNER_CARD = "task_owner"
 ESCALATION_CARD = "task_escalation"
@@ -34,7 +35,7 @@ async def task_fields(ctx: Context, task: Task, *, with_owner: bool = False) -> 
     fields += [(ctx.t("task.field.due"), fmt_time(ctx, task.due_at)),
                (ctx.t("task.field.deliverable"), task.deliverable_template or "—"),
                (ctx.t("task.field.status"), status_label(task, ctx.locale))]
-    collab = collaborator_list(task)
+    collab = task.collaborator_ids
     if collab:
         fields.append((ctx.t("task.field.collaborators"), await names(ctx, collab)))
     fields += await deliverable_view.card_fields(ctx, task)
@@ -82,8 +83,8 @@ async def send_escalation_card(ctx: Context, task: Task, *, userid: str, level: 
 async def close_escalation_cards(ctx: Context, task: Task, result: str, *, episode: int | None = None) -> None:
     """Grey out the escalation cards of a task (of one episode, or all)."""
     rows = (await ctx.session.execute(select(IssuedCard).where(
-        IssuedCard.tenant == ctx.tenant.key, IssuedCard.kind == ESCALATION_CARD,
-        IssuedCard.ref_id == task.id, IssuedCard.state == "open"))).scalars()
+        col(IssuedCard.tenant) == ctx.tenant.key, col(IssuedCard.kind) == ESCALATION_CARD,
+        col(IssuedCard.ref_id) == task.id, col(IssuedCard.state) == CardState.OPEN))).scalars()
     for row in list(rows):
         if episode is None or row.data.get("episode") == episode:
             await ctx.close_card(row, result)
@@ -92,10 +93,10 @@ async def close_escalation_cards(ctx: Context, task: Task, result: str, *, episo
 async def show_task(ctx: Context, task: Task) -> None:
     """The task with its history (status changes, due adjustments, nudges, escalations)."""
     ups = list((await ctx.session.execute(select(TaskUpdate).where(
-        TaskUpdate.tenant == ctx.tenant.key, TaskUpdate.task_id == task.id)))
+        col(TaskUpdate.tenant) == ctx.tenant.key, col(TaskUpdate.task_id) == task.id)))
         .scalars())
     escs = list((await ctx.session.execute(select(Escalation).where(
-        Escalation.tenant == ctx.tenant.key, Escalation.task_id == task.id))).scalars())
+        col(Escalation.tenant) == ctx.tenant.key, col(Escalation.task_id) == task.id))).scalars())
     events: list[tuple[datetime, int, str]] = []
     for u in ups:
         who = await ctx.name_of(u.by_userid) if u.by_userid else ctx.t("task.hist.system")
@@ -103,7 +104,7 @@ async def show_task(ctx: Context, task: Task) -> None:
     last = 1 << 62  # a resolution is told after the update that caused it
     for e in escs:
         key = "task.hist.escalated" if e.level == 1 else "task.hist.climbed"
-        events.append((aware(e.created_at), 0, ctx.t(key, to=await names(ctx, [x for x in e.to_userids.split(";") if x]))))
+        events.append((aware(e.created_at), 0, ctx.t(key, to=await names(ctx, e.recipients))))
         if e.resolved_at is not None and e.level == 1:
             events.append((aware(e.resolved_at), last, ctx.t("task.hist.resolved")))
     events.sort(key=lambda ev: (ev[0], ev[1]))
@@ -113,7 +114,7 @@ async def show_task(ctx: Context, task: Task) -> None:
         fields.append((ctx.t("task.field.delivered"), task.deliverable or "—"))
     body = "\n".join(lines) or ctx.t("task.hist.none")
     me = ctx.event.userid
-    if task.status != DONE and (me == task.owner_userid or me in collaborator_list(task)):
+    if task.status != DONE and (me == task.owner_userid or me in task.collaborator_ids):
         # The people doing the task get its status buttons right here (the owner card's kind).
         card = Card(title=ctx.t("task.view.title", code=task.code, title=task.title), body=body, fields=fields,
                     buttons=_status_buttons(ctx))
@@ -125,15 +126,17 @@ async def show_task(ctx: Context, task: Task) -> None:
 
 
 async def _history_line(ctx: Context, u: TaskUpdate, who: str) -> str:
-    if u.kind == "created":
+    if u.kind == TaskUpdateKind.CREATED:
         return ctx.t("task.hist.created", who=who) if u.by_userid else ctx.t("task.hist.imported")
-    if u.kind == "status":
-        note = f"（{u.note}）" if u.note else ""
+    if u.kind == TaskUpdateKind.STATUS:
+        note = ctx.t("reason.suffix", reason=u.note) if u.note else ""
         return ctx.t("task.hist.status", who=who, old=_status_word(ctx, u.old_value),
                      new=_status_word(ctx, u.new_value), note=note)
-    if u.kind == "due":
-        return ctx.t("task.hist.due", who=who, old=u.old_value, new=u.new_value, note=u.note)
-    if u.kind == "nudge":
+    if u.kind == TaskUpdateKind.DUE:
+        # A re-import's due change says so in the reader's words (导入调整 is how rows before TaskOrigin said it).
+        note = ctx.t("task.hist.due.import") if u.note in (TaskOrigin.IMPORT, "导入调整") else u.note
+        return ctx.t("task.hist.due", who=who, old=u.old_value, new=u.new_value, note=note)
+    if u.kind == TaskUpdateKind.NUDGE:
         return ctx.t("task.hist.nudge", who=who)
     field = TaskField.from_label(u.note)  # the field's value (owner …); rows before 0006 were migrated
     if field is TaskField.OWNER:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.core.calendar import WorkCalendar
-from bot.core.timeutil import aware
+from bot.core.timeutil import aware, utc
 from handlers import tasks_texts  # noqa: F401  (the feature's texts join the catalogue)
 from handlers.context import Context
 from handlers.deliverables import view as deliverable_view
@@ -12,13 +13,13 @@ from handlers.people import Directory, tenant_directory
 from handlers.router import Router
 from handlers.tasks.cards import send_owner_card, show_task
 from handlers.tasks.formatting import fmt_time, local, names, status_label
-from handlers.tasks.grammar import TaskLine, parse_progress, parse_task_line
+from handlers.tasks.grammar import TRIM, TaskLine, parse_progress, parse_task_line
 from handlers.tasks.lookups import project_of
 from handlers.tasks.permissions import CREATOR_ROLES, has_any, may_edit, may_report, may_view
 from handlers.tasks.updates import apply_status, change_due, notify_assignment
 from store.models import Project, Task, TaskUpdate
-from store.statuses import TaskField, TaskStatus, TaskUpdateKind
-from store.tasks import OPEN_STATUSES, collaborator_list, find_project, find_task, normalize_task_code, utc
+from store.statuses import TaskField, TaskOrigin, TaskStatus, TaskUpdateKind, join_userids
+from store.tasks import OPEN_STATUSES, find_project, find_task, normalize_task_code
 
 router = Router("tasks")
 
@@ -39,8 +40,7 @@ async def _resolve_people(ctx: Context, tokens: list[str], problems: list[str]) 
             if m.person.userid not in out:
                 out.append(m.person.userid)
         elif m.status == "choose":
-            options = "、".join(f"{p.name}（{p.department.split('/')[-1] or p.userid}）" for p in m.candidates)
-            problems.append(ctx.t("task.person.many", token=token, options=options))
+            problems.append(ctx.t("task.person.many", token=token, options=ctx.people_labels(m.candidates)))
         else:
             problems.append(ctx.t("task.person.none", token=token))
     return out
@@ -54,7 +54,7 @@ async def on_task(ctx: Context) -> None:
         await list_my_tasks(ctx)
         return
     today = local(ctx, ctx.now).date()
-    line = parse_task_line(rest, today, ctx.tenant.work_hours_end, WorkCalendar(ctx.tenant))
+    line = parse_task_line(rest, today, ctx.tenant.work_hours_end, WorkCalendar(ctx.tenant), locale=ctx.locale)
     if not line.words:
         ctx.reply(ctx.t("task.usage"))
         return
@@ -95,7 +95,7 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
         ctx.reply(ctx.t("task.no_right.create"))
         return
     problems: list[str] = []
-    title = " ".join(line.words[2:]).strip("，,；; ")
+    title = " ".join(line.words[2:]).strip(TRIM)
     if not title:
         problems.append(ctx.t("task.need_title"))
     people = await _resolve_people(ctx, line.mentions, problems)
@@ -125,12 +125,12 @@ async def _create_task(ctx: Context, line: TaskLine, *, project_token: str, proj
         await ctx.session.flush()
     owner, collaborators = people[0], [u for u in people[1:] if u != people[0]]
     task = Task(tenant=ctx.tenant.key, project_id=project.id or 0, code=code, title=title, owner_userid=owner,
-                collaborators=";".join(collaborators), due_at=utc(due), deliverable_template=line.deliverable or "",
+                collaborators=join_userids(collaborators), due_at=utc(due), deliverable_template=line.deliverable or "",
                 status=TaskStatus.TODO, created_at=utc(ctx.now), status_updated_at=utc(ctx.now))
     ctx.session.add(task)
     await ctx.session.flush()
     ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=me.userid, at=utc(ctx.now),
-                               kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note="对话创建"))
+                               kind=TaskUpdateKind.CREATED, new_value=TaskStatus.TODO, note=TaskOrigin.CHAT))
     await notify_assignment(ctx, task, by=me.name)
     for uid in collaborators:
         ctx.send(uid, ctx.t("task.collab.added", who=me.name, code=code, title=title,
@@ -162,10 +162,10 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
     now = utc(ctx.now)
 
     def log(label: str, old: str, new: str) -> None:
-        ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=by, at=now, kind="edit",
+        ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=by, at=now, kind=TaskUpdateKind.EDIT,
                                    old_value=old, new_value=new, note=label))
 
-    title = " ".join(title_words).strip("，,；; ")
+    title = " ".join(title_words).strip(TRIM)
     if title and title != task.title:
         log(TaskField.TITLE, task.title, title)
         changes.append(f"{ctx.t('task.field.title')} {task.title} → {title}")
@@ -177,10 +177,10 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
             changes.append(f"{ctx.t('task.field.owner')} {await ctx.name_of(task.owner_userid)} → {await ctx.name_of(people[0])}")
             task.owner_userid = people[0]
         collab = [u for u in people[1:] if u != people[0]]
-        if len(people) > 1 and ";".join(collab) != task.collaborators:
-            log(TaskField.COLLABORATORS, task.collaborators, ";".join(collab))
+        if len(people) > 1 and collab != task.collaborator_ids:
+            log(TaskField.COLLABORATORS, task.collaborators, join_userids(collab))
             changes.append(f"{ctx.t('task.field.collaborators')} {await names(ctx, collab)}")
-            task.collaborators = ";".join(collab)
+            task.set_collaborators(collab)
     if line.deliverable is not None and line.deliverable != task.deliverable_template:
         log(TaskField.DELIVERABLE, task.deliverable_template, line.deliverable)
         changes.append(f"{ctx.t('task.field.deliverable')} {line.deliverable or '—'}")
@@ -193,7 +193,7 @@ async def _edit_task(ctx: Context, task: Task, line: TaskLine, *, title_words: l
         ctx.reply(ctx.t("task.edit.nothing"))
         return
     ctx.session.add(task)
-    summary = "；".join(changes)
+    summary = ctx.t("list.semi").join(changes)
     if task.owner_userid != old_owner:
         ctx.send(old_owner, ctx.t("task.owner.moved", code=task.code, title=task.title,
                                   owner=await ctx.name_of(task.owner_userid)))
@@ -208,10 +208,10 @@ async def list_my_tasks(ctx: Context) -> None:
     """The sender's open tasks, and for a PMO the open tasks of the projects they run."""
     me = ctx.event.userid
     rows = list((await ctx.session.execute(select(Task).where(
-        Task.tenant == ctx.tenant.key, Task.status.in_(OPEN_STATUSES)).order_by(Task.due_at, Task.code))).scalars())
-    mine = [t for t in rows if t.owner_userid == me or me in collaborator_list(t)]
+        col(Task.tenant) == ctx.tenant.key, col(Task.status).in_(OPEN_STATUSES)).order_by(col(Task.due_at), col(Task.code)))).scalars())
+    mine = [t for t in rows if t.owner_userid == me or me in t.collaborator_ids]
     run = {p.id: p for p in (await ctx.session.execute(select(Project).where(
-        Project.tenant == ctx.tenant.key, Project.pmo_userid == me))).scalars()}
+        col(Project.tenant) == ctx.tenant.key, col(Project.pmo_userid) == me))).scalars()}
     theirs = [t for t in rows if t.project_id in run and t not in mine]
     if not mine and not theirs:
         ctx.reply(ctx.t("task.list.none"))
@@ -220,22 +220,26 @@ async def list_my_tasks(ctx: Context) -> None:
     if mine:
         lines.append(ctx.t("task.list.head", n=len(mine)))
         for t in mine:
-            role = "" if t.owner_userid == me else ctx.t("task.list.collab")
-            lines.append(await _list_line(ctx, t, role))
+            lines.append(await _list_line(ctx, t, remark="" if t.owner_userid == me else ctx.t("task.list.collab")))
     if theirs:
-        lines.append(ctx.t("task.list.pmo", n=len(theirs), projects="、".join(sorted(p.name for p in run.values()))))
+        projects = ctx.t("list.sep").join(sorted(p.name for p in run.values()))
+        lines.append(ctx.t("task.list.pmo", n=len(theirs), projects=projects))
         for t in theirs:
-            lines.append(await _list_line(ctx, t, "｜" + ctx.t("task.field.owner") + " " + await ctx.name_of(t.owner_userid)
-                                          + await deliverable_view.list_mark(ctx, t)))
+            owner = ctx.t("task.list.owner", owner=await ctx.name_of(t.owner_userid))
+            lines.append(await _list_line(ctx, t, owner, await deliverable_view.list_mark(ctx, t)))
     lines.append(ctx.t("task.list.hint", code=(mine or theirs)[0].code))
     ctx.reply("\n".join(lines))
 
 
-async def _list_line(ctx: Context, t: Task, suffix: str) -> str:
+async def _list_line(ctx: Context, t: Task, *columns: str, remark: str = "") -> str:
+    """`· T12 直播系统压测｜发布会｜截止 12-01 12:00｜进行中（协作）`: `remark` right after the status,
+    then more `columns` (the owner, the deliverable's light), each after the locale's separator."""
     project = await project_of(ctx, t)
     late = ctx.t("task.list.late") if aware(t.due_at) < ctx.now else ""
-    return (f"· {t.code} {t.title}｜{project.name if project else '—'}｜"
-            f"{ctx.t('task.field.due')} {fmt_time(ctx, t.due_at)}{late}｜{status_label(t, ctx.locale)}{suffix}")
+    sep = ctx.t("task.list.sep")
+    return ctx.t("task.list.line", code=t.code, title=t.title, project=project.name if project else "—",
+                 due=fmt_time(ctx, t.due_at), late=late, status=status_label(t, ctx.locale) + remark,
+                 ) + "".join(sep + c for c in columns if c)
 
 
 # -- 进度 -----------------------------------------------------------------------------------------
@@ -253,8 +257,8 @@ async def on_progress(ctx: Context) -> None:
             return
     else:
         mine = list((await ctx.session.execute(select(Task).where(
-            Task.tenant == ctx.tenant.key, Task.owner_userid == ctx.event.userid,
-            Task.status.in_(OPEN_STATUSES)))).scalars())
+            col(Task.tenant) == ctx.tenant.key, col(Task.owner_userid) == ctx.event.userid,
+            col(Task.status).in_(OPEN_STATUSES)))).scalars())
         if len(mine) != 1:
             ctx.reply(ctx.t("task.progress.which") if mine else ctx.t("task.list.none"))
             return

@@ -34,7 +34,7 @@ def status_label(task: Task, locale: str = "zh") -> str:
 
 
 async def names(ctx: Outgoing, userids: list[str]) -> str:
-    return "、".join([await ctx.name_of(u) for u in userids])
+    return ctx.t("list.sep").join([await ctx.name_of(u) for u in userids])
 
 
 def fmt_since(ctx: Outgoing, since: datetime) -> str:

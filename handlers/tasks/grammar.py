@@ -24,7 +24,14 @@ VAGUE_DELIVERABLES = frozenset({"完成", "已完成", "好了", "好", "ok", "d
                                  "见附件", "无", "-", "—", "搞定", "已搞定"})
 
 _MENTION = re.compile(r"@\s*([^\s@,;:、，；：]+)")
-_SEGMENT = re.compile(r"(交付物要求|交付物|交付|原因)\s*:")
+# `交付:压测报告` / `deliverable: test report`, `原因:客户改期` / `reason: …` (after width folding).
+_SEGMENT = re.compile(r"(交付物要求|交付物|交付|deliverable|原因|reason)\s*:", re.I)
+_REASON_WORDS = frozenset({"原因", "reason"})
+# What is trimmed off a title or a note people typed: spaces and the punctuation around them.
+TRIM = "，,；; "
+NOTE_TRIM = TRIM + ":："  # a note may also follow a colon: `进度 T12 阻塞：等采购`
+# `原因：等供应商` / `because the supplier…`: the word in front of a reason is not part of it.
+REASON_HEAD = re.compile(r"^(原因|因为|reason|because)\s*[:：]?\s*", re.I)
 _CODE_HEAD = re.compile(r"\s*([A-Za-z][A-Za-z0-9_\-]*)\s*[:,]?\s*")
 
 
@@ -40,37 +47,37 @@ class TaskLine:
     reason: str | None = None
 
 
-def parse_due_text(text: str, today: date, default_time: time, calendar: Calendar | None = None,
-                   ) -> tuple[datetime | None, str, tuple[int, int] | None]:
+def parse_due_text(text: str, today: date, default_time: time, calendar: Calendar | None = None, *,
+                   locale: str = "zh") -> tuple[datetime | None, str, tuple[int, int] | None]:
     """Find a due time in free text: (naive local datetime, error, (start, end) of the match).
 
     `12-01 12:00`, `明天 18:00`, `周五`, `下周一下午3点`, `5号`, `月底` (the month's last working
     day on `calendar`). A day that is already past is an error asking whether next year (or
-    month, or week) was meant: a due is never moved there in silence.
+    month, or week) was meant: a due is never moved there in silence. Errors are in `locale`.
     """
     try:
         found = find_due(text, today, default_time, calendar)
     except DateError as exc:
-        span = exc.at
-        what = "时间" if exc.code == "invalid_time" else "日期"
-        return None, f"{what} {exc.token} 无效，请写成 12-01 12:00 这样的格式", span
+        key = "task.due.invalid_time" if exc.code == "invalid_time" else "task.due.invalid_date"
+        return None, texts.t(locale, key, token=exc.token), exc.at
     if found is None:
         return None, "", None
     if found.past and found.suggested is not None:
         suggested = f"{found.suggested[1].isoformat()} {(found.time or default_time):%H:%M}"
-        return None, texts.t("zh", "date.past", token=found.token, suggested=suggested), found.at
+        return None, texts.t(locale, "date.past", token=found.token, suggested=suggested), found.at
     return as_datetime(found), "", found.at
 
 
-def parse_task_line(text: str, today: date, default_time: time, calendar: Calendar | None = None) -> TaskLine:
+def parse_task_line(text: str, today: date, default_time: time, calendar: Calendar | None = None, *,
+                    locale: str = "zh") -> TaskLine:
     line = TaskLine()
     folded = fold_width(text)
     segs = list(_SEGMENT.finditer(folded))
     head_end = segs[0].start() if segs else len(text)
     for i, m in enumerate(segs):
         end = segs[i + 1].start() if i + 1 < len(segs) else len(text)
-        value = " ".join(text[m.end():end].split()).strip("，,；; ")
-        if m.group(1) == "原因":
+        value = " ".join(text[m.end():end].split()).strip(TRIM)
+        if m.group(1).casefold() in _REASON_WORDS:
             line.reason = value
         else:
             line.deliverable = value
@@ -79,7 +86,7 @@ def parse_task_line(text: str, today: date, default_time: time, calendar: Calend
         line.mentions.append(text[m.start(1):m.end(1)])
         head[m.start():m.end()] = [" "] * (m.end() - m.start())
     rest = "".join(head)
-    due, error, span = parse_due_text(rest, today, default_time, calendar)
+    due, error, span = parse_due_text(rest, today, default_time, calendar, locale=locale)
     if span is not None:
         line.due, line.due_error = due, error
         rest = rest[:span[0]] + " " + rest[span[1]:]
@@ -87,7 +94,7 @@ def parse_task_line(text: str, today: date, default_time: time, calendar: Calend
     return line
 
 
-def parse_progress(text: str) -> tuple[str | None, str | None, str]:
+def parse_progress(text: str) -> tuple[str | None, TaskStatus | None, str]:
     """'T12 阻塞 等采购确认' → ('T12', '阻塞', '等采购确认'); the code and the status may be missing."""
     folded = fold_width(text).strip()
     original = text.strip()
@@ -104,5 +111,5 @@ def parse_progress(text: str) -> tuple[str | None, str | None, str]:
             status = value
             pos += len(word)
             break
-    note = " ".join(original[pos:].split()).strip(":：,，;； ")
+    note = " ".join(original[pos:].split()).strip(NOTE_TRIM)
     return code, status, note

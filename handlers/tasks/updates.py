@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.core.calendar import WorkCalendar
-from bot.core.timeutil import aware
+from bot.core.timeutil import aware, utc
 from handlers.context import Context
 from handlers.deliverables import view as deliverable_view
 from handlers.tasks.cards import OWNER_CARD, close_escalation_cards, send_owner_card
@@ -16,7 +16,7 @@ from handlers.tasks.sends import assign_send_kind, due_card_day, due_send_kind
 from store.models import Task, TaskUpdate
 from store.statuses import TaskStatus, TaskUpdateKind
 from store.scheduled import claim_send
-from store.tasks import BLOCKED, DONE, resolve_escalations, utc
+from store.tasks import BLOCKED, DONE, resolve_escalations
 
 
 async def notify_assignment(ctx: Context, task: Task, *, by: str) -> None:
@@ -33,7 +33,7 @@ async def notify_assignment(ctx: Context, task: Task, *, by: str) -> None:
                           body=ctx.t("task.card.new.body", who=by, project=project.name if project else "—"))
 
 
-async def apply_status(ctx: Context, task: Task, status: str, note: str, *, from_card: bool = False) -> None:
+async def apply_status(ctx: Context, task: Task, status: TaskStatus, note: str, *, from_card: bool = False) -> None:
     """Record a status update: it ends the stale episode under way (and its escalation)."""
     if task.status == DONE:
         ctx.reply(ctx.t("task.already_done", code=task.code))
@@ -88,7 +88,7 @@ async def change_due(ctx: Context, task: Task, new_due: datetime, reason: str) -
     """Move the due time, logged with its reason; the episode under way is over."""
     tz = ctx.tenant.tz
     ctx.session.add(TaskUpdate(tenant=ctx.tenant.key, task_id=task.id or 0, by_userid=ctx.event.userid,
-                               at=utc(ctx.now), kind="due",
+                               at=utc(ctx.now), kind=TaskUpdateKind.DUE,
                                old_value=local(ctx, task.due_at).strftime("%Y-%m-%d %H:%M"),
                                new_value=new_due.astimezone(tz).strftime("%Y-%m-%d %H:%M"), note=reason))
     task.due_at = utc(new_due)
