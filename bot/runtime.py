@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from bot.adapter import Adapter, OutboundItem, SendResult
 from bot.core.clock import Clock, utcnow
@@ -31,7 +31,7 @@ from schedules.jobs import all_jobs
 from schedules.registry import JobEnv, JobRegistry
 from store import inbox, outbox
 from store.db import Database, is_transient
-from store.models import Employee, InboxEvent, OutboxMessage
+from store.models import Conversation, Employee, InboxEvent, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -226,10 +226,15 @@ class Runtime:
             status="done", processed_at=utcnow(), error=""))
         if not took.rowcount:
             raise _LostClaim()
-        me = (await s.execute(select(Employee).where(
-            Employee.tenant == tenant.key, Employee.userid == event.userid))).scalar_one_or_none()
+        # The sender and their exchange under way in one query: every text turn needs both.
+        found = (await s.execute(select(Employee, Conversation).outerjoin(Conversation, and_(
+            Conversation.tenant == Employee.tenant, Conversation.userid == Employee.userid)).where(
+            Employee.tenant == tenant.key, Employee.userid == event.userid))).first()
+        me, conversation = (found[0], found[1]) if found is not None else (None, None)
         ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.now_for(tenant.key),
                       data_dir=self.config.server.data_dir)
+        if me is not None:
+            ctx.known_conversation(conversation)
         await self.router.dispatch(ctx)
         return ctx
 
