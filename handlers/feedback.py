@@ -34,7 +34,7 @@ from store import audit
 from store.feedback import IMPACTS, add_feedback, counts_by_tag, local_day_start, received
 from store.models import Employee, Feedback, IssuedCard, Task
 from store.statuses import FeedbackRef, Impact, Polarity
-from store.pulse import reporting_line
+from store.pulse import in_line, reporting_line
 from store.weekly import action_by_id
 
 router = Router("feedback")
@@ -241,25 +241,24 @@ async def may_give(ctx: Context, giver: str, receiver: Employee) -> str | None:
         return ctx.t("fb.self")
     if not receiver.active:
         return ctx.t("fb.person.none", token=receiver.name)
-    line = await reporting_line(ctx.session, ctx.tenant.key, giver)
-    if receiver.userid in line:
+    if await in_line(ctx.session, ctx.tenant.key, giver, receiver.userid):
         return None
     if not settings(ctx).peer:
         return ctx.t("fb.outside_line", name=receiver.name)
     quota = settings(ctx).peer_monthly_quota
-    if await peer_feedback_this_month(ctx, giver, line) >= quota:
+    if await peer_feedback_this_month(ctx, giver) >= quota:
         return ctx.t("fb.quota", n=quota)
     return None
 
 
-async def peer_feedback_this_month(ctx: Context, giver: str, line: set[str]) -> int:
+async def peer_feedback_this_month(ctx: Context, giver: str) -> int:
     """Feedback `giver` gave this calendar month (tenant time) to people outside their line."""
     tz = ctx.tenant.tz
     first = ctx.now.astimezone(tz).date().replace(day=1)
     rows = (await ctx.session.execute(select(col(Feedback.receiver_userid)).where(
         col(Feedback.tenant) == ctx.tenant.key, col(Feedback.giver_userid) == giver,
         col(Feedback.created_at) >= local_day_start(first, tz)))).scalars()
-    return sum(1 for r in rows if r not in line)
+    return sum([not await in_line(ctx.session, ctx.tenant.key, giver, r) for r in list(rows)])
 
 
 async def may_view(ctx: Context, viewer: Employee, subject: str) -> bool:
