@@ -25,7 +25,7 @@ from store.db import Database, try_insert
 from store.live import mark_live
 from store.models import Department, Employee
 from store.pinyin import name_keys
-from store.roster import ROLES, RosterReport, path_prefixes
+from store.roster import ROLES, RosterReport, path_prefixes, roster_changed
 
 ROOT_DEPT = 1
 _DETAIL_CONCURRENCY = 10
@@ -136,4 +136,5 @@ async def sync_dingtalk_directory(db: Database, tenant_cfg: TenantConfig, *,
                                                  "platform_id": ids.get(path)})
         if people and now is not None:
             await mark_live(s, tenant, now.astimezone(tenant_cfg.tz).date())
+    roster_changed(tenant)
     return report
