@@ -15,7 +15,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from bot.adapter import Adapter, OutboundItem, SendResult
 from bot.core.clock import Clock, utcnow
@@ -31,13 +31,20 @@ from schedules.jobs import all_jobs
 from schedules.registry import JobEnv, JobRegistry
 from store import inbox, outbox
 from store.db import Database, is_transient
-from store.models import Employee, InboxEvent, OutboxMessage
+from store.models import Conversation, Employee, InboxEvent, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 # Rows handed to an adapter at once: a crash mid-send can repeat at most this many
 # (DingTalk has no idempotency key), and it is one full DingTalk batchSend of 20.
 RELAY_CHUNK = 20
+# Events of different people handled in one transaction: one commit for the batch instead of
+# one per event. Bounded in time as well, because on SQLite the batch holds the one writer
+# that storing callbacks (the acknowledgement) also needs.
+BATCH_EVENTS = 32
+BATCH_SECONDS = 0.05
+# On PostgreSQL a wave of different people is handled in this many transactions side by side.
+PG_LANES = 4
 
 
 def _log_job_failure(job: str, tenant: str) -> None:
@@ -120,57 +127,116 @@ class Runtime:
         rows = await inbox.claim(self.db, utcnow(), limit=limit)
         if not rows:
             return 0
-        # Per-person order is kept by handling one person's events in sequence;
-        # different people run side by side on PostgreSQL. SQLite has one writer.
+        # Per-person order is kept by handling one person's events in sequence: the claimed
+        # events go in waves, the first event of each person, then the second, … A wave is
+        # handled in batches of different people, one transaction (one commit) per batch.
         by_user: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in rows:
             by_user[(row.tenant, row.userid)].append(row)
-
-        async def run_user(items: list[Any]) -> None:
-            for row in items:
-                # Acknowledging comes first: at 09:30 callbacks are stored and answered
-                # while handling waits its turn (the platforms retry what is not answered).
-                while self.inbox_writer.busy:
-                    await asyncio.sleep(0.002)
-                await self._handle(row)
-
-        if self.db.is_postgres:
-            await asyncio.gather(*(run_user(items) for items in by_user.values()))
-        else:
-            for items in by_user.values():
-                await run_user(items)
+        queues = list(by_user.values())
+        depth = max(len(q) for q in queues)
+        for i in range(depth):
+            wave = [q[i] for q in queues if len(q) > i]
+            if self.db.is_postgres and len(wave) > 1:
+                # Different people side by side, each share in its own transaction (connection).
+                lanes = min(PG_LANES, len(wave))
+                await asyncio.gather(*(self._handle_batch(wave[k::lanes]) for k in range(lanes)))
+            else:
+                await self._handle_batch(wave)
         return len(rows)
 
-    async def _handle(self, row: Any) -> None:
-        event = Event.from_dict(row.payload)
-        tenant = self.tenant(event.tenant)
-        if tenant is None:
-            await inbox.finish(self.db, row.id, utcnow(), error=f"unknown tenant {event.tenant!r}")
-            return
-        started = time.perf_counter()
+    async def _handle_batch(self, rows: list[Any]) -> None:
+        """Handle events of different people, as few transactions as the time budget allows."""
+        left = rows
+        while left:
+            # Acknowledging comes first: at 09:30 callbacks are stored and answered
+            # while handling waits its turn (the platforms retry what is not answered).
+            while self.inbox_writer.busy:
+                await asyncio.sleep(0.002)
+            left = await self._handle_some(left)
+
+    async def _handle_some(self, rows: list[Any]) -> list[Any]:
+        """Handle a prefix of `rows` in one transaction, each event under its own savepoint; returns the rest.
+
+        An event's handler that fails rolls back to its savepoint only: the others of the batch
+        keep their outcome, and the failed one is retried (or dead-lettered) after the commit,
+        exactly as when it had a transaction of its own. Nothing is acknowledged by this (the
+        platform was answered when the event was stored) and nothing is sent before the commit:
+        the relay only sees the outbox rows once they are committed, so sends stay exactly once.
+        The batch ends early when storing callbacks waits (SQLite has one writer) or its time is up.
+        """
+        handled: list[tuple[Event, Context, float]] = []
+        failed: list[tuple[Any, TenantConfig, Event, Exception]] = []
+        unknown: list[tuple[Any, Event]] = []
+        taken: list[tuple[Any, TenantConfig | None, Event]] = []
+        left: list[Any] = []
+        began = time.perf_counter()
         try:
             async with self.db.transaction() as s:
-                # Done in the same transaction as the handler's changes and replies, and only
-                # while our claim holds: a crash can no longer leave it handled but "processing".
-                took = await s.execute(update(InboxEvent).where(
-                    InboxEvent.id == row.id, InboxEvent.status == "processing",
-                    InboxEvent.claimed_until == row.claimed_until).values(
-                    status="done", processed_at=utcnow(), error=""))
-                if not took.rowcount:
-                    raise _LostClaim()
-                me = (await s.execute(select(Employee).where(
-                    Employee.tenant == tenant.key, Employee.userid == event.userid))).scalar_one_or_none()
-                ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.now_for(tenant.key),
-                              data_dir=self.config.server.data_dir)
-                await self.router.dispatch(ctx)
+                for i, row in enumerate(rows):
+                    if i and (i >= BATCH_EVENTS or time.perf_counter() - began > BATCH_SECONDS
+                              or self.inbox_writer.busy):
+                        left = rows[i:]
+                        break
+                    event = Event.from_dict(row.payload)
+                    tenant = self.tenant(event.tenant)
+                    taken.append((row, tenant, event))
+                    if tenant is None:
+                        unknown.append((row, event))
+                        continue
+                    started = time.perf_counter()
+                    try:
+                        async with s.begin_nested():
+                            ctx = await self._dispatch(s, row, tenant, event)
+                    except _LostClaim:
+                        log.warning("inbox event %s was claimed again by another worker; left to it", row.id)
+                        continue
+                    except Exception as exc:
+                        if is_transient(exc):
+                            raise  # the database cannot take work now: the whole batch waits
+                        failed.append((row, tenant, event, exc))
+                        continue
+                    handled.append((event, ctx, started))
+        except Exception as exc:
+            # Nothing of this batch was stored (a transient error, or the commit itself failed):
+            # each event is retried as if its own transaction had failed.
+            for row, tenant, event in taken:
+                if tenant is not None:
+                    await self._handler_failed(row, tenant, event, exc)
+            return left
+        sent = False
+        for event, ctx, started in handled:
             self.stats["inbox_processed"] += 1
             self.metrics.handler_seconds.labels(event.kind).observe(time.perf_counter() - started)
-            if ctx.sent:
-                self._outbox_wake.set()
-        except _LostClaim:
-            log.warning("inbox event %s was claimed again by another worker; left to it", row.id)
-        except Exception as exc:
+            sent = sent or bool(ctx.sent)
+        if sent:
+            self._outbox_wake.set()
+        for row, event in unknown:
+            await inbox.finish(self.db, row.id, utcnow(), error=f"unknown tenant {event.tenant!r}")
+        for row, tenant, event, exc in failed:
             await self._handler_failed(row, tenant, event, exc)
+        return left
+
+    async def _dispatch(self, s: Any, row: Any, tenant: TenantConfig, event: Event) -> Context:
+        # Done in the same transaction as the handler's changes and replies, and only
+        # while our claim holds: a crash can no longer leave it handled but "processing".
+        took = await s.execute(update(InboxEvent).where(
+            InboxEvent.id == row.id, InboxEvent.status == "processing",
+            InboxEvent.claimed_until == row.claimed_until).values(
+            status="done", processed_at=utcnow(), error=""))
+        if not took.rowcount:
+            raise _LostClaim()
+        # The sender and their exchange under way in one query: every text turn needs both.
+        found = (await s.execute(select(Employee, Conversation).outerjoin(Conversation, and_(
+            Conversation.tenant == Employee.tenant, Conversation.userid == Employee.userid)).where(
+            Employee.tenant == tenant.key, Employee.userid == event.userid))).first()
+        me, conversation = (found[0], found[1]) if found is not None else (None, None)
+        ctx = Context(session=s, tenant=tenant, event=event, me=me, now=self.now_for(tenant.key),
+                      data_dir=self.config.server.data_dir)
+        if me is not None:
+            ctx.known_conversation(conversation)
+        await self.router.dispatch(ctx)
+        return ctx
 
     async def _handler_failed(self, row: Any, tenant: TenantConfig, event: Event, exc: Exception) -> None:
         """Retry later what failed because of the database; dead-letter what keeps failing by itself.

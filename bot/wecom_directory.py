@@ -24,6 +24,7 @@ from store.live import mark_live
 from store.models import Department, Employee
 from store.pinyin import name_keys
 from store.statuses import Role, join_roles
+from store.roster import roster_changed
 
 log = logging.getLogger(__name__)
 
@@ -188,5 +189,7 @@ async def sync_wecom_directory(runtime_or_db: Any, tenant_cfg: TenantConfig, *, 
                     row.active = False
         if not dry_run and now is not None:
             await mark_live(s, tenant, now.astimezone(tenant_cfg.tz).date())
+    if not dry_run:
+        roster_changed(tenant)
     log.info("WeCom directory sync for %s: %s", tenant, report.summary().splitlines()[0])
     return report

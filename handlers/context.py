@@ -63,6 +63,9 @@ class Named(Protocol):
     def department(self) -> str: ...
 
 
+_UNREAD: Any = object()  # Context._conversation before the row was looked up
+
+
 def new_card_id() -> str:
     # WeCom task_id allows [0-9a-zA-Z_-@] up to 128 bytes; DingTalk outTrackId is free-form.
     return "c" + secrets.token_hex(10)
@@ -77,6 +80,10 @@ class Outgoing:
     now: datetime
     sent: list[tuple[str, Message]] = field(default_factory=list)
     data_dir: str = "var"  # where generated documents (briefs, exports) are written
+    # People already read in this transaction, by userid: one reply names the same colleague
+    # three or four times (summary, fields, invitation, feedback check). Only found rows are
+    # kept, and they are the session's own objects, so a change made meanwhile is seen.
+    _people: dict[str, Employee] = field(default_factory=dict, repr=False)
 
     @property
     def locale(self) -> str:
@@ -151,8 +158,14 @@ class Outgoing:
 
     # -- people ------------------------------------------------------------
     async def employee(self, userid: str) -> Employee | None:
-        return (await self.session.execute(select(Employee).where(
+        known = self._people.get(userid)
+        if known is not None:
+            return known
+        found = (await self.session.execute(select(Employee).where(
             col(Employee.tenant) == self.tenant.key, col(Employee.userid) == userid))).scalar_one_or_none()
+        if found is not None:
+            self._people[userid] = found
+        return found
 
     async def name_of(self, userid: str | None) -> str:
         """The person's name as people see it; their user id when they are not on the roster."""
@@ -185,6 +198,13 @@ class Context(Outgoing):
     args: str = ""
     # Set by the router from what the feature declared; a handler refines it with `used`.
     use: Use | None = None
+    # The sender's Conversation row once read (None: they have none): the router, the flow and
+    # its end each ask for it, and only this class writes it, so it is read once per turn.
+    _conversation: Any = field(default=_UNREAD, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.me is not None:
+            self._people[self.me.userid] = self.me
 
     def reply(self, message: Message | str) -> None:
         self.send(self.event.userid, message)
@@ -215,12 +235,22 @@ class Context(Outgoing):
         await super().close_card(row, result)
 
     # -- conversation state ------------------------------------------------
+    def known_conversation(self, row: Conversation | None) -> None:
+        """The sender's Conversation row (or None), read together with the sender by the dispatcher."""
+        self._conversation = row
+
     async def conversation(self) -> Conversation | None:
-        row = (await self.session.execute(select(Conversation).where(
-            col(Conversation.tenant) == self.tenant.key, col(Conversation.userid) == self.event.userid))).scalar_one_or_none()
+        row: Conversation | None = self._conversation
+        if row is _UNREAD:
+            row = (await self.session.execute(select(Conversation).where(
+                col(Conversation.tenant) == self.tenant.key,
+                col(Conversation.userid) == self.event.userid))).scalar_one_or_none()
         if row is not None and aware(row.expires_at) <= self.now:
             await self.session.delete(row)
-            return None
+            # Deleted now, not at commit: a new row for the same person may follow in this turn.
+            await self.session.flush()
+            row = None
+        self._conversation = row
         return row
 
     async def set_conversation(self, kind: str, data: dict[str, Any], *, userid: str = "") -> None:
@@ -230,8 +260,12 @@ class Context(Outgoing):
         when this one is over (a card's follow-up question in the middle of a weekly action).
         What the person put aside with a command stays aside until 继续."""
         userid = userid or self.event.userid
-        row = (await self.session.execute(select(Conversation).where(
-            col(Conversation.tenant) == self.tenant.key, col(Conversation.userid) == userid))).scalar_one_or_none()
+        mine = userid == self.event.userid
+        if mine and self._conversation is not _UNREAD:
+            row = self._conversation
+        else:
+            row = (await self.session.execute(select(Conversation).where(
+                col(Conversation.tenant) == self.tenant.key, col(Conversation.userid) == userid))).scalar_one_or_none()
         expires = self.now + timedelta(hours=self.tenant.draft_ttl_hours)
         data = {k: v for k, v in data.items() if k != SUSPENDED}
         if row is None:
@@ -243,6 +277,8 @@ class Context(Outgoing):
                 aside = _aside(row.kind, row.data, comes_back=True) + aside
             row.kind, row.data, row.expires_at = kind, {**data, **({SUSPENDED: aside[:MAX_SUSPENDED]} if aside else {})}, expires
         self.session.add(row)
+        if mine:
+            self._conversation = row
 
     async def clear_conversation(self) -> None:
         """The exchange under way is over. One it interrupted comes back; one put aside with a
@@ -261,6 +297,7 @@ class Context(Outgoing):
         else:
             await self.session.execute(delete(Conversation).where(
                 col(Conversation.tenant) == self.tenant.key, col(Conversation.userid) == self.event.userid))
+            self._conversation = None
 
     # -- flows put aside ---------------------------------------------------------------------
     async def suspend(self) -> str | None:

@@ -18,7 +18,7 @@ from handlers.actions import CardAction
 from handlers.context import Outgoing
 from store.feedback import local_day_start
 from store.models import Employee, Feedback
-from store.pulse import reporting_line
+from store.pulse import in_line
 from store.statuses import Polarity, Role
 
 
@@ -70,32 +70,33 @@ async def may_give(ctx: Outgoing, giver: str, receiver: Employee) -> str | None:
         return ctx.t("fb.self")
     if not receiver.active:
         return ctx.t("fb.person.none", token=receiver.name)
-    line = await reporting_line(ctx.session, ctx.tenant.key, giver)
-    if receiver.userid in line:
+    # Up the receiver's manager chain (one recursive query), not the giver's whole line, which is
+    # the company for the top manager and grew with every person on each witness invitation.
+    if await in_line(ctx.session, ctx.tenant.key, giver, receiver.userid):
         return None
     if not settings(ctx).peer:
         return ctx.t("fb.outside_line", name=receiver.name)
     quota = settings(ctx).peer_monthly_quota
-    if await peer_feedback_this_month(ctx, giver, line) >= quota:
+    if await peer_feedback_this_month(ctx, giver) >= quota:
         return ctx.t("fb.quota", n=quota)
     return None
 
 
-async def peer_feedback_this_month(ctx: Outgoing, giver: str, line: set[str]) -> int:
+async def peer_feedback_this_month(ctx: Outgoing, giver: str) -> int:
     """Feedback `giver` gave this calendar month (tenant time) to people outside their line."""
     tz = ctx.tenant.tz
     first = ctx.now.astimezone(tz).date().replace(day=1)
     rows = (await ctx.session.execute(select(col(Feedback.receiver_userid)).where(
         col(Feedback.tenant) == ctx.tenant.key, col(Feedback.giver_userid) == giver,
         col(Feedback.created_at) >= local_day_start(first, tz)))).scalars()
-    return sum(1 for r in rows if r not in line)
+    return sum([not await in_line(ctx.session, ctx.tenant.key, giver, r) for r in list(rows)])
 
 
 async def may_view(ctx: Outgoing, viewer: Employee, subject: str) -> bool:
     """The person themself, HR, and managers of the person's reporting line."""
     if subject == viewer.userid or viewer.has_role(Role.HR):
         return True
-    return subject in await reporting_line(ctx.session, ctx.tenant.key, viewer.userid)
+    return await in_line(ctx.session, ctx.tenant.key, viewer.userid, subject)
 
 
 async def feedback_buttons(ctx: Outgoing, giver: str, receiver: str,

@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from store.models import Employee
 from store.pinyin import name_keys
+from store.roster import roster_version
 
 # Scores are rapidfuzz 0–100 similarities, per person the best over name, userid,
 # pinyin and initials. A match is taken when the best score reaches ACCEPT and
@@ -235,22 +236,42 @@ def _raise(scores: dict[int, float], idx: int, score: float) -> None:
 
 # -- the tenant's directory, kept between messages -----------------------------------------
 # Building a Directory means reading every active person (3 s of CPU at 100,000
-# people), far too slow for each `@name` reply. It is rebuilt when the roster's
-# fingerprint changes (a person added or deactivated, by import or sync in any
-# process) or after DIRECTORY_TTL seconds (renames and department moves).
+# people), far too slow for each `@name` reply. It is rebuilt at once when this process
+# wrote the roster (import, directory sync: store.roster.roster_version), when the roster's
+# fingerprint changes (a person added or deactivated in any process), or after DIRECTORY_TTL
+# seconds (renames and department moves made by another process). The fingerprint itself is
+# a count over the tenant's people, so it is looked at most every FINGERPRINT_EVERY seconds.
 DIRECTORY_TTL = 300.0
-_directories: dict[str, tuple[tuple[int, int], float, "Directory"]] = {}
+FINGERPRINT_EVERY = 1.0
+
+
+@dataclass
+class _Kept:
+    fingerprint: tuple[int, int]
+    version: int
+    built: float
+    checked: float
+    directory: "Directory"
+
+
+_directories: dict[str, _Kept] = {}
 
 
 async def tenant_directory(session: "AsyncSession", tenant: str) -> "Directory":
     """The active people of `tenant` as a Directory, cached per tenant."""
+    now = time.monotonic()
+    version = roster_version(tenant)
+    kept = _directories.get(tenant)
+    if kept is not None and kept.version == version and now - kept.built < DIRECTORY_TTL:
+        if now - kept.checked < FINGERPRINT_EVERY:
+            return kept.directory
     active = (col(Employee.tenant) == tenant) & col(Employee.active).is_(True)
     count, top = (await session.execute(select(func.count(), func.max(Employee.id)).where(active))).one()
     fingerprint = (int(count or 0), int(top or 0))
-    cached = _directories.get(tenant)
-    now = time.monotonic()
-    if cached is not None and cached[0] == fingerprint and now - cached[1] < DIRECTORY_TTL:
-        return cached[2]
+    if kept is not None and kept.version == version and kept.fingerprint == fingerprint \
+            and now - kept.built < DIRECTORY_TTL:
+        kept.checked = now
+        return kept.directory
     rows = await session.execute(select(col(Employee.userid), col(Employee.name), col(Employee.department),
                                         col(Employee.pinyin), col(Employee.initials)).where(active))
     people = []
@@ -260,5 +281,5 @@ async def tenant_directory(session: "AsyncSession", tenant: str) -> "Directory":
         people.append(Person(userid=userid, name=name, department=department or "",
                              pinyin=pinyin.lower(), initials=(initials or "").lower()))
     directory = Directory(people)
-    _directories[tenant] = (fingerprint, now, directory)
+    _directories[tenant] = _Kept(fingerprint, version, now, now, directory)
     return directory

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import and_, case, func, select, true
+from sqlalchemy import and_, case, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import normalize_week, week_back, week_days, week_range
@@ -359,6 +359,28 @@ async def org_tree(session: AsyncSession, tenant: str) -> OrgTree:
 async def reporting_line(session: AsyncSession, tenant: str, manager_userid: str) -> set[str]:
     """Active direct and indirect reports of a manager (not the manager), following manager_userid."""
     return (await org_tree(session, tenant)).line(manager_userid)
+
+
+async def in_line(session: AsyncSession, tenant: str, manager_userid: str, userid: str) -> bool:
+    """Whether `userid` is in `manager_userid`'s reporting line (as OrgTree.line says), asked for one person.
+
+    Walks up from the person through manager_userid (through people who have left, like the
+    line), a few indexed rows in one query, where loading the whole org tree read every
+    employee of the tenant for one yes or no (the witness invitation's feedback check).
+    """
+    if userid == manager_userid:
+        return False
+    e = Employee.__table__
+    chain = select(e.c.manager_userid.label("boss"), literal(1).label("depth")).where(
+        e.c.tenant == tenant, e.c.userid == userid, e.c.active.is_(True)).cte("chain", recursive=True)
+    chain = chain.union_all(select(e.c.manager_userid, chain.c.depth + 1).where(
+        e.c.tenant == tenant, e.c.userid == chain.c.boss, chain.c.boss != manager_userid,
+        chain.c.depth < _MAX_CHAIN))  # the bound also ends a cycle that does not reach the manager
+    found = await session.execute(select(func.count()).select_from(chain).where(chain.c.boss == manager_userid))
+    return bool(found.scalar_one())
+
+
+_MAX_CHAIN = 64
 
 
 async def team_of(session: AsyncSession, tenant: str, manager_userid: str) -> set[str]:

@@ -183,6 +183,21 @@ class _Person:
     roles: str
 
 
+# What this process keeps in memory about a tenant's people (the @name directory in
+# handlers/people.py) is rebuilt as soon as the roster was written here: import and directory
+# sync bump the tenant's number. Another process notices through the roster's fingerprint.
+_roster_versions: dict[str, int] = {}
+
+
+def roster_changed(tenant: str) -> None:
+    """The tenant's people were written (import, directory sync): in-memory copies are stale."""
+    _roster_versions[tenant] = _roster_versions.get(tenant, 0) + 1
+
+
+def roster_version(tenant: str) -> int:
+    return _roster_versions.get(tenant, 0)
+
+
 async def ensure_tenant(db: Database, cfg: TenantConfig) -> None:
     """Create or refresh the Tenant row from its configuration."""
     values: dict[str, Any] = {
@@ -227,6 +242,7 @@ async def import_roster(db: Database, tenant_key: str, path: Path, *, dry_run: b
             await _apply(s, tenant_key, people, report, write=True)
             if today is not None:
                 await mark_live(s, tenant_key, today)
+        roster_changed(tenant_key)
     return report
 
 

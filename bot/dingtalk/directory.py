@@ -25,7 +25,7 @@ from store.db import Database, try_insert
 from store.live import mark_live
 from store.models import Department, Employee
 from store.pinyin import name_keys
-from store.roster import RosterReport, path_prefixes
+from store.roster import RosterReport, path_prefixes, roster_changed
 from store.statuses import Role, join_roles
 
 ROOT_DEPT = 1
@@ -137,4 +137,5 @@ async def sync_dingtalk_directory(db: Database, tenant_cfg: TenantConfig, *,
                                                  "platform_id": ids.get(path)})
         if people and now is not None:
             await mark_live(s, tenant, now.astimezone(tenant_cfg.tz).date())
+    roster_changed(tenant)
     return report
