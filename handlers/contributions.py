@@ -532,6 +532,21 @@ async def lead_scope(ctx: Outgoing, me: Employee) -> tuple[str, set[str] | None]
     return ("line", line) if line else None
 
 
+async def _lead_and_period(ctx: Context) -> tuple[Employee, tuple[str, set[str] | None], str] | None:
+    """The sender, what they may see and the period they asked for; None when refused (said so)."""
+    me = ctx.me
+    assert me is not None
+    scope = await lead_scope(ctx, me)
+    if scope is None:
+        ctx.reply(ctx.t("contrib.rank.denied"))
+        return None
+    period = read_period(ctx, ctx.args)
+    if period is None:
+        ctx.reply(ctx.t("contrib.period.bad", text=ctx.args.strip()))
+        return None
+    return me, scope, period
+
+
 def read_period(ctx: Outgoing, text: str) -> str | None:
     """2026-12, 2026年12月, 12月 (this year), 2026Q4, 本月, 上月, 本季度; '' → this month."""
     t = fold(text).strip().casefold().replace(" ", "")
@@ -563,16 +578,10 @@ def _sums(ctx: Outgoing, s: cs.Standing) -> str:
 @router.command("contribution_ranking", words=("贡献排名", "contribution-ranking", "ranking"), args=True,
                 access="lead")
 async def on_ranking(ctx: Context) -> None:
-    me = ctx.me
-    assert me is not None
-    scope = await lead_scope(ctx, me)
-    if scope is None:
-        ctx.reply(ctx.t("contrib.rank.denied"))
+    asked = await _lead_and_period(ctx)
+    if asked is None:
         return
-    period = read_period(ctx, ctx.args)
-    if period is None:
-        ctx.reply(ctx.t("contrib.period.bad", text=ctx.args.strip()))
-        return
+    me, scope, period = asked
     settings = ContributionSettings.of(ctx.tenant)
     rows = await cs.standings(ctx.session, ctx.tenant.key, period, ctx.tenant.tz, scope[1])
     people = {e.userid: e for e in (await ctx.session.execute(select(Employee).where(
@@ -794,16 +803,10 @@ async def heat_table(ctx: Outgoing, period: str, people: set[str] | None = None)
 async def on_heatmap(ctx: Context) -> None:
     """热力图 [2026-12|本季度]: HR sees the company, a manager the contributions of their line only, with
     the same small-cell suppression; the PNG comes as an image."""
-    me = ctx.me
-    assert me is not None
-    scope = await lead_scope(ctx, me)
-    if scope is None:
-        ctx.reply(ctx.t("contrib.rank.denied"))
+    asked = await _lead_and_period(ctx)
+    if asked is None:
         return
-    period = read_period(ctx, ctx.args)
-    if period is None:
-        ctx.reply(ctx.t("contrib.period.bad", text=ctx.args.strip()))
-        return
+    me, scope, period = asked
     line = None if scope[1] is None else scope[1] | {me.userid}
     data, table = await heat_table(ctx, period, line)
     if not data.departments:

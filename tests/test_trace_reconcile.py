@@ -15,12 +15,9 @@ import aiohttp
 import pytest
 
 from bot.cli import main
-from bot.core.clock import FrozenClock
-from bot.demo import DATA
-from handlers.routes import build_router
-from store.roster import ensure_tenant, import_roster
-from tests.fakes.wecom_server import BotUnderTest, FakeWeCom, running_bot
-from tests.trace_support import CONTRACT_TEMPLATE, events, receivables, records, trace_section
+from tests.fakes.wecom_server import BotUnderTest, FakeWeCom
+from tests.trace_support import (CONTRACT_TEMPLATE, approval_bot, approval_fake, events, receivables, records,
+                                 trace_section)
 
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
 NIGHT = datetime(2026, 12, 2, 18, 0, tzinfo=timezone.utc)  # 02:00 the next night in Shanghai
@@ -30,22 +27,13 @@ OTHER_TEMPLATE = "C4NzbzLjXBX6oAopDJr9yFLRDyhUbnXSVACnmEZzK"  # 请假: no rule 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeWeCom]:
-    f = FakeWeCom()
-    for userid, name in (("zhangwei", "张伟"), ("huangyan", "黄燕")):
-        f.add_user(userid, name)
-    await f.start()
-    try:
+    async with approval_fake() as f:
         yield f
-    finally:
-        await f.stop()
 
 
 @pytest.fixture
 async def bot(db: Any, fake: FakeWeCom) -> AsyncIterator[BotUnderTest]:
-    async with running_bot(db, fake, FrozenClock(NOW), router=build_router(),
-                           tenant_extra={"trace": trace_section()}) as b:
-        await ensure_tenant(db, b.runtime.config.tenant("acme"))
-        assert not (await import_roster(db, "acme", DATA / "roster.csv")).errors
+    async with approval_bot(db, fake, NOW) as b:
         yield b
 
 

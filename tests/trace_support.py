@@ -3,15 +3,21 @@ from __future__ import annotations
 
 import base64
 import json
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, AsyncIterator
 
 from sqlalchemy import select
 
+from bot.core.clock import FrozenClock
+from bot.demo import DATA
 from bot.hooks import sign
+from handlers.routes import build_router
 from store.db import Database
 from store.external_events import ExternalEvent
+from store.roster import ensure_tenant, import_roster
 from store.trace import Receivable, ResponseMeasure, TraceRecord
+from tests.fakes.wecom_server import BotUnderTest, FakeWeCom, running_bot
 
 CONTRACT_TEMPLATE = "3TkaH5KFbrG9heEQWLJjhgpFwmqAFB4dLEnapaB7aaa"
 DEVIATION_PROCESS = "PROC-DEVIATION-01"
@@ -62,3 +68,26 @@ async def responses(db: Database) -> list[ResponseMeasure]:
 
 async def records(db: Database) -> list[TraceRecord]:
     return await rows(db, TraceRecord)
+
+
+@asynccontextmanager
+async def approval_fake() -> AsyncIterator[FakeWeCom]:
+    """A fake WeCom with the applicant 张伟 and the approver 黄燕 in its directory."""
+    f = FakeWeCom()
+    for userid, name in (("zhangwei", "张伟"), ("huangyan", "黄燕")):
+        f.add_user(userid, name)
+    await f.start()
+    try:
+        yield f
+    finally:
+        await f.stop()
+
+
+@asynccontextmanager
+async def approval_bot(db: Any, fake: FakeWeCom, now: datetime) -> AsyncIterator[BotUnderTest]:
+    """The bot with the trace rules, on the demo roster, talking to `fake`."""
+    async with running_bot(db, fake, FrozenClock(now), router=build_router(),
+                           tenant_extra={"trace": trace_section()}) as b:
+        await ensure_tenant(db, b.runtime.config.tenant("acme"))
+        assert not (await import_roster(db, "acme", DATA / "roster.csv")).errors
+        yield b
