@@ -16,8 +16,7 @@ import pytest
 
 from bot.cli import main
 from tests.fakes.wecom_server import BotUnderTest, FakeWeCom
-from tests.trace_support import (CONTRACT_TEMPLATE, approval_bot, approval_fake, events, receivables, records,
-                                 trace_section)
+from tests.trace_support import CONTRACT_TEMPLATE, approval_bot, approval_fake, events, receivables, records
 
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
 NIGHT = datetime(2026, 12, 2, 18, 0, tzinfo=timezone.utc)  # 02:00 the next night in Shanghai

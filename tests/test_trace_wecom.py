@@ -9,8 +9,7 @@ from typing import Any, AsyncIterator
 import pytest
 
 from tests.fakes.wecom_server import BotUnderTest, FakeWeCom
-from tests.trace_support import (CONTRACT_TEMPLATE, approval_bot, approval_fake, events, receivables, records,
-                                 trace_section)
+from tests.trace_support import CONTRACT_TEMPLATE, approval_bot, approval_fake, events, receivables, records
 
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
 DUE = str(int(datetime(2027, 3, 30, 16, 0, tzinfo=timezone.utc).timestamp()))  # 2027-03-31 00:00 in Shanghai
