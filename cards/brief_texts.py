@@ -39,7 +39,7 @@ TEXTS = register({
     "brief.doc.missed": {"zh": "未填写的周：{weeks}", "en": "Weeks not filled: {weeks}"},
     # -- goals served
     "brief.doc.goals": {"zh": "服务的目标", "en": "Goals served"},
-    "brief.doc.goal.line": {"zh": "{code} {title}：{n} 次（{links}）", "en": "{code} {title}: {n} times ({links})"},
+    "brief.doc.goal.line": {"zh": "{code} {title}：{n} 次（{links}）", "en": "{code} {title}: {n} key action(s) ({links})"},
     "brief.doc.goals.none": {"zh": "本期关键动作没有关联目标。", "en": "No key action of the period served a goal."},
     # -- feedback
     "brief.doc.fb": {"zh": "微反馈（按标签与影响范围）", "en": "Micro-feedback (by tag and impact)"},
