@@ -32,6 +32,7 @@ from store.competencies import Competency
 from store.models import Department, Employee, Goal, OutboxMessage, Project, Task
 from store.statuses import TaskStatus
 from store.tasks import import_tasks
+from store.trace import Receivable, ResponseMeasure, TraceRecord, trace_lines
 from tests.harness import ConsoleBot, at, console_bot
 
 # Han ideographs, CJK punctuation (。「」、), full-width forms (（）：，) and the 【】 brackets.
@@ -451,4 +452,50 @@ async def test_an_english_tenants_brief_document_has_no_chinese_left(db: Databas
             rest = rest.replace(w, "")
         left = sorted({line for line in rest.splitlines() if CJK.search(line)})
         assert not left, "Chinese left in the English brief:\n" + "\n".join(left)
+        await assert_english(db, you)
+
+
+async def test_the_labels_the_store_writes_into_a_brief_follow_the_locale(db: Database) -> None:
+    """A contract's receivable and a deviation answered in time, as the brief's trace lines tell them:
+    in English for an English tenant, and in the old Chinese words for a Chinese one."""
+    when = at("2026-11-02 10:00")
+    async with db.transaction() as s:
+        s.add(TraceRecord(tenant="demo", userid="wangqiang", event_id=1, day="2026-11-02", occurred_at=when,
+                          source="dingtalk", title="Contract HT-001", link="https://example.com/a", effect="receivable"))
+        s.add(Receivable(tenant="demo", ref="dingtalk:HT-001", owner="wangqiang", customer="华东医院",
+                         amount_cents=1_200_000, due=date(2026, 12, 30), event_id=1, created_at=when))
+        s.add(TraceRecord(tenant="demo", userid="wangqiang", event_id=2, day="2026-11-05", occurred_at=when,
+                          source="wecom", title="Deviation", link="sp:123", effect="response"))
+        s.add(ResponseMeasure(tenant="demo", source="wecom", task_ref="sp:123", userid="wangqiang", started_at=when,
+                              finished_at=at("2026-11-02 13:00"), working_hours=3, sla_hours=8, on_time=True,
+                              start_event_id=2))
+    async with db.session() as s:
+        en, rate = await trace_lines(s, "demo", "wangqiang", date(2026, 10, 1), date(2026, 12, 31), "en")
+        zh, _ = await trace_lines(s, "demo", "wangqiang", date(2026, 10, 1), date(2026, 12, 31))
+    assert [x.detail for x in en] == ["Customer 华东医院 | ¥12,000.00 | Due 2026-12-30",
+                                      "Answered in 3 working hours / agreed 8 (on time)"] and rate == (1, 1)
+    assert [x.detail for x in zh] == ["客户 华东医院｜¥12,000.00｜回款日 2026-12-30", "响应 3 个工作小时 / 约定 8（及时）"]
+
+
+async def test_the_review_briefs_of_an_english_tenant_are_in_english(db: Database, tmp_path: Path) -> None:
+    """The review period opens: 刘洋 gets the briefs of his line, each page in English."""
+    clock = FrozenClock(at("2026-12-07 10:00"))
+    review = {"review_periods": [{"period": "2026Q4", "opens": "2026-12-14"}]}
+    async with console_bot(db, clock, tmp_path, **{**ENGLISH, **review}) as bot:
+        you = Typed(bot)
+        await you.say("wangqiang", "O1-KR2 Finish 2 drafts @李娜")
+        await you.say("li_na", "feedback @王强 #Stepped in Covered the Friday submission")
+        impact = await bot.last_card("li_na", "Feedback · impact?")
+        await bot.press("li_na", impact, impact["buttons"][1]["text"])  # team
+        clock.set(at("2026-12-14 09:00"))
+        assert await bot.run_job("review_briefs", at("2026-12-14 09:00")) > 0
+        files = [m for m in await bot.all_messages("liuyang") if m["kind"] == "file"]
+        assert "fact-brief-王强-2026Q4.html" in [f["file"]["name"] for f in files]
+        allowed = sorted((await data_words(db)) | you.words, key=len, reverse=True)
+        for f in files:
+            page = await (await bot.client.get(f["file"]["url"])).text()
+            assert page.startswith('<!DOCTYPE html>\n<html lang="en">') and "Overview" in page
+            for w in allowed:
+                page = page.replace(w, "")
+            assert not CJK.search(page), (f["file"]["name"], sorted(set(CJK.findall(page))))
         await assert_english(db, you)
