@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from cards import brief_texts  # noqa: F401  (the brief's texts join the catalogue)
+from cards.texts import t
 
 # -- the records -----------------------------------------------------------------------------
 
@@ -19,7 +21,7 @@ class ActionRecord:
     goal_code: str
     thing: str
     witness: str
-    status: str  # as people see it: 已确认, 已完成, 待见证, 进行中, 未完成
+    status: str  # as people see it, in the brief's locale: 已确认, 已完成, 待见证, 进行中, 未完成
     done: bool
     confirmed: bool
 
@@ -84,13 +86,14 @@ class CalibrationFigure:
     adjusted: int
     median_lead_days: float | None
 
-    @property
-    def text(self) -> str:
+    def text(self, locale: str = "zh") -> str:
         if not self.key_tasks:
             return "—"
         pct = self.adjusted / self.key_tasks * 100
-        lead = f"，事件→批准中位 {self.median_lead_days:g} 天" if self.median_lead_days is not None else ""
-        return f"{pct:.0f}%（{self.adjusted}/{self.key_tasks}）{lead}"
+        lead = (t(locale, "brief.fig.calibration.lead", days=f"{self.median_lead_days:g}")
+                if self.median_lead_days is not None else "")
+        return t(locale, "brief.fig.calibration.value", pct=f"{pct:.0f}", adjusted=self.adjusted,
+                 key_tasks=self.key_tasks, lead=lead)
 
 
 @dataclass
@@ -160,7 +163,7 @@ class CompetencyRecord:
     manager_level: int | None
     agreed_level: int | None
     evidence: list[str]  # anchors of the records attached (a12, f3, t7)
-    calibration: str  # '' | 待对齐 | 已对齐
+    calibration: str  # '' or the state's label in the brief's locale: 待对齐 | 已对齐
 
     @property
     def anchor(self) -> str:
@@ -193,6 +196,7 @@ class Brief:
     response_rate: tuple[int, int] | None = None
     competencies: list[CompetencyRecord] = field(default_factory=list)
     calibration: CalibrationFigure | None = None
+    locale: str = "zh"  # the tenant's: the document and its figures are written in it
 
     # -- counts -------------------------------------------------------------------------
     @property
@@ -245,35 +249,27 @@ class Brief:
         praise = [f for f in self.feedback if f.polarity == "praise"]
         improve = [f for f in self.feedback if f.polarity == "improve"]
         episodes = {(e.task_code, e.episode) for e in self.escalations}
+        loc = self.locale
+
+        def fig(key: str, value: str, records: list[str], **kw: object) -> Figure:
+            return Figure(key, t(loc, f"brief.fig.{key}"), value, records, t(loc, f"brief.fig.{key}.def", **kw))
+
+        missed = t(loc, "list.sep").join(self.missed_weeks) or t(loc, "brief.fig.missed.nothing")
         figs = [
-            Figure("weeks", "统计周数", str(len(self.weeks)), [],
-                   f"{self.period} 中截至 {self.as_of.isoformat()} 已开始的周（周一至周日；跨季度的周算在它的周四所在的季度），"
-                   "上线日期之前的周不计。"),
-            Figure("skipped", "请假/跳过周", str(len(self.skipped_weeks)), [l.anchor for l in self.leaves],
-                   "没有关键动作、且与请假记录有重叠的周；不计入应填周数。"),
-            Figure("filled", "填写关键动作", f"{len(self.actions)}/{len(self.expected_weeks)} 周", acts,
-                   "填写了关键动作的周数 ÷（统计周数 − 请假/跳过周）。"),
-            Figure("missed", "未填写周", str(len(self.missed_weeks)), [],
-                   "应填写而没有关键动作的周：" + ("、".join(self.missed_weeks) or "无")),
-            Figure("done", "完成", f"{len(self.done)}/{len(self.actions)}", [a.anchor for a in self.done],
-                   "状态为“已完成”或“已确认”的关键动作 ÷ 关键动作数。"),
-            Figure("confirmed", "见证确认", f"{len(self.confirmed)}/{len(self.done)}",
-                   [a.anchor for a in self.confirmed], "见证人确认完成的关键动作 ÷ 已完成的关键动作。"),
-            Figure("linked", "目标关联", f"{len(self.linked)}/{len(self.actions)}", [a.anchor for a in self.linked],
-                   "关联了目标编号的关键动作 ÷ 关键动作数。"),
-            Figure("goals", "服务的目标", str(len(self.goals)), [a.anchor for a in self.linked],
-                   "关键动作关联到的不同目标个数。"),
-            Figure("feedback", "收到反馈", f"{len(self.feedback)} 条（认可 {len(praise)} · 改进 {len(improve)}）",
-                   [f.anchor for f in self.feedback], "本期收到的微反馈条数，按标签极性分。"),
-            Figure("adjustments", "目标调整", str(len(self.adjustments)), [g.anchor for g in self.adjustments],
-                   "本期内所服务目标已批准的调整条数（建立目标不计）。"),
-            *([Figure("calibration", "目标校准率（全公司）", self.calibration.text,
-                      [g.anchor for g in self.adjustments if g.counted],
-                      "本期任一时间有效的二、三级目标中，有已批准的市场/技术/政策原因调整（只改标题不计）的比例；"
-                      "健康线 15%，前 20% 企业 22.7%。")] if self.calibration is not None else []),
-            Figure("tasks", "按时交付", f"{len(self.on_time)}/{len(self.due_tasks)}", [t.anchor for t in self.due_tasks],
-                   "本期到期的任务中按时完成的个数 ÷ 已到期的任务数。"),
-            Figure("escalations", "阻塞升级", str(len(episodes)), [e.anchor for e in self.escalations],
-                   "本期内本人负责的任务因逾期无更新而被升级的次数（同一次阻塞逐级上报算一次）。"),
+            fig("weeks", str(len(self.weeks)), [], period=self.period, as_of=self.as_of.isoformat()),
+            fig("skipped", str(len(self.skipped_weeks)), [l.anchor for l in self.leaves]),
+            fig("filled", t(loc, "brief.fig.filled.value", n=len(self.actions), weeks=len(self.expected_weeks)), acts),
+            fig("missed", str(len(self.missed_weeks)), [], weeks=missed),
+            fig("done", f"{len(self.done)}/{len(self.actions)}", [a.anchor for a in self.done]),
+            fig("confirmed", f"{len(self.confirmed)}/{len(self.done)}", [a.anchor for a in self.confirmed]),
+            fig("linked", f"{len(self.linked)}/{len(self.actions)}", [a.anchor for a in self.linked]),
+            fig("goals", str(len(self.goals)), [a.anchor for a in self.linked]),
+            fig("feedback", t(loc, "brief.fig.feedback.value", n=len(self.feedback), praise=len(praise),
+                              improve=len(improve)), [f.anchor for f in self.feedback]),
+            fig("adjustments", str(len(self.adjustments)), [g.anchor for g in self.adjustments]),
+            *([fig("calibration", self.calibration.text(loc), [g.anchor for g in self.adjustments if g.counted])]
+              if self.calibration is not None else []),
+            fig("tasks", f"{len(self.on_time)}/{len(self.due_tasks)}", [k.anchor for k in self.due_tasks]),
+            fig("escalations", str(len(episodes)), [e.anchor for e in self.escalations]),
         ]
         return figs

@@ -89,7 +89,8 @@ async def on_brief(ctx: Context) -> None:
     except ValueError:
         ctx.reply(ctx.t("brief.period.bad", text=period))
         return
-    brief = await build_brief(ctx.session, ctx.tenant.key, subject.userid, period, now=ctx.now, tz=ctx.tenant.tz)
+    brief = await build_brief(ctx.session, ctx.tenant.key, subject.userid, period, now=ctx.now, tz=ctx.tenant.tz,
+                              locale=ctx.locale)
     if subject.userid != me.userid:
         audit.record(ctx.session, ctx.tenant.key, me.userid, audit.VIEW_BRIEF, subject.userid, ctx.now)
     await deliver(ctx, me.userid, brief, write_document(brief, ctx.data_dir))

@@ -29,7 +29,8 @@ def brief_dir(tenant: str, data_dir: str | Path | None = None) -> Path:
 
 
 def write_document(brief: Brief, data_dir: str | Path | None = None) -> Path:
-    """Write the brief's HTML under brief_dir; a random suffix keeps two versions apart."""
+    """Write the brief's HTML under brief_dir, in the locale it was built in (`build_brief(locale=…)`:
+    the tenant's, so its records' labels and the page agree); a random suffix keeps two versions apart."""
     folder = brief_dir(brief.tenant, data_dir)
     private_dir(folder)
     safe = re.sub(r"[^0-9A-Za-z_-]", "_", brief.userid)

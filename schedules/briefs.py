@@ -85,7 +85,8 @@ async def review_briefs(env: JobEnv, tenant: TenantConfig, at: datetime) -> int:
                 boss = reviewer(everyone, subject)
                 if boss is None or not await claim_send(s, tenant.key, boss, f"brief:{subject}", period.period, at):
                     continue
-                brief = await build_brief(s, tenant.key, subject, period.period, now=at, tz=tenant.tz)
+                brief = await build_brief(s, tenant.key, subject, period.period, now=at, tz=tenant.tz,
+                                          locale=tenant.locale)
                 await deliver(ctx, boss, brief, write_document(brief, data_dir))
                 audit.record(s, tenant.key, boss, audit.SEND_BRIEF, subject, at)
                 count += 1

@@ -14,9 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.calendar import iso_week, week_days
+from cards import brief_texts  # noqa: F401  (the brief's texts join the catalogue)
 from cards.brief_records import (ActionRecord, AdjustmentRecord, Brief, CalibrationFigure, CompetencyRecord,
                                  EscalationRecord, FeedbackRecord, TraceLine,
                                  LeaveRecord, TaskRecord)
+from cards.texts import t
 from store import competencies
 from store.feedback import local_day_start
 from store.goal_changes import APPROVED, calibration, counts
@@ -72,8 +74,8 @@ def period_weeks(period: str, until: date | None = None) -> list[str]:
 # -- building -------------------------------------------------------------------------------
 
 async def build_brief(session: AsyncSession, tenant: str, userid: str, period: str, *, now: datetime,
-                      tz: ZoneInfo) -> Brief:
-    """Collect one person's records of `period` as of `now`."""
+                      tz: ZoneInfo, locale: str = "zh") -> Brief:
+    """Collect one person's records of `period` as of `now`; the labels they carry are in `locale`."""
     person = (await session.execute(select(Employee).where(
         Employee.tenant == tenant, Employee.userid == userid))).scalar_one_or_none()
     if person is None:
@@ -144,14 +146,14 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
         return week_days(week)[-1] < today
 
     actions = [ActionRecord(a.id or 0, a.week, a.goal_code or "", a.thing, names.get(a.witness_userid, a.witness_userid),
-                            action_status(a, week_over(a.week)), a.status in DONE_STATUSES, a.status == "confirmed")
+                            action_status(a, week_over(a.week), locale), a.status in DONE_STATUSES, a.status == "confirmed")
                for a in action_rows]
     action_weeks = {a.id: a.week for a in action_rows}
     feedback = [FeedbackRecord(f.id or 0, aware(f.created_at).astimezone(tz).date(),
                                names.get(f.giver_userid, f.giver_userid), f.tag,
-                               # The document speaks Chinese: records carry the labels, never the stored values.
+                               # The stored values: the document labels them in its locale.
                                str(Polarity(f.polarity)), str(Impact(f.impact)), f.event,
-                               _ref(f, action_weeks, task_codes)) for f in fb_rows]
+                               _ref(f, action_weeks, task_codes, locale)) for f in fb_rows]
     adjustments = [AdjustmentRecord(g.id or 0, g.goal_code, aware(g.decided_at or g.at).astimezone(tz).date(),
                                     names.get(g.by_userid, g.by_userid), g.field_name, g.old_value, g.new_value,
                                     g.reason, g.note, event_date=g.event_date,
@@ -160,32 +162,34 @@ async def build_brief(session: AsyncSession, tenant: str, userid: str, period: s
     # The same delivery due time as the task figures of the cards and the export.
     dues = await delivery_dues(session, tenant, task_rows, tz)
     tasks = [TaskRecord(t.id or 0, t.code, t.title, aware(t.due_at), aware(t.completed_at) if t.completed_at else None,
-                        TaskStatus(t.status).label("zh"), _outcome(t, now, dues.get(t.id or 0))) for t in task_rows]
+                        TaskStatus(t.status).label(locale), _outcome(t, now, dues.get(t.id or 0))) for t in task_rows]
     escalations = [EscalationRecord(e.id or 0, task_codes.get(e.task_id, str(e.task_id)), e.level, e.episode,
                                     aware(e.created_at), aware(e.resolved_at) if e.resolved_at else None)
                    for e in esc_rows]
-    trace, response_rate = await trace_lines(session, tenant, userid, first, last)
+    trace, response_rate = await trace_lines(session, tenant, userid, first, last, locale)
     return Brief(tenant=tenant, userid=userid, name=person.name, department=person.department, period=period,
                  first=first, last=last, as_of=as_of, generated_at=now, tz=tz, weeks=weeks, skipped_weeks=skipped,
                  actions=actions, leaves=leaves, goals={c: titles.get(c, "") for c in codes}, feedback=feedback,
                  adjustments=adjustments, tasks=tasks, escalations=escalations, trace=trace,
                  response_rate=response_rate,
-                 competencies=await competency_records(session, tenant, userid, period),
+                 competencies=await competency_records(session, tenant, userid, period, locale),
                  calibration=CalibrationFigure(len(goal_rate.key_tasks), len(goal_rate.adjusted),
-                                               goal_rate.median_lead_days) if goal_rate is not None else None)
+                                               goal_rate.median_lead_days) if goal_rate is not None else None,
+                 locale=locale)
 
 
 _REF_ANCHOR = {"action": "a", "feedback": "f", "task": "t"}
 
 
-async def competency_records(session: AsyncSession, tenant: str, userid: str, period: str) -> list[CompetencyRecord]:
+async def competency_records(session: AsyncSession, tenant: str, userid: str, period: str,
+                             locale: str = "zh") -> list[CompetencyRecord]:
     """The person's revealed assessment of the period (blind until both sides have submitted)."""
     lib = await competencies.library(session, tenant)
     out = []
     for r in await competencies.period_rows(session, tenant, period, {userid}):
         anchors = [f"{_REF_ANCHOR[ref[0]]}{ref[1]}" for ref in map(competencies.parse_ref, r.evidence) if ref]
         out.append(CompetencyRecord(r.code, lib[r.code].name if r.code in lib else "", r.self_level, r.manager_level,
-                                    r.agreed_level, anchors, r.calibration))
+                                    r.agreed_level, anchors, t(locale, f"brief.rec.cal.{r.state}") if r.state else ""))
     return out
 
 
@@ -196,10 +200,10 @@ def _outcome(t: Task, now: datetime, due: datetime | None = None) -> TaskOutcome
     return TaskOutcome.OVERDUE if due < now else TaskOutcome.NOT_DUE
 
 
-def _ref(f: Feedback, action_weeks: dict[int | None, str], task_codes: dict[int, str]) -> str:
+def _ref(f: Feedback, action_weeks: dict[int | None, str], task_codes: dict[int, str], locale: str = "zh") -> str:
     if f.ref_kind == "action" and f.ref_id is not None:
         week = action_weeks.get(f.ref_id)
-        return f"关键动作 {week}" if week else f"关键动作 #{f.ref_id}"
+        return t(locale, "brief.rec.ref.action", week=week) if week else t(locale, "brief.rec.ref.action_id", id=f.ref_id)
     if f.ref_kind == "task" and f.ref_id is not None:
-        return f"任务 {task_codes.get(f.ref_id, '#' + str(f.ref_id))}"
+        return t(locale, "brief.rec.ref.task", code=task_codes.get(f.ref_id, '#' + str(f.ref_id)))
     return ""

@@ -543,6 +543,10 @@ def previous_period(period: str) -> str:
 
 # -- figures -----------------------------------------------------------------------------------
 
+# The calibration state in the export's words (the brief labels the state in its own locale).
+_CAL_WORDS = {"pending": "待对齐", "agreed": "已对齐"}
+
+
 @dataclass
 class PersonRow:
     """One person × competency of a period, as the export and the brief show it."""
@@ -553,7 +557,8 @@ class PersonRow:
     manager_level: int | None
     agreed_level: int | None
     evidence: list[str]
-    calibration: str  # '' | 待对齐 | 已对齐
+    calibration: str  # '' | 待对齐 | 已对齐 (the export's words)
+    state: str = ""  # '' | pending | agreed: what the brief labels in its locale
 
 
 async def period_rows(session: AsyncSession, tenant: str, period: str, people: set[str] | None = None
@@ -578,11 +583,10 @@ async def period_rows(session: AsyncSession, tenant: str, period: str, people: s
                 for ref in (r.evidence if r else []):
                     if ref not in evidence:
                         evidence.append(ref)
-            status = ""
-            if code in gapped:
-                status = "已对齐" if code in agreed_rows else "待对齐"
+            state = ("agreed" if code in agreed_rows else "pending") if code in gapped else ""
             out.append(PersonRow(subject, code, s.level if s else None, m.level if m else None,
-                                 agreed_rows[code].level if code in agreed_rows else None, evidence, status))
+                                 agreed_rows[code].level if code in agreed_rows else None, evidence,
+                                 _CAL_WORDS.get(state, ""), state))
     return out
 
 

@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from bot.core.calendar import week_days
+from cards import brief_texts  # noqa: F401  (the brief's texts join the catalogue)
 from cards.brief_records import TraceLine
+from cards.texts import t
 from store.db import Database, try_insert
 from store.external_events import ExternalEvent
 from store.models import BigId, Employee, UTCDateTime
@@ -235,8 +237,9 @@ async def response_sheet(s: AsyncSession, tenant: str, start: datetime, end: dat
 
 
 async def trace_lines(s: AsyncSession, tenant: str, userid: str, first: date,
-                      last: date) -> tuple[list[TraceLine], tuple[int, int] | None]:
-    """The brief's 留痕 lines of [first, last] and the period's 风险响应及时率 (on time, answered)."""
+                      last: date, locale: str = "zh") -> tuple[list[TraceLine], tuple[int, int] | None]:
+    """The brief's 留痕 lines of [first, last] (details in `locale`) and the period's 风险响应及时率
+    (on time, answered)."""
     recs = await records_of(s, tenant, userid, first.isoformat(), last.isoformat())
     ids = [r.event_id for r in recs]
     money = {r.event_id: r for r in (await s.execute(select(Receivable).where(
@@ -250,11 +253,13 @@ async def trace_lines(s: AsyncSession, tenant: str, userid: str, first: date,
         detail = ""
         if r.event_id in money:
             m = money[r.event_id]
-            detail = f"客户 {m.customer or '—'}｜¥{m.amount_cents / 100:,.2f}｜回款日 {m.due.isoformat() if m.due else '未填'}"
+            detail = t(locale, "brief.rec.money", customer=m.customer or "—", amount=f"{m.amount_cents / 100:,.2f}",
+                       due=m.due.isoformat() if m.due else t(locale, "brief.rec.money.no_due"))
         measured = by_finish.get(r.event_id) or by_start.get(r.event_id)
         if measured is not None and measured.working_hours is not None:
-            detail = f"响应 {measured.working_hours:g} 个工作小时 / 约定 {measured.sla_hours:g}" + (
-                "（及时）" if measured.on_time else "（超时）")
+            detail = t(locale, "brief.rec.response", hours=f"{measured.working_hours:g}",
+                       sla=f"{measured.sla_hours:g}") + t(
+                locale, "brief.rec.response.on_time" if measured.on_time else "brief.rec.response.late")
         lines.append(TraceLine(r.id or 0, date.fromisoformat(r.day), r.source, r.title, r.link, r.effect, detail))
     rate = (sum(1 for r in answered if r.on_time), len(answered)) if answered else None
     return lines, rate

@@ -1,0 +1,163 @@
+"""The texts of the fact brief document and of its figures, zh and en side by side.
+
+The document is rendered in the tenant's locale (`Brief.locale`); the store uses the `brief.rec.*`
+texts for the few labels it writes into the records (a feedback's reference, a trace line's detail,
+a competency's calibration state). Dates, numbers and the company's names stay as data.
+"""
+from __future__ import annotations
+
+from cards.texts import register
+
+TEXTS = register({
+    # -- the page
+    "brief.doc.lang": {"zh": "zh-CN", "en": "en"},
+    "brief.doc.title": {"zh": "事实简报 · {name} · {period}", "en": "Fact brief · {name} · {period}"},
+    "brief.doc.h1": {"zh": "多维事实简报 · {name} · {period}", "en": "Fact brief · {name} · {period}"},
+    "brief.doc.meta": {"zh": "{department}（{userid}）｜期间 {first} 至 {last}｜统计截至 {as_of}｜生成于 {generated}",
+                       "en": "{department} ({userid}) | Period {first} to {last} | Counted up to {as_of} | Generated {generated}"},
+    "brief.doc.intro": {"zh": "本简报只列事实：每个数字后面都列出了它所依据的记录，点击可跳到该记录。",
+                        "en": "This brief lists facts only: every figure lists the records it was counted from; "
+                              "click one to jump to it."},
+    "brief.doc.leave": {"zh": "请假 {start}~{end}", "en": "Leave {start}~{end}"},
+    "brief.doc.feedback": {"zh": "反馈 {day} #{tag}", "en": "Feedback {day} #{tag}"},
+    # -- overview
+    "brief.doc.figures": {"zh": "概览", "en": "Overview"},
+    "brief.doc.th.figure": {"zh": "指标", "en": "Figure"},
+    "brief.doc.th.value": {"zh": "数值", "en": "Value"},
+    "brief.doc.th.records": {"zh": "依据的记录", "en": "Records"},
+    "brief.doc.th.definition": {"zh": "口径", "en": "How it is counted"},
+    # -- weekly actions
+    "brief.doc.actions": {"zh": "本周关键动作", "en": "Weekly key actions"},
+    "brief.doc.th.week": {"zh": "周次", "en": "Week"},
+    "brief.doc.th.goal": {"zh": "目标", "en": "Goal"},
+    "brief.doc.th.thing": {"zh": "关键动作", "en": "Key action"},
+    "brief.doc.th.witness": {"zh": "见证人", "en": "Witness"},
+    "brief.doc.th.status": {"zh": "状态", "en": "Status"},
+    "brief.doc.actions.none": {"zh": "本期没有关键动作记录。", "en": "No key action was recorded in the period."},
+    "brief.doc.leaves": {"zh": "请假/跳过：", "en": "Leave / skipped:"},
+    "brief.doc.leave.line": {"zh": "{start} 至 {end} {reason}", "en": "{start} to {end} {reason}"},
+    "brief.doc.missed": {"zh": "未填写的周：{weeks}", "en": "Weeks not filled: {weeks}"},
+    # -- goals served
+    "brief.doc.goals": {"zh": "服务的目标", "en": "Goals served"},
+    "brief.doc.goal.line": {"zh": "{code} {title}：{n} 次（{links}）", "en": "{code} {title}: {n} key action(s) ({links})"},
+    "brief.doc.goals.none": {"zh": "本期关键动作没有关联目标。", "en": "No key action of the period served a goal."},
+    # -- feedback
+    "brief.doc.fb": {"zh": "微反馈（按标签与影响范围）", "en": "Micro-feedback (by tag and impact)"},
+    "brief.doc.fb.group": {"zh": "#{tag}（{polarity}）· {n} 条", "en": "#{tag} ({polarity}) · {n}"},
+    "brief.doc.fb.impact": {"zh": " · {n} 条", "en": " · {n}"},
+    "brief.doc.fb.ref": {"zh": "｜关联：{ref}", "en": " | About: {ref}"},
+    "brief.doc.fb.none": {"zh": "本期没有收到微反馈。", "en": "No feedback was received in the period."},
+    # -- goal adjustments
+    "brief.doc.adj": {"zh": "目标调整", "en": "Goal adjustments"},
+    "brief.doc.th.effective": {"zh": "生效", "en": "Effective"},
+    "brief.doc.th.change": {"zh": "调整", "en": "Change"},
+    "brief.doc.th.reason": {"zh": "原因", "en": "Reason"},
+    "brief.doc.th.event_date": {"zh": "事件日期", "en": "Event date"},
+    "brief.doc.th.by": {"zh": "调整人", "en": "Changed by"},
+    "brief.doc.th.approver": {"zh": "批准人", "en": "Approved by"},
+    "brief.doc.change": {"zh": "{label}：{old} → {new}", "en": "{label}: {old} → {new}"},
+    "brief.doc.adj.none": {"zh": "本期所服务的目标没有调整。", "en": "The goals served were not adjusted in the period."},
+    # The goal import's field names, as a reader of the brief calls them.
+    "brief.doc.field.title": {"zh": "名称", "en": "Title"},
+    "brief.doc.field.weight": {"zh": "权重", "en": "Weight"},
+    "brief.doc.field.parent_code": {"zh": "上级目标", "en": "Parent goal"},
+    "brief.doc.field.department": {"zh": "部门", "en": "Department"},
+    "brief.doc.field.period": {"zh": "期间", "en": "Period"},
+    "brief.doc.field.new": {"zh": "新增", "en": "New"},
+    "brief.doc.field.cancelled": {"zh": "取消", "en": "Cancelled"},
+    "brief.doc.field.status": {"zh": "状态", "en": "Status"},
+    # -- tasks and escalations
+    "brief.doc.tasks": {"zh": "跨职能任务与阻塞升级", "en": "Cross-functional tasks and escalations"},
+    "brief.doc.th.task": {"zh": "任务", "en": "Task"},
+    "brief.doc.th.title": {"zh": "名称", "en": "Title"},
+    "brief.doc.th.due": {"zh": "截止", "en": "Due"},
+    "brief.doc.th.completed": {"zh": "完成", "en": "Completed"},
+    "brief.doc.th.outcome": {"zh": "结果", "en": "Outcome"},
+    "brief.doc.tasks.none": {"zh": "本期没有到期的任务。", "en": "No task fell due in the period."},
+    "brief.doc.th.level": {"zh": "级别", "en": "Level"},
+    "brief.doc.th.escalated": {"zh": "升级时间", "en": "Escalated"},
+    "brief.doc.th.resolved": {"zh": "解除时间", "en": "Resolved"},
+    # -- trace
+    "brief.doc.trace": {"zh": "留痕：回款跟踪与风险响应", "en": "Records: receivables and risk response"},
+    "brief.doc.response_rate": {"zh": "风险响应及时率：{ok}/{n}（{pct}）", "en": "Risk responses on time: {ok}/{n} ({pct})"},
+    "brief.doc.th.date": {"zh": "日期", "en": "Date"},
+    "brief.doc.th.item": {"zh": "事项", "en": "Item"},
+    "brief.doc.th.detail": {"zh": "说明", "en": "Detail"},
+    "brief.doc.th.source": {"zh": "来源", "en": "Source"},
+    "brief.doc.trace.none": {"zh": "本期没有来自审批或业务系统的记录。",
+                             "en": "No record came from approvals or business systems in the period."},
+    # -- competencies
+    "brief.doc.comp": {"zh": "能力评估", "en": "Competency assessment"},
+    "brief.doc.comp.none": {"zh": "本期没有双方都已提交的能力评估。",
+                            "en": "No competency assessment of the period has been submitted by both sides."},
+    "brief.doc.comp.action": {"zh": "{week} 动作", "en": "{week} action"},
+    "brief.doc.th.competency": {"zh": "能力", "en": "Competency"},
+    "brief.doc.th.self": {"zh": "自评", "en": "Self"},
+    "brief.doc.th.manager": {"zh": "主管", "en": "Manager"},
+    "brief.doc.th.agreed": {"zh": "对齐", "en": "Agreed"},
+    "brief.doc.th.evidence": {"zh": "证据", "en": "Evidence"},
+    "brief.doc.th.calibration": {"zh": "对齐会", "en": "Calibration"},
+    # -- the figures: label, value and how each is counted
+    "brief.fig.weeks": {"zh": "统计周数", "en": "Weeks counted"},
+    "brief.fig.weeks.def": {"zh": "{period} 中截至 {as_of} 已开始的周（周一至周日；跨季度的周算在它的周四所在的季度），"
+                                  "上线日期之前的周不计。",
+                            "en": "Weeks of {period} started by {as_of} (Monday to Sunday; a week across two quarters "
+                                  "belongs to its Thursday's), weeks before the go-live date left out."},
+    "brief.fig.skipped": {"zh": "请假/跳过周", "en": "Leave / skipped weeks"},
+    "brief.fig.skipped.def": {"zh": "没有关键动作、且与请假记录有重叠的周；不计入应填周数。",
+                              "en": "Weeks without a key action that overlap a leave; not expected to be filled."},
+    "brief.fig.filled": {"zh": "填写关键动作", "en": "Key actions filled"},
+    "brief.fig.filled.value": {"zh": "{n}/{weeks} 周", "en": "{n}/{weeks} weeks"},
+    "brief.fig.filled.def": {"zh": "填写了关键动作的周数 ÷（统计周数 − 请假/跳过周）。",
+                             "en": "Weeks with a key action ÷ (weeks counted − leave / skipped weeks)."},
+    "brief.fig.missed": {"zh": "未填写周", "en": "Weeks not filled"},
+    "brief.fig.missed.def": {"zh": "应填写而没有关键动作的周：{weeks}", "en": "Weeks expected but without a key action: {weeks}"},
+    "brief.fig.missed.nothing": {"zh": "无", "en": "none"},
+    "brief.fig.done": {"zh": "完成", "en": "Done"},
+    "brief.fig.done.def": {"zh": "状态为“已完成”或“已确认”的关键动作 ÷ 关键动作数。",
+                           "en": "Key actions done or confirmed ÷ key actions."},
+    "brief.fig.confirmed": {"zh": "见证确认", "en": "Witnessed"},
+    "brief.fig.confirmed.def": {"zh": "见证人确认完成的关键动作 ÷ 已完成的关键动作。",
+                                "en": "Key actions the witness confirmed ÷ key actions done."},
+    "brief.fig.linked": {"zh": "目标关联", "en": "Linked to a goal"},
+    "brief.fig.linked.def": {"zh": "关联了目标编号的关键动作 ÷ 关键动作数。",
+                             "en": "Key actions with a goal code ÷ key actions."},
+    "brief.fig.goals": {"zh": "服务的目标", "en": "Goals served"},
+    "brief.fig.goals.def": {"zh": "关键动作关联到的不同目标个数。", "en": "Different goals the key actions served."},
+    "brief.fig.feedback": {"zh": "收到反馈", "en": "Feedback received"},
+    "brief.fig.feedback.value": {"zh": "{n} 条（认可 {praise} · 改进 {improve}）",
+                                 "en": "{n} (recognition {praise} · improvement {improve})"},
+    "brief.fig.feedback.def": {"zh": "本期收到的微反馈条数，按标签极性分。",
+                               "en": "Micro-feedback received in the period, by the polarity of its tag."},
+    "brief.fig.adjustments": {"zh": "目标调整", "en": "Goal adjustments"},
+    "brief.fig.adjustments.def": {"zh": "本期内所服务目标已批准的调整条数（建立目标不计）。",
+                                  "en": "Approved adjustments of the goals served in the period (setting a goal up "
+                                        "is not one)."},
+    "brief.fig.calibration": {"zh": "目标校准率（全公司）", "en": "Goal calibration rate (company)"},
+    "brief.fig.calibration.def": {"zh": "本期任一时间有效的二、三级目标中，有已批准的市场/技术/政策原因调整（只改标题不计）的比例；"
+                                        "健康线 15%，前 20% 企业 22.7%。",
+                                  "en": "Share of the level-2 and level-3 goals valid at any time of the period with an "
+                                        "approved adjustment for a market, technical or policy reason (a new title "
+                                        "alone does not count); healthy at 15%, the top 20% of companies at 22.7%."},
+    "brief.fig.calibration.value": {"zh": "{pct}%（{adjusted}/{key_tasks}）{lead}",
+                                    "en": "{pct}% ({adjusted}/{key_tasks}){lead}"},
+    "brief.fig.calibration.lead": {"zh": "，事件→批准中位 {days} 天", "en": ", event → approval median {days} days"},
+    "brief.fig.tasks": {"zh": "按时交付", "en": "Delivered on time"},
+    "brief.fig.tasks.def": {"zh": "本期到期的任务中按时完成的个数 ÷ 已到期的任务数。",
+                            "en": "Tasks due in the period done on time ÷ tasks due."},
+    "brief.fig.escalations": {"zh": "阻塞升级", "en": "Escalations"},
+    "brief.fig.escalations.def": {"zh": "本期内本人负责的任务因逾期无更新而被升级的次数（同一次阻塞逐级上报算一次）。",
+                                  "en": "Times a task the person owns was escalated for being overdue without an "
+                                        "update in the period (one block escalated level by level counts once)."},
+    # -- labels the store writes into the records
+    "brief.rec.ref.action": {"zh": "关键动作 {week}", "en": "Key action {week}"},
+    "brief.rec.ref.action_id": {"zh": "关键动作 #{id}", "en": "Key action #{id}"},
+    "brief.rec.ref.task": {"zh": "任务 {code}", "en": "Task {code}"},
+    "brief.rec.money": {"zh": "客户 {customer}｜¥{amount}｜回款日 {due}", "en": "Customer {customer} | ¥{amount} | Due {due}"},
+    "brief.rec.money.no_due": {"zh": "未填", "en": "not given"},
+    "brief.rec.response": {"zh": "响应 {hours} 个工作小时 / 约定 {sla}", "en": "Answered in {hours} working hours / agreed {sla}"},
+    "brief.rec.response.on_time": {"zh": "（及时）", "en": " (on time)"},
+    "brief.rec.response.late": {"zh": "（超时）", "en": " (late)"},
+    "brief.rec.cal.pending": {"zh": "待对齐", "en": "to be agreed"},
+    "brief.rec.cal.agreed": {"zh": "已对齐", "en": "agreed"},
+})
