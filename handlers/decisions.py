@@ -31,13 +31,13 @@ from store.statuses import CardState
 TEXTS = register({
     "decide.which": {
         "zh": "「{word}」可以回答好几件等你决定的事，我没有改动任何一件。请在对应卡片上点按钮：\n{lines}",
-        "en": "「{word}」 could answer several things waiting for you; nothing was changed. Please press the button "
+        "en": "\"{word}\" could answer several things waiting for you; nothing was changed. Please press the button "
               "on the card you mean:\n{lines}"},
     "decide.line": {"zh": "· {title}", "en": "· {title}"},
     "decide.other": {"zh": "「{word}」不是这些卡片的回答，没有改动任何内容。请点卡片上的按钮：\n{lines}",
-                     "en": "「{word}」 does not answer these cards; nothing was changed. Please press a button on the card:\n{lines}"},
+                     "en": "\"{word}\" does not answer these cards; nothing was changed. Please press a button on the card:\n{lines}"},
     "decide.nothing": {"zh": "现在没有等你决定的事，「{word}」没有改动任何内容。",
-                       "en": "Nothing is waiting for your decision; 「{word}」 changed nothing."},
+                       "en": "Nothing is waiting for your decision; \"{word}\" changed nothing."},
 })
 
 

@@ -39,7 +39,7 @@ TEXTS = register({
     "trace.receivable.no_due": {"zh": "未填", "en": "not given"},
     "trace.pay.usage": {
         "zh": "登记回款请这样写：回款 HT-2026-001 已到账 ¥50000（部分到账写实际金额；全部到账写「回款 HT-2026-001 已结清」）",
-        "en": "To record a payment: 回款 HT-2026-001 已到账 ¥50000 (the amount received; 「回款 HT-2026-001 已结清」 when all is in)"},
+        "en": "To record a payment: 回款 HT-2026-001 已到账 ¥50000 (the amount received; \"回款 HT-2026-001 已结清\" when all is in)"},
     "trace.pay.unknown": {"zh": "没有找到合同 {ref} 的回款跟踪，请核对合同编号",
                           "en": "No payment tracking for contract {ref}; please check the number"},
     "trace.pay.ambiguous": {"zh": "合同 {ref} 对应 {n} 条回款跟踪，请用审批单号登记",
