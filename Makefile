@@ -28,7 +28,7 @@ TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Benchmarks (about 11 minutes); set DONGXIAN_TEST_PG to include the PostgreSQL scale-out.
+# Benchmarks (about 16 minutes); set DONGXIAN_TEST_PG to include the PostgreSQL scale-out.
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
